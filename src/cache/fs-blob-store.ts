@@ -1,0 +1,163 @@
+import { closeSync, openSync, writeSync, constants as fsc } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile, open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve, sep } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { NuproxyError } from '../errors.js';
+
+export interface BlobInfo {
+  path: string;
+  size: number;
+  sha512?: string; // base64, from the sidecar written at commit time
+  mtimeMs: number;
+}
+
+export interface CommitCheck {
+  expectedLength?: number;
+  expectedSha512?: string; // base64
+  /** Extra content check on the complete temp file (e.g. "is a zip"); throws to refuse it. */
+  verify?: (tempPath: string, size: number) => Promise<void>;
+}
+
+const SEGMENT = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199}$/;
+const TMP_DIR = '.tmp';
+const SHA_SUFFIX = '.sha512';
+
+/**
+ * Immutable blobs on disk under one root. Keys are "/"-separated relative paths of safe segments; anything
+ * else is refused before the file system is touched. Writes go to `<root>/.tmp/` and are renamed into place
+ * only when complete and checked, so a crash or an upstream fault never leaves a partial file at a key.
+ */
+export class FsBlobStore {
+  readonly root: string;
+  private readonly tmpRoot: string;
+  private readonly infoCache = new LRUCache<string, BlobInfo>({ max: 10_000 });
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.tmpRoot = join(this.root, TMP_DIR);
+  }
+
+  /** Creates the root and sweeps temp files left behind by a crash. */
+  async init(): Promise<{ swept: number }> {
+    await mkdir(this.tmpRoot, { recursive: true });
+    const leftovers = await readdir(this.tmpRoot);
+    await Promise.all(leftovers.map((f) => rm(join(this.tmpRoot, f), { force: true, recursive: true })));
+    return { swept: leftovers.length };
+  }
+
+  /** Absolute path for a key; throws BAD_REQUEST for anything that is not a plain relative path inside the root. */
+  pathOf(key: string): string {
+    const segments = key.split('/');
+    if (key.length > 512 || segments.some((s) => !SEGMENT.test(s) || s === '.' || s === '..') || segments[0] === TMP_DIR) {
+      throw new NuproxyError('BAD_REQUEST', 'invalid cache key', { key: key.slice(0, 120) });
+    }
+    const full = join(this.root, ...segments);
+    if (!full.startsWith(this.root + sep)) throw new NuproxyError('BAD_REQUEST', 'invalid cache key', { key });
+    return full;
+  }
+
+  async stat(key: string): Promise<BlobInfo | undefined> {
+    const cached = this.infoCache.get(key);
+    if (cached) return cached;
+    const path = this.pathOf(key);
+    let st;
+    try {
+      st = await stat(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (!st.isFile()) return undefined;
+    let sha512: string | undefined;
+    try {
+      sha512 = (await readFile(path + SHA_SUFFIX, 'utf8')).trim() || undefined;
+    } catch {
+      sha512 = undefined;
+    }
+    const info: BlobInfo = { path, size: st.size, mtimeMs: st.mtimeMs, ...(sha512 ? { sha512 } : {}) };
+    this.infoCache.set(key, info);
+    return info;
+  }
+
+  /** Opens a temp file for `key` synchronously, so readers can open it as soon as the writer exists. */
+  createWriter(key: string): BlobWriter {
+    const finalPath = this.pathOf(key);
+    const tempPath = join(this.tmpRoot, `${randomBytes(8).toString('hex')}.part`);
+    const fd = openSync(tempPath, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
+    return new BlobWriter(key, tempPath, finalPath, fd, (info) => this.infoCache.set(key, info));
+  }
+
+  /** Drops a cached stat (used when a blob is removed by tools such as import). */
+  forget(key: string): void {
+    this.infoCache.delete(key);
+  }
+}
+
+export class BlobWriter {
+  private closed = false;
+  written = 0;
+
+  constructor(
+    readonly key: string,
+    readonly tempPath: string,
+    private readonly finalPath: string,
+    private readonly fd: number,
+    private readonly onCommit: (info: BlobInfo) => void,
+  ) {}
+
+  /** Synchronous positional write: data is visible to readers of tempPath as soon as this returns. */
+  write(chunk: Uint8Array): void {
+    let off = 0;
+    while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off, this.written + off);
+    this.written += chunk.length;
+  }
+
+  async commit(sha512: string, check: CommitCheck = {}): Promise<BlobInfo> {
+    this.close();
+    try {
+      if (check.expectedLength !== undefined && check.expectedLength !== this.written) {
+        throw new NuproxyError('INTEGRITY', `upstream body length ${this.written} differs from Content-Length ${check.expectedLength}`);
+      }
+      if (check.expectedSha512 !== undefined && check.expectedSha512 !== sha512) {
+        throw new NuproxyError('INTEGRITY', 'upstream body does not match the SHA-512 the upstream announced');
+      }
+      if (check.verify) await check.verify(this.tempPath, this.written);
+      await mkdir(dirname(this.finalPath), { recursive: true });
+      // The sidecar goes first: a blob file at its key is always complete, with its hash next to it.
+      await writeFile(this.finalPath + SHA_SUFFIX, sha512 + '\n');
+      await rename(this.tempPath, this.finalPath);
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+    const st = await stat(this.finalPath);
+    const info: BlobInfo = { path: this.finalPath, size: st.size, sha512, mtimeMs: st.mtimeMs };
+    this.onCommit(info);
+    return info;
+  }
+
+  async abort(): Promise<void> {
+    this.close();
+    await rm(this.tempPath, { force: true });
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
+/** Reads `length` bytes at the end of a file (for cheap format checks). */
+export async function readTail(path: string, length: number, size: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const n = Math.min(length, size);
+    const buf = Buffer.alloc(n);
+    await fh.read(buf, 0, n, size - n);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { configSchema, type Config, type AuthConfig } from './schema.js';
+import { NuproxyError } from '../errors.js';
+
+/** Environment variables that override config keys (documented in the README). */
+export const ENV_OVERRIDES = {
+  NUPROXY_CONFIG: 'config file path (same as --config)',
+  NUPROXY_HOST: 'listen.host',
+  NUPROXY_PORT: 'listen.port',
+  NUPROXY_PUBLIC_URL: 'publicUrl',
+  NUPROXY_CACHE_DIR: 'cache.dir',
+  NUPROXY_REDIS_URL: 'cache.metadata',
+  NUPROXY_LOG_LEVEL: 'log.level',
+} as const;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Secrets resolved from the environment variables named in the config, kept apart from the (loggable) config. */
+export type ResolvedAuth =
+  | { type: 'basic'; username: string; password: string }
+  | { type: 'bearer'; token: string }
+  | { type: 'header'; header: string; value: string };
+
+export interface LoadedConfig {
+  config: Readonly<Config>;
+  secrets: ReadonlyMap<string, ResolvedAuth>; // by upstream name
+  source: string; // file path or "defaults"
+}
+
+function configError(problems: string[], source: string): NuproxyError {
+  return new NuproxyError('CONFIG_INVALID', `invalid configuration (${source}):\n  - ${problems.join('\n  - ')}`, { problems });
+}
+
+function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw configError([`cannot read config file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], path);
+  }
+  try {
+    const doc = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    return doc ?? {};
+  } catch (err) {
+    throw configError([`cannot parse config file: ${(err as Error).message}`], path);
+  }
+}
+
+function applyEnv(raw: Record<string, unknown>, env: Env, problems: string[]): Record<string, unknown> {
+  const out = structuredClone(raw);
+  const section = (k: string): Record<string, unknown> => {
+    const v = out[k];
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+    const created: Record<string, unknown> = {};
+    out[k] = created;
+    return created;
+  };
+  if (env.NUPROXY_HOST) section('listen').host = env.NUPROXY_HOST;
+  if (env.NUPROXY_PORT) {
+    const port = Number(env.NUPROXY_PORT);
+    if (!Number.isInteger(port)) problems.push(`NUPROXY_PORT: not a port number: ${JSON.stringify(env.NUPROXY_PORT)}`);
+    else section('listen').port = port;
+  }
+  if (env.NUPROXY_PUBLIC_URL) out.publicUrl = env.NUPROXY_PUBLIC_URL;
+  if (env.NUPROXY_CACHE_DIR) section('cache').dir = env.NUPROXY_CACHE_DIR;
+  if (env.NUPROXY_REDIS_URL) section('cache').metadata = env.NUPROXY_REDIS_URL;
+  if (env.NUPROXY_LOG_LEVEL) section('log').level = env.NUPROXY_LOG_LEVEL;
+  return out;
+}
+
+function resolveSecret(auth: AuthConfig, env: Env, path: string, problems: string[]): ResolvedAuth | undefined {
+  const need = (name: string, key: string): string | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') problems.push(`${path}.${key}: environment variable ${name} is not set`);
+    return v;
+  };
+  switch (auth.type) {
+    case 'basic': {
+      const password = need(auth.passwordEnv, 'passwordEnv');
+      return password === undefined ? undefined : { type: 'basic', username: auth.username, password };
+    }
+    case 'bearer': {
+      const token = need(auth.tokenEnv, 'tokenEnv');
+      return token === undefined ? undefined : { type: 'bearer', token };
+    }
+    case 'header': {
+      const value = need(auth.valueEnv, 'valueEnv');
+      return value === undefined ? undefined : { type: 'header', header: auth.header, value };
+    }
+  }
+}
+
+/** Validates a raw config object (as read from a file) plus env overrides; lists every problem with its key path. */
+export function validateConfig(raw: unknown, env: Env = {}, source = 'defaults'): LoadedConfig {
+  const problems: string[] = [];
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw configError(['the config file must hold a mapping (key: value) at the top level'], source);
+  }
+  const withEnv = applyEnv(raw as Record<string, unknown>, env, problems);
+  const parsed = configSchema.safeParse(withEnv);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      problems.push(`${path || '(root)'}: ${issue.message}`);
+    }
+  }
+  const secrets = new Map<string, ResolvedAuth>();
+  if (parsed.success) {
+    parsed.data.upstreams.forEach((u, i) => {
+      if (!u.auth) return;
+      const s = resolveSecret(u.auth, env, `upstreams[${i}].auth`, problems);
+      if (s) secrets.set(u.name, s);
+    });
+  }
+  if (problems.length > 0 || !parsed.success) throw configError(problems, source);
+  return { config: deepFreeze(parsed.data), secrets, source };
+}
+
+/** Loads the config file (if any) named by --config or NUPROXY_CONFIG, then env overrides, then validates. */
+export function loadConfig(configPath: string | undefined, env: Env): LoadedConfig {
+  const path = configPath ?? env.NUPROXY_CONFIG;
+  const raw = path ? readConfigFile(path) : {};
+  return validateConfig(raw, env, path ?? 'defaults');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

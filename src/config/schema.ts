@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { parseDurationMs } from './duration.js';
+
+/**
+ * The one place where config defaults live. config/default.yaml documents the same values key by key, and a
+ * test checks that the two agree.
+ */
+const duration = (def: string) =>
+  z
+    .union([z.number(), z.string()])
+    .prefault(def)
+    .transform((v, ctx) => {
+      const ms = parseDurationMs(v);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use seconds or e.g. "90s", "10m", "1h", "7d")` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable');
+
+const authSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('basic'), username: z.string().min(1), passwordEnv: envName }),
+  z.strictObject({ type: z.literal('bearer'), tokenEnv: envName }),
+  z.strictObject({
+    type: z.literal('header'),
+    header: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name'),
+    valueEnv: envName,
+  }),
+]);
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), 'must be an http:// or https:// URL');
+
+const upstreamSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" and "-" (at most 64)'),
+  serviceIndex: httpUrl.refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not contain credentials (use auth)'),
+  auth: authSchema.optional(),
+  timeouts: z
+    .strictObject({
+      connect: duration('10s'),
+      headers: duration('30s'),
+      body: duration('60s'),
+    })
+    .prefault({}),
+  retries: z.number().int().min(0).max(10).default(2),
+});
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: z.number().int().min(0).max(65535).default(5000),
+    })
+    .prefault({}),
+  publicUrl: httpUrl.optional(),
+  trustForwardedHeaders: z.boolean().default(false),
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  cache: z
+    .strictObject({
+      dir: z.string().min(1).default('./data'),
+      metadata: z
+        .string()
+        .default('memory')
+        .refine((v) => v === 'memory' || /^rediss?:\/\/[^\s]+$/.test(v), 'must be "memory" or a redis:// URL'),
+      memoryMaxMB: z.number().positive().default(128),
+      freshness: z
+        .strictObject({
+          serviceIndex: duration('1h'),
+          versions: duration('10m'),
+          registration: duration('10m'),
+          search: duration('2m'),
+          autocomplete: duration('2m'),
+          vulnerabilities: duration('1h'),
+        })
+        .prefault({}),
+      maxStale: duration('7d'),
+      redisTimeout: duration('500ms'),
+    })
+    .prefault({}),
+  upstreams: z
+    .array(upstreamSchema)
+    .min(1, 'at least one upstream is required')
+    .prefault([{ name: 'nuget.org', serviceIndex: 'https://api.nuget.org/v3/index.json' }])
+    .superRefine((ups, ctx) => {
+      const seen = new Set<string>();
+      ups.forEach((u, i) => {
+        const key = u.name.toLowerCase();
+        if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate upstream name "${u.name}"` });
+        seen.add(key);
+      });
+    }),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  shutdownGrace: duration('30s'),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type UpstreamConfig = Config['upstreams'][number];
+export type AuthConfig = NonNullable<UpstreamConfig['auth']>;

@@ -1,0 +1,148 @@
+import { gunzip, inflate } from 'node:zlib';
+import { promisify } from 'node:util';
+import { NuproxyError } from '../errors.js';
+import { safeUrl } from '../log.js';
+import { UpstreamHttp, toUpstreamError, type UpstreamHttpOptions } from './http-client.js';
+
+const gunzipAsync = promisify(gunzip);
+const inflateAsync = promisify(inflate);
+
+export interface Validators {
+  etag?: string;
+  lastModified?: string;
+}
+
+export type JsonResult =
+  | { kind: 'ok'; json: unknown; text: string; etag?: string; lastModified?: string; gzip: boolean }
+  | { kind: 'not-modified'; etag?: string; lastModified?: string }
+  | { kind: 'not-found' };
+
+export type BlobResult =
+  | {
+      kind: 'ok';
+      length?: number;
+      sha512?: string; // base64, when the upstream announces it (x-ms-meta-sha512, as nuget.org's blob storage does)
+      body: AsyncIterable<Uint8Array> & { destroy(err?: Error): void };
+    }
+  | { kind: 'not-found' };
+
+/** Talks to one NuGet V3 feed. Knows the protocol's transport facts, nothing of caches or merging. */
+export class NugetV3Upstream {
+  readonly name: string;
+  readonly serviceIndexUrl: string;
+  private readonly http: UpstreamHttp;
+
+  constructor(serviceIndexUrl: string, opts: UpstreamHttpOptions) {
+    this.name = opts.name;
+    this.serviceIndexUrl = serviceIndexUrl;
+    this.http = new UpstreamHttp(opts);
+    this.http.allowOrigin(serviceIndexUrl);
+  }
+
+  /** Hosts named by the upstream's service index become fetchable. */
+  trustUrls(urls: Iterable<string>): void {
+    for (const u of urls) this.http.allowOrigin(u);
+  }
+
+  /** GET a JSON document. 404 (and 204) are "absent"; anything that is not a JSON document throws. */
+  async fetchJson(url: string, validators: Validators = {}): Promise<JsonResult> {
+    const headers: Record<string, string> = { 'accept-encoding': 'gzip, deflate', accept: 'application/json' };
+    if (validators.etag) headers['if-none-match'] = validators.etag;
+    if (validators.lastModified) headers['if-modified-since'] = validators.lastModified;
+    const res = await this.http.request(url, { headers });
+    const etag = header(res.headers, 'etag');
+    const lastModified = header(res.headers, 'last-modified');
+    if (res.status === 304) {
+      await res.body.dump().catch(() => undefined);
+      return { kind: 'not-modified', ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+    }
+    if (res.status === 404 || res.status === 204 || res.status === 410) {
+      await res.body.dump().catch(() => undefined);
+      return { kind: 'not-found' };
+    }
+    if (res.status !== 200) {
+      await res.body.dump().catch(() => undefined);
+      throw this.statusError(res.status, url);
+    }
+    let raw: Buffer;
+    try {
+      raw = Buffer.from(await res.body.arrayBuffer());
+    } catch (err) {
+      throw toUpstreamError(err, this.name, url);
+    }
+    const encoding = (header(res.headers, 'content-encoding') ?? '').toLowerCase();
+    let text: string;
+    try {
+      const decoded = encoding === 'gzip' ? await gunzipAsync(raw) : encoding === 'deflate' ? await inflateAsync(raw) : raw;
+      text = decoded.toString('utf8').replace(/^\uFEFF/, '');
+    } catch (err) {
+      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent a body that does not decode as ${encoding}`, { upstream: this.name, url: safeUrl(url) }, err);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      const contentType = header(res.headers, 'content-type') ?? 'unknown';
+      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent ${/html/i.test(contentType) ? 'an HTML page' : 'invalid JSON'} instead of a JSON document`, { upstream: this.name, url: safeUrl(url), contentType }, err);
+    }
+    if (json === null || typeof json !== 'object') {
+      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent JSON that is not a document`, { upstream: this.name, url: safeUrl(url) });
+    }
+    return { kind: 'ok', json, text, gzip: encoding === 'gzip', ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+  }
+
+  /** GET (or HEAD) a package file. The body is streamed, never buffered; the caller must consume or destroy it. */
+  async openBlob(url: string, method: 'GET' | 'HEAD' = 'GET'): Promise<BlobResult> {
+    // identity: package bytes are stored and served exactly as published
+    const res = await this.http.request(url, { method, headers: { 'accept-encoding': 'identity' } });
+    if (res.status === 404 || res.status === 204 || res.status === 410) {
+      await res.body.dump().catch(() => undefined);
+      return { kind: 'not-found' };
+    }
+    if (res.status !== 200) {
+      await res.body.dump().catch(() => undefined);
+      throw this.statusError(res.status, url);
+    }
+    const encoding = header(res.headers, 'content-encoding');
+    if (encoding && encoding.toLowerCase() !== 'identity') {
+      res.body.destroy();
+      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent a package with Content-Encoding ${encoding}`, { upstream: this.name, url: safeUrl(url) });
+    }
+    const contentType = header(res.headers, 'content-type') ?? '';
+    if (/text\/html/i.test(contentType)) {
+      res.body.destroy();
+      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent an HTML page instead of a package`, { upstream: this.name, url: safeUrl(url) });
+    }
+    const lengthHeader = header(res.headers, 'content-length');
+    const length = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    const sha = header(res.headers, 'x-ms-meta-sha512');
+    const sha512 = sha && /^[A-Za-z0-9+/]{86}==$/.test(sha) ? sha : undefined;
+    const name = this.name;
+    const body = res.body;
+    const wrapped = {
+      async *[Symbol.asyncIterator]() {
+        try {
+          for await (const chunk of body) yield chunk as Uint8Array;
+        } catch (err) {
+          throw toUpstreamError(err, name, url);
+        }
+      },
+      destroy: (err?: Error) => body.destroy(err),
+    };
+    return { kind: 'ok', body: wrapped, ...(length !== undefined ? { length } : {}), ...(sha512 ? { sha512 } : {}) };
+  }
+
+  private statusError(status: number, url: string): NuproxyError {
+    const why = status === 401 || status === 403 ? ' (check the upstream credentials)' : '';
+    return new NuproxyError('UPSTREAM_STATUS', `upstream ${this.name} answered ${status}${why}`, { upstream: this.name, status, url: safeUrl(url) });
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}
+
+function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
