@@ -8,11 +8,24 @@ const NAMESPACE = 'nuproxy:meta';
 
 /** In-process store: keyv over an lru-cache bounded by the total size of the stored strings. */
 export function createMemoryMetadataStore(maxBytes: number): MetadataStore {
-  const lru = new LRUCache<string, string>({
+  // keyv hands the store either a serialized string or its { value, expires } envelope, depending on options
+  const lru = new LRUCache<string, unknown>({
     maxSize: Math.max(1024, Math.floor(maxBytes)),
-    sizeCalculation: (v, k) => v.length + k.length + 64,
+    sizeCalculation: (v, k) => approxSize(v) + k.length + 64,
   });
-  const keyv = new Keyv<MetadataEntry>({ store: lru, namespace: NAMESPACE });
+  // keyv calls store.set(key, value, ttlNumber); lru-cache's third argument is an options object. Expiry is
+  // checked by keyv on read, and the size bound evicts, so the adapter drops the number.
+  const store = {
+    get: (k: string) => lru.get(k),
+    set: (k: string, v: unknown) => {
+      lru.set(k, v);
+      return true;
+    },
+    delete: (k: string) => lru.delete(k),
+    clear: () => lru.clear(),
+    has: (k: string) => lru.has(k),
+  };
+  const keyv = new Keyv<MetadataEntry>({ store, namespace: NAMESPACE });
   return {
     kind: 'memory',
     get: (key) => keyv.get(key),
@@ -91,4 +104,11 @@ export function createRedisMetadataStore(url: string, timeoutMs: number, logger:
       }
     },
   };
+}
+
+function approxSize(v: unknown): number {
+  if (typeof v === 'string') return v.length;
+  const entry = (v as { value?: Partial<MetadataEntry> } | undefined)?.value;
+  if (entry && typeof entry.body === 'string') return entry.body.length + JSON.stringify(entry.links ?? {}).length;
+  return JSON.stringify(v ?? null).length;
 }

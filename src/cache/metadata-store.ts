@@ -9,6 +9,7 @@ export interface MetadataEntry {
   lastModified?: string;
   gzip?: boolean; // the upstream served it gzip-encoded (registration hives): serve it the same way
   upstream?: string; // name of the upstream that answered
+  links?: Record<string, string>; // where related documents live upstream (opaque to the cache)
 }
 
 export interface MetadataStore {

@@ -105,12 +105,12 @@ export class NugetV3Upstream {
     }
     const encoding = header(res.headers, 'content-encoding');
     if (encoding && encoding.toLowerCase() !== 'identity') {
-      res.body.destroy();
+      discard(res.body);
       throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent a package with Content-Encoding ${encoding}`, { upstream: this.name, url: safeUrl(url) });
     }
     const contentType = header(res.headers, 'content-type') ?? '';
     if (/text\/html/i.test(contentType)) {
-      res.body.destroy();
+      discard(res.body);
       throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent an HTML page instead of a package`, { upstream: this.name, url: safeUrl(url) });
     }
     const lengthHeader = header(res.headers, 'content-length');
@@ -127,7 +127,10 @@ export class NugetV3Upstream {
           throw toUpstreamError(err, name, url);
         }
       },
-      destroy: (err?: Error) => body.destroy(err),
+      destroy: (err?: Error) => {
+        body.on('error', () => undefined);
+        body.destroy(err);
+      },
     };
     return { kind: 'ok', body: wrapped, ...(length !== undefined ? { length } : {}), ...(sha512 ? { sha512 } : {}) };
   }
@@ -145,4 +148,10 @@ export class NugetV3Upstream {
 function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** Drops a response body we will not read, without an unhandled 'error' from the destroyed stream. */
+function discard(body: { on(event: 'error', fn: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }

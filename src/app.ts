@@ -1,0 +1,122 @@
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
+import type { LoadedConfig } from './config/load.js';
+import { FsBlobStore } from './cache/fs-blob-store.js';
+import { createMemoryMetadataStore, createRedisMetadataStore } from './cache/keyv-metadata-store.js';
+import type { MetadataStore } from './cache/metadata-store.js';
+import { NuproxyError } from './errors.js';
+import { Feed } from './feed/feed.js';
+import { systemClock, type Clock } from './feed/freshness.js';
+import { MetadataCache } from './feed/metadata-cache.js';
+import { PackageFiles } from './feed/packages.js';
+import { UpstreamSource } from './feed/upstream-source.js';
+import { createHttpApp } from './http/app.js';
+import type { Logger } from './log.js';
+import { NugetV3Upstream } from './upstream/nuget-upstream.js';
+
+export const VERSION = '0.1.0';
+
+export interface AppOptions {
+  logger: Logger;
+  clock?: Clock;
+  /** Shorter retry backoff for tests. */
+  retryDelayMs?: number;
+}
+
+export interface RunningApp {
+  server: Server;
+  url: string; // http(s)://host:port/ as bound
+  feed: Feed;
+  store: MetadataStore;
+  blobs: FsBlobStore;
+  close(): Promise<void>;
+}
+
+/** The composition root: the only place that knows which implementation backs each interface. */
+export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<RunningApp> {
+  const { config } = loaded;
+  const log = opts.logger;
+  const clock = opts.clock ?? systemClock;
+
+  const blobs = new FsBlobStore(config.cache.dir);
+  const { swept } = await blobs.init();
+  if (swept > 0) log.info({ swept }, 'removed temp files left by an earlier run');
+
+  const store =
+    config.cache.metadata === 'memory'
+      ? createMemoryMetadataStore(config.cache.memoryMaxMB * 1024 * 1024)
+      : createRedisMetadataStore(config.cache.metadata, config.cache.redisTimeout, log);
+  const cache = new MetadataCache(store, config.cache.maxStale, clock, log.child({ component: 'metadata' }));
+
+  const clients = config.upstreams.map((u) => {
+    const auth = loaded.secrets.get(u.name);
+    return new NugetV3Upstream(u.serviceIndex, {
+      name: u.name,
+      timeouts: u.timeouts,
+      retries: u.retries,
+      userAgent: `nuproxy/${VERSION} (+https://github.com/nuproxy)`,
+      logger: log,
+      ...(auth ? { auth } : {}),
+      ...(opts.retryDelayMs !== undefined ? { retryDelayMs: opts.retryDelayMs } : {}),
+    });
+  });
+  const sources = clients.map((c) => new UpstreamSource(c, cache, config.cache.freshness.serviceIndex));
+  const packages = new PackageFiles(blobs, log.child({ component: 'packages' }));
+  const feed = new Feed(sources, cache, packages, config.cache.freshness, log.child({ component: 'feed' }));
+
+  let shuttingDown = false;
+  const app = createHttpApp(feed, {
+    logger: log,
+    publicUrl: config.publicUrl,
+    trustForwardedHeaders: config.trustForwardedHeaders,
+    tls: config.tls !== undefined,
+    readiness: () => {
+      const metadata = store.health();
+      return { ready: !shuttingDown, metadataStore: { kind: store.kind, ...metadata } };
+    },
+  });
+
+  const tls = config.tls
+    ? (() => {
+        try {
+          return { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+        } catch (err) {
+          throw new NuproxyError('CONFIG_INVALID', `tls: cannot read certificate or key: ${(err as NodeJS.ErrnoException).code ?? err}`);
+        }
+      })()
+    : undefined;
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}),
+  }) as Server;
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `${tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}/`;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      // stop accepting; idle keep-alive connections go now, busy ones when their response is done
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGrace).unref());
+      await Promise.race([Promise.all([closed, packages.drain()]), grace]);
+      server.closeAllConnections();
+      await Promise.all(clients.map((c) => c.close()));
+      await store.close();
+    })());
+
+  return { server, url, feed, store, blobs, close };
+}

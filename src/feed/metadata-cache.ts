@@ -1,0 +1,97 @@
+import { NuproxyError, isUpstreamFailure } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { MetadataEntry, MetadataStore } from '../cache/metadata-store.js';
+import { SingleFlight } from '../cache/single-flight.js';
+import type { JsonResult, Validators } from '../upstream/nuget-upstream.js';
+import { freshness, type Clock } from './freshness.js';
+
+export type CacheOutcome = 'hit' | 'miss' | 'revalidated' | 'stale';
+
+export interface CachedDoc {
+  entry: MetadataEntry;
+  outcome: CacheOutcome;
+}
+
+export interface DocSource {
+  upstream: string;
+  fetch: (validators: Validators) => Promise<JsonResult>;
+  /** Turns the upstream JSON into the stored body (rewritten to the proxy's placeholder base) and links. */
+  transform: (json: unknown) => { body: string; links?: Record<string, string> };
+}
+
+/**
+ * Read-through cache for metadata documents. Fresh: served from the store. Past its freshness: revalidated with
+ * the upstream's validators (a 304 only refreshes the timestamp). Upstream failing: the stored copy is served,
+ * marked stale, up to `maxStaleMs` past freshness; failures are never stored as answers. Concurrent requests for
+ * one key make one upstream request.
+ */
+export class MetadataCache {
+  private readonly flights = new SingleFlight<CachedDoc | undefined>();
+
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly maxStaleMs: number,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  async get(key: string, maxAgeMs: number, source: DocSource): Promise<CachedDoc | undefined> {
+    const stored = await this.store.get(key);
+    if (stored && freshness(stored.fetchedAt, this.clock(), maxAgeMs, this.maxStaleMs) === 'fresh') {
+      return { entry: stored, outcome: 'hit' };
+    }
+    return this.flights.run(key, () => this.refresh(key, maxAgeMs, source, stored));
+  }
+
+  /** Drops one key (used when a push changes what an id looks like). */
+  async invalidate(key: string): Promise<void> {
+    await this.store.delete(key);
+  }
+
+  private async refresh(key: string, maxAgeMs: number, source: DocSource, stored: MetadataEntry | undefined): Promise<CachedDoc | undefined> {
+    const ttl = maxAgeMs + this.maxStaleMs;
+    let result: JsonResult;
+    try {
+      result = await source.fetch(stored ? validatorsOf(stored) : {});
+    } catch (err) {
+      const usable = stored && freshness(stored.fetchedAt, this.clock(), maxAgeMs, this.maxStaleMs) !== 'expired';
+      if (usable && isUpstreamFailure(err)) {
+        this.log.warn({ key, upstream: source.upstream, err: (err as Error).message }, 'upstream failed; serving stale metadata');
+        return { entry: stored, outcome: 'stale' };
+      }
+      throw err;
+    }
+    const now = this.clock();
+    if (result.kind === 'not-found') {
+      if (stored) await this.store.delete(key);
+      return undefined;
+    }
+    if (result.kind === 'not-modified' && stored) {
+      const entry: MetadataEntry = { ...stored, fetchedAt: now, ...pickValidators(result) };
+      await this.store.set(key, entry, ttl);
+      return { entry, outcome: 'revalidated' };
+    }
+    if (result.kind === 'not-modified') {
+      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${source.upstream} answered 304 to an unconditional request`, { upstream: source.upstream });
+    }
+    const { body, links } = source.transform(result.json);
+    const entry: MetadataEntry = {
+      body,
+      fetchedAt: now,
+      upstream: source.upstream,
+      ...(result.gzip ? { gzip: true } : {}),
+      ...(links ? { links } : {}),
+      ...pickValidators(result),
+    };
+    await this.store.set(key, entry, ttl);
+    return { entry, outcome: stored ? 'revalidated' : 'miss' };
+  }
+}
+
+function validatorsOf(e: MetadataEntry): Validators {
+  return { ...(e.etag ? { etag: e.etag } : {}), ...(e.lastModified ? { lastModified: e.lastModified } : {}) };
+}
+
+function pickValidators(r: { etag?: string; lastModified?: string }): Pick<MetadataEntry, 'etag' | 'lastModified'> {
+  return { ...(r.etag ? { etag: r.etag } : {}), ...(r.lastModified ? { lastModified: r.lastModified } : {}) };
+}

@@ -1,0 +1,46 @@
+import { NuproxyError } from '../errors.js';
+import { parseServiceIndex, ServiceIndexError, type UpstreamResources } from '../protocol/service-index.js';
+import type { NugetV3Upstream } from '../upstream/nuget-upstream.js';
+import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
+
+/**
+ * One configured upstream as the feed sees it: the client plus its service index, cached like any other
+ * metadata (so it survives a restart when the store is Redis, and is served stale when the upstream is down).
+ */
+export class UpstreamSource {
+  private parsed: { fetchedAt: number; resources: UpstreamResources } | undefined;
+
+  constructor(
+    readonly client: NugetV3Upstream,
+    private readonly cache: MetadataCache,
+    private readonly maxAgeMs: number,
+  ) {}
+
+  get name(): string {
+    return this.client.name;
+  }
+
+  async resources(): Promise<{ resources: UpstreamResources; outcome: CacheOutcome }> {
+    const doc = await this.cache.get(`svc:${this.name}`, this.maxAgeMs, {
+      upstream: this.name,
+      fetch: (v) => this.client.fetchJson(this.client.serviceIndexUrl, v),
+      transform: (json) => {
+        try {
+          parseServiceIndex(json); // refuse to store an index the proxy cannot use
+        } catch (err) {
+          throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name}: ${(err as ServiceIndexError).message}`, { upstream: this.name });
+        }
+        return { body: JSON.stringify(json) };
+      },
+    });
+    if (!doc) {
+      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} has no service index at its configured URL (404)`, { upstream: this.name });
+    }
+    if (!this.parsed || this.parsed.fetchedAt !== doc.entry.fetchedAt) {
+      const resources = parseServiceIndex(JSON.parse(doc.entry.body));
+      this.client.trustUrls(resources.urls);
+      this.parsed = { fetchedAt: doc.entry.fetchedAt, resources };
+    }
+    return { resources: this.parsed.resources, outcome: doc.outcome };
+  }
+}

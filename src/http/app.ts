@@ -1,0 +1,194 @@
+import { Hono, type Context } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Feed, DocAnswer } from '../feed/feed.js';
+import type { PackageHandle } from '../feed/packages.js';
+import type { Logger } from '../log.js';
+import { errorResponse, notFound, badRequest } from './errors.js';
+import { checkRawPath, parseId, parseVersionParam, rawQueryOf } from './input.js';
+import { publicBase, type BaseOptions } from './public-base.js';
+import { RenderCache } from './render-cache.js';
+import { etagOf, fileStream, parseRange, pipeTo } from './send-file.js';
+
+export interface HttpOptions extends BaseOptions {
+  logger: Logger;
+  /** Readiness details (metadata store, upstreams); `ready: false` answers 503. */
+  readiness: () => { ready: boolean; [k: string]: unknown };
+}
+
+type Vars = {
+  Variables: { cache?: string; upstream?: string; errorCode?: string; error?: unknown; base: string };
+  Bindings: HttpBindings;
+};
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const HIVE = /^[a-z0-9-]{1,32}$/;
+const VULN_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+const TAG_JSON = /^([0-9a-f]{16})\.json$/;
+
+/** Thin routes: validate input, ask the feed, render. Errors become statuses only in errors.ts. */
+export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
+  const app = new Hono<Vars>();
+  const log = opts.logger;
+  const renders = new RenderCache(64 * 1024 * 1024);
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    const outgoing = c.env?.outgoing;
+    const done = (): void => {
+      const status = outgoing ? outgoing.statusCode : c.res.status;
+      const entry = {
+        method: c.req.method,
+        path: c.req.path,
+        status,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        cache: c.get('cache'),
+        upstream: c.get('upstream'),
+        ...(c.get('errorCode') ? { error: c.get('errorCode') } : {}),
+      };
+      const err = c.get('error');
+      if (err) log.error({ ...entry, err }, 'request failed');
+      else log.info(entry, 'request');
+    };
+    try {
+      // the raw request target: URL parsing would already have resolved "%2e%2e" and dot segments
+      checkRawPath((c.env?.incoming?.url ?? new URL(c.req.url).pathname).split('?')[0]!);
+      await next();
+    } catch (err) {
+      c.res = errorResponse(c, err);
+    }
+    if (outgoing && !outgoing.writableFinished) outgoing.once('close', done);
+    else done();
+  });
+  app.onError((err, c) => errorResponse(c, err));
+  app.notFound((c) => errorResponse(c, notFound(`no such resource: ${c.req.path}`)));
+
+  const base = (c: Context<Vars>): string => publicBase(c.req.raw.headers, opts);
+
+  const sendDoc = (c: Context<Vars>, doc: DocAnswer | undefined, what: string): Response => {
+    if (!doc) throw notFound(`${what} not found`);
+    c.set('cache', doc.outcome);
+    if (doc.upstream) c.set('upstream', doc.upstream);
+    const accepts = /\bgzip\b/i.test(c.req.header('accept-encoding') ?? '');
+    const useGzip = doc.gzip && accepts;
+    const r = renders.get(doc.key, doc.fetchedAt, base(c), doc.body, useGzip);
+    const headers: Record<string, string> = {
+      'content-type': JSON_TYPE,
+      etag: r.etag,
+      'x-nuproxy-cache': doc.outcome,
+      ...(doc.upstream ? { 'x-nuproxy-upstream': doc.upstream } : {}),
+      ...(doc.outcome === 'stale' ? { warning: '110 - "Response is Stale"', 'x-nuproxy-stale': 'true' } : {}),
+      ...(doc.gzip ? { vary: 'Accept-Encoding' } : {}),
+    };
+    if (c.req.header('if-none-match') === r.etag) return c.body(null, 304, headers);
+    const body = useGzip ? r.gzip! : r.body;
+    if (useGzip) headers['content-encoding'] = 'gzip';
+    headers['content-length'] = String(body.length);
+    if (c.req.method === 'HEAD') return c.body(null, 200, headers);
+    return c.body(new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.length), 200, headers);
+  };
+
+  const sendPackage = (c: Context<Vars>, handle: PackageHandle | undefined, contentType: string): Response => {
+    if (!handle) throw notFound('package not found');
+    c.set('cache', handle.outcome);
+    const res = c.env?.outgoing;
+    if (!res) throw new Error('package responses need the Node server bindings');
+    const head = c.req.method === 'HEAD';
+    const common: Record<string, string | number> = { 'content-type': contentType, 'x-nuproxy-cache': handle.outcome };
+    if (handle.kind !== 'file') {
+      c.set('upstream', handle.upstream);
+      common['x-nuproxy-upstream'] = handle.upstream;
+      if (handle.length !== undefined) common['content-length'] = handle.length;
+      if (handle.kind === 'stream' && head) handle.stream.destroy();
+      pipeTo(res, 200, common, handle.kind === 'stream' && !head ? handle.stream : undefined);
+      return RESPONSE_ALREADY_SENT;
+    }
+    const { info } = handle;
+    const etag = etagOf(info);
+    Object.assign(common, {
+      etag,
+      'accept-ranges': 'bytes',
+      'last-modified': new Date(info.mtimeMs).toUTCString(),
+      'cache-control': 'public, max-age=31536000, immutable',
+    });
+    if (c.req.header('if-none-match') === etag) {
+      pipeTo(res, 304, common, undefined);
+      return RESPONSE_ALREADY_SENT;
+    }
+    const ifRange = c.req.header('if-range');
+    const range = ifRange && ifRange !== etag ? undefined : parseRange(c.req.header('range'), info.size);
+    if (range === 'unsatisfiable') {
+      pipeTo(res, 416, { ...common, 'content-range': `bytes */${info.size}`, 'content-length': 0 }, undefined);
+      return RESPONSE_ALREADY_SENT;
+    }
+    if (range) {
+      const headers = { ...common, 'content-range': `bytes ${range.start}-${range.end}/${info.size}`, 'content-length': range.end - range.start + 1 };
+      pipeTo(res, 206, headers, head ? undefined : fileStream(info, range));
+      return RESPONSE_ALREADY_SENT;
+    }
+    pipeTo(res, 200, { ...common, 'content-length': info.size }, head ? undefined : fileStream(info));
+    return RESPONSE_ALREADY_SENT;
+  };
+
+  app.get('/', (c) => c.json({ name: 'nuproxy', serviceIndex: `${base(c)}v3/index.json` }));
+  app.get('/health/live', (c) => c.json({ live: true }));
+  app.get('/health/ready', (c) => {
+    const r = opts.readiness();
+    return c.json(r, r.ready ? 200 : 503);
+  });
+
+  app.get('/v3/index.json', async (c) => sendDoc(c, await feed.serviceIndex(), 'service index'));
+
+  app.get('/v3/flat/:id/index.json', async (c) => sendDoc(c, await feed.versions(parseId(c.req.param('id'))), 'package'));
+
+  app.get('/v3/flat/:id/:version/:file', async (c) => {
+    const rawId = c.req.param('id');
+    const rawVersion = c.req.param('version');
+    const file = c.req.param('file').toLowerCase();
+    const lid = parseId(rawId);
+    const lver = parseVersionParam(rawVersion);
+    const method = c.req.method === 'HEAD' ? 'HEAD' : 'GET';
+    const nupkgNames = [`${lid}.${lver}.nupkg`, `${rawId}.${rawVersion}.nupkg`.toLowerCase()];
+    if (nupkgNames.includes(file)) {
+      return sendPackage(c, await feed.openPackage(lid, lver, 'nupkg', method), 'application/octet-stream');
+    }
+    if (file === `${lid}.nuspec`) return sendPackage(c, await feed.openPackage(lid, lver, 'nuspec', method), 'text/xml; charset=utf-8');
+    throw badRequest('file name does not match the package id and version', { file: file.slice(0, 120) });
+  });
+
+  const hiveParam = (c: Context<Vars>): string => {
+    const hive = c.req.param('hive') ?? '';
+    if (!HIVE.test(hive)) throw badRequest('invalid registration hive');
+    return hive;
+  };
+
+  app.get('/v3/registration/:hive/:id/index.json', async (c) =>
+    sendDoc(c, await feed.registrationIndex(hiveParam(c), parseId(c.req.param('id'))), 'registration'),
+  );
+  app.get('/v3/registration/:hive/:id/page/:lower/:upper', async (c) => {
+    const upperFile = c.req.param('upper');
+    if (!upperFile.toLowerCase().endsWith('.json')) throw notFound();
+    const lower = parseVersionParam(c.req.param('lower'));
+    const upper = parseVersionParam(upperFile.slice(0, -5));
+    return sendDoc(c, await feed.registrationPage(hiveParam(c), parseId(c.req.param('id')), lower, upper), 'registration page');
+  });
+  app.get('/v3/registration/:hive/:id/:leaf', async (c) => {
+    const leaf = c.req.param('leaf');
+    if (!leaf.toLowerCase().endsWith('.json')) throw notFound();
+    const lver = parseVersionParam(leaf.slice(0, -5));
+    return sendDoc(c, await feed.registrationLeaf(hiveParam(c), parseId(c.req.param('id')), lver), 'registration leaf');
+  });
+
+  app.get('/v3/query', async (c) => sendDoc(c, await feed.search(rawQueryOf(c.req.url)), 'search'));
+  app.get('/v3/autocomplete', async (c) => sendDoc(c, await feed.autocomplete(rawQueryOf(c.req.url)), 'autocomplete'));
+
+  app.get('/v3/vulnerabilities/index.json', async (c) => sendDoc(c, await feed.vulnerabilityIndex(), 'vulnerability index'));
+  app.get('/v3/vulnerabilities/:name/:file', async (c) => {
+    const name = c.req.param('name');
+    const m = TAG_JSON.exec(c.req.param('file'));
+    if (!VULN_NAME.test(name) || !m) throw badRequest('invalid vulnerability page');
+    return sendDoc(c, await feed.vulnerabilityPage(name, m[1]!), 'vulnerability page');
+  });
+
+  return app;
+}

@@ -1,0 +1,36 @@
+import type { Context } from 'hono';
+import { NuproxyError, type ErrorCode } from '../errors.js';
+
+const STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  NOT_FOUND: 404,
+  RANGE_NOT_SATISFIABLE: 416,
+  UPSTREAM_UNREACHABLE: 502,
+  UPSTREAM_TIMEOUT: 504,
+  UPSTREAM_BAD_RESPONSE: 502,
+  UPSTREAM_STATUS: 502,
+  UPSTREAM_HOST_NOT_ALLOWED: 502,
+  INTEGRITY: 502,
+  CONFIG_INVALID: 500,
+  SHUTTING_DOWN: 503,
+  INTERNAL: 500,
+};
+
+/** The one place where error codes become HTTP statuses. Bodies are JSON and never carry secrets. */
+export function errorResponse(c: Context, err: unknown): Response {
+  const e = err instanceof NuproxyError ? err : new NuproxyError('INTERNAL', 'internal error');
+  const status = STATUS[e.code];
+  const body: Record<string, unknown> = { error: e.code.toLowerCase(), message: e.message };
+  if (typeof e.details.upstream === 'string') body.upstream = e.details.upstream;
+  c.set('errorCode', e.code);
+  if (status >= 500 && !(err instanceof NuproxyError)) c.set('error', err);
+  return c.json(body, status as 400);
+}
+
+export function badRequest(message: string, details: Record<string, unknown> = {}): NuproxyError {
+  return new NuproxyError('BAD_REQUEST', message, details);
+}
+
+export function notFound(message = 'not found'): NuproxyError {
+  return new NuproxyError('NOT_FOUND', message);
+}

@@ -1,0 +1,49 @@
+import { createReadStream } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
+import type { BlobInfo } from '../cache/fs-blob-store.js';
+
+export type ByteRange = { start: number; end: number }; // inclusive
+
+/** Parses a single "bytes=" range (RFC 9110 §14.1.2). Multiple ranges are not supported: serve the whole file. */
+export function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return undefined;
+  const [, a, b] = m;
+  if (a === '' && b === '') return undefined;
+  let start: number;
+  let end: number;
+  if (a === '') {
+    const suffix = Number(b);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(a);
+    end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return { start, end };
+}
+
+export function etagOf(info: BlobInfo): string {
+  return info.sha512 ? `"${info.sha512.slice(0, 32).replace(/[+/]/g, (c) => (c === '+' ? '-' : '_'))}"` : `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
+}
+
+/** Writes a stream to the raw Node response; a failed source destroys the socket so the client sees truncation. */
+export function pipeTo(res: ServerResponse, status: number, headers: Record<string, string | number>, body: Readable | undefined): void {
+  res.writeHead(status, headers);
+  if (!body) {
+    res.end();
+    return;
+  }
+  pipeline(body, res, (err) => {
+    if (err) res.destroy();
+  });
+}
+
+export function fileStream(info: BlobInfo, range?: ByteRange): Readable {
+  return createReadStream(info.path, range ? { start: range.start, end: range.end, highWaterMark: 256 * 1024 } : { highWaterMark: 256 * 1024 });
+}

@@ -1,0 +1,220 @@
+// Drives the real `dotnet` client against a feed: throw-away projects isolated from the machine's NuGet config,
+// packages folder and http-cache. Restores run as async child processes so in-process servers keep serving.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { escapeXml } from './nupkg.js';
+import { findRealPackagesDir } from './real-packages.js';
+
+let versionCache: { v: string | undefined } | undefined;
+
+/** `dotnet --version`, or undefined when the SDK is missing/broken. Cached. */
+export function dotnetVersion(): string | undefined {
+  if (!versionCache) {
+    let v: string | undefined;
+    try {
+      v = execFileSync('dotnet', ['--version'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1' },
+      }).trim();
+    } catch {
+      v = undefined;
+    }
+    versionCache = { v: v && /^\d+\.\d+/.test(v) ? v : undefined };
+  }
+  return versionCache.v;
+}
+
+export function dotnetAvailable(): boolean {
+  return dotnetVersion() !== undefined;
+}
+
+/** A loud reason why e2e tests against the real client cannot run here, or undefined when they can. */
+export function skipReason(): string | undefined {
+  if (!dotnetAvailable()) {
+    return '[nuproxy e2e] SKIPPED: the `dotnet` SDK is not available (`dotnet --version` failed); real-client tests did not run';
+  }
+  if (!findRealPackagesDir()) {
+    return (
+      '[nuproxy e2e] SKIPPED: no folder of real NuGet packages (xunit/2.9.3/xunit.2.9.3.nupkg) was found; ' +
+      'set NUPROXY_REAL_PACKAGES to a global-packages style folder'
+    );
+  }
+  return undefined;
+}
+
+export interface DotnetProject {
+  /** Project folder: the .csproj and NuGet.Config. */
+  dir: string;
+  /** Empty global-packages folder used by this project's restores. */
+  packagesDir: string;
+  /** Empty http-cache folder used by this project's restores. */
+  httpCacheDir: string;
+  /** Path of the .csproj. */
+  projectFile: string;
+  /** DOTNET_CLI_HOME used for this project's dotnet runs. */
+  homeDir: string;
+}
+
+export interface CreateProjectOptions {
+  sourceUrl: string;
+  packages: { id: string; version: string }[];
+  /** allowInsecureConnections="true" on the source (default true; needed for http from .NET 9 SDK on). */
+  allowInsecure?: boolean;
+  /** Default: net{major}.0 from `dotnet --version`. */
+  tfm?: string;
+  /** Extra MSBuild properties for the .csproj (e.g. { NuGetAudit: 'false' }). */
+  properties?: Record<string, string>;
+}
+
+export function defaultTfm(): string {
+  const v = dotnetVersion();
+  if (!v) throw new Error('dotnet is not available');
+  return `net${v.split('.')[0]}.0`;
+}
+
+export function nugetConfigXml(sourceUrl: string, allowInsecure: boolean, packagesDir: string): string {
+  const insecure = allowInsecure ? ' allowInsecureConnections="true"' : '';
+  return [
+    '<?xml version="1.0" encoding="utf-8"?>',
+    '<configuration>',
+    '  <packageSources>',
+    '    <clear />',
+    `    <add key="test-source" value="${escapeXml(sourceUrl)}" protocolVersion="3"${insecure} />`,
+    '  </packageSources>',
+    '  <disabledPackageSources>',
+    '    <clear />',
+    '  </disabledPackageSources>',
+    '  <auditSources>',
+    '    <clear />',
+    '  </auditSources>',
+    '  <packageSourceMapping>',
+    '    <clear />',
+    '  </packageSourceMapping>',
+    '  <config>',
+    `    <add key="globalPackagesFolder" value="${escapeXml(packagesDir)}" />`,
+    '  </config>',
+    '</configuration>',
+    '',
+  ].join('\n');
+}
+
+export async function createProject(opts: CreateProjectOptions): Promise<DotnetProject> {
+  const root = await mkdtemp(join(tmpdir(), 'nuproxy-dotnet-'));
+  const dir = join(root, 'proj');
+  const packagesDir = join(root, 'packages');
+  const httpCacheDir = join(root, 'http-cache');
+  const homeDir = join(root, 'home');
+  await Promise.all([dir, packagesDir, httpCacheDir, homeDir].map((d) => mkdir(d, { recursive: true })));
+
+  const props: Record<string, string> = {
+    TargetFramework: opts.tfm ?? defaultTfm(),
+    EnableDefaultItems: 'false',
+    ...opts.properties,
+  };
+  const csproj = [
+    '<Project Sdk="Microsoft.NET.Sdk">',
+    '  <PropertyGroup>',
+    ...Object.entries(props).map(([k, v]) => `    <${k}>${escapeXml(v)}</${k}>`),
+    '  </PropertyGroup>',
+    '  <ItemGroup>',
+    ...opts.packages.map((p) => `    <PackageReference Include="${escapeXml(p.id)}" Version="${escapeXml(p.version)}" />`),
+    '  </ItemGroup>',
+    '</Project>',
+    '',
+  ].join('\n');
+  const projectFile = join(dir, 'TestProject.csproj');
+  await Promise.all([
+    writeFile(projectFile, csproj),
+    writeFile(join(dir, 'NuGet.Config'), nugetConfigXml(opts.sourceUrl, opts.allowInsecure ?? true, packagesDir)),
+    // Stop MSBuild from importing anything from the folders above the temp dir.
+    writeFile(join(dir, 'Directory.Build.props'), '<Project />\n'),
+    writeFile(join(dir, 'Directory.Build.targets'), '<Project />\n'),
+  ]);
+  return { dir, packagesDir, httpCacheDir, projectFile, homeDir };
+}
+
+export interface RestoreResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall-clock duration in ms. */
+  ms: number;
+}
+
+/** Runs `dotnet restore` for the project (async spawn; never blocks the event loop). */
+export function restore(
+  p: DotnetProject,
+  extraArgs: string[] = [],
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<RestoreResult> {
+  const args = [
+    'restore',
+    p.projectFile,
+    '--packages',
+    p.packagesDir,
+    '--no-http-cache',
+    '--configfile',
+    join(p.dir, 'NuGet.Config'),
+    '--disable-build-servers',
+    ...extraArgs,
+  ];
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NUGET_PACKAGES: p.packagesDir,
+    NUGET_HTTP_CACHE_PATH: p.httpCacheDir,
+    DOTNET_CLI_TELEMETRY_OPTOUT: '1',
+    DOTNET_NOLOGO: '1',
+    DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1',
+    DOTNET_CLI_HOME: p.homeDir,
+    MSBUILDDISABLENODEREUSE: '1',
+    DOTNET_CLI_USE_MSBUILD_SERVER: '0',
+    ...opts.env,
+  };
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('dotnet', args, { cwd: p.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      stderr += `\n[test support] dotnet restore killed after ${opts.timeoutMs ?? 300_000} ms\n`;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 300_000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** 'lowerid/version' entries extracted into the project's packages folder, sorted. */
+export function restoredPackages(p: DotnetProject): string[] {
+  if (!existsSync(p.packagesDir)) return [];
+  const out: string[] = [];
+  for (const id of readdirSync(p.packagesDir, { withFileTypes: true })) {
+    if (!id.isDirectory()) continue;
+    for (const ver of readdirSync(join(p.packagesDir, id.name), { withFileTypes: true })) {
+      if (!ver.isDirectory()) continue;
+      const vdir = join(p.packagesDir, id.name, ver.name);
+      if (existsSync(join(vdir, '.nupkg.metadata')) || existsSync(join(vdir, `${id.name}.${ver.name}.nupkg`))) {
+        out.push(`${id.name}/${ver.name}`);
+      }
+    }
+  }
+  return out.sort();
+}
+
+/** Deletes the project's temp folder (project, packages, http-cache, home). */
+export async function removeProject(p: DotnetProject): Promise<void> {
+  await rm(dirname(p.dir), { recursive: true, force: true });
+}

@@ -1,0 +1,200 @@
+// A real HTTP NuGet V3 feed for integration / e2e tests, serving .nupkg files the way nuget.org does
+// (see test/support/upstream/* for the documents). Real sockets on 127.0.0.1, no mocks.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { sendResp, sendWithFault, type Fault } from './upstream/faults.js';
+import { route, type VulnerabilityData } from './upstream/feed.js';
+import { conditional, notFound, type Resp } from './upstream/responses.js';
+import { PackageStore } from './upstream/store.js';
+
+export type { Fault } from './upstream/faults.js';
+export { BLOB_NOT_FOUND_XML } from './upstream/responses.js';
+
+export type UpstreamAuth =
+  | { kind: 'basic'; username: string; password: string }
+  | { kind: 'bearer'; token: string }
+  | { kind: 'header'; name: string; value: string };
+
+export interface TestUpstreamOptions {
+  /** .nupkg bytes. */
+  packages?: Uint8Array[];
+  /** Folders scanned recursively for *.nupkg (not *.symbols.nupkg / *.snupkg); global-packages layout works. */
+  packageDirs?: string[];
+  /** 'Id@version' entries that are unlisted (case-insensitive, any version spelling). */
+  unlisted?: string[];
+  auth?: UpstreamAuth;
+  /** Registration pages are inlined while a package has <= this many versions (default 127, like nuget.org). */
+  inlineThreshold?: number;
+  /** Leaves per registration page (default 64). */
+  pageSize?: number;
+  /** Keyed by lowercase id; when present the index advertises VulnerabilityInfo/6.7.0. */
+  vulnerabilities?: VulnerabilityData;
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Path with query, as sent. */
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface TestUpstream {
+  readonly origin: string;
+  readonly serviceIndexUrl: string;
+  readonly requests: RecordedRequest[];
+  /** Requests whose path (without query) equals the string, or matches the RegExp (tried on the path without and with query). */
+  hits(match: string | RegExp): number;
+  resetHits(): void;
+  addPackage(bytes: Uint8Array, opts?: { listed?: boolean }): { lowerId: string; lowerVersion: string };
+  setListed(id: string, version: string, listed: boolean): void;
+  /** Matching paths (without query) get the fault for `times` requests (default: until cleared with undefined). */
+  setFault(match: string | RegExp, fault: Fault | undefined, times?: number): void;
+  close(): Promise<void>;
+}
+
+type Matcher = string | RegExp;
+
+function pathOnly(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function matches(m: Matcher, fullPath: string): boolean {
+  const p = pathOnly(fullPath);
+  if (typeof m === 'string') return p === m;
+  m.lastIndex = 0;
+  if (m.test(p)) return true;
+  m.lastIndex = 0;
+  return p !== fullPath && m.test(fullPath);
+}
+
+function sameMatcher(a: Matcher, b: Matcher): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  return a.source === b.source && a.flags === b.flags;
+}
+
+function authorized(auth: UpstreamAuth, req: IncomingMessage): boolean {
+  const h = req.headers.authorization ?? '';
+  switch (auth.kind) {
+    case 'basic': {
+      const m = /^basic\s+(\S+)$/i.exec(h);
+      return m !== null && Buffer.from(m[1]!, 'base64').toString('utf8') === `${auth.username}:${auth.password}`;
+    }
+    case 'bearer': {
+      const m = /^bearer\s+(\S+)$/i.exec(h);
+      return m !== null && m[1] === auth.token;
+    }
+    case 'header':
+      return req.headers[auth.name.toLowerCase()] === auth.value;
+  }
+}
+
+function unauthorized(auth: UpstreamAuth): Resp {
+  return {
+    status: 401,
+    headers: {
+      'content-type': 'application/json',
+      'www-authenticate': auth.kind === 'bearer' ? 'Bearer realm="test-upstream"' : 'Basic realm="test-upstream"',
+    },
+    body: Buffer.from(JSON.stringify({ error: 'unauthorized', message: 'Credentials are required.' })),
+  };
+}
+
+export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise<TestUpstream> {
+  const store = new PackageStore(opts.unlisted ?? []);
+  for (const dir of opts.packageDirs ?? []) store.addDir(dir);
+  for (const bytes of opts.packages ?? []) store.add(bytes);
+
+  const requests: RecordedRequest[] = [];
+  const faults: { match: Matcher; fault: Fault; remaining: number }[] = [];
+  const sockets = new Set<Socket>();
+  const closing = new AbortController();
+
+  const takeFault = (fullPath: string): Fault | undefined => {
+    for (let i = faults.length - 1; i >= 0; i--) {
+      const f = faults[i]!;
+      if (!matches(f.match, fullPath)) continue;
+      if (--f.remaining <= 0) faults.splice(i, 1);
+      return f.fault;
+    }
+    return undefined;
+  };
+
+  const serve = (req: IncomingMessage): Resp => {
+    if (opts.auth && !authorized(opts.auth, req)) return unauthorized(opts.auth);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return notFound();
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(url.pathname);
+    } catch {
+      pathname = url.pathname;
+    }
+    const r = route(ctx, pathname, url.searchParams);
+    return conditional(req.headers, r) ?? r;
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const fullPath = req.url ?? '/';
+    requests.push({ method: req.method ?? 'GET', path: fullPath, headers: { ...req.headers } });
+    const fault = takeFault(fullPath);
+    // Drain any request body; we never need it.
+    req.resume();
+    if (!fault) {
+      sendResp(req, res, serve(req));
+      return;
+    }
+    const ac = new AbortController();
+    const abort = (): void => ac.abort();
+    res.once('close', abort);
+    closing.signal.addEventListener('abort', abort, { once: true });
+    sendWithFault(req, res, fault, () => serve(req), ac.signal)
+      .catch(() => res.destroy())
+      .finally(() => closing.signal.removeEventListener('abort', abort));
+  };
+
+  const server = createServer({ keepAliveTimeout: 10_000 }, handler);
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const ctx = {
+    origin,
+    store,
+    inlineThreshold: opts.inlineThreshold ?? 127,
+    pageSize: opts.pageSize ?? 64,
+    vulnerabilities: opts.vulnerabilities,
+  };
+
+  return {
+    origin,
+    serviceIndexUrl: `${origin}/v3/index.json`,
+    requests,
+    hits: (match) => requests.filter((r) => matches(match, r.path)).length,
+    resetHits: () => {
+      requests.length = 0;
+    },
+    addPackage: (bytes, o) => {
+      const e = store.add(bytes, o?.listed);
+      return { lowerId: e.lowerId, lowerVersion: e.lowerVersion };
+    },
+    setListed: (id, version, listed) => store.setListed(id, version, listed),
+    setFault: (match, fault, times) => {
+      const i = faults.findIndex((f) => sameMatcher(f.match, match));
+      if (i >= 0) faults.splice(i, 1);
+      if (fault) faults.push({ match, fault, remaining: times ?? Number.POSITIVE_INFINITY });
+    },
+    close: async () => {
+      closing.abort();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
