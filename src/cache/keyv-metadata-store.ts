@@ -59,7 +59,9 @@ export function createRedisMetadataStore(url: string, timeoutMs: number, logger:
     },
     { throwOnConnectError: false, throwOnErrors: true, connectionTimeout: Math.max(timeoutMs, 1000) },
   );
-  const keyv = new Keyv<MetadataEntry>({ store: redis, namespace: NAMESPACE, useKeyPrefix: false });
+  // throwOnErrors on Keyv itself too: otherwise Keyv swallows the adapter's error and answers undefined/false, which
+  // `bounded` would take for a healthy answer (the state flapped down/up on every call while Redis was down).
+  const keyv = new Keyv<MetadataEntry>({ store: redis, namespace: NAMESPACE, useKeyPrefix: false, throwOnErrors: true });
   let state: 'up' | 'down' = 'up';
   let detail: string | undefined;
   const mark = (next: 'up' | 'down', err?: unknown): void => {

@@ -25,6 +25,20 @@ export interface TestRedis {
 
 const START_TIMEOUT_MS = 10_000;
 
+// Servers still running when the test process exits (a crashed worker, a forgotten stop) are killed with it.
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of live) c.kill('SIGKILL');
+    });
+  }
+}
+
 /** A port that was free a moment ago: listen on port 0 and close. */
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -73,6 +87,7 @@ function waitExit(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 async function spawnOn(bin: string, port: number): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  track(child);
   let output = '';
   const keep = (d: Buffer): void => {
     if (output.length < 8192) output += d.toString('utf8');

@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryMetadataStore, createRedisMetadataStore } from '../../src/cache/keyv-metadata-store.js';
+import type { MetadataStore } from '../../src/cache/metadata-store.js';
+import { createLogSink } from '../support/log-sink.js';
+import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
+import { metadataStoreContract } from './metadata-store.contract.js';
+
+const HOUR = 3_600_000;
+const hasRedis = redisServerPath() !== undefined;
+if (!hasRedis) {
+  console.warn(
+    '[nuproxy contract] SKIPPED: `redis-server` is not on PATH; the Redis MetadataStore tests did not run ' +
+      '(install it, e.g. `apt-get install -y redis-server`; CI installs it via .ci/run)',
+  );
+}
+
+metadataStoreContract('memory', async () => {
+  const store = createMemoryMetadataStore(64 * 1024 * 1024);
+  return { store, cleanup: () => store.close() };
+});
+
+describe.skipIf(!hasRedis)('redis backend', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  metadataStoreContract('redis', async () => {
+    const { logger } = createLogSink();
+    const store = createRedisMetadataStore(redis.url, 2_000, logger);
+    return { store, cleanup: () => store.close() };
+  });
+});
+
+describe('memory store specifics', () => {
+  it('evicts the oldest entries when over its byte bound', async () => {
+    const store = createMemoryMetadataStore(1024 * 1024);
+    const body = 'x'.repeat(100 * 1024);
+    const keys = Array.from({ length: 30 }, (_, i) => `evict:${i}`);
+    for (const [i, k] of keys.entries()) await store.set(k, { body, fetchedAt: i }, HOUR);
+    expect(await store.get(keys[0]!)).toBeUndefined();
+    expect(await store.get(keys[1]!)).toBeUndefined();
+    expect((await store.get(keys[29]!))?.fetchedAt).toBe(29);
+    let present = 0;
+    for (const k of keys) if (await store.get(k)) present++;
+    expect(present).toBeGreaterThan(0);
+    expect(present).toBeLessThanOrEqual(10); // 1 MB holds at most ten 100 KB bodies
+    await store.close();
+  });
+});
+
+describe.skipIf(!hasRedis)('redis store outage and recovery', () => {
+  const timeoutMs = 300;
+  let redis: TestRedis;
+  let store: MetadataStore;
+  let sink: ReturnType<typeof createLogSink>;
+  const warnLines = (): Record<string, unknown>[] =>
+    sink.lines.filter((l) => l.level === 40 && /metadata store unavailable/.test(String(l.msg)));
+  const infoLines = (): Record<string, unknown>[] =>
+    sink.lines.filter((l) => l.level === 30 && /metadata store available again/.test(String(l.msg)));
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    sink = createLogSink();
+    store = createRedisMetadataStore(redis.url, timeoutMs, sink.logger);
+    await store.set('outage:before', { body: 'before', fetchedAt: 1 }, HOUR);
+    expect((await store.get('outage:before'))?.body).toBe('before');
+    expect(store.health().state).toBe('up');
+  });
+  afterAll(async () => {
+    await store?.close();
+    await redis?.stop();
+  });
+
+  it('answers misses within the timeout, never throws, and warns exactly once while Redis is down', async () => {
+    await redis.kill();
+    const durations: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t0 = Date.now();
+      expect(await store.get('outage:before')).toBeUndefined();
+      durations.push(Date.now() - t0);
+      const t1 = Date.now();
+      await expect(store.set(`outage:${i}`, { body: 'x', fetchedAt: i }, HOUR)).resolves.toBeUndefined();
+      durations.push(Date.now() - t1);
+      await expect(store.delete(`outage:${i}`)).resolves.toBeUndefined();
+    }
+    // keep calling while the client's reconnect attempts fail in the background (backoff grows past 1 s)
+    const downUntil = Date.now() + 1_500;
+    while (Date.now() < downUntil) {
+      const t = Date.now();
+      expect(await store.get('outage:before')).toBeUndefined();
+      durations.push(Date.now() - t);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // a burst of concurrent calls too
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => store.get(`outage:burst:${i}`)));
+    expect(burst.every((e) => e === undefined)).toBe(true);
+
+    expect(Math.max(...durations)).toBeLessThan(timeoutMs + 1000);
+    expect(store.health().state).toBe('down');
+    expect(warnLines()).toHaveLength(1);
+    expect(infoLines()).toHaveLength(0);
+    console.info(`[redis outage] slowest call while down: ${Math.max(...durations)} ms (timeout ${timeoutMs} ms)`);
+  });
+
+  it('recovers on its own when Redis comes back on the same port', async () => {
+    const t0 = Date.now();
+    await redis.restart();
+    let recovered = false;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      await store.set('outage:after', { body: 'after', fetchedAt: 2 }, HOUR);
+      if ((await store.get('outage:after'))?.body === 'after') {
+        recovered = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(recovered).toBe(true);
+    console.info(`[redis outage] recovered ${Date.now() - t0} ms after restart began`);
+    expect(store.health()).toEqual({ state: 'up' });
+    expect(infoLines()).toHaveLength(1);
+    expect(warnLines()).toHaveLength(1);
+    // the data before the crash is gone (no persistence), and that is a miss, not an error
+    expect(await store.get('outage:before')).toBeUndefined();
+  });
+});

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { validateConfig, loadConfig } from '../../../src/config/load.js';
+import { parseDurationMs } from '../../../src/config/duration.js';
+import { isNuproxyError } from '../../../src/errors.js';
+
+const DEFAULT_FILE = new URL('../../../config/default.yaml', import.meta.url);
+
+function problems(raw: unknown, env: Record<string, string> = {}): string[] {
+  try {
+    validateConfig(raw, env);
+  } catch (err) {
+    if (isNuproxyError(err, 'CONFIG_INVALID')) return err.details.problems as string[];
+    throw err;
+  }
+  return [];
+}
+
+describe('config', () => {
+  it('config/default.yaml documents exactly the built-in defaults', () => {
+    const fromFile = validateConfig(parse(readFileSync(DEFAULT_FILE, 'utf8'))).config;
+    const builtIn = validateConfig({}).config;
+    expect(fromFile).toEqual(builtIn);
+    expect(builtIn.listen).toEqual({ host: '0.0.0.0', port: 5000 });
+    expect(builtIn.cache.dir).toBe('./data');
+    expect(builtIn.cache.metadata).toBe('memory');
+    expect(builtIn.upstreams).toHaveLength(1);
+    expect(builtIn.upstreams[0]).toMatchObject({ name: 'nuget.org', serviceIndex: 'https://api.nuget.org/v3/index.json' });
+  });
+
+  it('reports every problem with its key path', () => {
+    const p = problems({
+      listen: { port: 'eighty' },
+      cache: { metadata: 'postgres://x', freshness: { versions: 'soon' } },
+      upstreams: [{ name: 'ok', serviceIndex: 'ftp://example.com/index.json' }, { name: 'ok', serviceIndex: 'https://example.com/v3/index.json' }],
+      typo: true,
+    });
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^listen\.port: /),
+        expect.stringMatching(/^cache\.metadata: /),
+        expect.stringMatching(/^cache\.freshness\.versions: not a duration/),
+        expect.stringMatching(/^upstreams\[0\]\.serviceIndex: /),
+        expect.stringMatching(/^upstreams\[1\]\.name: duplicate upstream name/),
+        expect.stringMatching(/typo/),
+      ]),
+    );
+    expect(p.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('refuses credentials written into the config and resolves secrets from named env vars', () => {
+    expect(problems({ upstreams: [{ name: 'a', serviceIndex: 'https://user:pw@example.com/v3/index.json' }] })[0]).toMatch(
+      /upstreams\[0\]\.serviceIndex: must not contain credentials/,
+    );
+    const auth = { type: 'basic', username: 'ci', passwordEnv: 'FEED_PW' };
+    expect(problems({ upstreams: [{ name: 'a', serviceIndex: 'https://example.com/v3/index.json', auth }] })).toEqual([
+      'upstreams[0].auth.passwordEnv: environment variable FEED_PW is not set',
+    ]);
+    const loaded = validateConfig({ upstreams: [{ name: 'a', serviceIndex: 'https://example.com/v3/index.json', auth }] }, { FEED_PW: 's3cret' });
+    expect(loaded.secrets.get('a')).toEqual({ type: 'basic', username: 'ci', password: 's3cret' });
+    expect(JSON.stringify(loaded.config)).not.toContain('s3cret');
+  });
+
+  it('applies environment overrides', () => {
+    const { config } = validateConfig({}, {
+      NUPROXY_PORT: '6001',
+      NUPROXY_HOST: '127.0.0.1',
+      NUPROXY_REDIS_URL: 'redis://cache:6379',
+      NUPROXY_LOG_LEVEL: 'debug',
+      NUPROXY_CACHE_DIR: '/var/cache/nuproxy',
+      NUPROXY_PUBLIC_URL: 'https://nuget.example.com/',
+    });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 6001 });
+    expect(config.cache.metadata).toBe('redis://cache:6379');
+    expect(config.cache.dir).toBe('/var/cache/nuproxy');
+    expect(config.log.level).toBe('debug');
+    expect(config.publicUrl).toBe('https://nuget.example.com/');
+    expect(problems({}, { NUPROXY_PORT: 'x' })[0]).toMatch(/NUPROXY_PORT/);
+  });
+
+  it('is frozen after validation', () => {
+    const { config } = validateConfig({});
+    expect(Object.isFrozen(config.cache.freshness)).toBe(true);
+  });
+
+  it('reads YAML and JSON files, and names the file in errors', () => {
+    expect(() => loadConfig('/nonexistent/nuproxy.yaml', {})).toThrow(/nonexistent\/nuproxy\.yaml.*cannot read/s);
+  });
+
+  it('parses durations', () => {
+    expect(parseDurationMs(90)).toBe(90_000);
+    expect(parseDurationMs('250ms')).toBe(250);
+    expect(parseDurationMs('10m')).toBe(600_000);
+    expect(parseDurationMs('7d')).toBe(604_800_000);
+    expect(parseDurationMs('1.5h')).toBe(5_400_000);
+    expect(parseDurationMs('soon')).toBeUndefined();
+    expect(parseDurationMs(-1)).toBeUndefined();
+  });
+});
