@@ -110,9 +110,13 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
       shuttingDown = true;
       // stop accepting; idle keep-alive connections go now, busy ones when their response is done
       const closed = new Promise<void>((r) => server.close(() => r()));
+      // a connection whose last response just finished turns idle: keep closing those until the server is closed
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
+      void closed.then(() => clearInterval(sweep));
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGrace).unref());
       await Promise.race([Promise.all([closed, packages.drain()]), grace]);
+      clearInterval(sweep);
       server.closeAllConnections();
       await Promise.all(clients.map((c) => c.close()));
       await store.close();

@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     return 78; // EX_CONFIG
   }
   if (command === 'check-config') {
-    process.stdout.write(`configuration OK (${loaded.source})\n`);
+    process.stdout.write(`configuration OK (${loaded.source})\n${JSON.stringify(loaded.config, null, 2)}\n`);
     return 0;
   }
   const logger = createLogger({ level: loaded.config.log.level });

@@ -9,7 +9,7 @@ const NAMESPACE = 'nuproxy:meta';
 /** In-process store: keyv over an lru-cache bounded by the total size of the stored strings. */
 export function createMemoryMetadataStore(maxBytes: number): MetadataStore {
   // keyv hands the store either a serialized string or its { value, expires } envelope, depending on options
-  const lru = new LRUCache<string, unknown>({
+  const lru = new LRUCache<string, {}>({
     maxSize: Math.max(1024, Math.floor(maxBytes)),
     sizeCalculation: (v, k) => approxSize(v) + k.length + 64,
   });
@@ -17,7 +17,7 @@ export function createMemoryMetadataStore(maxBytes: number): MetadataStore {
   // checked by keyv on read, and the size bound evicts, so the adapter drops the number.
   const store = {
     get: (k: string) => lru.get(k),
-    set: (k: string, v: unknown) => {
+    set: (k: string, v: {}) => {
       lru.set(k, v);
       return true;
     },

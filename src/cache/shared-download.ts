@@ -55,15 +55,23 @@ export class SharedDownload {
   /** A stream of the blob's bytes, available as they arrive. Open it synchronously after construction. */
   createReader(): Readable {
     if (this.committed) return fileReader(this.committed.path, 0, () => this.committed?.size ?? 0, () => true);
+    if (this.failure) return settledReader(this.done);
     const self = this;
-    return fileReader(
-      this.writer.tempPath,
-      0,
-      () => (self.committed ? self.committed.size : Math.max(0, self.writer.written - 1)),
-      () => self.committed !== undefined,
-      () => self.failure,
-      this.events,
-    );
+    try {
+      return fileReader(
+        this.writer.tempPath,
+        0,
+        () => (self.committed ? self.committed.size : Math.max(0, self.writer.written - 1)),
+        () => self.committed !== undefined,
+        () => self.failure,
+        this.events,
+      );
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // The temp file is gone but the outcome is not recorded yet: commit has just renamed it into place, or a
+      // failure has just removed it. Follow the outcome instead of failing with ENOENT.
+      return settledReader(this.done);
+    }
   }
 }
 
@@ -126,6 +134,17 @@ function fileReader(
     },
   });
   return stream;
+}
+
+/** Waits for the download's outcome: the committed bytes, or the download's error. */
+function settledReader(done: Promise<BlobInfo>): Readable {
+  return Readable.from(
+    (async function* () {
+      const info = await done;
+      yield* committedReader(info);
+    })(),
+    { objectMode: false },
+  );
 }
 
 /** A reader for a committed blob (exported for the serving path). */

@@ -5,13 +5,12 @@ export class SingleFlight<T> {
   run(key: string, fn: () => Promise<T>): Promise<T> {
     const existing = this.inflight.get(key);
     if (existing) return existing;
-    const p = (async () => {
-      try {
-        return await fn();
-      } finally {
-        this.inflight.delete(key);
-      }
-    })();
+    // fn starts synchronously; a synchronous throw becomes a rejection. The key is freed in a `.finally`, which
+    // always runs after the set below (freeing it inside the call, as before, ran before the set when fn threw
+    // synchronously and left the rejected promise in the map for good).
+    const p: Promise<T> = (async () => fn())().finally(() => {
+      if (this.inflight.get(key) === p) this.inflight.delete(key);
+    });
     this.inflight.set(key, p);
     return p;
   }

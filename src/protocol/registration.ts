@@ -26,6 +26,32 @@ export function leafKey(lowerVersion: string): string {
   return `leaf:${lowerVersion}`;
 }
 
+/**
+ * The URLs inside a catalog entry object (§3.5): packageContent (when present) and dependencies[].registration.
+ * A dependency whose id the proxy cannot serve loses its (optional) registration URL rather than leak upstream's.
+ * catalogEntry.@id and the group/dependency/deprecation @id fragments are catalog URLs and stay (Appendix A).
+ */
+function rewriteCatalogEntry(entry: Json, hive: string, content: string): Json {
+  const ce: Json = { ...entry };
+  if ('packageContent' in entry) ce.packageContent = content;
+  if (Array.isArray(entry.dependencyGroups)) {
+    ce.dependencyGroups = entry.dependencyGroups.map((g: unknown) => {
+      if (!isObj(g) || !Array.isArray(g.dependencies)) return g;
+      return {
+        ...g,
+        dependencies: g.dependencies.map((d: unknown) => {
+          if (!isObj(d) || !('registration' in d)) return d;
+          if (typeof d.id === 'string' && isValidPackageId(d.id)) return { ...d, registration: registrationIndexUrl(hive, toLowerId(d.id)) };
+          const rest: Json = { ...d };
+          delete rest.registration;
+          return rest;
+        }),
+      };
+    });
+  }
+  return ce;
+}
+
 function rewriteLeaf(leaf: Json, hive: string, links: Record<string, string>): Json | undefined {
   const entry = leaf.catalogEntry;
   if (!isObj(entry) || typeof entry.id !== 'string' || typeof entry.version !== 'string') return undefined;
@@ -36,21 +62,7 @@ function rewriteLeaf(leaf: Json, hive: string, links: Record<string, string>): J
   const content = packageContentUrl(lid, lver);
   const out: Json = { ...leaf, '@id': registrationLeafUrl(hive, lid, lver), packageContent: content };
   out.registration = registrationIndexUrl(hive, lid);
-  const ce: Json = { ...entry };
-  if ('packageContent' in entry) ce.packageContent = content;
-  if (Array.isArray(entry.dependencyGroups)) {
-    ce.dependencyGroups = entry.dependencyGroups.map((g: unknown) => {
-      if (!isObj(g) || !Array.isArray(g.dependencies)) return g;
-      return {
-        ...g,
-        dependencies: g.dependencies.map((d: unknown) => {
-          if (!isObj(d) || typeof d.id !== 'string' || !isValidPackageId(d.id) || !('registration' in d)) return d;
-          return { ...d, registration: registrationIndexUrl(hive, toLowerId(d.id)) };
-        }),
-      };
-    });
-  }
-  out.catalogEntry = ce;
+  out.catalogEntry = rewriteCatalogEntry(entry, hive, content);
   return out;
 }
 
@@ -79,12 +91,16 @@ export function rewriteRegistrationIndex(doc: Json, lowerId: string, hive: strin
     if (!isObj(page)) continue;
     const b = bounds(page);
     if (!b) continue;
-    if (typeof page['@id'] === 'string') links[pageKey(b.lower, b.upper)] = page['@id'];
     if (Array.isArray(page.items)) {
+      // inlined: no upstream page document to remember (its @id is only a fragment of the index URL)
       const items = rewriteLeaves(page.items, hive, links);
+      if (items.length === 0) continue; // nothing left the client could use (pitfall 13: drop empty pages)
       pages.push({ ...page, '@id': `${indexUrl}#page/${b.lower}/${b.upper}`, parent: indexUrl, items, count: items.length });
     } else {
-      pages.push({ ...page, '@id': registrationPageUrl(hive, lowerId, b.lower, b.upper) });
+      if (typeof page['@id'] === 'string') links[pageKey(b.lower, b.upper)] = page['@id'];
+      const out: Json = { ...page, '@id': registrationPageUrl(hive, lowerId, b.lower, b.upper) };
+      if ('parent' in page) out.parent = indexUrl;
+      pages.push(out);
     }
   }
   return { doc: { ...doc, '@id': indexUrl, count: pages.length, items: pages }, links };
@@ -102,9 +118,16 @@ export function rewriteRegistrationPage(doc: Json, lowerId: string, hive: string
 
 /** A registration leaf document (§3.6): catalogEntry is a catalog URL string there and is left alone. */
 export function rewriteRegistrationLeaf(doc: Json, lowerId: string, lowerVersion: string, hive: string): Rewritten {
+  const content = packageContentUrl(lowerId, lowerVersion);
   const out: Json = { ...doc, '@id': registrationLeafUrl(hive, lowerId, lowerVersion) };
   if ('registration' in doc) out.registration = registrationIndexUrl(hive, lowerId);
-  if ('packageContent' in doc) out.packageContent = packageContentUrl(lowerId, lowerVersion);
+  if ('packageContent' in doc) out.packageContent = content;
+  // Some servers also embed the catalog entry as an object (Sleet: "sleet:catalogEntry"); its packageContent and
+  // dependency registrations are download/metadata URLs like any other.
+  for (const key of ['catalogEntry', 'sleet:catalogEntry']) {
+    const entry = doc[key];
+    if (isObj(entry)) out[key] = rewriteCatalogEntry(entry, hive, content);
+  }
   return { doc: out, links: {} };
 }
 

@@ -85,7 +85,11 @@ export function parseServiceIndex(doc: unknown): UpstreamResources {
     const first = matches[0];
     if (!first) continue;
     // one upstream base per hive: the first listed; other entries of the same hive with that base keep their types
-    const types = matches.filter((m) => m.id === first.id).map((m) => ({ type: m.type, ...(m.clientVersion ? { clientVersion: m.clientVersion } : {}) }));
+    const types: UpstreamHive['types'] = [];
+    for (const m of matches) {
+      if (withSlash(m.id) !== withSlash(first.id) || types.some((t) => t.type === m.type && t.clientVersion === m.clientVersion)) continue;
+      types.push({ type: m.type, ...(m.clientVersion ? { clientVersion: m.clientVersion } : {}) });
+    }
     hives.push({ name: h.name, url: withSlash(first.id), types });
   }
 

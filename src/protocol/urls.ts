@@ -32,7 +32,10 @@ export function packageContentUrl(lowerId: string, lowerVersion: string, base = 
   return `${flatBase(base)}${lowerId}/${lowerVersion}/${lowerId}.${lowerVersion}.nupkg`;
 }
 
-/** Replaces the placeholder base in a stored document with the public base URL (which ends with "/"). */
+/**
+ * Replaces the placeholder base in a stored document with the public base URL (which ends with "/"). A replacer
+ * function, not a replacement string: in a string "$&", "$'" and "$`" are patterns, and "$" is legal in a URL.
+ */
 export function render(stored: string, publicBase: string): string {
-  return stored.includes(BASE) ? stored.replaceAll(BASE, publicBase) : stored;
+  return stored.includes(BASE) ? stored.replaceAll(BASE, () => publicBase) : stored;
 }
