@@ -6,6 +6,7 @@ import { verifyNuspec, verifyZip } from './verify.js';
 import type { UpstreamSource } from './upstream-source.js';
 
 export type PackageFile = 'nupkg' | 'nuspec';
+export type { BlobInfo };
 
 export type PackageHandle =
   | { kind: 'file'; info: BlobInfo; outcome: 'hit' }

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
-import type { BlobInfo } from '../cache/fs-blob-store.js';
+import type { BlobInfo } from '../feed/packages.js';
 
 export type ByteRange = { start: number; end: number }; // inclusive
 

@@ -227,7 +227,7 @@ describe('parseServiceIndex: bad and odd input', () => {
     });
     expect(r.flat).toBeUndefined();
     expect(r.hives).toEqual([{ name: 'semver2', url: 'https://up.example/reg/', types: [{ type: 'RegistrationsBaseUrl/3.6.0' }] }]);
-    expect(r.urls).toEqual(['https://up.example/nothing/', 'https://up.example/reg/']);
+    expect(r.urls).toEqual(['https://up.example/reg/']);
   });
 
   it('handles @type as an array of strings (non-strings in it ignored)', () => {
