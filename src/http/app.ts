@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
@@ -91,17 +92,29 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   const sendPackage = (c: Context<Vars>, handle: PackageHandle | undefined, contentType: string): Response => {
     if (!handle) throw notFound('package not found');
     c.set('cache', handle.outcome);
-    const res = c.env?.outgoing;
-    if (!res) throw new Error('package responses need the Node server bindings');
     const head = c.req.method === 'HEAD';
-    const common: Record<string, string | number> = { 'content-type': contentType, 'x-nuproxy-cache': handle.outcome };
+    const common: Record<string, string> = { 'content-type': contentType, 'x-nuproxy-cache': handle.outcome };
+    // Bodies go straight to Node's response (no Web stream in between). HEAD answers through Hono, which
+    // routes HEAD to GET handlers and drops the body itself.
+    const send = (status: number, headers: Record<string, string>, body?: () => Readable): Response => {
+      const res = c.env?.outgoing;
+      if (head || !body || !res) {
+        if (head && body === undefined && handle.kind === 'stream') handle.stream.destroy();
+        return c.body(null, status as 200, headers);
+      }
+      pipeTo(res, status, headers, body());
+      return RESPONSE_ALREADY_SENT;
+    };
     if (handle.kind !== 'file') {
       c.set('upstream', handle.upstream);
       common['x-nuproxy-upstream'] = handle.upstream;
-      if (handle.length !== undefined) common['content-length'] = handle.length;
-      if (handle.kind === 'stream' && head) handle.stream.destroy();
-      pipeTo(res, 200, common, handle.kind === 'stream' && !head ? handle.stream : undefined);
-      return RESPONSE_ALREADY_SENT;
+      if (handle.length !== undefined) common['content-length'] = String(handle.length);
+      if (handle.kind === 'head' || head) {
+        if (handle.kind === 'stream') handle.stream.destroy();
+        return send(200, common);
+      }
+      const stream = handle.stream;
+      return send(200, common, () => stream);
     }
     const { info } = handle;
     const etag = etagOf(info);
@@ -111,23 +124,15 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
       'last-modified': new Date(info.mtimeMs).toUTCString(),
       'cache-control': 'public, max-age=31536000, immutable',
     });
-    if (c.req.header('if-none-match') === etag) {
-      pipeTo(res, 304, common, undefined);
-      return RESPONSE_ALREADY_SENT;
-    }
+    if (c.req.header('if-none-match') === etag) return send(304, common);
     const ifRange = c.req.header('if-range');
     const range = ifRange && ifRange !== etag ? undefined : parseRange(c.req.header('range'), info.size);
-    if (range === 'unsatisfiable') {
-      pipeTo(res, 416, { ...common, 'content-range': `bytes */${info.size}`, 'content-length': 0 }, undefined);
-      return RESPONSE_ALREADY_SENT;
-    }
+    if (range === 'unsatisfiable') return send(416, { ...common, 'content-range': `bytes */${info.size}`, 'content-length': '0' });
     if (range) {
-      const headers = { ...common, 'content-range': `bytes ${range.start}-${range.end}/${info.size}`, 'content-length': range.end - range.start + 1 };
-      pipeTo(res, 206, headers, head ? undefined : fileStream(info, range));
-      return RESPONSE_ALREADY_SENT;
+      const headers = { ...common, 'content-range': `bytes ${range.start}-${range.end}/${info.size}`, 'content-length': String(range.end - range.start + 1) };
+      return send(206, headers, () => fileStream(info, range));
     }
-    pipeTo(res, 200, { ...common, 'content-length': info.size }, head ? undefined : fileStream(info));
-    return RESPONSE_ALREADY_SENT;
+    return send(200, { ...common, 'content-length': String(info.size) }, () => fileStream(info));
   };
 
   app.get('/', (c) => c.json({ name: 'nuproxy', serviceIndex: `${base(c)}v3/index.json` }));

@@ -33,7 +33,7 @@ export function etagOf(info: BlobInfo): string {
 }
 
 /** Writes a stream to the raw Node response; a failed source destroys the socket so the client sees truncation. */
-export function pipeTo(res: ServerResponse, status: number, headers: Record<string, string | number>, body: Readable | undefined): void {
+export function pipeTo(res: ServerResponse, status: number, headers: Record<string, string>, body: Readable | undefined): void {
   res.writeHead(status, headers);
   if (!body) {
     res.end();

@@ -88,6 +88,21 @@ describe('flat container through the proxy', () => {
     expect(upstream.hits(path)).toBe(1);
   });
 
+  it('serves the .nuspec and answers HEAD on version lists', async () => {
+    const r = await get(`${proxy.url}v3/flat/contoso.lib/1.10.0/contoso.lib.nuspec`);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toMatch(/xml/);
+    expect(r.text).toMatch(/<id>Contoso\.Lib<\/id>/);
+    expect((await get(`${proxy.url}v3/flat/contoso.lib/1.10.0/contoso.lib.nuspec`)).headers['x-nuproxy-cache']).toBe('hit');
+    expect(upstream.hits('/v3-flatcontainer/contoso.lib/1.10.0/contoso.lib.nuspec')).toBe(1);
+    const head = await get(`${proxy.url}v3/flat/contoso.lib/index.json`, {}, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.body.length).toBe(0);
+    expect(Number(head.headers['content-length'])).toBeGreaterThan(10);
+    const headMissing = await get(`${proxy.url}v3/flat/contoso.lib/9.9.9/contoso.lib.9.9.9.nupkg`, {}, 'HEAD');
+    expect(headMissing.status).toBe(404);
+  });
+
   it('supports HEAD, ETag revalidation and byte ranges on cached packages', async () => {
     const url = `${proxy.url}v3/flat/contoso.lib/1.0.0/contoso.lib.1.0.0.nupkg`;
     const full = await get(url);
