@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
@@ -98,10 +98,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     // routes HEAD to GET handlers and drops the body itself.
     const send = (status: number, headers: Record<string, string>, body?: () => Readable): Response => {
       const res = c.env?.outgoing;
-      if (head || !body || !res) {
-        if (head && body === undefined && handle.kind === 'stream') handle.stream.destroy();
-        return c.body(null, status as 200, headers);
-      }
+      if (head || !body) return c.body(null, status as 200, headers);
+      if (!res) return c.body(Readable.toWeb(body()) as ReadableStream<Uint8Array>, status as 200, headers);
       pipeTo(res, status, headers, body());
       return RESPONSE_ALREADY_SENT;
     };
