@@ -87,7 +87,7 @@ describe('registration index with external pages (nuget.org, slipeserver.scripti
   it('page @ids use the lowercased normalized bounds; lower/upper and per-page counts stay as sent', () => {
     const pages = doc.items as Json[];
     expect(doc.count).toBe(4);
-    expect(pages).toHaveLength(doc.count);
+    expect(pages).toHaveLength(doc.count as number);
     expect(pages.map((p) => p['@id'])).toEqual([
       `${BASE}v3/registration/semver2/slipeserver.scripting/page/0.1.0-ci-20210204-180233/0.1.0-ci-20210826-172946.json`,
       `${BASE}v3/registration/semver2/slipeserver.scripting/page/0.1.0-ci-20210826-173444/0.1.0-ci-20220325-002917.json`,
