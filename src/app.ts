@@ -16,6 +16,7 @@ import { UpstreamSource } from './feed/upstream-source.js';
 import { createHttpApp } from './http/app.js';
 import type { Logger } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
+import { IdRouter } from './protocol/id-rules.js';
 
 export const VERSION = '0.1.0';
 
@@ -63,9 +64,12 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
       ...(opts.retryDelayMs !== undefined ? { retryDelayMs: opts.retryDelayMs } : {}),
     });
   });
-  const sources = clients.map((c) => new UpstreamSource(c, cache, config.cache.freshness.serviceIndex));
+  const sources = clients.map(
+    (c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }),
+  );
   const packages = new PackageFiles(blobs, log.child({ component: 'packages' }));
-  const feed = new Feed(sources, cache, packages, config.cache.freshness, log.child({ component: 'feed' }));
+  const router = new IdRouter(config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })));
+  const feed = new Feed(sources, cache, packages, router, log.child({ component: 'feed' }));
 
   let shuttingDown = false;
   const app = createHttpApp(feed, {
@@ -123,4 +127,8 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
     })());
 
   return { server, url, feed, store, blobs, close };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

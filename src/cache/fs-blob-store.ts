@@ -9,6 +9,7 @@ export interface BlobInfo {
   path: string;
   size: number;
   sha512?: string; // base64, from the sidecar written at commit time
+  upstream?: string; // who supplied it, from the sidecar
   mtimeMs: number;
 }
 
@@ -17,11 +18,13 @@ export interface CommitCheck {
   expectedSha512?: string; // base64
   /** Extra content check on the complete temp file (e.g. "is a zip"); throws to refuse it. */
   verify?: (tempPath: string, size: number) => Promise<void>;
+  /** Recorded next to the blob: which upstream supplied it. */
+  upstream?: string;
 }
 
 const SEGMENT = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199}$/;
 const TMP_DIR = '.tmp';
-const SHA_SUFFIX = '.sha512';
+const META_SUFFIX = '.meta';
 
 /**
  * Immutable blobs on disk under one root. Keys are "/"-separated relative paths of safe segments; anything
@@ -69,13 +72,19 @@ export class FsBlobStore {
       throw err;
     }
     if (!st.isFile()) return undefined;
-    let sha512: string | undefined;
+    let meta: { sha512?: unknown; upstream?: unknown } = {};
     try {
-      sha512 = (await readFile(path + SHA_SUFFIX, 'utf8')).trim() || undefined;
+      meta = JSON.parse(await readFile(path + META_SUFFIX, 'utf8')) as typeof meta;
     } catch {
-      sha512 = undefined;
+      meta = {};
     }
-    const info: BlobInfo = { path, size: st.size, mtimeMs: st.mtimeMs, ...(sha512 ? { sha512 } : {}) };
+    const info: BlobInfo = {
+      path,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      ...(typeof meta.sha512 === 'string' ? { sha512: meta.sha512 } : {}),
+      ...(typeof meta.upstream === 'string' ? { upstream: meta.upstream } : {}),
+    };
     this.infoCache.set(key, info);
     return info;
   }
@@ -114,6 +123,7 @@ export class BlobWriter {
   }
 
   async commit(sha512: string, check: CommitCheck = {}): Promise<BlobInfo> {
+    const upstream = check.upstream;
     this.close();
     try {
       if (check.expectedLength !== undefined && check.expectedLength !== this.written) {
@@ -125,14 +135,14 @@ export class BlobWriter {
       if (check.verify) await check.verify(this.tempPath, this.written);
       await mkdir(dirname(this.finalPath), { recursive: true });
       // The sidecar goes first: a blob file at its key is always complete, with its hash next to it.
-      await writeFile(this.finalPath + SHA_SUFFIX, sha512 + '\n');
+      await writeFile(this.finalPath + META_SUFFIX, JSON.stringify({ sha512, ...(upstream ? { upstream } : {}) }) + '\n');
       await rename(this.tempPath, this.finalPath);
     } catch (err) {
       await this.abort();
       throw err;
     }
     const st = await stat(this.finalPath);
-    const info: BlobInfo = { path: this.finalPath, size: st.size, sha512, mtimeMs: st.mtimeMs };
+    const info: BlobInfo = { path: this.finalPath, size: st.size, sha512, mtimeMs: st.mtimeMs, ...(upstream ? { upstream } : {}) };
     this.onCommit(info);
     return info;
   }

@@ -14,6 +14,8 @@ const CHUNK = 64 * 1024;
  */
 export class SharedDownload {
   readonly done: Promise<BlobInfo>;
+  /** Who supplies the bytes (reported to clients). */
+  readonly upstream: string;
   private readonly events = new EventEmitter();
   private committed: BlobInfo | undefined;
   private failure: Error | undefined;
@@ -24,6 +26,7 @@ export class SharedDownload {
     readonly expectedLength: number | undefined,
     check: CommitCheck,
   ) {
+    this.upstream = check.upstream ?? '';
     this.events.setMaxListeners(0);
     this.done = this.pump(source, check);
     this.done.catch(() => undefined); // failures reach readers and awaiting callers; never unhandled

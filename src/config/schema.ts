@@ -1,22 +1,33 @@
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
+import { ownershipConflicts, patternError } from '../protocol/id-rules.js';
 
 /**
  * The one place where config defaults live. config/default.yaml documents the same values key by key, and a
  * test checks that the two agree.
  */
-const duration = (def: string) =>
-  z
-    .union([z.number(), z.string()])
-    .prefault(def)
-    .transform((v, ctx) => {
-      const ms = parseDurationMs(v);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use seconds or e.g. "90s", "10m", "1h", "7d")` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+function toMs(v: number | string, ctx: z.core.$RefinementCtx<number | string>): number {
+  const ms = parseDurationMs(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use seconds or e.g. "90s", "10m", "1h", "7d")` });
+    return z.NEVER;
+  }
+  return ms;
+}
+
+const duration = (def: string) => z.union([z.number(), z.string()]).prefault(def).transform(toMs);
+/** A duration without a default (absent stays undefined). */
+const optionalDuration = () => z.union([z.number(), z.string()]).transform(toMs).optional();
+
+/** Package id patterns (see src/protocol/id-rules.ts): an id, a prefix ending in "*", or "*". */
+const idPatterns = z
+  .array(
+    z.string().superRefine((p, ctx) => {
+      const err = patternError(p);
+      if (err !== undefined) ctx.addIssue({ code: 'custom', message: err });
+    }),
+  )
+  .default([]);
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable');
 
@@ -47,6 +58,20 @@ const upstreamSchema = z.strictObject({
     })
     .prefault({}),
   retries: z.number().int().min(0).max(10).default(2),
+  include: idPatterns, // ids this upstream may serve (empty = all)
+  exclude: idPatterns, // ids this upstream must not serve
+  owns: idPatterns, // ids only this upstream serves (dependency-confusion defence)
+  // Per-upstream freshness overrides; a key left out falls back to cache.freshness.
+  freshness: z
+    .strictObject({
+      serviceIndex: optionalDuration(),
+      versions: optionalDuration(),
+      registration: optionalDuration(),
+      search: optionalDuration(),
+      autocomplete: optionalDuration(),
+      vulnerabilities: optionalDuration(),
+    })
+    .optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -92,6 +117,7 @@ export const configSchema = z.strictObject({
         if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate upstream name "${u.name}"` });
         seen.add(key);
       });
+      for (const c of ownershipConflicts(ups)) ctx.addIssue({ code: 'custom', path: [c.upstream, 'owns', c.index], message: c.message });
     }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   shutdownGrace: duration('30s'),

@@ -1,39 +1,38 @@
-import type { Config } from '../config/schema.js';
+import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { buildServiceIndex, type ProxyCapabilities, type UpstreamResources } from '../protocol/service-index.js';
-import {
-  findPageFor,
-  leafKey,
-  pageKey,
-  rewriteRegistrationIndex,
-  rewriteRegistrationLeaf,
-  rewriteRegistrationPage,
-} from '../protocol/registration.js';
-import { rewriteSearch, searchHive } from '../protocol/search.js';
-import { sortVersionStrings } from '../protocol/sort.js';
-import { parseVersion } from '../protocol/version.js';
-import { rewriteVulnerabilityIndex } from '../protocol/vulnerability.js';
-import type { CacheOutcome, DocSource, MetadataCache } from './metadata-cache.js';
-import { PackageFiles, type PackageFile, type PackageHandle } from './packages.js';
+import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
+import { mergeAutocompleteIds, mergeAutocompleteVersions, mergeSearch, upstreamAutocompleteQuery, upstreamSearchQuery } from '../protocol/search-merge.js';
+import { buildServiceIndex, capabilitiesOf, type ProxyCapabilities } from '../protocol/service-index.js';
+import type { HiveName } from '../protocol/service-types.js';
+import { REGISTRATION_HIVES } from '../protocol/service-types.js';
+import { isSemVer2, lowerNormalizedVersion, parseVersion } from '../protocol/version.js';
+import { searchHive } from '../protocol/search.js';
+import { buildRegistration, leafDocument, synthesizeLeaf, type BuiltRegistration } from './merge-registration.js';
+import { mergeVersionLists, type MergedVersions } from './merge-versions.js';
+import { checkFailures, combinedOutcome, fanOut, type Contribution, type Gathered } from './fan-out.js';
+import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
+import type { PackageFiles, PackageFile, PackageHandle } from './packages.js';
+import { UpstreamDocs, type LeafSet } from './upstream-docs.js';
 import type { UpstreamSource } from './upstream-source.js';
 
 /** A metadata answer: the stored body (placeholder base, see protocol/urls.ts) and how it was obtained. */
 export interface DocAnswer {
   key: string;
   body: string;
-  fetchedAt: number;
+  /** Changes whenever the body may have changed (render caches key on it). */
+  version: string;
   gzip: boolean;
   outcome: CacheOutcome;
-  upstream: string | undefined;
-  links: Record<string, string> | undefined;
+  /** Upstreams whose data the answer holds. */
+  upstreams: string[];
+  /** Upstreams that failed and are missing from this answer (it is then not cached and marked). */
+  partial: string[];
 }
-
-type Freshness = Config['cache']['freshness'];
 
 /** Capabilities advertised when no upstream index is known at all (first start with upstreams unreachable). */
 const FALLBACK_CAPS: ProxyCapabilities = {
-  hives: [{ name: 'semver2', types: [{ type: 'RegistrationsBaseUrl/3.6.0' }, { type: 'RegistrationsBaseUrl/Versioned', clientVersion: '4.3.0-alpha' }] }],
+  hives: [],
   search: false,
   searchPackageType: false,
   autocomplete: false,
@@ -41,221 +40,319 @@ const FALLBACK_CAPS: ProxyCapabilities = {
   vulnerability: false,
 };
 
+/** All three hives, with nuget.org's types: merged registration is rebuilt by the proxy, whatever the upstreams have. */
+const ALL_HIVES = REGISTRATION_HIVES.map((h) => ({
+  name: h.name,
+  types: h.types.map((type) => (type === 'RegistrationsBaseUrl/Versioned' ? { type, clientVersion: '4.3.0-alpha' } : { type })),
+}));
+
+/** gzip-encoded hives, as on nuget.org (§3.1); the plain SemVer 1 hive is identity. */
+const GZIP_HIVES = new Set<string>(['semver2', 'gz-semver1']);
+
 /**
- * The decisions: which upstream answers, how long answers stay fresh, how upstream documents become the proxy's.
- * Routes call this; it calls the upstream clients and the stores.
+ * The decisions: which upstreams may answer for an id, how their answers merge into one, how long answers stay
+ * fresh. Routes call this; it calls the per-upstream document sources and the package store.
  */
 export class Feed {
-  readonly packages: PackageFiles;
-  private readonly primary: UpstreamSource;
+  private readonly byName = new Map<string, UpstreamSource>();
+  private readonly docs: UpstreamDocs;
+  private readonly built = new LRUCache<string, BuiltRegistration>({ max: 500 });
 
   constructor(
     private readonly upstreams: readonly UpstreamSource[],
-    private readonly cache: MetadataCache,
-    packages: PackageFiles,
-    private readonly fresh: Freshness,
+    cache: MetadataCache,
+    readonly packages: PackageFiles,
+    private readonly router: IdRouter,
     private readonly log: Logger,
   ) {
-    const first = upstreams[0];
-    if (!first) throw new NuproxyError('CONFIG_INVALID', 'at least one upstream is required');
-    this.primary = first;
-    this.packages = packages;
+    if (upstreams.length === 0) throw new NuproxyError('CONFIG_INVALID', 'at least one upstream is required');
+    for (const u of upstreams) this.byName.set(u.name, u);
+    this.docs = new UpstreamDocs(cache);
+  }
+
+  route(lowerId: string): IdRouting {
+    return this.router.route(lowerId);
+  }
+
+  private source(name: string): UpstreamSource {
+    return this.byName.get(name)!;
   }
 
   async serviceIndex(): Promise<DocAnswer> {
-    let caps = FALLBACK_CAPS;
-    let outcome: CacheOutcome = 'stale';
-    let fetchedAt = 0;
-    try {
-      const r = await this.primary.resources();
-      caps = capabilitiesOf(r.resources);
-      outcome = r.outcome;
-    } catch (err) {
-      this.log.warn({ upstream: this.primary.name, err: (err as Error).message }, 'no upstream service index; advertising the fallback resource set');
-    }
+    const g = await fanOut(
+      this.upstreams.map((u) => u.name),
+      async (name): Promise<Contribution<ProxyCapabilities>> => {
+        const r = await this.source(name).resources();
+        return { upstream: name, kind: 'ok', value: capabilitiesOf(r.resources), outcome: r.outcome, version: '' };
+      },
+    );
+    for (const f of g.failed) this.log.warn({ upstream: f.upstream, err: (f.error as Error).message }, 'no service index from upstream');
+    const any = (pick: (c: ProxyCapabilities) => boolean): boolean => g.ok.some((c) => pick(c.value));
+    const caps: ProxyCapabilities = g.ok.length
+      ? {
+          hives: ALL_HIVES,
+          search: any((c) => c.search),
+          searchPackageType: any((c) => c.searchPackageType),
+          autocomplete: any((c) => c.autocomplete),
+          autocompletePackageType: any((c) => c.autocompletePackageType),
+          vulnerability: any((c) => c.vulnerability),
+        }
+      : { ...FALLBACK_CAPS, hives: ALL_HIVES };
     const body = JSON.stringify(buildServiceIndex(caps));
-    fetchedAt = hashCode(body);
-    return { key: 'index', body, fetchedAt, gzip: false, outcome, upstream: this.primary.name, links: undefined };
+    return this.answer('index', body, body, false, g);
+  }
+
+  /** The merged version list of an id, with the upstream that wins each version. */
+  async mergedVersions(lowerId: string, opts: { revalidate?: boolean } = {}): Promise<(MergedVersions & { gathered: Gathered<string[]> }) | undefined> {
+    const routing = this.router.route(lowerId);
+    const g = await fanOut(routing.allowed, (name) => this.docs.versions(this.source(name), lowerId, opts.revalidate === true));
+    checkFailures(g, routing);
+    if (g.ok.length === 0) return undefined;
+    for (const f of g.failed) this.log.warn({ id: lowerId, upstream: f.upstream, err: (f.error as Error).message }, 'upstream failed; version list is partial');
+    return { ...mergeVersionLists(g.ok.map((c) => ({ upstream: c.upstream, versions: c.value }))), gathered: g };
   }
 
   async versions(lowerId: string): Promise<DocAnswer | undefined> {
-    const src = this.primary;
-    const key = `flat:${lowerId}`;
-    return this.doc(key, this.fresh.versions, {
-      upstream: src.name,
-      fetch: async (v) => src.client.fetchJson(`${await this.flatBase(src)}${lowerId}/index.json`, v),
-      transform: (json) => {
-        const raw = (json as { versions?: unknown }).versions;
-        if (!Array.isArray(raw)) throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${src.name} sent a version list without "versions"`, { upstream: src.name });
-        return { body: JSON.stringify({ versions: sortVersionStrings(raw.filter((x): x is string => typeof x === 'string')) }) };
-      },
+    const merged = await this.mergedVersions(lowerId);
+    if (!merged) return undefined;
+    const body = JSON.stringify({ versions: merged.versions });
+    return this.answer(`flat:${lowerId}`, body, versionOf(merged.gathered), false, merged.gathered);
+  }
+
+  /**
+   * Package files come from the upstream that wins the version in the merged list. An exact version the cached
+   * lists lack triggers one revalidation of the id before the answer is 404 (a package published elsewhere
+   * shows up without waiting for the lists to expire).
+   */
+  openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD'): Promise<PackageHandle | undefined> {
+    return this.packages.open(lowerId, lowerVersion, file, method, async () => {
+      let merged = await this.mergedVersions(lowerId);
+      let winner = merged?.winners[lowerVersion];
+      if (!winner && merged?.gathered.ok.some((c) => c.outcome === 'hit')) {
+        merged = await this.mergedVersions(lowerId, { revalidate: true });
+        winner = merged?.winners[lowerVersion];
+      }
+      if (!winner) return undefined;
+      return { source: this.source(winner), partial: merged!.gathered.failed.map((f) => f.upstream) };
     });
+  }
+
+  /** The merged registration of an id in one hive; registration and flat container list the same versions. */
+  private async registration(hive: string, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'> } | undefined> {
+    if (!isHive(hive)) return undefined;
+    const merged = await this.mergedVersions(lowerId);
+    if (!merged) return undefined;
+    const routing = this.router.route(lowerId);
+    const g = await fanOut(routing.allowed, (name) => this.docs.leaves(this.source(name), hive, lowerId));
+    checkFailures(g, routing);
+    const key = `${hive}:${lowerId}:${versionOf(merged.gathered)}:${versionOf(g)}`;
+    let built = this.built.get(key);
+    if (!built) {
+      built = this.buildMerged(hive, lowerId, merged, g);
+      this.built.set(key, built);
+    }
+    const outcomes = [...merged.gathered.ok, ...g.ok].map((c) => c.outcome);
+    return {
+      built,
+      answer: {
+        version: key,
+        gzip: GZIP_HIVES.has(hive),
+        outcome: combinedOutcome(outcomes),
+        upstreams: [...new Set([...merged.gathered.ok, ...g.ok].map((c) => c.upstream))],
+        partial: [...new Set([...merged.gathered.failed, ...g.failed].map((f) => f.upstream))],
+      },
+    };
+  }
+
+  private buildMerged(hive: HiveName, lowerId: string, merged: MergedVersions, g: Gathered<LeafSet>): BuiltRegistration {
+    const byUpstream = new Map(g.ok.map((c) => [c.upstream, new Map(c.value.leaves.map((leaf) => [leafVersionOf(leaf), leaf]))]));
+    const idSpelling = firstIdSpelling(g) ?? lowerId;
+    const chosen: Record<string, unknown>[] = [];
+    let synthesized = 0;
+    for (const v of merged.versions) {
+      const semver2 = isSemVer2(parseVersion(v)!);
+      if (hive !== 'semver2' && semver2) continue;
+      const winner = merged.winners[v]!;
+      let leaf = byUpstream.get(winner)?.get(v);
+      for (const c of g.ok) leaf ??= byUpstream.get(c.upstream)?.get(v);
+      if (!leaf && hive === 'semver2') {
+        leaf = synthesizeLeaf(hive, lowerId, idSpelling, v);
+        synthesized++;
+      }
+      if (leaf) chosen.push(leaf);
+    }
+    if (synthesized > 0) this.log.warn({ id: lowerId, hive, synthesized }, 'registration lacked versions the flat container lists; minimal leaves synthesized');
+    return buildRegistration(hive, lowerId, chosen, g.ok[0]?.value.extras ?? {});
   }
 
   async registrationIndex(hive: string, lowerId: string): Promise<DocAnswer | undefined> {
-    const src = this.primary;
-    const base = await this.hiveBase(src, hive);
-    if (!base) return undefined;
-    return this.doc(`reg:${hive}:${lowerId}:index`, this.fresh.registration, {
-      upstream: src.name,
-      fetch: (v) => src.client.fetchJson(`${base}${lowerId}/index.json`, v),
-      transform: (json) => {
-        const { doc, links } = rewriteRegistrationIndex(asObject(json, src.name), lowerId, hive);
-        return { body: JSON.stringify(doc), links };
-      },
-    });
+    const r = await this.registration(hive, lowerId);
+    if (!r) return undefined;
+    return { key: `reg:${hive}:${lowerId}:index`, body: JSON.stringify(r.built.index), ...r.answer };
   }
 
   async registrationPage(hive: string, lowerId: string, lower: string, upper: string): Promise<DocAnswer | undefined> {
-    const index = await this.registrationIndex(hive, lowerId);
-    const url = index?.links?.[pageKey(lower, upper)];
-    if (!url) return undefined;
-    const src = this.primary;
-    return this.doc(`reg:${hive}:${lowerId}:page:${lower}/${upper}`, this.fresh.registration, {
-      upstream: src.name,
-      fetch: (v) => src.client.fetchJson(url, v),
-      transform: (json) => {
-        const { doc, links } = rewriteRegistrationPage(asObject(json, src.name), lowerId, hive, lower, upper);
-        return { body: JSON.stringify(doc), links };
-      },
-    });
+    const r = await this.registration(hive, lowerId);
+    const page = r?.built.pages.get(`${lower}/${upper}`);
+    if (!r || !page) return undefined;
+    return { key: `reg:${hive}:${lowerId}:page:${lower}/${upper}`, body: JSON.stringify(page), ...r.answer };
   }
 
   async registrationLeaf(hive: string, lowerId: string, lowerVersion: string): Promise<DocAnswer | undefined> {
-    const index = await this.registrationIndex(hive, lowerId);
-    if (!index) return undefined;
-    let url = index.links?.[leafKey(lowerVersion)];
-    if (!url) {
-      const version = parseVersion(lowerVersion);
-      const page = version && index.links ? findPageFor(index.links, version) : undefined;
-      if (page) {
-        const [lower, upper] = page.slice('page:'.length).split('/') as [string, string];
-        const pageDoc = await this.registrationPage(hive, lowerId, lower, upper);
-        url = pageDoc?.links?.[leafKey(lowerVersion)];
-      }
-    }
-    if (!url) return undefined;
-    const src = this.primary;
-    return this.doc(`reg:${hive}:${lowerId}:leaf:${lowerVersion}`, this.fresh.registration, {
-      upstream: src.name,
-      fetch: (v) => src.client.fetchJson(url, v),
-      transform: (json) => ({ body: JSON.stringify(rewriteRegistrationLeaf(asObject(json, src.name), lowerId, lowerVersion, hive).doc) }),
-    });
+    const r = await this.registration(hive, lowerId);
+    const leaf = r?.built.leaves.get(lowerVersion);
+    if (!r || !leaf) return undefined;
+    return { key: `reg:${hive}:${lowerId}:leaf:${lowerVersion}`, body: JSON.stringify(leafDocument(hive, lowerId, lowerVersion, leaf)), ...r.answer };
   }
 
   async search(rawQuery: string): Promise<DocAnswer | undefined> {
-    const src = this.primary;
-    const { resources } = await src.resources();
-    const hive = searchHive(new URLSearchParams(rawQuery), resources.hives.map((h) => h.name));
-    if (resources.search.length === 0 || !hive) return undefined;
-    return this.doc(`search:${rawQuery}`, this.fresh.search, {
-      upstream: src.name,
-      fetch: (v) => failover(resources.search, (url) => src.client.fetchJson(withQuery(url, rawQuery), v)),
-      transform: (json) => ({ body: JSON.stringify(rewriteSearch(asObject(json, src.name), hive)) }),
-    });
+    const { rawQuery: upstreamQuery, skip, take } = upstreamSearchQuery(rawQuery);
+    const hive = searchHive(new URLSearchParams(rawQuery), ALL_HIVES.map((h) => h.name))!;
+    const names = await this.withCapability((c) => c.search);
+    if (names.length === 0) return undefined;
+    const g = await fanOut(names, (name) => this.docs.search(this.source(name), upstreamQuery, hive));
+    checkFailures(g);
+    const doc = mergeSearch(
+      g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })),
+      { skip, take, allowed: (lid, up) => this.router.route(lid).allowed.includes(up) },
+    );
+    return this.answer(`search:${rawQuery}`, JSON.stringify(doc), versionOf(g), false, g);
   }
 
   async autocomplete(rawQuery: string): Promise<DocAnswer | undefined> {
-    const src = this.primary;
-    const { resources } = await src.resources();
-    if (resources.autocomplete.length === 0) return undefined;
-    return this.doc(`ac:${rawQuery}`, this.fresh.autocomplete, {
-      upstream: src.name,
-      fetch: (v) => failover(resources.autocomplete, (url) => src.client.fetchJson(withQuery(url, rawQuery), v)),
-      transform: (json) => ({ body: JSON.stringify(asObject(json, src.name)) }),
-    });
+    const params = new URLSearchParams(rawQuery);
+    const names = await this.withCapability((c) => c.autocomplete);
+    if (names.length === 0) return undefined;
+    const id = params.get('id');
+    if (id !== null && !params.has('q')) {
+      // versions of one id: only the upstreams allowed to serve it
+      const lid = id.toLowerCase();
+      const allowed = this.router.route(lid);
+      const g = await fanOut(names.filter((n) => allowed.allowed.includes(n)), (name) => this.docs.autocomplete(this.source(name), rawQuery));
+      checkFailures(g, allowed);
+      const doc = mergeAutocompleteVersions(g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })));
+      return this.answer(`ac:${rawQuery}`, JSON.stringify(doc), versionOf(g), false, g);
+    }
+    const { rawQuery: upstreamQuery, skip, take } = upstreamAutocompleteQuery(rawQuery);
+    const g = await fanOut(names, (name) => this.docs.autocomplete(this.source(name), upstreamQuery));
+    checkFailures(g);
+    const doc = mergeAutocompleteIds(
+      g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })),
+      { skip, take, allowed: (lid, up) => this.router.route(lid).allowed.includes(up) },
+    );
+    return this.answer(`ac:${rawQuery}`, JSON.stringify(doc), versionOf(g), false, g);
   }
 
-  async vulnerabilityIndex(): Promise<DocAnswer | undefined> {
-    const src = this.primary;
-    const { resources } = await src.resources();
-    const url = resources.vulnerability;
-    if (!url) return undefined;
-    return this.doc('vuln:index', this.fresh.vulnerabilities, {
-      upstream: src.name,
-      fetch: (v) => src.client.fetchJson(url, v),
-      transform: (json) => {
-        const { doc, links } = rewriteVulnerabilityIndex(json);
-        return { body: JSON.stringify(doc), links };
-      },
-    });
+  /** Every upstream's vulnerability index combined, with page names prefixed by upstream (§6.3). */
+  async vulnerabilityIndex(): Promise<(DocAnswer & { pages: Map<string, { upstream: string; url: string }> }) | undefined> {
+    const names = await this.withCapability((c) => c.vulnerability);
+    if (names.length === 0) return undefined;
+    const g = await fanOut(names, (name) => this.docs.vulnerabilityIndex(this.source(name)));
+    checkFailures(g);
+    const entries: Record<string, unknown>[] = [];
+    const pages = new Map<string, { upstream: string; url: string }>();
+    for (const c of g.ok) {
+      for (const e of c.value.entries) {
+        if (entries.length >= 16) break;
+        const name = uniqueName(`${slug(c.upstream)}-${e.name}`, pages);
+        pages.set(`${name}/${e.tag}`, { upstream: c.upstream, url: e.url });
+        entries.push({ ...e.entry, '@name': name, '@id': e.proxyUrl(name) });
+      }
+    }
+    if (entries.length === 0) return undefined;
+    return { ...this.answer('vuln:index', JSON.stringify(entries), versionOf(g), false, g), pages };
   }
 
   async vulnerabilityPage(name: string, tag: string): Promise<DocAnswer | undefined> {
     const index = await this.vulnerabilityIndex();
-    const url = index?.links?.[`${name}/${tag}`];
-    if (!url) return undefined;
-    const src = this.primary;
-    // page URLs change when their content does, so a stored page stays valid for as long as the index names it
-    return this.doc(`vuln:page:${name}:${tag}`, this.fresh.vulnerabilities * 24, {
-      upstream: src.name,
-      fetch: (v) => src.client.fetchJson(url, v),
-      transform: (json) => ({ body: JSON.stringify(asObject(json, src.name)) }),
-    });
+    const page = index?.pages.get(`${name}/${tag}`);
+    if (!page) return undefined;
+    const c = await this.docs.vulnerabilityPage(this.source(page.upstream), page.url, `${name}:${tag}`);
+    if (c.kind !== 'ok') return undefined;
+    return { key: `vuln:page:${name}:${tag}`, body: JSON.stringify(c.value), version: c.version, gzip: false, outcome: c.outcome, upstreams: [page.upstream], partial: [] };
   }
 
-  openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD'): Promise<PackageHandle | undefined> {
-    return this.packages.open(this.primary, lowerId, lowerVersion, file, method);
+  /** Why an id is answered as it is: rules, what each upstream lists, and which upstream wins each version. */
+  async explain(lowerId: string): Promise<Record<string, unknown>> {
+    const routing = this.router.route(lowerId);
+    const g = await fanOut(routing.allowed, (name) => this.docs.versions(this.source(name), lowerId, false));
+    const merged = mergeVersionLists(g.ok.map((c) => ({ upstream: c.upstream, versions: c.value })));
+    return {
+      id: lowerId,
+      owner: routing.owner ?? null,
+      ownerPattern: routing.ownerPattern ?? null,
+      rules: routing.decisions,
+      upstreams: routing.decisions.map((d) => {
+        const ok = g.ok.find((c) => c.upstream === d.upstream);
+        const failed = g.failed.find((f) => f.upstream === d.upstream);
+        return {
+          name: d.upstream,
+          allowed: d.allowed,
+          status: !d.allowed ? 'not asked' : ok ? 'listed' : failed ? 'failed' : 'not found',
+          ...(ok ? { versions: ok.value, cache: ok.outcome } : {}),
+          ...(failed ? { error: (failed.error as Error).message } : {}),
+        };
+      }),
+      versions: merged.versions.map((v) => ({ version: v, servedBy: merged.winners[v] })),
+    };
   }
 
-  private async doc(key: string, maxAgeMs: number, source: DocSource): Promise<DocAnswer | undefined> {
-    const cached = await this.cache.get(key, maxAgeMs, source);
-    if (!cached) return undefined;
-    const e = cached.entry;
-    return { key, body: e.body, fetchedAt: e.fetchedAt, gzip: e.gzip === true, outcome: cached.outcome, upstream: e.upstream, links: e.links };
+  private async withCapability(pick: (c: ProxyCapabilities) => boolean): Promise<string[]> {
+    const out: string[] = [];
+    await Promise.all(
+      this.upstreams.map(async (u) => {
+        try {
+          if (pick(capabilitiesOf((await u.resources()).resources))) out.push(u.name);
+        } catch {
+          out.push(u.name); // unknown: ask it, and let the failure show as partial
+        }
+      }),
+    );
+    const order = this.upstreams.map((u) => u.name);
+    return out.sort((a, b) => order.indexOf(a) - order.indexOf(b));
   }
 
-  private async flatBase(src: UpstreamSource): Promise<string> {
-    const { resources } = await src.resources();
-    if (!resources.flat) throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${src.name} offers no PackageBaseAddress`, { upstream: src.name });
-    return resources.flat;
-  }
-
-  private async hiveBase(src: UpstreamSource, hive: string): Promise<string | undefined> {
-    const { resources } = await src.resources();
-    return resources.hives.find((h) => h.name === hive)?.url;
+  private answer(key: string, body: string, version: string, gzip: boolean, g: Gathered<unknown>): DocAnswer {
+    for (const f of g.failed) this.log.warn({ key, upstream: f.upstream, err: (f.error as Error).message }, 'upstream failed; answer is partial');
+    return {
+      key,
+      body,
+      version,
+      gzip,
+      outcome: combinedOutcome(g.ok.map((c) => c.outcome)),
+      upstreams: g.ok.map((c) => c.upstream),
+      partial: g.failed.map((f) => f.upstream),
+    };
   }
 }
 
-function capabilitiesOf(r: UpstreamResources): ProxyCapabilities {
-  return {
-    hives: r.hives.map((h) => ({ name: h.name, types: h.types })),
-    search: r.search.length > 0,
-    searchPackageType: r.searchPackageType,
-    autocomplete: r.autocomplete.length > 0,
-    autocompletePackageType: r.autocompletePackageType,
-    vulnerability: r.vulnerability !== undefined,
-  };
+function isHive(h: string): h is HiveName {
+  return REGISTRATION_HIVES.some((x) => x.name === h);
 }
 
-function asObject(json: unknown, upstream: string): Record<string, unknown> {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} sent JSON of the wrong shape`, { upstream });
+function versionOf(g: Gathered<unknown>): string {
+  return g.ok.map((c) => `${c.upstream}@${c.version}`).join(',') + (g.failed.length ? `!${g.failed.map((f) => f.upstream).join(',')}` : '');
+}
+
+function leafVersionOf(leaf: Record<string, unknown>): string {
+  return lowerNormalizedVersion(String((leaf.catalogEntry as Record<string, unknown>).version)) ?? '';
+}
+
+function firstIdSpelling(g: Gathered<LeafSet>): string | undefined {
+  for (const c of g.ok) {
+    const ce = c.value.leaves[0]?.catalogEntry as Record<string, unknown> | undefined;
+    if (typeof ce?.id === 'string') return ce.id;
   }
-  return json as Record<string, unknown>;
+  return undefined;
 }
 
-/** The client replaces the @id's query with its own (§4.1): do the same, forwarding the raw query string. */
-function withQuery(url: string, rawQuery: string): string {
-  const bare = url.split('?')[0]!;
-  return rawQuery ? `${bare}?${rawQuery}` : bare;
+function slug(name: string): string {
+  return name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 20);
 }
 
-/** Tries each endpoint in order (like the client does for several search endpoints); the last error wins. */
-async function failover<T>(urls: readonly string[], fn: (url: string) => Promise<T>): Promise<T> {
-  let lastErr: unknown;
-  for (const url of urls) {
-    try {
-      return await fn(url);
-    } catch (err) {
-      lastErr = err;
-    }
-  }
-  throw lastErr;
-}
-
-function hashCode(s: string): number {
-  let h = 0;
-  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
-  return h;
+function uniqueName(name: string, taken: Map<string, unknown>): string {
+  let base = name.slice(0, 32);
+  const used = new Set([...taken.keys()].map((k) => k.split('/')[0]));
+  for (let i = 2; used.has(base); i++) base = `${name.slice(0, 29)}-${i}`;
+  return base;
 }

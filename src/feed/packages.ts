@@ -9,7 +9,7 @@ export type PackageFile = 'nupkg' | 'nuspec';
 export type { BlobInfo };
 
 export type PackageHandle =
-  | { kind: 'file'; info: BlobInfo; outcome: 'hit' }
+  | { kind: 'file'; info: BlobInfo; outcome: 'hit'; upstream?: string }
   | { kind: 'stream'; stream: Readable; length: number | undefined; outcome: 'miss' | 'shared'; upstream: string }
   | { kind: 'head'; length: number | undefined; outcome: 'bypass'; upstream: string };
 
@@ -30,26 +30,33 @@ export class PackageFiles {
     private readonly log: Logger,
   ) {}
 
-  async open(source: UpstreamSource, lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD'): Promise<PackageHandle | undefined> {
+  /**
+   * `resolve` names the upstream to fetch from; it is only called on a miss, so a cached package is served
+   * without asking anything (and with every upstream down).
+   */
+  async open(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<PackageHandle | undefined> {
     const key = packageKey(lowerId, lowerVersion, file);
     const pending = this.downloads.get(key);
     if (!pending) {
       const info = await this.blobs.stat(key);
-      if (info) return { kind: 'file', info, outcome: 'hit' };
+      if (info) return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}) };
     }
-    if (method === 'HEAD' && !this.downloads.has(key)) return this.head(source, lowerId, lowerVersion, file);
     let outcome: 'miss' | 'shared' = 'shared';
     let started = this.downloads.get(key);
+    if (!started && method === 'HEAD') {
+      const chosen = await resolve();
+      return chosen ? this.head(chosen.source, lowerId, lowerVersion, file) : undefined;
+    }
     if (!started) {
       outcome = 'miss';
-      started = this.start(source, key, lowerId, lowerVersion, file);
+      started = resolve().then((chosen) => (chosen ? this.start(chosen.source, key, lowerId, lowerVersion, file) : undefined));
       this.downloads.set(key, started);
       const forget = (): void => void this.downloads.delete(key);
       started.then((dl) => (dl ? dl.done.then(forget, forget) : forget()), forget);
     }
     const download = await started;
     if (!download) return undefined;
-    return { kind: 'stream', stream: download.createReader(), length: download.expectedLength, outcome, upstream: source.name };
+    return { kind: 'stream', stream: download.createReader(), length: download.expectedLength, outcome, upstream: download.upstream };
   }
 
   private async start(source: UpstreamSource, key: string, lowerId: string, lowerVersion: string, file: PackageFile): Promise<SharedDownload | undefined> {
@@ -68,6 +75,7 @@ export class PackageFiles {
       ...(res.length !== undefined ? { expectedLength: res.length } : {}),
       ...(res.sha512 && file === 'nupkg' ? { expectedSha512: res.sha512 } : {}),
       verify: file === 'nupkg' ? verifyZip : verifyNuspec,
+      upstream: source.name,
     });
     dl.done.then(
       (info) => this.log.info({ key, upstream: source.name, bytes: info.size }, 'package stored'),

@@ -2,6 +2,9 @@ import { NuproxyError } from '../errors.js';
 import { parseServiceIndex, ServiceIndexError, type UpstreamResources } from '../protocol/service-index.js';
 import type { NugetV3Upstream } from '../upstream/nuget-upstream.js';
 import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
+import type { Config } from '../config/schema.js';
+
+export type Freshness = Config['cache']['freshness'];
 
 /**
  * One configured upstream as the feed sees it: the client plus its service index, cached like any other
@@ -13,7 +16,8 @@ export class UpstreamSource {
   constructor(
     readonly client: NugetV3Upstream,
     private readonly cache: MetadataCache,
-    private readonly maxAgeMs: number,
+    /** Freshness per kind of document for this upstream (its own overrides over cache.freshness). */
+    readonly fresh: Freshness,
   ) {}
 
   get name(): string {
@@ -21,7 +25,7 @@ export class UpstreamSource {
   }
 
   async resources(): Promise<{ resources: UpstreamResources; outcome: CacheOutcome }> {
-    const doc = await this.cache.get(`svc:${this.name}`, this.maxAgeMs, {
+    const doc = await this.cache.get(`svc:${this.name}`, this.fresh.serviceIndex, {
       upstream: this.name,
       fetch: (v) => this.client.fetchJson(this.client.serviceIndexUrl, v),
       transform: (json) => {

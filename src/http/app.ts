@@ -18,7 +18,7 @@ export interface HttpOptions extends BaseOptions {
 }
 
 type Vars = {
-  Variables: { cache?: string; upstream?: string; errorCode?: string; error?: unknown; base: string };
+  Variables: { cache?: string; upstream?: string; partial?: string[]; errorCode?: string; error?: unknown; base: string };
   Bindings: HttpBindings;
 };
 
@@ -45,6 +45,7 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
         durationMs: Math.round((performance.now() - started) * 10) / 10,
         cache: c.get('cache'),
         upstream: c.get('upstream'),
+        ...(c.get('partial') ? { partial: c.get('partial') } : {}),
         ...(c.get('errorCode') ? { error: c.get('errorCode') } : {}),
       };
       const err = c.get('error');
@@ -69,15 +70,19 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   const sendDoc = (c: Context<Vars>, doc: DocAnswer | undefined, what: string): Response => {
     if (!doc) throw notFound(`${what} not found`);
     c.set('cache', doc.outcome);
-    if (doc.upstream) c.set('upstream', doc.upstream);
+    const upstreams = doc.upstreams.join(', ');
+    if (upstreams) c.set('upstream', upstreams);
+    if (doc.partial.length) c.set('partial', doc.partial);
     const accepts = /\bgzip\b/i.test(c.req.header('accept-encoding') ?? '');
     const useGzip = doc.gzip && accepts;
-    const r = renders.get(doc.key, doc.fetchedAt, base(c), doc.body, useGzip);
+    const r = renders.get(doc.key, doc.version, base(c), doc.body, useGzip);
     const headers: Record<string, string> = {
       'content-type': JSON_TYPE,
       etag: r.etag,
       'x-nuproxy-cache': doc.outcome,
-      ...(doc.upstream ? { 'x-nuproxy-upstream': doc.upstream } : {}),
+      ...(upstreams ? { 'x-nuproxy-upstream': upstreams } : {}),
+      // built without these upstreams (they failed): not cached as an answer, and said so
+      ...(doc.partial.length ? { 'x-nuproxy-partial': doc.partial.join(', ') } : {}),
       ...(doc.outcome === 'stale' ? { warning: '110 - "Response is Stale"', 'x-nuproxy-stale': 'true' } : {}),
       ...(doc.gzip ? { vary: 'Accept-Encoding' } : {}),
     };
@@ -103,6 +108,10 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
       pipeTo(res, status, headers, body());
       return RESPONSE_ALREADY_SENT;
     };
+    if (handle.kind === 'file' && handle.upstream) {
+      c.set('upstream', handle.upstream);
+      common['x-nuproxy-upstream'] = handle.upstream;
+    }
     if (handle.kind !== 'file') {
       c.set('upstream', handle.upstream);
       common['x-nuproxy-upstream'] = handle.upstream;
@@ -192,6 +201,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     if (!VULN_NAME.test(name) || !m) throw badRequest('invalid vulnerability page');
     return sendDoc(c, await feed.vulnerabilityPage(name, m[1]!), 'vulnerability page');
   });
+
+  app.get('/explain/:id', async (c) => c.json(await feed.explain(parseId(c.req.param('id')))));
 
   return app;
 }

@@ -11,7 +11,7 @@ export interface Rendered {
 
 /**
  * Stored documents rendered for one public base, with their gzip form computed once. Keyed by the document's
- * fetch time, so a refreshed document renders anew.
+ * version, so a refreshed document renders anew.
  */
 export class RenderCache {
   private readonly lru: LRUCache<string, Rendered>;
@@ -20,8 +20,8 @@ export class RenderCache {
     this.lru = new LRUCache({ maxSize: maxBytes, sizeCalculation: (r) => r.body.length + (r.gzip?.length ?? 0) + 128 });
   }
 
-  get(key: string, fetchedAt: number, base: string, stored: string, wantGzip: boolean): Rendered {
-    const k = `${key}\n${fetchedAt}\n${base}`;
+  get(key: string, version: string, base: string, stored: string, wantGzip: boolean): Rendered {
+    const k = `${key}\n${version}\n${base}`;
     let r = this.lru.get(k);
     if (!r) {
       const body = Buffer.from(render(stored, base), 'utf8');

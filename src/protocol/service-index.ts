@@ -141,3 +141,15 @@ export function buildServiceIndex(caps: ProxyCapabilities): { version: string; r
   if (caps.vulnerability) add(`${BASE}v3/vulnerabilities/index.json`, VULNERABILITY_INFO_TYPE);
   return { version: '3.0.0', resources };
 }
+
+/** What the proxy can offer on behalf of one upstream. */
+export function capabilitiesOf(r: UpstreamResources): ProxyCapabilities {
+  return {
+    hives: r.hives.map((h) => ({ name: h.name, types: h.types })),
+    search: r.search.length > 0,
+    searchPackageType: r.searchPackageType,
+    autocomplete: r.autocomplete.length > 0,
+    autocompletePackageType: r.autocompletePackageType,
+    vulnerability: r.vulnerability !== undefined,
+  };
+}

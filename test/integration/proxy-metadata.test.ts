@@ -8,7 +8,9 @@ import { allStrings, get } from '../support/http.js';
 describe('registration, search, autocomplete and vulnerabilities through the proxy', () => {
   let upstream: TestUpstream;
   let proxy: TestProxy;
-  const versions = ['1.0.0', '1.1.0', '1.2.0', '2.0.0-beta.1', '2.0.0'];
+  // 130 versions: more than nuget.org inlines (127), so the proxy serves separate page documents; the upstream
+  // pages every 2 leaves and inlines nothing, so the proxy must follow the upstream's page documents too.
+  const versions = [...Array.from({ length: 128 }, (_, i) => `1.${i}.0`), '2.0.0-beta.1', '2.0.0'];
 
   beforeAll(async () => {
     upstream = await startTestUpstream({
@@ -19,7 +21,7 @@ describe('registration, search, autocomplete and vulnerabilities through the pro
         makeNupkg({ id: 'Small.Lib', version: '3.1.0' }),
       ],
       unlisted: ['Small.Lib@3.0.0'],
-      inlineThreshold: 3,
+      inlineThreshold: 0,
       pageSize: 2,
       vulnerabilities: { 'small.lib': [{ severity: 2, url: 'https://github.com/advisories/GHSA-test', versions: '[3.0.0, 3.1.0)' }] },
     });
@@ -61,10 +63,10 @@ describe('registration, search, autocomplete and vulnerabilities through the pro
     noUpstream(text);
     const doc = JSON.parse(text) as { count: number; items: { '@id': string; lower: string; upper: string; count: number; items?: unknown[] }[] };
     expect(doc.count).toBe(3);
-    expect(doc.items.map((p) => [p.lower, p.upper])).toEqual([
-      ['1.0.0', '1.1.0'],
-      ['1.2.0', '2.0.0-beta.1'],
-      ['2.0.0', '2.0.0'],
+    expect(doc.items.map((p) => [p.lower, p.upper, p.count])).toEqual([
+      ['1.0.0', '1.63.0', 64],
+      ['1.64.0', '1.127.0', 64],
+      ['2.0.0-beta.1', '2.0.0', 2],
     ]);
     for (const p of doc.items) {
       expect(p.items).toBeUndefined();
@@ -75,10 +77,11 @@ describe('registration, search, autocomplete and vulnerabilities through the pro
     expect(page.status).toBe(200);
     noUpstream(page.text);
     const pageDoc = page.json();
-    expect(pageDoc.items.map((l: any) => l.catalogEntry.version)).toEqual(['1.2.0', '2.0.0-beta.1']);
-    const leaf = pageDoc.items[0];
-    expect(leaf['@id']).toBe(`${proxy.url}v3/registration/semver2/paged.lib/1.2.0.json`);
-    expect(leaf.packageContent).toBe(`${proxy.url}v3/flat/paged.lib/1.2.0/paged.lib.1.2.0.nupkg`);
+    expect(pageDoc.items.map((l: any) => l.catalogEntry.version)).toEqual(versions.slice(64, 128));
+    expect(pageDoc).toMatchObject({ count: 64, lower: '1.64.0', upper: '1.127.0', parent: url });
+    const leaf = pageDoc.items.find((l: any) => l.catalogEntry.version === '1.120.0');
+    expect(leaf['@id']).toBe(`${proxy.url}v3/registration/semver2/paged.lib/1.120.0.json`);
+    expect(leaf.packageContent).toBe(`${proxy.url}v3/flat/paged.lib/1.120.0/paged.lib.1.120.0.nupkg`);
     expect(leaf.catalogEntry.packageContent).toBe(leaf.packageContent);
     expect(leaf.catalogEntry.dependencyGroups[0].dependencies[0].registration).toBe(`${proxy.url}v3/registration/semver2/dep.one/index.json`);
     // and a leaf document
@@ -88,7 +91,7 @@ describe('registration, search, autocomplete and vulnerabilities through the pro
     // packageContent really downloads through the proxy
     const pkg = await get(leaf.packageContent);
     expect(pkg.status).toBe(200);
-    expect(pkg.body.equals(Buffer.from(makeNupkg({ id: 'Paged.Lib', version: '1.2.0', dependencyGroups: [{ targetFramework: 'netstandard2.0', dependencies: [{ id: 'Dep.One', range: '[1.0.0, )' }] }] })))).toBe(true);
+    expect(pkg.body.equals(Buffer.from(makeNupkg({ id: 'Paged.Lib', version: '1.120.0', dependencyGroups: [{ targetFramework: 'netstandard2.0', dependencies: [{ id: 'Dep.One', range: '[1.0.0, )' }] }] })))).toBe(true);
   });
 
   it('keeps the identity hive identity, SemVer 1 only, and unlisted versions marked', async () => {
@@ -110,6 +113,7 @@ describe('registration, search, autocomplete and vulnerabilities through the pro
     expect((await get(`${proxy.url}v3/registration/nope/paged.lib/index.json`)).status).toBe(404);
     expect((await get(`${proxy.url}v3/registration/semver2/unknown.pkg/index.json`)).status).toBe(404);
     expect((await get(`${proxy.url}v3/registration/semver2/paged.lib/page/9.0.0/9.9.0.json`)).status).toBe(404);
+    expect((await get(`${proxy.url}v3/registration/semver2/small.lib/page/3.0.0/3.1.0.json`)).status).toBe(404); // inlined
     expect((await get(`${proxy.url}v3/registration/semver2/paged.lib/7.0.0.json`)).status).toBe(404);
   });
 
@@ -144,11 +148,12 @@ describe('registration, search, autocomplete and vulnerabilities through the pro
     noUpstream(idx.text);
     const entries = idx.json() as { '@name': string; '@id': string }[];
     expect(entries).toHaveLength(1);
-    expect(entries[0]!['@id']).toMatch(new RegExp(`^${proxy.url}v3/vulnerabilities/base/[0-9a-f]{16}\\.json$`));
+    expect(entries[0]!['@id']).toMatch(new RegExp(`^${proxy.url}v3/vulnerabilities/up0-base/[0-9a-f]{16}\\.json$`));
     const page = await get(entries[0]!['@id']);
     expect(page.status).toBe(200);
     expect(page.json()).toEqual({ 'small.lib': [{ severity: 2, url: 'https://github.com/advisories/GHSA-test', versions: '[3.0.0, 3.1.0)' }] });
-    expect((await get(`${proxy.url}v3/vulnerabilities/base/0000000000000000.json`)).status).toBe(404);
+    expect(entries[0]!['@name']).toBe('up0-base');
+    expect((await get(`${proxy.url}v3/vulnerabilities/up0-base/0000000000000000.json`)).status).toBe(404);
   });
 
   it('builds URLs from the Host header, and from X-Forwarded-* only when trusted', async () => {
@@ -175,9 +180,9 @@ describe('registration, search, autocomplete and vulnerabilities through the pro
   });
 
   it('logs one JSON line per request with method, path, status, duration, cache outcome and upstream', async () => {
-    await get(`${proxy.url}v3/flat/small.lib/index.json`);
-    await get(`${proxy.url}v3/flat/small.lib/index.json`);
-    const lines = proxy.logs.lines.filter((l) => l.path === '/v3/flat/small.lib/index.json');
+    await get(`${proxy.url}v3/flat/dep.one/index.json`);
+    await get(`${proxy.url}v3/flat/dep.one/index.json`);
+    const lines = proxy.logs.lines.filter((l) => l.path === '/v3/flat/dep.one/index.json');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ method: 'GET', status: 200, cache: 'miss', upstream: 'up0', msg: 'request' });
     expect(lines[1]).toMatchObject({ cache: 'hit' });

@@ -55,9 +55,9 @@ describe('upstream faults and errors', () => {
   });
 
   it('never turns an upstream 401/403 into a client 401/403', async () => {
-    upstream.setFault('/v3-flatcontainer/some.lib/2.0.0/some.lib.2.0.0.nupkg', { kind: 'status', status: 401 });
-    const r = await get(`${proxy.url}v3/flat/some.lib/2.0.0/some.lib.2.0.0.nupkg`);
-    upstream.setFault('/v3-flatcontainer/some.lib/2.0.0/some.lib.2.0.0.nupkg', undefined);
+    upstream.setFault('/v3-flatcontainer/some.lib/1.0.0/some.lib.1.0.0.nupkg', { kind: 'status', status: 401 });
+    const r = await get(`${proxy.url}v3/flat/some.lib/1.0.0/some.lib.1.0.0.nupkg`);
+    upstream.setFault('/v3-flatcontainer/some.lib/1.0.0/some.lib.1.0.0.nupkg', undefined);
     expect(r.status).toBe(502);
     expect(r.json().message).toMatch(/credentials/);
   });

@@ -8,7 +8,7 @@ const SRC = new URL('../../src/', import.meta.url).pathname;
 /** Which src/ folders (or top-level files) each layer may import from. */
 const ALLOWED: Record<string, string[]> = {
   protocol: ['protocol'],
-  config: ['config', 'errors.ts'],
+  config: ['config', 'errors.ts', 'protocol'],
   cache: ['cache', 'errors.ts', 'log.ts'],
   upstream: ['upstream', 'errors.ts', 'log.ts', 'config', 'protocol'],
   feed: ['feed', 'errors.ts', 'log.ts', 'config', 'protocol', 'cache', 'upstream'],

@@ -88,6 +88,79 @@ describe('config', () => {
     expect(() => loadConfig('/nonexistent/nuproxy.yaml', {})).toThrow(/nonexistent\/nuproxy\.yaml.*cannot read/s);
   });
 
+  describe('upstream id rules and freshness overrides', () => {
+    const PRIVATE = 'https://pkgs.example.com/v3/index.json';
+    const PUBLIC = 'https://api.nuget.org/v3/index.json';
+
+    it('defaults include, exclude and owns to [] and leaves freshness unset', () => {
+      const u = validateConfig({}).config.upstreams[0]!;
+      expect(u).toMatchObject({ include: [], exclude: [], owns: [] });
+      expect(u.freshness).toBeUndefined();
+    });
+
+    it('accepts valid patterns as written', () => {
+      const { config } = validateConfig({
+        upstreams: [
+          { name: 'company', serviceIndex: PRIVATE, owns: ['Contoso.*', 'Fabrikam.Lib'], include: ['*'] },
+          { name: 'nuget.org', serviceIndex: PUBLIC, exclude: ['Contoso*', 'Evil.Package'] },
+        ],
+      });
+      expect(config.upstreams[0]).toMatchObject({ owns: ['Contoso.*', 'Fabrikam.Lib'], include: ['*'], exclude: [] });
+      expect(config.upstreams[1]).toMatchObject({ exclude: ['Contoso*', 'Evil.Package'], owns: [] });
+    });
+
+    it('reports an invalid pattern at its path', () => {
+      const p = problems({
+        upstreams: [{ name: 'a', serviceIndex: PUBLIC, include: ['Good.*', 'Con*toso'], exclude: ['has space'], owns: [''] }],
+      });
+      expect(p).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^upstreams\[0\]\.include\[1\]: invalid pattern "Con\*toso"/),
+          expect.stringMatching(/^upstreams\[0\]\.exclude\[0\]: invalid pattern "has space"/),
+          expect.stringMatching(/^upstreams\[0\]\.owns\[0\]: empty pattern/),
+        ]),
+      );
+      expect(p).toHaveLength(3);
+      expect(problems({ upstreams: [{ name: 'a', serviceIndex: PUBLIC, owns: 'Contoso.*' }] })[0]).toMatch(/^upstreams\[0\]\.owns: /);
+    });
+
+    it('rejects two upstreams owning overlapping patterns, at the second one, naming both', () => {
+      const p = problems({
+        upstreams: [
+          { name: 'company', serviceIndex: PRIVATE, owns: ['Contoso.*'] },
+          { name: 'other', serviceIndex: PUBLIC, owns: ['Fabrikam.*', 'contoso.internal.*'] },
+        ],
+      });
+      expect(p).toHaveLength(1);
+      expect(p[0]).toMatch(/^upstreams\[1\]\.owns\[1\]: /);
+      expect(p[0]).toContain('"company"');
+      expect(p[0]).toContain('"other"');
+      expect(p[0]).toContain('"Contoso.*"');
+      expect(p[0]).toContain('"contoso.internal.*"');
+    });
+
+    it('lets one upstream own overlapping patterns', () => {
+      expect(
+        problems({ upstreams: [{ name: 'company', serviceIndex: PRIVATE, owns: ['Contoso.*', 'Contoso.Internal.*', 'Contoso.Lib'] }] }),
+      ).toEqual([]);
+    });
+
+    it('parses per-upstream freshness overrides to milliseconds, and only the keys given', () => {
+      const { config } = validateConfig({
+        upstreams: [{ name: 'a', serviceIndex: PUBLIC, freshness: { versions: '5m', search: 30, vulnerabilities: '2h' } }],
+      });
+      expect(config.upstreams[0]!.freshness).toEqual({ versions: 300_000, search: 30_000, vulnerabilities: 7_200_000 });
+      expect(config.cache.freshness.versions).toBe(600_000);
+      const p = problems({ upstreams: [{ name: 'a', serviceIndex: PUBLIC, freshness: { versions: 'soon', nuspec: '1m' } }] });
+      expect(p).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^upstreams\[0\]\.freshness\.versions: not a duration/),
+          expect.stringMatching(/^upstreams\[0\]\.freshness: .*nuspec/),
+        ]),
+      );
+    });
+  });
+
   it('parses durations', () => {
     expect(parseDurationMs(90)).toBe(90_000);
     expect(parseDurationMs('250ms')).toBe(250);

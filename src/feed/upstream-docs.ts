@@ -1,0 +1,221 @@
+import { NuproxyError } from '../errors.js';
+import { leafKey, pageKey, rewriteRegistrationIndex, rewriteRegistrationPage } from '../protocol/registration.js';
+import { rewriteSearch } from '../protocol/search.js';
+import type { HiveName } from '../protocol/service-types.js';
+import { sortVersionStrings } from '../protocol/sort.js';
+import { isSemVer2, lowerNormalizedVersion, parseVersion } from '../protocol/version.js';
+import { rewriteVulnerabilityIndex, vulnerabilityPageUrl } from '../protocol/vulnerability.js';
+import type { JsonResult, Validators } from '../upstream/nuget-upstream.js';
+import type { Contribution } from './fan-out.js';
+import type { DocSource, MetadataCache } from './metadata-cache.js';
+import type { UpstreamSource } from './upstream-source.js';
+
+type Json = Record<string, unknown>;
+
+export interface LeafSet {
+  leaves: Json[];
+  extras: Json; // index-level fields other than @id, count, items
+}
+
+export interface VulnEntry {
+  name: string;
+  tag: string;
+  url: string;
+  entry: Json;
+}
+
+/** Which upstream hive answers for a proxy hive, best first (a SemVer 2 hive can stand in, filtered). */
+const HIVE_FALLBACK: Record<HiveName, HiveName[]> = {
+  semver2: ['semver2', 'gz-semver1', 'semver1'],
+  'gz-semver1': ['gz-semver1', 'semver1', 'semver2'],
+  semver1: ['semver1', 'gz-semver1', 'semver2'],
+};
+
+const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * One upstream's documents, each cached under a key that names the upstream, so every upstream keeps its own
+ * freshness and a merged answer can be rebuilt from whatever is fresh. Answers are rewritten to the proxy's
+ * placeholder base before they are stored.
+ */
+export class UpstreamDocs {
+  constructor(private readonly cache: MetadataCache) {}
+
+  private async get<T>(src: UpstreamSource, key: string, maxAgeMs: number, source: Omit<DocSource, 'upstream'>, parse: (body: string) => T): Promise<Contribution<T>> {
+    const doc = await this.cache.get(`${key}`, maxAgeMs, { upstream: src.name, ...source });
+    if (!doc) return { upstream: src.name, kind: 'absent' };
+    return { upstream: src.name, kind: 'ok', value: parse(doc.entry.body), outcome: doc.outcome, version: String(doc.entry.fetchedAt) };
+  }
+
+  versions(src: UpstreamSource, lowerId: string, revalidate: boolean): Promise<Contribution<string[]>> {
+    return this.get(
+      src,
+      `flat:${src.name}:${lowerId}`,
+      revalidate ? 0 : src.fresh.versions,
+      {
+        fetch: async (v) => {
+          const { resources } = await src.resources();
+          if (!resources.flat) return { kind: 'not-found' };
+          return src.client.fetchJson(`${resources.flat}${lowerId}/index.json`, v);
+        },
+        transform: (json) => {
+          const raw = isObj(json) ? json.versions : undefined;
+          if (!Array.isArray(raw)) throw badShape(src.name, 'a version list without "versions"');
+          return { body: JSON.stringify(sortVersionStrings(raw.filter((x): x is string => typeof x === 'string'))) };
+        },
+      },
+      (body) => JSON.parse(body) as string[],
+    );
+  }
+
+  /** Every registration leaf the upstream has for an id in the hive that stands for `hive`, external pages included. */
+  leaves(src: UpstreamSource, hive: HiveName, lowerId: string): Promise<Contribution<LeafSet>> {
+    return this.get(
+      src,
+      `reg:${src.name}:${hive}:${lowerId}`,
+      src.fresh.registration,
+      {
+        fetch: async (v) => {
+          const { resources } = await src.resources();
+          const upstreamHive = HIVE_FALLBACK[hive].map((n) => resources.hives.find((h) => h.name === n)).find((h) => h !== undefined);
+          if (!upstreamHive) return { kind: 'not-found' };
+          const filterSemVer2 = hive !== 'semver2' && upstreamHive.name === 'semver2';
+          return this.fetchLeaves(src, `${upstreamHive.url}${lowerId}/index.json`, hive, lowerId, filterSemVer2, v);
+        },
+        transform: (json) => ({ body: JSON.stringify(json) }),
+      },
+      (body) => JSON.parse(body) as LeafSet,
+    );
+  }
+
+  private async fetchLeaves(src: UpstreamSource, url: string, hive: string, lowerId: string, filterSemVer2: boolean, v: Validators): Promise<JsonResult> {
+    const r = await src.client.fetchJson(url, v);
+    if (r.kind !== 'ok') return r;
+    if (!isObj(r.json)) throw badShape(src.name, 'a registration index that is not an object');
+    const { doc, links } = rewriteRegistrationIndex(r.json, lowerId, hive);
+    const leaves: Json[] = [];
+    const external: Promise<Json[]>[] = [];
+    for (const page of Array.isArray(doc.items) ? (doc.items as Json[]) : []) {
+      if (Array.isArray(page.items)) {
+        leaves.push(...(page.items as Json[]));
+        continue;
+      }
+      const lower = lowerNormalizedVersion(String(page.lower));
+      const upper = lowerNormalizedVersion(String(page.upper));
+      const pageUrl = lower && upper ? links[pageKey(lower, upper)] : undefined;
+      if (!pageUrl) continue;
+      external.push(
+        src.client.fetchJson(pageUrl).then((p) => {
+          if (p.kind !== 'ok' || !isObj(p.json)) throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${src.name} lists a registration page it does not serve`, { upstream: src.name });
+          return rewriteRegistrationPage(p.json, lowerId, hive, lower!, upper!).doc.items as Json[];
+        }),
+      );
+    }
+    for (const items of await Promise.all(external)) leaves.push(...items);
+    const kept = filterSemVer2 ? leaves.filter((l) => !isSemVer2(parseVersion(String((l.catalogEntry as Json).version))!)) : leaves;
+    const { items: _items, count: _count, '@id': _id, ...extras } = doc;
+    void leafKey;
+    return { kind: 'ok', json: { leaves: kept, extras }, text: '', gzip: r.gzip, ...(r.etag ? { etag: r.etag } : {}), ...(r.lastModified ? { lastModified: r.lastModified } : {}) };
+  }
+
+  search(src: UpstreamSource, rawQuery: string, hive: string): Promise<Contribution<Json>> {
+    return this.queryDoc(src, `search:${src.name}:${hive}:${rawQuery}`, src.fresh.search, (r) => r.search, rawQuery, (json) => rewriteSearch(json, hive));
+  }
+
+  autocomplete(src: UpstreamSource, rawQuery: string): Promise<Contribution<Json>> {
+    return this.queryDoc(src, `ac:${src.name}:${rawQuery}`, src.fresh.autocomplete, (r) => r.autocomplete, rawQuery, (json) => json);
+  }
+
+  private queryDoc(
+    src: UpstreamSource,
+    key: string,
+    maxAgeMs: number,
+    endpoints: (r: Awaited<ReturnType<UpstreamSource['resources']>>['resources']) => string[],
+    rawQuery: string,
+    rewrite: (json: Json) => Json,
+  ): Promise<Contribution<Json>> {
+    return this.get(
+      src,
+      key,
+      maxAgeMs,
+      {
+        fetch: async (v) => {
+          const urls = endpoints((await src.resources()).resources);
+          if (urls.length === 0) return { kind: 'not-found' };
+          return failover(urls, (url) => src.client.fetchJson(withQuery(url, rawQuery), v));
+        },
+        transform: (json) => {
+          if (!isObj(json)) throw badShape(src.name, 'a search answer that is not an object');
+          return { body: JSON.stringify(rewrite(json)) };
+        },
+      },
+      (body) => JSON.parse(body) as Json,
+    );
+  }
+
+  vulnerabilityIndex(src: UpstreamSource): Promise<Contribution<{ entries: (VulnEntry & { proxyUrl: (name: string) => string })[] }>> {
+    return this.get(
+      src,
+      `vuln:${src.name}:index`,
+      src.fresh.vulnerabilities,
+      {
+        fetch: async (v) => {
+          const url = (await src.resources()).resources.vulnerability;
+          return url ? src.client.fetchJson(url, v) : { kind: 'not-found' };
+        },
+        transform: (json) => {
+          const { doc, links } = rewriteVulnerabilityIndex(json);
+          const entries: VulnEntry[] = doc.map((entry) => {
+            const name = String(entry['@name']);
+            const key = Object.keys(links).find((k) => k.startsWith(`${name}/`))!;
+            return { name, tag: key.slice(name.length + 1), url: links[key]!, entry };
+          });
+          return { body: JSON.stringify(entries) };
+        },
+      },
+      (body) => ({
+        entries: (JSON.parse(body) as VulnEntry[]).map((e) => ({ ...e, proxyUrl: (name: string) => vulnerabilityPageUrl(name, e.tag) })),
+      }),
+    );
+  }
+
+  /** Vulnerability pages change URL when their content changes, so a stored page is kept for a day of freshness. */
+  vulnerabilityPage(src: UpstreamSource, url: string, keySuffix: string): Promise<Contribution<Json>> {
+    return this.get(
+      src,
+      `vuln:${src.name}:page:${keySuffix}`,
+      Math.max(src.fresh.vulnerabilities, 86_400_000),
+      {
+        fetch: (v) => src.client.fetchJson(url, v),
+        transform: (json) => {
+          if (!isObj(json)) throw badShape(src.name, 'a vulnerability page that is not an object');
+          return { body: JSON.stringify(json) };
+        },
+      },
+      (body) => JSON.parse(body) as Json,
+    );
+  }
+}
+
+function badShape(upstream: string, what: string): NuproxyError {
+  return new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} sent ${what}`, { upstream });
+}
+
+/** The client replaces the @id's query with its own (§4.1): do the same, forwarding the raw query string. */
+function withQuery(url: string, rawQuery: string): string {
+  const bare = url.split('?')[0]!;
+  return rawQuery ? `${bare}?${rawQuery}` : bare;
+}
+
+/** Tries each endpoint in order (like the client does for several search endpoints); the last error wins. */
+async function failover<T>(urls: readonly string[], fn: (url: string) => Promise<T>): Promise<T> {
+  let lastErr: unknown;
+  for (const url of urls) {
+    try {
+      return await fn(url);
+    } catch (err) {
+      lastErr = err;
+    }
+  }
+  throw lastErr;
+}
