@@ -171,3 +171,12 @@ describe('config', () => {
     expect(parseDurationMs(-1)).toBeUndefined();
   });
 });
+
+describe('config/example-aggregation.yaml', () => {
+  it('is a valid config with an owned prefix', () => {
+    const raw = parse(readFileSync(new URL('../../../config/example-aggregation.yaml', import.meta.url), 'utf8'));
+    const { config } = validateConfig(raw, { FEED_API_KEY: 'k' });
+    expect(config.upstreams.map((u) => u.name)).toEqual(['company', 'nuget.org', 'vendor']);
+    expect(config.upstreams[0]!.owns).toContain('Contoso.*');
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildServiceIndex,
+  capabilitiesOf,
   parseServiceIndex,
   ServiceIndexError,
   type ProxyCapabilities,
@@ -8,18 +9,6 @@ import {
 } from '../../../src/protocol/service-index.js';
 import { BASE, render } from '../../../src/protocol/urls.js';
 import { captured, capturedText } from './captured.js';
-
-// The same mapping the feed uses (src/feed/feed.ts capabilitiesOf): what one upstream offers -> what the proxy offers.
-function capabilitiesOf(r: UpstreamResources): ProxyCapabilities {
-  return {
-    hives: r.hives.map((h) => ({ name: h.name, types: h.types })),
-    search: r.search.length > 0,
-    searchPackageType: r.searchPackageType,
-    autocomplete: r.autocomplete.length > 0,
-    autocompletePackageType: r.autocompletePackageType,
-    vulnerability: r.vulnerability !== undefined,
-  };
-}
 
 type Hive = { name: string; url: string; types: { type: string; clientVersion?: string }[] };
 
