@@ -50,7 +50,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
     config.cache.metadata === 'memory'
       ? createMemoryMetadataStore(config.cache.memoryMaxMB * 1024 * 1024)
       : createRedisMetadataStore(config.cache.metadata, config.cache.redisTimeout, log);
-  const cache = new MetadataCache(store, config.cache.maxStale, clock, log.child({ component: 'metadata' }));
+  const cache = new MetadataCache(store, config.cache.maxStale, clock, log.child({ component: 'metadata' }), config.cache.freshness.notFound);
 
   const clients = config.upstreams.map((u) => {
     const auth = loaded.secrets.get(u.name);

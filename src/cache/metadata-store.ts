@@ -10,6 +10,7 @@ export interface MetadataEntry {
   gzip?: boolean; // the upstream served it gzip-encoded (registration hives): serve it the same way
   upstream?: string; // name of the upstream that answered
   links?: Record<string, string>; // where related documents live upstream (opaque to the cache)
+  absent?: boolean; // the upstream answered 404: remembered briefly as "not there"
 }
 
 export interface MetadataStore {

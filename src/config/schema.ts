@@ -70,6 +70,7 @@ const upstreamSchema = z.strictObject({
       search: optionalDuration(),
       autocomplete: optionalDuration(),
       vulnerabilities: optionalDuration(),
+      notFound: optionalDuration(),
     })
     .optional(),
 });
@@ -100,6 +101,7 @@ export const configSchema = z.strictObject({
           search: duration('2m'),
           autocomplete: duration('2m'),
           vulnerabilities: duration('1h'),
+          notFound: duration('2m'),
         })
         .prefault({}),
       maxStale: duration('7d'),

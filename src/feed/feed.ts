@@ -2,7 +2,14 @@ import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
-import { mergeAutocompleteIds, mergeAutocompleteVersions, mergeSearch, upstreamAutocompleteQuery, upstreamSearchQuery } from '../protocol/search-merge.js';
+import {
+  isAutocompleteVersionsQuery,
+  mergeAutocompleteIds,
+  mergeAutocompleteVersions,
+  mergeSearch,
+  upstreamAutocompleteQuery,
+  upstreamSearchQuery,
+} from '../protocol/search-merge.js';
 import { buildServiceIndex, capabilitiesOf, type ProxyCapabilities } from '../protocol/service-index.js';
 import type { HiveName } from '../protocol/service-types.js';
 import { REGISTRATION_HIVES } from '../protocol/service-types.js';
@@ -224,7 +231,7 @@ export class Feed {
     const names = await this.withCapability((c) => c.autocomplete);
     if (names.length === 0) return undefined;
     const id = params.get('id');
-    if (id !== null && !params.has('q')) {
+    if (id !== null && isAutocompleteVersionsQuery(rawQuery)) {
       // versions of one id: only the upstreams allowed to serve it
       const lid = id.toLowerCase();
       const allowed = this.router.route(lid);

@@ -33,14 +33,18 @@ export class MetadataCache {
     private readonly maxStaleMs: number,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** How long an upstream's 404 is remembered (never longer than the document's own freshness). */
+    private readonly notFoundMs = 0,
   ) {}
 
   async get(key: string, maxAgeMs: number, source: DocSource): Promise<CachedDoc | undefined> {
     const stored = await this.store.get(key);
-    if (stored && freshness(stored.fetchedAt, this.clock(), maxAgeMs, this.maxStaleMs) === 'fresh') {
-      return { entry: stored, outcome: 'hit' };
+    const maxAge = stored?.absent ? Math.min(maxAgeMs, this.notFoundMs) : maxAgeMs;
+    if (stored && freshness(stored.fetchedAt, this.clock(), maxAge, this.maxStaleMs) === 'fresh') {
+      return stored.absent ? undefined : { entry: stored, outcome: 'hit' };
     }
-    return this.flights.run(key, () => this.refresh(key, maxAgeMs, source, stored));
+    const doc = await this.flights.run(key, () => this.refresh(key, maxAgeMs, source, stored));
+    return doc?.entry.absent ? undefined : doc;
   }
 
   /** Drops one key (used when a push changes what an id looks like). */
@@ -52,7 +56,7 @@ export class MetadataCache {
     const ttl = maxAgeMs + this.maxStaleMs;
     let result: JsonResult;
     try {
-      result = await source.fetch(stored ? validatorsOf(stored) : {});
+      result = await source.fetch(stored && !stored.absent ? validatorsOf(stored) : {});
     } catch (err) {
       const usable = stored && freshness(stored.fetchedAt, this.clock(), maxAgeMs, this.maxStaleMs) !== 'expired';
       if (usable && isUpstreamFailure(err)) {
@@ -63,8 +67,11 @@ export class MetadataCache {
     }
     const now = this.clock();
     if (result.kind === 'not-found') {
-      if (stored) await this.store.delete(key);
-      return undefined;
+      // remembered briefly, so an id one upstream lacks does not cost a request to it every time
+      const entry: MetadataEntry = { body: '', fetchedAt: now, absent: true, upstream: source.upstream };
+      if (this.notFoundMs > 0) await this.store.set(key, entry, this.notFoundMs + this.maxStaleMs);
+      else if (stored) await this.store.delete(key);
+      return { entry, outcome: stored ? 'revalidated' : 'miss' };
     }
     if (result.kind === 'not-modified' && stored) {
       const entry: MetadataEntry = { ...stored, fetchedAt: now, ...pickValidators(result) };
