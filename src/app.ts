@@ -65,11 +65,19 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
     });
   });
   const sources = clients.map(
-    (c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }),
+    (c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }, config.upstreams[i]!.writable),
   );
   const packages = new PackageFiles(blobs, log.child({ component: 'packages' }));
   const router = new IdRouter(config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })));
-  const feed = new Feed(sources, cache, packages, router, log.child({ component: 'feed' }));
+  const publish = {
+    keyMode: config.publish.keyMode,
+    keys: config.publish.keys,
+    upstreamKey: loaded.publishKey,
+    maxPackageSize: config.publish.maxPackageSize,
+    timeoutMs: config.publish.timeout,
+    tmpDir: blobs.tmpDir,
+  };
+  const feed = new Feed(sources, cache, packages, router, publish, log.child({ component: 'feed' }));
 
   let shuttingDown = false;
   const app = createHttpApp(feed, {

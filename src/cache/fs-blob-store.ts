@@ -34,6 +34,11 @@ const META_SUFFIX = '.meta';
 export class FsBlobStore {
   readonly root: string;
   private readonly tmpRoot: string;
+
+  /** Scratch space on the same disk, swept at start-up (also used for copies of pushed packages). */
+  get tmpDir(): string {
+    return this.tmpRoot;
+  }
   private readonly infoCache = new LRUCache<string, BlobInfo>({ max: 10_000 });
 
   constructor(root: string) {

@@ -25,6 +25,8 @@ export type ResolvedAuth =
 export interface LoadedConfig {
   config: Readonly<Config>;
   secrets: ReadonlyMap<string, ResolvedAuth>; // by upstream name
+  /** The writable upstream's push key in mapped key mode (from publish.upstreamKeyEnv). */
+  publishKey?: string;
   source: string; // file path or "defaults"
 }
 
@@ -113,8 +115,17 @@ export function validateConfig(raw: unknown, env: Env = {}, source = 'defaults')
       if (s) secrets.set(u.name, s);
     });
   }
+  let publishKey: string | undefined;
+  if (parsed.success && parsed.data.publish.keyMode === 'mapped' && parsed.data.publish.upstreamKeyEnv) {
+    const name = parsed.data.publish.upstreamKeyEnv;
+    publishKey = env[name];
+    if (!publishKey) problems.push(`publish.upstreamKeyEnv: environment variable ${name} is not set`);
+  }
+  if (parsed.success && parsed.data.publish.keyMode === 'mapped' && !parsed.data.upstreams.some((u) => u.writable)) {
+    problems.push('publish.keyMode: mapped keys need an upstream with writable: true');
+  }
   if (problems.length > 0 || !parsed.success) throw configError(problems, source);
-  return { config: deepFreeze(parsed.data), secrets, source };
+  return { config: deepFreeze(parsed.data), secrets, ...(publishKey ? { publishKey } : {}), source };
 }
 
 /** Loads the config file (if any) named by --config or NUPROXY_CONFIG, then env overrides, then validates. */

@@ -29,6 +29,22 @@ const idPatterns = z
   )
   .default([]);
 
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+/** Sizes are a number of bytes or a string such as "250MB", "512kb", "1GB" (binary units). */
+const byteSize = (def: string) =>
+  z
+    .union([z.number().int().positive(), z.string()])
+    .prefault(def)
+    .transform((v, ctx) => {
+      if (typeof v === 'number') return v;
+      const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(v);
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: `not a size: ${JSON.stringify(v)} (use bytes or e.g. "250MB")` });
+        return z.NEVER;
+      }
+      return Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!);
+    });
+
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable');
 
 const authSchema = z.discriminatedUnion('type', [
@@ -61,6 +77,7 @@ const upstreamSchema = z.strictObject({
   include: idPatterns, // ids this upstream may serve (empty = all)
   exclude: idPatterns, // ids this upstream must not serve
   owns: idPatterns, // ids only this upstream serves (dependency-confusion defence)
+  writable: z.boolean().default(false), // pushes, deletes and relists go here (at most one upstream)
   // Per-upstream freshness overrides; a key left out falls back to cache.freshness.
   freshness: z
     .strictObject({
@@ -120,6 +137,28 @@ export const configSchema = z.strictObject({
         seen.add(key);
       });
       for (const c of ownershipConflicts(ups)) ctx.addIssue({ code: 'custom', path: [c.upstream, 'owns', c.index], message: c.message });
+      const writable = ups.map((u, i) => (u.writable ? i : -1)).filter((i) => i >= 0);
+      for (const i of writable.slice(1)) {
+        ctx.addIssue({ code: 'custom', path: [i, 'writable'], message: `only one upstream can be writable; upstreams[${writable[0]}] (${ups[writable[0]!]!.name}) already is` });
+      }
+    }),
+  publish: z
+    .strictObject({
+      // passthrough: the client's X-NuGet-ApiKey goes to the writable upstream.
+      // mapped: the client's key must match one of `keys` (SHA-256 hex); the upstream gets upstreamKeyEnv's value.
+      keyMode: z.enum(['passthrough', 'mapped']).default('passthrough'),
+      keys: z
+        .array(z.strictObject({ name: z.string().min(1).max(64), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the SHA-256 of the key, 64 hex digits (nuproxy hash-key)') }))
+        .default([]),
+      upstreamKeyEnv: envName.optional(),
+      maxPackageSize: byteSize('250MB'),
+      timeout: duration('5m'),
+    })
+    .prefault({})
+    .superRefine((p, ctx) => {
+      if (p.keyMode !== 'mapped') return;
+      if (p.keys.length === 0) ctx.addIssue({ code: 'custom', path: ['keys'], message: 'keyMode mapped needs at least one client key' });
+      if (!p.upstreamKeyEnv) ctx.addIssue({ code: 'custom', path: ['upstreamKeyEnv'], message: 'keyMode mapped needs the environment variable that holds the upstream key' });
     }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   shutdownGrace: duration('30s'),

@@ -21,6 +21,7 @@ import { checkFailures, combinedOutcome, fanOut, type Contribution, type Gathere
 import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
 import type { PackageFiles, PackageFile, PackageHandle } from './packages.js';
 import { UpstreamDocs, type LeafSet } from './upstream-docs.js';
+import { Publisher, type PublishOptions } from './publish.js';
 import type { UpstreamSource } from './upstream-source.js';
 
 /** A metadata answer: the stored body (placeholder base, see protocol/urls.ts) and how it was obtained. */
@@ -65,16 +66,37 @@ export class Feed {
   private readonly docs: UpstreamDocs;
   private readonly built = new LRUCache<string, BuiltRegistration>({ max: 500 });
 
+  readonly publisher: Publisher;
+
   constructor(
     private readonly upstreams: readonly UpstreamSource[],
     cache: MetadataCache,
     readonly packages: PackageFiles,
     private readonly router: IdRouter,
+    publish: PublishOptions,
     private readonly log: Logger,
   ) {
     if (upstreams.length === 0) throw new NuproxyError('CONFIG_INVALID', 'at least one upstream is required');
     for (const u of upstreams) this.byName.set(u.name, u);
     this.docs = new UpstreamDocs(cache);
+    this.publisher = new Publisher(
+      upstreams.find((u) => u.writable),
+      publish,
+      (lowerId) => this.invalidate(lowerId),
+      log.child({ component: 'publish' }),
+    );
+  }
+
+  get writableName(): string | undefined {
+    return this.upstreams.find((u) => u.writable)?.name;
+  }
+
+  /** Drops every cached answer about an id, from every upstream (after a push, delete or relist). */
+  async invalidate(lowerId: string): Promise<void> {
+    await this.docs.invalidate(
+      this.upstreams.map((u) => u.name),
+      lowerId,
+    );
   }
 
   route(lowerId: string): IdRouting {
@@ -95,7 +117,9 @@ export class Feed {
     );
     for (const f of g.failed) this.log.warn({ upstream: f.upstream, err: (f.error as Error).message }, 'no service index from upstream');
     const any = (pick: (c: ProxyCapabilities) => boolean): boolean => g.ok.some((c) => pick(c.value));
-    const caps: ProxyCapabilities = g.ok.length
+    const publish = this.publisher.enabled;
+    const symbolPublish = publish && (await this.publisher.symbolsEnabled());
+    const base: ProxyCapabilities = g.ok.length
       ? {
           hives: ALL_HIVES,
           search: any((c) => c.search),
@@ -105,6 +129,7 @@ export class Feed {
           vulnerability: any((c) => c.vulnerability),
         }
       : { ...FALLBACK_CAPS, hives: ALL_HIVES };
+    const caps: ProxyCapabilities = { ...base, publish, symbolPublish };
     const body = JSON.stringify(buildServiceIndex(caps));
     return this.answer('index', body, body, false, g);
   }

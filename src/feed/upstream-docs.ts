@@ -39,7 +39,17 @@ const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && 
  * placeholder base before they are stored.
  */
 export class UpstreamDocs {
+  /** Part of every search/autocomplete key: bumped when a publish changes an id, dropping every cached query. */
+  private queryGeneration = 0;
+
   constructor(private readonly cache: MetadataCache) {}
+
+  /** Drops every cached answer about one id (after a push, delete or relist), and every cached query. */
+  async invalidate(upstreams: readonly string[], lowerId: string): Promise<void> {
+    this.queryGeneration++;
+    const keys = upstreams.flatMap((u) => [`flat:${u}:${lowerId}`, ...Object.keys(HIVE_FALLBACK).map((h) => `reg:${u}:${h}:${lowerId}`)]);
+    await Promise.all(keys.map((k) => this.cache.invalidate(k)));
+  }
 
   private async get<T>(src: UpstreamSource, key: string, maxAgeMs: number, source: Omit<DocSource, 'upstream'>, parse: (body: string) => T): Promise<Contribution<T>> {
     const doc = await this.cache.get(`${key}`, maxAgeMs, { upstream: src.name, ...source });
@@ -119,11 +129,11 @@ export class UpstreamDocs {
   }
 
   search(src: UpstreamSource, rawQuery: string, hive: string): Promise<Contribution<Json>> {
-    return this.queryDoc(src, `search:${src.name}:${hive}:${rawQuery}`, src.fresh.search, (r) => r.search, rawQuery, (json) => rewriteSearch(json, hive));
+    return this.queryDoc(src, `search:${this.queryGeneration}:${src.name}:${hive}:${rawQuery}`, src.fresh.search, (r) => r.search, rawQuery, (json) => rewriteSearch(json, hive));
   }
 
   autocomplete(src: UpstreamSource, rawQuery: string): Promise<Contribution<Json>> {
-    return this.queryDoc(src, `ac:${src.name}:${rawQuery}`, src.fresh.autocomplete, (r) => r.autocomplete, rawQuery, (json) => json);
+    return this.queryDoc(src, `ac:${this.queryGeneration}:${src.name}:${rawQuery}`, src.fresh.autocomplete, (r) => r.autocomplete, rawQuery, (json) => json);
   }
 
   private queryDoc(

@@ -18,6 +18,8 @@ export class UpstreamSource {
     private readonly cache: MetadataCache,
     /** Freshness per kind of document for this upstream (its own overrides over cache.freshness). */
     readonly fresh: Freshness,
+    /** Pushes, deletes and relists go to this upstream. */
+    readonly writable = false,
   ) {}
 
   get name(): string {

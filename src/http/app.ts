@@ -59,6 +59,10 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     } catch (err) {
       c.res = errorResponse(c, err);
     }
+    // answered before the request body was read (a refused or oversize push): the rest of the body is still on
+    // the connection, so it must not carry another request
+    const incoming = c.env?.incoming;
+    if (incoming && !incoming.complete && !outgoing?.headersSent) c.res.headers.set('connection', 'close');
     if (outgoing && !outgoing.writableFinished) outgoing.once('close', done);
     else done();
   });
@@ -201,6 +205,30 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     if (!VULN_NAME.test(name) || !m) throw badRequest('invalid vulnerability page');
     return sendDoc(c, await feed.vulnerabilityPage(name, m[1]!), 'vulnerability page');
   });
+
+  // Publishing (protocol notes §5): the client PUTs to `{PackagePublish}/`, DELETEs and POSTs `{id}/{version}`.
+  const publishAnswer = (c: Context<Vars>, a: { status: number; headers: Record<string, string | string[]>; body: Buffer }): Response => {
+    c.set('upstream', feed.writableName ?? '');
+    const res = new Response(a.body.length ? new Uint8Array(a.body.buffer as ArrayBuffer, a.body.byteOffset, a.body.length) : null, { status: a.status });
+    for (const [k, v] of Object.entries(a.headers)) for (const one of Array.isArray(v) ? v : [v]) res.headers.append(k, one);
+    return res;
+  };
+  const push = (kind: 'package' | 'symbols') => async (c: Context<Vars>) => {
+    const incoming = c.env?.incoming;
+    if (!incoming) throw new Error('pushes need the Node server bindings');
+    return publishAnswer(c, await feed.publisher.push(kind, incoming.headers, incoming));
+  };
+  for (const path of ['/v3/package', '/v3/package/']) app.put(path, push('package'));
+  for (const path of ['/v3/symbolpackage', '/v3/symbolpackage/']) app.put(path, push('symbols'));
+  const deleteOrRelist = (method: 'DELETE' | 'POST') => async (c: Context<Vars>) => {
+    const rawId = c.req.param('id') ?? '';
+    const rawVersion = c.req.param('version') ?? '';
+    parseId(rawId);
+    parseVersionParam(rawVersion);
+    return publishAnswer(c, await feed.publisher.deleteOrRelist(method, rawId, rawVersion, c.env?.incoming?.headers ?? {}));
+  };
+  app.delete('/v3/package/:id/:version', deleteOrRelist('DELETE'));
+  app.post('/v3/package/:id/:version', deleteOrRelist('POST'));
 
   app.get('/explain/:id', async (c) => c.json(await feed.explain(parseId(c.req.param('id')))));
 

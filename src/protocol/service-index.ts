@@ -8,6 +8,10 @@ import {
   SEARCH_TYPES,
   SEARCH_TYPES_UPSTREAM,
   VULNERABILITY_INFO_TYPE,
+  PACKAGE_PUBLISH_TYPE,
+  PACKAGE_PUBLISH_TYPES,
+  SYMBOL_PUBLISH_TYPE,
+  SYMBOL_PUBLISH_TYPES,
   type HiveName,
 } from './service-types.js';
 import { BASE, flatBase, hiveBase } from './urls.js';
@@ -35,6 +39,8 @@ export interface UpstreamResources {
   autocomplete: string[];
   autocompletePackageType: boolean;
   vulnerability: string | undefined;
+  publish: string | undefined;
+  symbolPublish: string | undefined;
   /** Every absolute URL the index names: the hosts the proxy may fetch from for this upstream. */
   urls: string[];
 }
@@ -102,6 +108,8 @@ export function parseServiceIndex(doc: unknown): UpstreamResources {
     autocomplete: allOf(AUTOCOMPLETE_TYPES_UPSTREAM),
     autocompletePackageType: entries.some((e) => e.type === AUTOCOMPLETE_PACKAGE_TYPE),
     vulnerability: firstOf([VULNERABILITY_INFO_TYPE]),
+    publish: firstOf(PACKAGE_PUBLISH_TYPES),
+    symbolPublish: firstOf(SYMBOL_PUBLISH_TYPES),
     urls: [...new Set(entries.map((e) => e.id))],
   };
 }
@@ -114,6 +122,9 @@ export interface ProxyCapabilities {
   autocomplete: boolean;
   autocompletePackageType: boolean;
   vulnerability: boolean;
+  /** A writable upstream is configured (PackagePublish), and it takes symbol packages (SymbolPackagePublish). */
+  publish?: boolean;
+  symbolPublish?: boolean;
 }
 
 /**
@@ -139,6 +150,8 @@ export function buildServiceIndex(caps: ProxyCapabilities): { version: string; r
     if (caps.autocompletePackageType) add(`${BASE}v3/autocomplete`, AUTOCOMPLETE_PACKAGE_TYPE);
   }
   if (caps.vulnerability) add(`${BASE}v3/vulnerabilities/index.json`, VULNERABILITY_INFO_TYPE);
+  if (caps.publish) add(`${BASE}v3/package`, PACKAGE_PUBLISH_TYPE, { comment: 'Push, delete and relist, passed to the writable upstream' });
+  if (caps.publish && caps.symbolPublish) add(`${BASE}v3/symbolpackage`, SYMBOL_PUBLISH_TYPE);
   return { version: '3.0.0', resources };
 }
 

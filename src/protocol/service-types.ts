@@ -42,3 +42,8 @@ export const AUTOCOMPLETE_TYPES_UPSTREAM = [
 export const AUTOCOMPLETE_PACKAGE_TYPE = 'SearchAutocompleteService/3.5.0';
 
 export const VULNERABILITY_INFO_TYPE = 'VulnerabilityInfo/6.7.0';
+
+export const PACKAGE_PUBLISH_TYPES = ['PackagePublish/Versioned', 'PackagePublish/2.0.0'] as const;
+export const PACKAGE_PUBLISH_TYPE = 'PackagePublish/2.0.0';
+export const SYMBOL_PUBLISH_TYPES = ['SymbolPackagePublish/Versioned', 'SymbolPackagePublish/4.9.0'] as const;
+export const SYMBOL_PUBLISH_TYPE = 'SymbolPackagePublish/4.9.0';

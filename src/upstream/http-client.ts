@@ -92,6 +92,43 @@ export class UpstreamHttp {
     throw toUpstreamError(lastErr, this.opts.name, url);
   }
 
+  /**
+   * One non-idempotent request (push, delete, relist): no retries (a retried PUT whose first response was lost
+   * would meet 409), no redirects (a streamed body cannot be sent twice). The body streams through; the answer
+   * is read whole (it is small: a status message).
+   */
+  async send(
+    url: string,
+    init: { method: 'PUT' | 'DELETE' | 'POST'; headers: Record<string, string>; body?: import('node:stream').Readable; timeoutMs: number; signal?: AbortSignal },
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+    if (!this.isAllowed(url)) {
+      throw new NuproxyError('UPSTREAM_HOST_NOT_ALLOWED', `upstream ${this.opts.name} referred to a host outside its service index`, { upstream: this.opts.name, url: safeUrl(url) });
+    }
+    const u = new URL(url);
+    try {
+      const res = await this.agent.request({
+        origin: u.origin,
+        path: u.pathname + u.search,
+        method: init.method,
+        // the push's own X-NuGet-ApiKey wins over a read key configured as header auth
+        headers: { 'user-agent': this.opts.userAgent, ...this.authHeaders(), ...init.headers },
+        body: init.body ?? null,
+        headersTimeout: init.timeoutMs,
+        bodyTimeout: init.timeoutMs,
+        ...(init.signal ? { signal: init.signal } : {}),
+      });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size <= 1024 * 1024) chunks.push(chunk as Buffer);
+      }
+      return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) };
+    } catch (err) {
+      throw toUpstreamError(err, this.opts.name, url);
+    }
+  }
+
   private async followRedirects(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<UpstreamResponse> {
     let current = new URL(url);
     const firstOrigin = current.origin;

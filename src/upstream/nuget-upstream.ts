@@ -135,6 +135,11 @@ export class NugetV3Upstream {
     return { kind: 'ok', body: wrapped, ...(length !== undefined ? { length } : {}), ...(sha512 ? { sha512 } : {}) };
   }
 
+  /** Push, delete or relist on the upstream's own publish URL; see UpstreamHttp.send. */
+  send(url: string, init: Parameters<UpstreamHttp['send']>[1]): ReturnType<UpstreamHttp['send']> {
+    return this.http.send(url, init);
+  }
+
   private statusError(status: number, url: string): NuproxyError {
     const why = status === 401 || status === 403 ? ' (check the upstream credentials)' : '';
     return new NuproxyError('UPSTREAM_STATUS', `upstream ${this.name} answered ${status}${why}`, { upstream: this.name, status, url: safeUrl(url) });

@@ -4,10 +4,23 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { sendResp, sendWithFault, type Fault } from './upstream/faults.js';
 import { route, type VulnerabilityData } from './upstream/feed.js';
+import {
+  matchPublish,
+  readBody,
+  resolvePublish,
+  servePublish,
+  SYMBOL_PUBLISH_PATH,
+  type PublishOptions,
+  type PublishRoute,
+  type PushRecord,
+  type ReadBody,
+} from './upstream/publish.js';
 import { conditional, notFound, type Resp } from './upstream/responses.js';
 import { PackageStore } from './upstream/store.js';
 
 export type { Fault } from './upstream/faults.js';
+export type { PublishOptions, PushRecord } from './upstream/publish.js';
+export { INVALID_KEY_MESSAGE, PROTOCOL_VERSION_MESSAGE, SYMBOL_PUBLISH_PATH } from './upstream/publish.js';
 export { BLOB_NOT_FOUND_XML } from './upstream/responses.js';
 
 export type UpstreamAuth =
@@ -29,6 +42,13 @@ export interface TestUpstreamOptions {
   pageSize?: number;
   /** Keyed by lowercase id; when present the index advertises VulnerabilityInfo/6.7.0. */
   vulnerabilities?: VulnerabilityData;
+  /**
+   * Enables publishing: the index advertises PackagePublish/2.0.0 (and SymbolPackagePublish/4.9.0 unless
+   * symbols: false), and PUT {path}[/], DELETE/POST {path}/{ID}/{VERSION}, PUT /api/v2/symbolpackage[/] are served.
+   * Faults apply to these routes too: a 'status' fault answers without touching the store, the others apply the
+   * push/delete and then mangle or delay the response (so a retried push after a reset gets 409, like nuget.org).
+   */
+  publish?: PublishOptions;
 }
 
 export interface RecordedRequest {
@@ -49,6 +69,12 @@ export interface TestUpstream {
   setListed(id: string, version: string, listed: boolean): void;
   /** Matching paths (without query) get the fault for `times` requests (default: until cleared with undefined). */
   setFault(match: string | RegExp, fault: Fault | undefined, times?: number): void;
+  /** Accepted package pushes (201), in order. */
+  readonly pushes: PushRecord[];
+  /** Accepted symbol package pushes (201), in order. */
+  readonly symbolPushes: PushRecord[];
+  /** Listed state of a package (id and version in any case / spelling), undefined when the feed does not have it. */
+  isListed(id: string, version: string): boolean | undefined;
   close(): Promise<void>;
 }
 
@@ -71,6 +97,14 @@ function matches(m: Matcher, fullPath: string): boolean {
 function sameMatcher(a: Matcher, b: Matcher): boolean {
   if (typeof a === 'string' || typeof b === 'string') return a === b;
   return a.source === b.source && a.flags === b.flags;
+}
+
+function decodedPathname(url: URL): string {
+  try {
+    return decodeURIComponent(url.pathname);
+  } catch {
+    return url.pathname;
+  }
 }
 
 function authorized(auth: UpstreamAuth, req: IncomingMessage): boolean {
@@ -106,6 +140,9 @@ export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise
   for (const bytes of opts.packages ?? []) store.add(bytes);
 
   const requests: RecordedRequest[] = [];
+  const publish = opts.publish ? resolvePublish(opts.publish) : undefined;
+  const pushes: PushRecord[] = [];
+  const symbolPushes: PushRecord[] = [];
   const faults: { match: Matcher; fault: Fault; remaining: number }[] = [];
   const sockets = new Set<Socket>();
   const closing = new AbortController();
@@ -124,33 +161,46 @@ export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise
     if (opts.auth && !authorized(opts.auth, req)) return unauthorized(opts.auth);
     if (req.method !== 'GET' && req.method !== 'HEAD') return notFound();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    let pathname: string;
-    try {
-      pathname = decodeURIComponent(url.pathname);
-    } catch {
-      pathname = url.pathname;
-    }
-    const r = route(ctx, pathname, url.searchParams);
+    const r = route(ctx, decodedPathname(url), url.searchParams);
     return conditional(req.headers, r) ?? r;
   };
 
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    const fullPath = req.url ?? '/';
-    requests.push({ method: req.method ?? 'GET', path: fullPath, headers: { ...req.headers } });
-    const fault = takeFault(fullPath);
-    // Drain any request body; we never need it.
-    req.resume();
+  const servePublished = (req: IncomingMessage, pub: PublishRoute, body: ReadBody): Resp => {
+    if (opts.auth && !authorized(opts.auth, req)) return unauthorized(opts.auth);
+    return servePublish({ store, opts: publish!, pushes, symbolPushes }, pub, req, body);
+  };
+
+  const respond = (req: IncomingMessage, res: ServerResponse, fault: Fault | undefined, real: () => Resp): void => {
     if (!fault) {
-      sendResp(req, res, serve(req));
+      sendResp(req, res, real());
       return;
     }
     const ac = new AbortController();
     const abort = (): void => ac.abort();
     res.once('close', abort);
     closing.signal.addEventListener('abort', abort, { once: true });
-    sendWithFault(req, res, fault, () => serve(req), ac.signal)
+    sendWithFault(req, res, fault, real, ac.signal)
       .catch(() => res.destroy())
       .finally(() => closing.signal.removeEventListener('abort', abort));
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const fullPath = req.url ?? '/';
+    requests.push({ method: req.method ?? 'GET', path: fullPath, headers: { ...req.headers } });
+    const fault = takeFault(fullPath);
+    const pub = publish
+      ? matchPublish(publish, req.method ?? 'GET', decodedPathname(new URL(fullPath, 'http://127.0.0.1')))
+      : undefined;
+    if (!pub) {
+      // Drain any request body; only publish routes need it.
+      req.resume();
+      respond(req, res, fault, () => serve(req));
+      return;
+    }
+    readBody(req, publish!.maxBytes).then(
+      (body) => respond(req, res, fault, () => servePublished(req, pub, body)),
+      () => res.destroy(),
+    );
   };
 
   const server = createServer({ keepAliveTimeout: 10_000 }, handler);
@@ -169,6 +219,7 @@ export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise
     inlineThreshold: opts.inlineThreshold ?? 127,
     pageSize: opts.pageSize ?? 64,
     vulnerabilities: opts.vulnerabilities,
+    publish: publish ? { path: publish.path, symbolsPath: publish.symbols ? SYMBOL_PUBLISH_PATH : undefined } : undefined,
   };
 
   return {
@@ -189,6 +240,9 @@ export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise
       if (i >= 0) faults.splice(i, 1);
       if (fault) faults.push({ match, fault, remaining: times ?? Number.POSITIVE_INFINITY });
     },
+    pushes,
+    symbolPushes,
+    isListed: (id, version) => store.find(id, version)?.listed,
     close: async () => {
       closing.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

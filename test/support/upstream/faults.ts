@@ -6,6 +6,7 @@ import type { Resp } from './responses.js';
 
 export type Fault =
   | { kind: 'status'; status: number; body?: string; contentType?: string }
+  /** An empty response body (e.g. a 201 to a push) has nothing to cut: the connection dies before the head. */
   | { kind: 'reset-mid-body'; afterBytes?: number }
   | { kind: 'short-body' }
   | { kind: 'long-body' }
@@ -39,7 +40,8 @@ export function sendResp(req: IncomingMessage, res: ServerResponse, r: Resp): vo
   if (res.destroyed) return;
   const headers: Record<string, string> = { ...r.headers };
   if (r.status !== 304) headers['content-length'] = String(r.body.length);
-  res.writeHead(r.status, headers);
+  if (r.reason !== undefined) res.writeHead(r.status, r.reason, headers);
+  else res.writeHead(r.status, headers);
   if (req.method === 'HEAD' || r.status === 304) res.end();
   else res.end(r.body);
 }
@@ -130,6 +132,11 @@ export async function sendWithFault(
   }
   switch (fault.kind) {
     case 'reset-mid-body': {
+      if (n === 0) {
+        // A lost response: the request was handled, the client never hears about it.
+        resetSocket(res.socket as Socket);
+        return;
+      }
       const after = Math.min(fault.afterBytes ?? Math.floor(n / 2), n);
       writeRaw(res.socket as Socket, rawHead(r.status, headers, n), r.body.subarray(0, after), resetSocket);
       return;

@@ -19,6 +19,8 @@ export type VulnerabilityData = Record<string, { severity: number; url: string; 
 
 export interface FullFeedContext extends FeedContext {
   readonly vulnerabilities: VulnerabilityData | undefined;
+  /** When set, the index advertises PackagePublish/2.0.0 at {origin}{path} (and SymbolPackagePublish/4.9.0). */
+  readonly publish: { readonly path: string; readonly symbolsPath: string | undefined } | undefined;
 }
 
 type Resource = { '@id': string; '@type': string; comment?: string; clientVersion?: string };
@@ -58,6 +60,12 @@ export function serviceIndex(ctx: FullFeedContext): unknown {
   });
   add(`${o}/api/v2`, ['LegacyGallery/2.0.0']);
   add(`${o}/v3/catalog0/index.json`, ['Catalog/3.0.0'], { comment: 'Index of the NuGet package catalog.' });
+  if (ctx.publish) {
+    add(`${o}${ctx.publish.path}`, ['PackagePublish/2.0.0']);
+    if (ctx.publish.symbolsPath !== undefined) {
+      add(`${o}${ctx.publish.symbolsPath}`, ['SymbolPackagePublish/4.9.0'], { comment: 'The gallery symbol publish endpoint.' });
+    }
+  }
   if (ctx.vulnerabilities) {
     add(`${o}/v3/vulnerabilities/index.json`, ['VulnerabilityInfo/6.7.0'], {
       comment: 'The endpoint for discovering information about vulnerabilities of packages in this package source.',

@@ -10,6 +10,8 @@ export interface Resp {
   body: Buffer;
   /** For JSON responses: the uncompressed JSON text (used by the invalid-json fault). */
   jsonText?: string;
+  /** HTTP reason phrase (default: the standard one). nuget.org puts error messages here; the client prints it. */
+  reason?: string;
 }
 
 export const BLOB_NOT_FOUND_XML =

@@ -130,13 +130,29 @@ export class PackageStore {
   }
 
   setListed(id: string, version: string, listed: boolean): void {
-    const lowerVersion = lowerNormalizedVersion(version);
-    const entry = lowerVersion === undefined ? undefined : this.byId.get(toLowerId(id))?.get(lowerVersion);
+    const entry = this.find(id, version);
     if (!entry) throw new Error(`test upstream has no package ${id} ${version}`);
     if (entry.listed === listed) return;
     entry.listed = listed;
     entry.modified = this.tick();
     this.storeModified = entry.modified;
+  }
+
+  /** Looks a package up by id and version as a user would type them (any case, any version spelling). */
+  find(id: string, version: string): PackageEntry | undefined {
+    const lowerVersion = lowerNormalizedVersion(version);
+    return lowerVersion === undefined ? undefined : this.byId.get(toLowerId(id))?.get(lowerVersion);
+  }
+
+  /** Removes a package entirely (hard delete); false when it is not there. */
+  remove(id: string, version: string): boolean {
+    const entry = this.find(id, version);
+    if (!entry) return false;
+    const versions = this.byId.get(entry.lowerId)!;
+    versions.delete(entry.lowerVersion);
+    if (versions.size === 0) this.byId.delete(entry.lowerId);
+    this.storeModified = this.tick();
+    return true;
   }
 
   /** All versions of an id (exact lowercase key), ascending by NuGet precedence; [] when unknown. */

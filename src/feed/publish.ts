@@ -1,0 +1,256 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import busboy from 'busboy';
+import { NuproxyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isValidPackageId, lowerId as toLowerId } from '../protocol/id.js';
+import { normalizeVersion, parseVersion } from '../protocol/version.js';
+import { readNuspecIdentity } from './nuspec.js';
+import type { UpstreamSource } from './upstream-source.js';
+
+export interface PublishOptions {
+  keyMode: 'passthrough' | 'mapped';
+  keys: readonly { name: string; sha256: string }[];
+  upstreamKey: string | undefined; // mapped mode: the key the upstream gets
+  maxPackageSize: number;
+  timeoutMs: number;
+  tmpDir: string; // for the copy of a pushed package the proxy reads its id from
+}
+
+export interface PublishAnswer {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+}
+
+/** The client headers a push carries to the upstream (protocol notes §5.7, §9.1). */
+const FORWARDED = ['content-type', 'content-length', 'x-nuget-client-version', 'x-nuget-protocol-version', 'x-nuget-session-id', 'user-agent'];
+/** The upstream headers that go back to the client unchanged. */
+const RETURNED = ['content-type', 'x-nuget-warning'];
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/**
+ * Push, delete and relist go to the one writable upstream's own PackagePublish (and SymbolPackagePublish) URL.
+ * Package bodies stream through (never held in memory) under a size limit; a copy of the package goes to a temp
+ * file so the proxy can read which id was pushed and drop every cached answer about it once the upstream has
+ * accepted it. API keys are never logged, stored or echoed.
+ */
+export class Publisher {
+  private readonly hashes: Buffer[];
+
+  constructor(
+    private readonly writable: UpstreamSource | undefined,
+    private readonly opts: PublishOptions,
+    private readonly invalidate: (lowerId: string) => Promise<void>,
+    private readonly log: Logger,
+  ) {
+    this.hashes = opts.keys.map((k) => Buffer.from(k.sha256.toLowerCase(), 'hex'));
+  }
+
+  get enabled(): boolean {
+    return this.writable !== undefined;
+  }
+
+  async symbolsEnabled(): Promise<boolean> {
+    if (!this.writable) return false;
+    try {
+      return (await this.writable.resources()).resources.symbolPublish !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  private target(): UpstreamSource {
+    if (!this.writable) {
+      throw new NuproxyError('READ_ONLY', 'this feed is read-only: no upstream is configured with writable: true');
+    }
+    return this.writable;
+  }
+
+  /** The key the upstream gets, after checking the client's key in mapped mode. */
+  private upstreamKey(clientKey: string | undefined): string | undefined {
+    if (this.opts.keyMode === 'passthrough') return clientKey;
+    const given = clientKey ? Buffer.from(hashKey(clientKey), 'hex') : undefined;
+    if (!given || !this.hashes.some((h) => h.length === given.length && timingSafeEqual(h, given))) {
+      throw new NuproxyError('FORBIDDEN', 'the API key is missing or not valid for this feed');
+    }
+    return this.opts.upstreamKey;
+  }
+
+  private headersFor(clientHeaders: Record<string, string | string[] | undefined>, key: string | undefined): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of FORWARDED) {
+      const v = clientHeaders[name];
+      if (typeof v === 'string') out[name] = v;
+    }
+    if (key) out['x-nuget-apikey'] = key;
+    return out;
+  }
+
+  async push(kind: 'package' | 'symbols', clientHeaders: Record<string, string | string[] | undefined>, body: Readable): Promise<PublishAnswer> {
+    const src = this.target();
+    const key = this.upstreamKey(headerOf(clientHeaders, 'x-nuget-apikey'));
+    const declared = Number(headerOf(clientHeaders, 'content-length') ?? NaN);
+    if (Number.isFinite(declared) && declared > this.opts.maxPackageSize) throw this.tooLarge();
+    const { resources } = await src.resources();
+    const base = kind === 'package' ? resources.publish : resources.symbolPublish;
+    if (!base) {
+      throw new NuproxyError('READ_ONLY', `upstream ${src.name} offers no ${kind === 'package' ? 'PackagePublish' : 'SymbolPackagePublish'} resource`, { upstream: src.name });
+    }
+    const copyPath = join(this.opts.tmpDir, `push-${randomBytes(8).toString('hex')}.nupkg`);
+    const abort = new AbortController();
+    let limitHit = false;
+    let seen = 0;
+    const max = this.opts.maxPackageSize;
+    const limiter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        seen += chunk.length;
+        if (seen > max) {
+          limitHit = true;
+          abort.abort(); // the upstream sees a cut upload, never a complete package
+          cb(new NuproxyError('PAYLOAD_TOO_LARGE', `package is larger than the ${max}-byte limit`));
+          return;
+        }
+        cb(null, chunk);
+      },
+    });
+    const toUpstream = new PassThrough();
+    const copy = packageCopy(headerOf(clientHeaders, 'content-type') ?? '', copyPath);
+    const feeding = pipeline(body, limiter, teeInto(copy.input), toUpstream).catch((err: unknown) => {
+      abort.abort();
+      toUpstream.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    });
+    feeding.catch(() => undefined); // observed below; never an unhandled rejection
+    try {
+      let answer;
+      try {
+        answer = await src.client.send(`${base.replace(/\/+$/, '')}/`, {
+          method: 'PUT',
+          headers: this.headersFor(clientHeaders, key),
+          body: toUpstream,
+          timeoutMs: this.opts.timeoutMs,
+          signal: abort.signal,
+        });
+      } catch (err) {
+        if (limitHit) throw this.tooLarge();
+        throw err;
+      }
+      const accepted = answer.status >= 200 && answer.status < 300;
+      if (accepted) {
+        // the upstream read the whole body before accepting it: the copy is complete too
+        await feeding;
+        await copy.done;
+      } else {
+        // an early refusal (bad key, duplicate): stop reading the client's body
+        feeding.catch(() => undefined);
+        body.destroy();
+      }
+      if (accepted && kind === 'package') {
+        const identity = await readNuspecIdentity(copyPath);
+        if (identity && isValidPackageId(identity.id)) {
+          await this.invalidate(toLowerId(identity.id));
+          this.log.info({ upstream: src.name, id: identity.id, version: identity.version, bytes: seen }, 'package pushed; cached answers for the id dropped');
+        } else {
+          this.log.warn({ upstream: src.name, bytes: seen }, 'package pushed, but its id could not be read: cached answers stay until they expire');
+        }
+      }
+      return this.answer(answer);
+    } finally {
+      copy.input.destroy();
+      await copy.done.catch(() => undefined);
+      await rm(copyPath, { force: true });
+    }
+  }
+
+  async deleteOrRelist(method: 'DELETE' | 'POST', rawId: string, rawVersion: string, clientHeaders: Record<string, string | string[] | undefined>): Promise<PublishAnswer> {
+    const src = this.target();
+    const key = this.upstreamKey(headerOf(clientHeaders, 'x-nuget-apikey'));
+    const v = parseVersion(rawVersion);
+    if (!isValidPackageId(rawId) || !v) throw new NuproxyError('BAD_REQUEST', 'invalid package id or version');
+    const { resources } = await src.resources();
+    if (!resources.publish) throw new NuproxyError('READ_ONLY', `upstream ${src.name} offers no PackagePublish resource`, { upstream: src.name });
+    const url = `${resources.publish.replace(/\/+$/, '')}/${encodeURIComponent(rawId)}/${encodeURIComponent(normalizeVersion(v))}`;
+    const answer = await src.client.send(url, { method, headers: this.headersFor(clientHeaders, key), timeoutMs: this.opts.timeoutMs });
+    if (answer.status >= 200 && answer.status < 300) {
+      await this.invalidate(toLowerId(rawId));
+      this.log.info({ upstream: src.name, id: rawId, version: normalizeVersion(v), action: method === 'DELETE' ? 'delete' : 'relist' }, 'passed to the writable upstream; cached answers for the id dropped');
+    }
+    return this.answer(answer);
+  }
+
+  private answer(a: { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }): PublishAnswer {
+    const headers: Record<string, string | string[]> = {};
+    for (const name of RETURNED) {
+      const v = a.headers[name];
+      if (v !== undefined) headers[name] = v;
+    }
+    return { status: a.status, headers, body: a.body };
+  }
+
+  private tooLarge(): NuproxyError {
+    return new NuproxyError('PAYLOAD_TOO_LARGE', `package is larger than the ${this.opts.maxPackageSize}-byte limit`);
+  }
+}
+
+function headerOf(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Passes chunks on while also writing them into `sink`, waiting for it when it asks to. */
+function teeInto(sink: NodeJS.WritableStream): Transform {
+  let open = true;
+  sink.on('error', () => (open = false));
+  sink.on('close', () => (open = false));
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (!open || sink.write(chunk)) cb(null, chunk);
+      else sink.once('drain', () => cb(null, chunk));
+    },
+    flush(cb) {
+      if (open) sink.end();
+      cb();
+    },
+  });
+}
+
+/**
+ * Where the copy of a pushed package goes: the first multipart part's bytes (what the upstream takes as the
+ * package, §5.1), or the raw body when the push is not multipart.
+ */
+function packageCopy(contentType: string, path: string): { input: NodeJS.WritableStream & { destroy(): void }; done: Promise<void> } {
+  const file = createWriteStream(path);
+  const fileDone = new Promise<void>((resolve) => {
+    file.on('close', () => resolve());
+    file.on('error', () => resolve());
+  });
+  if (!/^multipart\/form-data/i.test(contentType)) return { input: file, done: fileDone };
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({ headers: { 'content-type': contentType }, limits: { files: 1, fields: 10, fieldSize: 64 * 1024 } });
+  } catch {
+    file.destroy();
+    const sink = new PassThrough();
+    sink.resume();
+    return { input: sink, done: fileDone };
+  }
+  let taken = false;
+  parser.on('file', (_name, stream) => {
+    if (taken) return stream.resume();
+    taken = true;
+    stream.pipe(file);
+  });
+  parser.on('error', () => file.destroy());
+  parser.on('close', () => {
+    if (!taken) file.end();
+  });
+  return { input: parser, done: fileDone };
+}
