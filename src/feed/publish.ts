@@ -23,6 +23,7 @@ export interface PublishOptions {
 
 export interface PublishAnswer {
   status: number;
+  statusText?: string;
   headers: Record<string, string | string[]>;
   body: Buffer;
 }
@@ -186,13 +187,13 @@ export class Publisher {
     return this.answer(answer);
   }
 
-  private answer(a: { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }): PublishAnswer {
+  private answer(a: { status: number; statusText?: string; headers: Record<string, string | string[] | undefined>; body: Buffer }): PublishAnswer {
     const headers: Record<string, string | string[]> = {};
     for (const name of RETURNED) {
       const v = a.headers[name];
       if (v !== undefined) headers[name] = v;
     }
-    return { status: a.status, headers, body: a.body };
+    return { status: a.status, ...(a.statusText ? { statusText: a.statusText } : {}), headers, body: a.body };
   }
 
   private tooLarge(): NuproxyError {

@@ -207,11 +207,18 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   });
 
   // Publishing (protocol notes §5): the client PUTs to `{PackagePublish}/`, DELETEs and POSTs `{id}/{version}`.
-  const publishAnswer = (c: Context<Vars>, a: { status: number; headers: Record<string, string | string[]>; body: Buffer }): Response => {
+  const publishAnswer = (c: Context<Vars>, a: { status: number; statusText?: string; headers: Record<string, string | string[]>; body: Buffer }): Response => {
     c.set('upstream', feed.writableName ?? '');
-    const res = new Response(a.body.length ? new Uint8Array(a.body.buffer as ArrayBuffer, a.body.byteOffset, a.body.length) : null, { status: a.status });
-    for (const [k, v] of Object.entries(a.headers)) for (const one of Array.isArray(v) ? v : [v]) res.headers.append(k, one);
-    return res;
+    const res = c.env?.outgoing;
+    const incoming = c.env?.incoming;
+    const headers: Record<string, string | string[]> = { ...a.headers, 'content-length': String(a.body.length) };
+    if (incoming && !incoming.complete) headers.connection = 'close';
+    if (!res) return new Response(a.body.length ? new Uint8Array(a.body) : null, { status: a.status });
+    // written directly: the client prints the upstream's reason phrase (nuget.org puts its messages there)
+    if (a.statusText) res.writeHead(a.status, a.statusText.replace(/[^\t\x20-\x7e]/g, ''), headers);
+    else res.writeHead(a.status, headers);
+    res.end(a.body);
+    return RESPONSE_ALREADY_SENT;
   };
   const push = (kind: 'package' | 'symbols') => async (c: Context<Vars>) => {
     const incoming = c.env?.incoming;

@@ -100,7 +100,7 @@ export class UpstreamHttp {
   async send(
     url: string,
     init: { method: 'PUT' | 'DELETE' | 'POST'; headers: Record<string, string>; body?: import('node:stream').Readable; timeoutMs: number; signal?: AbortSignal },
-  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  ): Promise<{ status: number; statusText?: string; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     if (!this.isAllowed(url)) {
       throw new NuproxyError('UPSTREAM_HOST_NOT_ALLOWED', `upstream ${this.opts.name} referred to a host outside its service index`, { upstream: this.opts.name, url: safeUrl(url) });
     }
@@ -123,7 +123,9 @@ export class UpstreamHttp {
         size += (chunk as Buffer).length;
         if (size <= 1024 * 1024) chunks.push(chunk as Buffer);
       }
-      return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) };
+      // undici reports the reason phrase as statusText (not in its types)
+      const statusText = (res as { statusText?: unknown }).statusText;
+      return { status: res.statusCode, ...(typeof statusText === 'string' ? { statusText } : {}), headers: res.headers, body: Buffer.concat(chunks) };
     } catch (err) {
       throw toUpstreamError(err, this.opts.name, url);
     }

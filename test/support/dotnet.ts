@@ -163,6 +163,15 @@ export function restore(
     '--disable-build-servers',
     ...extraArgs,
   ];
+  return runDotnet(args, p, opts);
+}
+
+/** Runs any `dotnet` command with the project's isolated NuGet folders and home (async spawn). */
+export function runDotnet(
+  args: string[],
+  p: Pick<DotnetProject, 'dir' | 'packagesDir' | 'httpCacheDir' | 'homeDir'>,
+  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
+): Promise<RestoreResult> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NUGET_PACKAGES: p.packagesDir,
@@ -175,15 +184,17 @@ export function restore(
     DOTNET_CLI_USE_MSBUILD_SERVER: '0',
     ...opts.env,
   };
+  delete env.NUGET_API_KEY;
+  delete env.NUGET_SYMBOL_API_KEY;
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('dotnet', args, { cwd: p.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('dotnet', args, { cwd: opts.cwd ?? p.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
-      stderr += `\n[test support] dotnet restore killed after ${opts.timeoutMs ?? 300_000} ms\n`;
+      stderr += `\n[test support] dotnet ${args[0]} killed after ${opts.timeoutMs ?? 300_000} ms\n`;
       child.kill('SIGKILL');
     }, opts.timeoutMs ?? 300_000);
     child.once('error', (err) => {
@@ -195,6 +206,40 @@ export function restore(
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, ms: Date.now() - started });
     });
   });
+}
+
+/**
+ * Packs a tiny class library (`dotnet pack`, with a .snupkg when `symbols`) into `<project dir>/out`. Restoring
+ * for the pack uses only an empty local folder as source: a net{N}.0 library needs no packages.
+ */
+export async function packLibrary(p: DotnetProject, opts: { id: string; version: string; symbols?: boolean }): Promise<{ nupkg: string; snupkg?: string; result: RestoreResult }> {
+  const lib = join(dirname(p.dir), 'lib');
+  const empty = join(dirname(p.dir), 'empty-source');
+  const out = join(dirname(p.dir), 'out');
+  await Promise.all([lib, empty, out].map((d) => mkdir(d, { recursive: true })));
+  const props = [
+    `<TargetFramework>${defaultTfm()}</TargetFramework>`,
+    `<PackageId>${escapeXml(opts.id)}</PackageId>`,
+    `<Version>${escapeXml(opts.version)}</Version>`,
+    '<Authors>nuproxy-tests</Authors>',
+    '<Description>Packed by the nuproxy test suite.</Description>',
+    '<NuGetAudit>false</NuGetAudit>',
+    ...(opts.symbols ? ['<IncludeSymbols>true</IncludeSymbols>', '<SymbolPackageFormat>snupkg</SymbolPackageFormat>'] : []),
+  ];
+  await Promise.all([
+    writeFile(join(lib, 'Lib.csproj'), `<Project Sdk="Microsoft.NET.Sdk">\n  <PropertyGroup>\n    ${props.join('\n    ')}\n  </PropertyGroup>\n</Project>\n`),
+    writeFile(join(lib, 'Lib.cs'), 'namespace PackedByTests;\npublic static class Answer { public static int Value => 42; }\n'),
+    writeFile(join(lib, 'Directory.Build.props'), '<Project />\n'),
+    writeFile(join(lib, 'Directory.Build.targets'), '<Project />\n'),
+    writeFile(join(lib, 'NuGet.Config'), nugetConfigXml(empty, false, p.packagesDir)),
+  ]);
+  const result = await runDotnet(
+    ['pack', join(lib, 'Lib.csproj'), '--configfile', join(lib, 'NuGet.Config'), '-p:NuGetAudit=false', '-o', out, '--disable-build-servers'],
+    p,
+    { cwd: lib },
+  );
+  const base = join(out, `${opts.id}.${opts.version}`);
+  return { nupkg: `${base}.nupkg`, ...(opts.symbols ? { snupkg: `${base}.snupkg` } : {}), result };
 }
 
 /** 'lowerid/version' entries extracted into the project's packages folder, sorted. */
