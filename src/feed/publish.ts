@@ -245,6 +245,8 @@ function packageCopy(contentType: string, path: string): { input: NodeJS.Writabl
   }
   let taken = false;
   parser.on('file', (_name, stream) => {
+    // a cut upload makes busboy destroy the part stream with an error: never let that go unhandled
+    stream.on('error', () => file.destroy());
     if (taken) return stream.resume();
     taken = true;
     stream.pipe(file);

@@ -82,6 +82,24 @@ describe('publishing through the proxy (pass-through keys)', () => {
     expect((await send(`${proxy.url}v3/package/bad%20id/1.0.0`, 'DELETE', { 'x-nuget-apikey': UPSTREAM_KEY })).status).toBe(400);
   });
 
+  it('survives a client that drops the connection in the middle of a push', async () => {
+    const { request } = await import('node:http');
+    const u = new URL(`${proxy.url}v3/package/`);
+    await new Promise<void>((resolve) => {
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', headers: { 'content-type': 'multipart/form-data; boundary=b', 'transfer-encoding': 'chunked', 'x-nuget-apikey': UPSTREAM_KEY } });
+      req.on('error', () => resolve());
+      req.write('--b\r\nContent-Disposition: form-data; name=package; filename=package.nupkg\r\n\r\n');
+      req.write(Buffer.alloc(256 * 1024, 1));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 100);
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await get(proxy.index)).status).toBe(200);
+    expect(upstream.pushes.map((p) => p.id)).not.toContain('X');
+  });
+
   it('sends symbol packages to the upstream SymbolPackagePublish', async () => {
     const snupkg = makeNupkg({ id: 'Team.Lib', version: '1.1.0', description: 'symbols' });
     const r = await pushMultipart(`${proxy.url}v3/symbolpackage/`, snupkg, { 'x-nuget-apikey': UPSTREAM_KEY });
