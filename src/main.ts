@@ -4,12 +4,14 @@ import { loadConfig, ENV_OVERRIDES } from './config/load.js';
 import { isNuproxyError } from './errors.js';
 import { createLogger } from './log.js';
 import { startApp, VERSION } from './app.js';
+import { hashKey } from './feed/publish.js';
 
 const USAGE = `nuproxy ${VERSION}: a caching proxy for NuGet V3 feeds
 
 Usage:
   nuproxy serve [--config FILE] [--port N] [--host ADDR]
   nuproxy check-config [--config FILE]
+  nuproxy hash-key          (reads an API key on stdin, prints its SHA-256 for publish.keys)
   nuproxy --version | --help
 
 Environment overrides:
@@ -36,6 +38,17 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0] ?? 'serve';
+  if (command === 'hash-key') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const key = Buffer.concat(chunks).toString('utf8').trim();
+    if (!key) {
+      process.stderr.write('nuproxy hash-key: give the key on stdin, e.g. printf %s "$KEY" | nuproxy hash-key\n');
+      return 2;
+    }
+    process.stdout.write(`${hashKey(key)}\n`);
+    return 0;
+  }
   if (values.help || !['serve', 'check-config'].includes(command)) {
     process.stdout.write(USAGE);
     return values.help ? 0 : 2;

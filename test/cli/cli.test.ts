@@ -73,6 +73,11 @@ describe('nuproxy command', () => {
     expect(help.stdout).toMatch(/NUPROXY_REDIS_URL/);
   });
 
+  it('hashes a key for publish.keys', () => {
+    const out = execFileSync(process.execPath, [MAIN, 'hash-key'], { input: 'password\n', encoding: 'utf8' });
+    expect(out.trim()).toBe('5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8');
+  });
+
   it('refuses an invalid config: every problem with its key path, non-zero exit, nothing served', async () => {
     const file = join(dir, 'bad.yaml');
     await writeFile(file, 'listen:\n  port: 99999\ncache:\n  metadata: mongodb://x\nupstreams:\n  - name: "bad name"\n    serviceIndex: not-a-url\n');
