@@ -5,12 +5,14 @@ import type { CacheOutcome } from './metadata-cache.js';
 /** What one upstream contributed to a merged answer. */
 export type Contribution<T> =
   | { upstream: string; kind: 'ok'; value: T; outcome: CacheOutcome; version: string }
-  | { upstream: string; kind: 'absent' }
+  | { upstream: string; kind: 'absent'; outcome?: CacheOutcome }
   | { upstream: string; kind: 'failed'; error: unknown };
 
 export interface Gathered<T> {
   ok: Extract<Contribution<T>, { kind: 'ok' }>[]; // priority order
   absent: string[];
+  /** Some answer (a document or a 404) came from the cache rather than from the upstream just now. */
+  fromCache: boolean;
   failed: { upstream: string; error: unknown }[];
 }
 
@@ -22,6 +24,7 @@ export async function fanOut<T>(upstreams: readonly string[], ask: (upstream: st
   return {
     ok: all.filter((c): c is Extract<Contribution<T>, { kind: 'ok' }> => c.kind === 'ok'),
     absent: all.filter((c) => c.kind === 'absent').map((c) => c.upstream),
+    fromCache: all.some((c) => (c.kind === 'ok' || c.kind === 'absent') && (c.outcome === 'hit' || c.outcome === 'stale')),
     failed: all.filter((c): c is Extract<Contribution<T>, { kind: 'failed' }> => c.kind === 'failed').map((c) => ({ upstream: c.upstream, error: c.error })),
   };
 }

@@ -4,9 +4,12 @@ import type { Logger } from '../log.js';
 import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
 import {
   isAutocompleteVersionsQuery,
-  mergeAutocompleteIds,
+  MAX_TAKE,
+  mergeAutocompleteIdsWindow,
   mergeAutocompleteVersions,
-  mergeSearch,
+  mergeSearchWindow,
+  SEARCH_WINDOWS,
+  searchWindowFor,
   upstreamAutocompleteQuery,
   upstreamSearchQuery,
 } from '../protocol/search-merge.js';
@@ -134,13 +137,19 @@ export class Feed {
     return this.answer('index', body, body, false, g);
   }
 
+  /** What every allowed upstream lists for an id (failures checked: an owner's failure throws). */
+  private async gatherVersions(lowerId: string, revalidate: boolean): Promise<Gathered<string[]>> {
+    const routing = this.router.route(lowerId);
+    const g = await fanOut(routing.allowed, (name) => this.docs.versions(this.source(name), lowerId, revalidate));
+    checkFailures(g, routing);
+    for (const f of g.failed) this.log.warn({ id: lowerId, upstream: f.upstream, err: (f.error as Error).message }, 'upstream failed; version list is partial');
+    return g;
+  }
+
   /** The merged version list of an id, with the upstream that wins each version. */
   async mergedVersions(lowerId: string, opts: { revalidate?: boolean } = {}): Promise<(MergedVersions & { gathered: Gathered<string[]> }) | undefined> {
-    const routing = this.router.route(lowerId);
-    const g = await fanOut(routing.allowed, (name) => this.docs.versions(this.source(name), lowerId, opts.revalidate === true));
-    checkFailures(g, routing);
+    const g = await this.gatherVersions(lowerId, opts.revalidate === true);
     if (g.ok.length === 0) return undefined;
-    for (const f of g.failed) this.log.warn({ id: lowerId, upstream: f.upstream, err: (f.error as Error).message }, 'upstream failed; version list is partial');
     return { ...mergeVersionLists(g.ok.map((c) => ({ upstream: c.upstream, versions: c.value }))), gathered: g };
   }
 
@@ -154,66 +163,77 @@ export class Feed {
   /**
    * Package files come from the upstream that wins the version in the merged list. An exact version the cached
    * lists lack triggers one revalidation of the id before the answer is 404 (a package published elsewhere
-   * shows up without waiting for the lists to expire).
+   * shows up without waiting for the lists to expire). A version missing while an allowed upstream failed is a
+   * 502, not a 404: "down" never looks like "absent".
    */
   openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD'): Promise<PackageHandle | undefined> {
     return this.packages.open(lowerId, lowerVersion, file, method, async () => {
-      let merged = await this.mergedVersions(lowerId);
-      let winner = merged?.winners[lowerVersion];
-      if (!winner && merged?.gathered.ok.some((c) => c.outcome === 'hit')) {
-        merged = await this.mergedVersions(lowerId, { revalidate: true });
-        winner = merged?.winners[lowerVersion];
+      let g = await this.gatherVersions(lowerId, false);
+      let winner = winnerOf(g, lowerVersion);
+      if (!winner && g.fromCache) {
+        g = await this.gatherVersions(lowerId, true);
+        winner = winnerOf(g, lowerVersion);
       }
-      if (!winner) return undefined;
-      return { source: this.source(winner), partial: merged!.gathered.failed.map((f) => f.upstream) };
+      if (!winner) {
+        const failed = g.failed[0];
+        if (failed) throw failed.error;
+        return undefined;
+      }
+      return { source: this.source(winner), partial: g.failed.map((f) => f.upstream) };
     });
   }
 
   /** The merged registration of an id in one hive; registration and flat container list the same versions. */
   private async registration(hive: string, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'> } | undefined> {
     if (!isHive(hive)) return undefined;
-    const merged = await this.mergedVersions(lowerId);
-    if (!merged) return undefined;
     const routing = this.router.route(lowerId);
-    const g = await fanOut(routing.allowed, (name) => this.docs.leaves(this.source(name), hive, lowerId));
+    // version lists and registration leaves are asked for at once: a cold answer costs the slowest upstream
+    const [versions, g] = await Promise.all([
+      this.gatherVersions(lowerId, false),
+      fanOut(routing.allowed, (name) => this.docs.leaves(this.source(name), hive, lowerId)),
+    ]);
     checkFailures(g, routing);
-    const key = `${hive}:${lowerId}:${versionOf(merged.gathered)}:${versionOf(g)}`;
+    if (versions.ok.length === 0) return undefined;
+    const merged = mergeVersionLists(versions.ok.map((c) => ({ upstream: c.upstream, versions: c.value })));
+    const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}`;
     let built = this.built.get(key);
     if (!built) {
       built = this.buildMerged(hive, lowerId, merged, g);
       this.built.set(key, built);
     }
-    const outcomes = [...merged.gathered.ok, ...g.ok].map((c) => c.outcome);
+    const all = [...versions.ok, ...g.ok];
     return {
       built,
       answer: {
         version: key,
         gzip: GZIP_HIVES.has(hive),
-        outcome: combinedOutcome(outcomes),
-        upstreams: [...new Set([...merged.gathered.ok, ...g.ok].map((c) => c.upstream))],
-        partial: [...new Set([...merged.gathered.failed, ...g.failed].map((f) => f.upstream))],
+        outcome: combinedOutcome(all.map((c) => c.outcome)),
+        upstreams: [...new Set(all.map((c) => c.upstream))],
+        partial: [...new Set([...versions.failed, ...g.failed].map((f) => f.upstream))],
       },
     };
   }
 
+  /**
+   * For every version of the merged list, the winning upstream's leaf: its listing, dependencies, deprecation and
+   * vulnerabilities describe the bytes that upstream serves. Another upstream's leaf would describe other bytes,
+   * so a version whose winner has no leaf gets a minimal one instead (SemVer 2 hive; the SemVer 1 hives leave it out).
+   */
   private buildMerged(hive: HiveName, lowerId: string, merged: MergedVersions, g: Gathered<LeafSet>): BuiltRegistration {
     const byUpstream = new Map(g.ok.map((c) => [c.upstream, new Map(c.value.leaves.map((leaf) => [leafVersionOf(leaf), leaf]))]));
     const idSpelling = firstIdSpelling(g) ?? lowerId;
     const chosen: Record<string, unknown>[] = [];
     let synthesized = 0;
     for (const v of merged.versions) {
-      const semver2 = isSemVer2(parseVersion(v)!);
-      if (hive !== 'semver2' && semver2) continue;
-      const winner = merged.winners[v]!;
-      let leaf = byUpstream.get(winner)?.get(v);
-      for (const c of g.ok) leaf ??= byUpstream.get(c.upstream)?.get(v);
+      if (hive !== 'semver2' && isSemVer2(parseVersion(v)!)) continue;
+      let leaf = byUpstream.get(merged.winners[v]!)?.get(v);
       if (!leaf && hive === 'semver2') {
         leaf = synthesizeLeaf(hive, lowerId, idSpelling, v);
         synthesized++;
       }
       if (leaf) chosen.push(leaf);
     }
-    if (synthesized > 0) this.log.warn({ id: lowerId, hive, synthesized }, 'registration lacked versions the flat container lists; minimal leaves synthesized');
+    if (synthesized > 0) this.log.warn({ id: lowerId, hive, synthesized }, "the winning upstream's registration lacks versions its flat container lists; minimal leaves synthesized");
     return buildRegistration(hive, lowerId, chosen, g.ok[0]?.value.extras ?? {});
   }
 
@@ -238,41 +258,41 @@ export class Feed {
   }
 
   async search(rawQuery: string): Promise<DocAnswer | undefined> {
-    const { rawQuery: upstreamQuery, skip, take } = upstreamSearchQuery(rawQuery);
+    const { skip, take } = upstreamSearchQuery(rawQuery);
     const hive = searchHive(new URLSearchParams(rawQuery), ALL_HIVES.map((h) => h.name))!;
     const names = await this.withCapability((c) => c.search);
     if (names.length === 0) return undefined;
-    const g = await fanOut(names, (name) => this.docs.search(this.source(name), upstreamQuery, hive));
-    checkFailures(g);
-    const doc = mergeSearch(
-      g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })),
-      { skip, take, allowed: (lid, up) => this.router.route(lid).allowed.includes(up) },
-    );
-    return this.answer(`search:${rawQuery}`, JSON.stringify(doc), versionOf(g), false, g);
+    const allowed = (lid: string, up: string): boolean => this.router.route(lid).allowed.includes(up);
+    for (let window = searchWindowFor(skip, take); ; window = nextWindow(window)) {
+      const upstreamQuery = upstreamSearchQuery(rawQuery, window).rawQuery;
+      const g = await fanOut(names, (name) => this.docs.search(this.source(name), upstreamQuery, hive));
+      checkFailures(g);
+      const r = mergeSearchWindow(g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), { skip, take, allowed, window });
+      if (r.complete || window >= MAX_TAKE) return this.answer(`search:${rawQuery}`, JSON.stringify(r.doc), versionOf(g), false, g);
+    }
   }
 
   async autocomplete(rawQuery: string): Promise<DocAnswer | undefined> {
-    const params = new URLSearchParams(rawQuery);
     const names = await this.withCapability((c) => c.autocomplete);
     if (names.length === 0) return undefined;
-    const id = params.get('id');
+    const id = new URLSearchParams(rawQuery).get('id');
     if (id !== null && isAutocompleteVersionsQuery(rawQuery)) {
       // versions of one id: only the upstreams allowed to serve it
-      const lid = id.toLowerCase();
-      const allowed = this.router.route(lid);
-      const g = await fanOut(names.filter((n) => allowed.allowed.includes(n)), (name) => this.docs.autocomplete(this.source(name), rawQuery));
-      checkFailures(g, allowed);
+      const routing = this.router.route(id.toLowerCase());
+      const g = await fanOut(names.filter((n) => routing.allowed.includes(n)), (name) => this.docs.autocomplete(this.source(name), rawQuery));
+      checkFailures(g, routing);
       const doc = mergeAutocompleteVersions(g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })));
       return this.answer(`ac:${rawQuery}`, JSON.stringify(doc), versionOf(g), false, g);
     }
-    const { rawQuery: upstreamQuery, skip, take } = upstreamAutocompleteQuery(rawQuery);
-    const g = await fanOut(names, (name) => this.docs.autocomplete(this.source(name), upstreamQuery));
-    checkFailures(g);
-    const doc = mergeAutocompleteIds(
-      g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })),
-      { skip, take, allowed: (lid, up) => this.router.route(lid).allowed.includes(up) },
-    );
-    return this.answer(`ac:${rawQuery}`, JSON.stringify(doc), versionOf(g), false, g);
+    const { skip, take } = upstreamAutocompleteQuery(rawQuery);
+    const allowed = (lid: string, up: string): boolean => this.router.route(lid).allowed.includes(up);
+    for (let window = searchWindowFor(skip, take); ; window = nextWindow(window)) {
+      const upstreamQuery = upstreamAutocompleteQuery(rawQuery, window).rawQuery;
+      const g = await fanOut(names, (name) => this.docs.autocomplete(this.source(name), upstreamQuery));
+      checkFailures(g);
+      const r = mergeAutocompleteIdsWindow(g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), { skip, take, allowed, window });
+      if (r.complete || window >= MAX_TAKE) return this.answer(`ac:${rawQuery}`, JSON.stringify(r.doc), versionOf(g), false, g);
+    }
   }
 
   /** Every upstream's vulnerability index combined, with page names prefixed by upstream (§6.3). */
@@ -356,6 +376,15 @@ export class Feed {
       partial: g.failed.map((f) => f.upstream),
     };
   }
+}
+
+function nextWindow(w: number): number {
+  return SEARCH_WINDOWS.find((x) => x > w) ?? MAX_TAKE;
+}
+
+function winnerOf(g: Gathered<string[]>, lowerVersion: string): string | undefined {
+  for (const c of g.ok) if (c.value.includes(lowerVersion)) return c.upstream;
+  return undefined;
 }
 
 function isHive(h: string): h is HiveName {

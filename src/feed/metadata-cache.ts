@@ -26,7 +26,7 @@ export interface DocSource {
  * one key make one upstream request.
  */
 export class MetadataCache {
-  private readonly flights = new SingleFlight<CachedDoc | undefined>();
+  private readonly flights = new SingleFlight<CachedDoc>();
 
   constructor(
     private readonly store: MetadataStore,
@@ -37,14 +37,14 @@ export class MetadataCache {
     private readonly notFoundMs = 0,
   ) {}
 
-  async get(key: string, maxAgeMs: number, source: DocSource): Promise<CachedDoc | undefined> {
+  /** The document, or one with `entry.absent` when the upstream answered 404 (remembered for notFoundMs). */
+  async get(key: string, maxAgeMs: number, source: DocSource): Promise<CachedDoc> {
     const stored = await this.store.get(key);
     const maxAge = stored?.absent ? Math.min(maxAgeMs, this.notFoundMs) : maxAgeMs;
     if (stored && freshness(stored.fetchedAt, this.clock(), maxAge, this.maxStaleMs) === 'fresh') {
-      return stored.absent ? undefined : { entry: stored, outcome: 'hit' };
+      return { entry: stored, outcome: 'hit' };
     }
-    const doc = await this.flights.run(key, () => this.refresh(key, maxAgeMs, source, stored));
-    return doc?.entry.absent ? undefined : doc;
+    return this.flights.run(key, () => this.refresh(key, maxAgeMs, source, stored));
   }
 
   /** Drops one key (used when a push changes what an id looks like). */
@@ -52,7 +52,7 @@ export class MetadataCache {
     await this.store.delete(key);
   }
 
-  private async refresh(key: string, maxAgeMs: number, source: DocSource, stored: MetadataEntry | undefined): Promise<CachedDoc | undefined> {
+  private async refresh(key: string, maxAgeMs: number, source: DocSource, stored: MetadataEntry | undefined): Promise<CachedDoc> {
     const ttl = maxAgeMs + this.maxStaleMs;
     let result: JsonResult;
     try {

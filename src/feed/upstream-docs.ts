@@ -53,7 +53,7 @@ export class UpstreamDocs {
 
   private async get<T>(src: UpstreamSource, key: string, maxAgeMs: number, source: Omit<DocSource, 'upstream'>, parse: (body: string) => T): Promise<Contribution<T>> {
     const doc = await this.cache.get(`${key}`, maxAgeMs, { upstream: src.name, ...source });
-    if (!doc) return { upstream: src.name, kind: 'absent' };
+    if (doc.entry.absent) return { upstream: src.name, kind: 'absent', outcome: doc.outcome };
     return { upstream: src.name, kind: 'ok', value: parse(doc.entry.body), outcome: doc.outcome, version: String(doc.entry.fetchedAt) };
   }
 

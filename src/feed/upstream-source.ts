@@ -39,7 +39,7 @@ export class UpstreamSource {
         return { body: JSON.stringify(json) };
       },
     });
-    if (!doc) {
+    if (doc.entry.absent) {
       throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} has no service index at its configured URL (404)`, { upstream: this.name });
     }
     if (!this.parsed || this.parsed.fetchedAt !== doc.entry.fetchedAt) {

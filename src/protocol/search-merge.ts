@@ -3,13 +3,16 @@
 // Inputs are answers already rewritten to proxy URLs (search.ts), one per upstream, in priority order. The rules
 // below make paging exact and deterministic:
 //
-// * Query. Every upstream is asked for skip=0&take=min(skip+take, 1000) (upstreamSearchQuery); every other
-//   parameter is forwarded byte-for-byte. The merged list is then cut to [skip, skip+take).
+// * Query. Every upstream is asked for skip=0&take=<window>, the smallest of 50, 100, 200, 400, 1000 that covers
+//   skip+take (upstreamSearchQuery, searchWindowFor); every other parameter is forwarded byte-for-byte. Pages in
+//   one window share the upstreams' (cached) answers. The merged list is then cut to [skip, skip+take); when the
+//   window gave too few merged ids while an upstream had more, the next window is asked (mergeSearchWindow).
 // * Filter. A hit whose id is not a valid package id, or that the id rules do not allow from that upstream
 //   (`allowed(lowerId, upstream)`), is dropped: an id owned by another upstream never appears from a public one.
-// * Order. Round-robin by rank across upstreams in priority order (u1[0], u2[0], u3[0], u1[1], u2[1], ...); an id
-//   (case-insensitive) stays at its EARLIEST position only. The merged prefix of length N thus depends only on each
-//   upstream's top N, so paging with skip/take returns every id exactly once, in the same order as one big page.
+// * Order. Round-robin by ORIGINAL rank across upstreams in priority order (u1[0], u2[0], u3[0], u1[1], ...),
+//   dropped hits leaving holes; an id (case-insensitive) stays at its EARLIEST position only. The merged list of a
+//   window is then an exact prefix of the merged list of any larger window, so paging with skip/take returns
+//   every id exactly once, in the same order as one big page.
 //   (Limit: an upstream answers at most 1000 hits, so a window ending beyond the 1000th merged position is exact
 //   only while the upstreams' top 1000 suffice; past that it is best effort, like nuget.org's own deep paging.)
 // * Entry. For an id found in several upstreams, every metadata field (id spelling, description, title, iconUrl,
@@ -100,11 +103,11 @@ function count(value: string | undefined, def: number, max: number): number {
   return Math.min(Number(t), max);
 }
 
-function pagedQuery(rawQuery: string): { rawQuery: string; skip: number; take: number } {
+function pagedQuery(rawQuery: string, window?: number): { rawQuery: string; skip: number; take: number } {
   const q = splitQuery(rawQuery);
   const skip = count(param(q, 'skip'), DEFAULT_SKIP, MAX_SKIP);
   const take = count(param(q, 'take'), DEFAULT_TAKE, MAX_TAKE);
-  const upstreamTake = Math.min(skip + take, MAX_TAKE);
+  const upstreamTake = Math.min(window ?? skip + take, MAX_TAKE);
   // Replace the first skip/take in place, drop repeats, append what is missing; everything else stays as written.
   const out: string[] = [];
   let sawSkip = false;
@@ -133,8 +136,18 @@ function pagedQuery(rawQuery: string): { rawQuery: string; skip: number; take: n
  * a non-negative integer) -> defaults, take capped at 1000 and skip at 3000 (nuget.org's documented limits; the
  * gallery itself answers take > 1000 with 20). Parameter names match case-insensitively, like ASP.NET's binding.
  */
-export function upstreamSearchQuery(rawQuery: string): { rawQuery: string; skip: number; take: number } {
-  return pagedQuery(rawQuery);
+export function upstreamSearchQuery(rawQuery: string, window?: number): { rawQuery: string; skip: number; take: number } {
+  return pagedQuery(rawQuery, window);
+}
+
+/**
+ * How many hits to ask each upstream for: a few fixed window sizes, so that the pages a client walks through
+ * share the same upstream answers (cached), and so the merged entries of one id agree from page to page.
+ */
+export const SEARCH_WINDOWS = [50, 100, 200, 400, MAX_TAKE] as const;
+
+export function searchWindowFor(skip: number, take: number): number {
+  return SEARCH_WINDOWS.find((w) => w >= skip + take) ?? MAX_TAKE;
 }
 
 /**
@@ -147,8 +160,8 @@ export function isAutocompleteVersionsQuery(rawQuery: string): boolean {
 }
 
 /** Like upstreamSearchQuery for autocomplete ids; a versions query (`id=`, no `q`) is returned unchanged. */
-export function upstreamAutocompleteQuery(rawQuery: string): { rawQuery: string; skip: number; take: number } {
-  const paged = pagedQuery(rawQuery);
+export function upstreamAutocompleteQuery(rawQuery: string, window?: number): { rawQuery: string; skip: number; take: number } {
+  const paged = pagedQuery(rawQuery, window);
   return isAutocompleteVersionsQuery(rawQuery) ? { ...paged, rawQuery } : paged;
 }
 
@@ -165,6 +178,16 @@ interface Merged<T> {
   /** Ids in merged order; each with its contributions in priority order. */
   entries: Item<T>[][];
   totalHits: number;
+  /** How many hits each upstream returned. */
+  lengths: number[];
+}
+
+/**
+ * Whether a merged window answers [skip, skip+take) exactly: the window yielded enough merged ids, or no upstream
+ * has more to give (each returned fewer hits than it was asked for). Otherwise ask again with a larger window.
+ */
+function windowComplete(merged: Merged<unknown>, to: number, window: number | undefined): boolean {
+  return window === undefined || merged.entries.length >= to || merged.lengths.every((n) => n < window);
 }
 
 function totalHitsOf(doc: Json, dataLength: number): number {
@@ -179,20 +202,20 @@ function roundRobin<T>(
 ): Merged<T> {
   let sum = 0;
   let removed = 0; // filtered hits plus repeated ids
-  const lists: Item<T>[][] = answers.map((a, u) => {
+  // Each list keeps every hit at its ORIGINAL rank, with a hole where a hit was dropped: a dropped hit must not
+  // move the hits after it into an earlier round, or the merged order would depend on the window fetched.
+  const lists: (Item<T> | undefined)[][] = answers.map((a, u) => {
     const data = Array.isArray(a.doc?.data) ? (a.doc.data as unknown[]) : [];
     sum += totalHitsOf(a.doc ?? {}, data.length);
-    const items: Item<T>[] = [];
-    for (const x of data) {
+    return data.map((x) => {
       const got = idOf(x);
       const lowerId = got && isValidPackageId(got.id) ? got.id.toLowerCase() : undefined;
       if (!got || lowerId === undefined || !allowed(lowerId, a.upstream)) {
         removed++;
-        continue;
+        return undefined;
       }
-      items.push({ lowerId, upstream: u, value: got.value });
-    }
-    return items;
+      return { lowerId, upstream: u, value: got.value };
+    });
   });
 
   const byId = new Map<string, Item<T>[]>();
@@ -215,7 +238,7 @@ function roundRobin<T>(
     }
   }
   for (const e of entries) e.sort((a, b) => a.upstream - b.upstream);
-  return { entries, totalHits: Math.max(sum - removed, entries.length) };
+  return { entries, totalHits: Math.max(sum - removed, entries.length), lengths: lists.map((l) => l.length) };
 }
 
 function bounds(skip: number, take: number): [number, number] {
@@ -278,6 +301,11 @@ function mergeHits(hits: readonly Json[]): Json {
 
 /** Merges search answers (see the rules at the top of this file). */
 export function mergeSearch(answers: readonly UpstreamSearch[], opts: MergeOptions): Record<string, unknown> {
+  return mergeSearchWindow(answers, opts).doc;
+}
+
+/** mergeSearch, plus whether the upstreams' answers (asked for `window` hits each) were enough for the page. */
+export function mergeSearchWindow(answers: readonly UpstreamSearch[], opts: MergeOptions & { window?: number }): { doc: Record<string, unknown>; complete: boolean } {
   const merged = roundRobin<Json>(
     answers,
     (x) => (isObj(x) && typeof x.id === 'string' ? { id: x.id, value: x } : undefined),
@@ -286,7 +314,10 @@ export function mergeSearch(answers: readonly UpstreamSearch[], opts: MergeOptio
   const [from, to] = bounds(opts.skip, opts.take);
   const data = merged.entries.slice(from, to).map((entry) => mergeHits(entry.map((e) => e.value)));
   const context = answers.find((a) => a.doc && a.doc['@context'] !== undefined)?.doc['@context'];
-  return { ...(context !== undefined ? { '@context': context } : {}), totalHits: merged.totalHits, data };
+  return {
+    doc: { ...(context !== undefined ? { '@context': context } : {}), totalHits: merged.totalHits, data },
+    complete: windowComplete(merged, to, opts.window),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -297,9 +328,20 @@ export function mergeAutocompleteIds(
   answers: readonly { upstream: string; doc: Record<string, unknown> }[],
   opts: MergeOptions,
 ): { totalHits: number; data: string[] } {
+  return mergeAutocompleteIdsWindow(answers, opts).doc;
+}
+
+/** mergeAutocompleteIds, plus whether the window was enough (see mergeSearchWindow). */
+export function mergeAutocompleteIdsWindow(
+  answers: readonly { upstream: string; doc: Record<string, unknown> }[],
+  opts: MergeOptions & { window?: number },
+): { doc: { totalHits: number; data: string[] }; complete: boolean } {
   const merged = roundRobin<string>(answers, (x) => (typeof x === 'string' ? { id: x, value: x } : undefined), opts.allowed);
   const [from, to] = bounds(opts.skip, opts.take);
-  return { totalHits: merged.totalHits, data: merged.entries.slice(from, to).map((entry) => entry[0]!.value) };
+  return {
+    doc: { totalHits: merged.totalHits, data: merged.entries.slice(from, to).map((entry) => entry[0]!.value) },
+    complete: windowComplete(merged, to, opts.window),
+  };
 }
 
 /**
