@@ -160,3 +160,31 @@ describe('a read-only feed', () => {
     }
   });
 });
+
+describe('publishing with several upstreams', () => {
+  it('sends the key only to the writable upstream and drops cached search answers about the pushed id', async () => {
+    const pub = await startTestUpstream({ packages: [makeNupkg({ id: 'Other.Pub', version: '1.0.0' })] });
+    const company = await startTestUpstream({ packages: [makeNupkg({ id: 'Team.Search', version: '1.0.0' })], publish: { apiKey: UPSTREAM_KEY } });
+    const proxy = await startTestProxy({
+      upstreams: [
+        { name: 'public', serviceIndex: pub.serviceIndexUrl },
+        { name: 'company', serviceIndex: company.serviceIndexUrl, writable: true },
+      ],
+    });
+    try {
+      const q = `${proxy.url}v3/query?q=team.search&prerelease=true&semVerLevel=2.0.0`;
+      const before = (await get(q)).json();
+      expect(before.data[0].versions.map((v: any) => v.version)).toEqual(['1.0.0']);
+      const r = await pushMultipart(`${proxy.url}v3/package/`, makeNupkg({ id: 'Team.Search', version: '1.1.0' }), { 'x-nuget-apikey': UPSTREAM_KEY });
+      expect(r.status).toBe(201);
+      const after = (await get(q)).json();
+      expect(after.data[0].versions.map((v: any) => v.version)).toEqual(['1.0.0', '1.1.0']);
+      expect(pub.requests.some((x) => x.headers['x-nuget-apikey'] !== undefined)).toBe(false);
+      expect(pub.requests.some((x) => x.method !== 'GET')).toBe(false);
+    } finally {
+      await proxy.stop();
+      await pub.close();
+      await company.close();
+    }
+  });
+});

@@ -180,3 +180,28 @@ describe('config/example-aggregation.yaml', () => {
     expect(config.upstreams[0]!.owns).toContain('Contoso.*');
   });
 });
+
+describe('publish config', () => {
+  const up = (name: string, writable: boolean) => ({ name, serviceIndex: `https://${name}.example/v3/index.json`, writable });
+  it('allows at most one writable upstream', () => {
+    expect(problems({ upstreams: [up('a', true), up('b', true)] })).toEqual([expect.stringMatching(/^upstreams\[1\]\.writable: only one upstream can be writable; upstreams\[0\] \(a\)/)]);
+    expect(problems({ upstreams: [up('a', false), up('b', true)] })).toEqual([]);
+  });
+  it('checks mapped keys: hashes, the upstream key variable and a writable upstream', () => {
+    expect(problems({ upstreams: [up('a', true)], publish: { keyMode: 'mapped' } })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^publish\.keys: /), expect.stringMatching(/^publish\.upstreamKeyEnv: /)]),
+    );
+    expect(problems({ upstreams: [up('a', true)], publish: { keyMode: 'mapped', keys: [{ name: 'ci', sha256: 'abc' }], upstreamKeyEnv: 'K' } }, { K: 'x' })[0]).toMatch(/^publish\.keys\[0\]\.sha256: /);
+    expect(problems({ upstreams: [up('a', false)], publish: { keyMode: 'mapped', keys: [{ name: 'ci', sha256: 'a'.repeat(64) }], upstreamKeyEnv: 'K' } }, { K: 'x' })).toEqual([
+      'publish.keyMode: mapped keys need an upstream with writable: true',
+    ]);
+    expect(problems({ upstreams: [up('a', true)], publish: { keyMode: 'mapped', keys: [{ name: 'ci', sha256: 'a'.repeat(64) }], upstreamKeyEnv: 'K' } })).toEqual([
+      'publish.upstreamKeyEnv: environment variable K is not set',
+    ]);
+  });
+  it('parses sizes', () => {
+    expect(validateConfig({ publish: { maxPackageSize: '1GB' } }).config.publish.maxPackageSize).toBe(1024 ** 3);
+    expect(validateConfig({ publish: { maxPackageSize: 1000 } }).config.publish.maxPackageSize).toBe(1000);
+    expect(problems({ publish: { maxPackageSize: 'huge' } })[0]).toMatch(/^publish\.maxPackageSize: not a size/);
+  });
+});
