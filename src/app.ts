@@ -37,7 +37,16 @@ export interface RunningApp {
 }
 
 /** The composition root: the only place that knows which implementation backs each interface. */
-export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<RunningApp> {
+/** The proxy without its HTTP server: stores, upstream clients and the feed (used by serve, warm, export, import). */
+export interface Core {
+  feed: Feed;
+  store: MetadataStore;
+  blobs: FsBlobStore;
+  /** Closes upstream connections and the metadata store (after waiting for downloads under way). */
+  close(): Promise<void>;
+}
+
+export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promise<Core> {
   const { config } = loaded;
   const log = opts.logger;
   const clock = opts.clock ?? systemClock;
@@ -78,6 +87,23 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
     tmpDir: blobs.tmpDir,
   };
   const feed = new Feed(sources, cache, packages, router, publish, log.child({ component: 'feed' }));
+  return {
+    feed,
+    store,
+    blobs,
+    close: async () => {
+      await packages.drain();
+      await Promise.all(clients.map((c) => c.close()));
+      await store.close();
+    },
+  };
+}
+
+export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<RunningApp> {
+  const { config } = loaded;
+  const log = opts.logger;
+  const core = await createCore(loaded, opts);
+  const { feed, store, blobs } = core;
 
   let shuttingDown = false;
   const app = createHttpApp(feed, {
@@ -127,11 +153,10 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
       server.closeIdleConnections();
       void closed.then(() => clearInterval(sweep));
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGrace).unref());
-      await Promise.race([Promise.all([closed, packages.drain()]), grace]);
+      await Promise.race([Promise.all([closed, feed.packages.drain()]), grace]);
       clearInterval(sweep);
       server.closeAllConnections();
-      await Promise.all(clients.map((c) => c.close()));
-      await store.close();
+      await core.close();
     })());
 
   return { server, url, feed, store, blobs, close };
