@@ -6,6 +6,9 @@ import { createAdaptorServer } from '@hono/node-server';
 import type { LoadedConfig } from './config/load.js';
 import { FsBlobStore } from './cache/fs-blob-store.js';
 import { createMemoryMetadataStore, createRedisMetadataStore } from './cache/keyv-metadata-store.js';
+import { createOverlayMetadataStore } from './cache/overlay-metadata-store.js';
+import { RedisBlobTier } from './cache/redis-blob-tier.js';
+import { RedisLink } from './cache/redis-link.js';
 import type { MetadataStore } from './cache/metadata-store.js';
 import { NuproxyError } from './errors.js';
 import { Feed } from './feed/feed.js';
@@ -25,6 +28,11 @@ export interface AppOptions {
   clock?: Clock;
   /** Shorter retry backoff for tests. */
   retryDelayMs?: number;
+  /**
+   * Remove temp files left by a crash (default true). Commands that may run beside a live server on the same
+   * cache (warm, export) pass false: the server's downloads under way live there.
+   */
+  sweepTemp?: boolean;
 }
 
 export interface RunningApp {
@@ -52,13 +60,22 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const clock = opts.clock ?? systemClock;
 
   const blobs = new FsBlobStore(config.cache.dir);
-  const { swept } = await blobs.init();
+  const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
   if (swept > 0) log.info({ swept }, 'removed temp files left by an earlier run');
 
-  const store =
-    config.cache.metadata === 'memory'
-      ? createMemoryMetadataStore(config.cache.memoryMaxMB * 1024 * 1024)
-      : createRedisMetadataStore(config.cache.metadata, config.cache.redisTimeout, log);
+  let link: RedisLink | undefined;
+  let store: MetadataStore;
+  let tier: RedisBlobTier | undefined;
+  if (config.cache.metadata === 'memory') {
+    store = createMemoryMetadataStore(config.cache.memoryMaxMB * 1024 * 1024);
+  } else {
+    // the shared tier: memory in front of Redis for metadata, small packages through Redis, one fetch lock
+    link = new RedisLink(config.cache.metadata, config.cache.redisTimeout, log);
+    link.connect();
+    const redis = createRedisMetadataStore(link, config.cache.redisTimeout, log);
+    store = createOverlayMetadataStore(redis, link, { maxBytes: config.cache.memoryMaxMB * 1024 * 1024, localTtlMs: config.cache.localTtl });
+    if (config.cache.redisBlobMaxMB > 0) tier = new RedisBlobTier(link, Math.floor(config.cache.redisBlobMaxMB * 1024 * 1024), config.cache.redisBlobTtl);
+  }
   const cache = new MetadataCache(store, config.cache.maxStale, clock, log.child({ component: 'metadata' }), config.cache.freshness.notFound);
 
   const clients = config.upstreams.map((u) => {
@@ -71,12 +88,14 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
       logger: log,
       ...(auth ? { auth } : {}),
       ...(opts.retryDelayMs !== undefined ? { retryDelayMs: opts.retryDelayMs } : {}),
+      circuit: { failures: u.circuitBreaker.failures, cooldownMs: u.circuitBreaker.cooldown },
+      offline: config.offline,
     });
   });
   const sources = clients.map(
     (c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }, config.upstreams[i]!.writable),
   );
-  const packages = new PackageFiles(blobs, log.child({ component: 'packages' }));
+  const packages = new PackageFiles(blobs, log.child({ component: 'packages' }), tier);
   const router = new IdRouter(config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })));
   const publish = {
     keyMode: config.publish.keyMode,
@@ -86,7 +105,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     timeoutMs: config.publish.timeout,
     tmpDir: blobs.tmpDir,
   };
-  const feed = new Feed(sources, cache, packages, router, publish, log.child({ component: 'feed' }));
+  const feed = new Feed(sources, cache, packages, router, publish, log.child({ component: 'feed' }), { offline: config.offline, cacheDir: blobs.root });
   return {
     feed,
     store,
@@ -95,6 +114,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
       await packages.drain();
       await Promise.all(clients.map((c) => c.close()));
       await store.close();
+      await link?.close();
     },
   };
 }
@@ -113,7 +133,12 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
     tls: config.tls !== undefined,
     readiness: () => {
       const metadata = store.health();
-      return { ready: !shuttingDown, metadataStore: { kind: store.kind, ...metadata } };
+      return {
+        ready: !shuttingDown,
+        offline: config.offline,
+        metadataStore: { kind: store.kind, ...metadata },
+        upstreams: feed.upstreamHealth(),
+      };
     },
   });
 

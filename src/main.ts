@@ -5,12 +5,19 @@ import { isNuproxyError } from './errors.js';
 import { createLogger } from './log.js';
 import { startApp, VERSION } from './app.js';
 import { hashKey } from './feed/publish.js';
+import { pino } from 'pino';
+import type { CliCommand } from './cli/context.js';
+import { warmCommand } from './cli/warm.js';
+import { exportCommand, importCommand } from './cli/bundle.js';
 
 const USAGE = `nuproxy ${VERSION}: a caching proxy for NuGet V3 feeds
 
 Usage:
-  nuproxy serve [--config FILE] [--port N] [--host ADDR]
+  nuproxy serve [--config FILE] [--port N] [--host ADDR] [--offline]
   nuproxy check-config [--config FILE]
+  nuproxy warm [--config FILE] [--concurrency N] [--tfm TFM]... [--json] <packages.lock.json|project.assets.json|.csproj|Directory.Packages.props|list|dir>...
+  nuproxy export [--config FILE] <out.tar> [--since <manifest.json>] [--json]
+  nuproxy import [--config FILE] <bundle.tar> [--json]
   nuproxy hash-key          (reads an API key on stdin, prints its SHA-256 for publish.keys)
   nuproxy --version | --help
 
@@ -21,7 +28,35 @@ ${Object.entries(ENV_OVERRIDES)
 `;
 
 /** The only file that touches process.* (argv, env, exit, signals). */
+/** Commands that take their own options: main reads only --config (and --verbose) and passes the rest on. */
+const TOOLS: Record<string, CliCommand> = { warm: warmCommand, export: exportCommand, import: importCommand };
+
+async function runTool(name: string, argv: string[]): Promise<number> {
+  let configPath: string | undefined;
+  let verbose = false;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config' || a === '-c') configPath = argv[++i];
+    else if (a.startsWith('--config=')) configPath = a.slice('--config='.length);
+    else if (a === '--verbose') verbose = true;
+    else rest.push(a);
+  }
+  let loaded;
+  try {
+    loaded = loadConfig(configPath, process.env);
+  } catch (err) {
+    process.stderr.write(`nuproxy: ${(err as Error).message}\n`);
+    return 78;
+  }
+  // the command's own output (summary, --json) owns stdout: logs go to stderr, quiet unless --verbose
+  const logger = createLogger({ level: verbose ? 'info' : 'warn', destination: pino.destination(2) });
+  return TOOLS[name]!(rest, { loaded, logger, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() });
+}
+
 async function main(argv: string[]): Promise<number> {
+  const tool = argv.find((a) => !a.startsWith('-'));
+  if (tool && TOOLS[tool] && argv[0] === tool) return runTool(tool, argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -29,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       port: { type: 'string', short: 'p' },
       host: { type: 'string' },
+      offline: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -53,7 +89,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return values.help ? 0 : 2;
   }
-  const env = { ...process.env, ...(values.port ? { NUPROXY_PORT: values.port } : {}), ...(values.host ? { NUPROXY_HOST: values.host } : {}) };
+  const env = {
+    ...process.env,
+    ...(values.port ? { NUPROXY_PORT: values.port } : {}),
+    ...(values.host ? { NUPROXY_HOST: values.host } : {}),
+    ...(values.offline ? { NUPROXY_OFFLINE: 'true' } : {}),
+  };
   let loaded;
   try {
     loaded = loadConfig(values.config, env);

@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync, constants as fsc } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile, open } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
@@ -47,8 +47,9 @@ export class FsBlobStore {
   }
 
   /** Creates the root and sweeps temp files left behind by a crash. */
-  async init(): Promise<{ swept: number }> {
+  async init(opts: { sweep?: boolean } = {}): Promise<{ swept: number }> {
     await mkdir(this.tmpRoot, { recursive: true });
+    if (opts.sweep === false) return { swept: 0 };
     const leftovers = await readdir(this.tmpRoot);
     await Promise.all(leftovers.map((f) => rm(join(this.tmpRoot, f), { force: true, recursive: true })));
     return { swept: leftovers.length };
@@ -92,6 +93,23 @@ export class FsBlobStore {
     };
     this.infoCache.set(key, info);
     return info;
+  }
+
+  /** Names directly under a key prefix (an empty list when there is nothing there). */
+  async children(prefix: string): Promise<string[]> {
+    try {
+      return (await readdir(this.pathOf(prefix))).filter((n) => !n.startsWith('.'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      throw err;
+    }
+  }
+
+  /** Stores a small blob whole (atomic like every write). */
+  async put(key: string, bytes: Uint8Array, upstream?: string): Promise<BlobInfo> {
+    const writer = this.createWriter(key);
+    writer.write(bytes);
+    return writer.commit(createHash('sha512').update(bytes).digest('base64'), upstream ? { upstream } : {});
   }
 
   /** Opens a temp file for `key` synchronously, so readers can open it as soon as the writer exists. */

@@ -1,5 +1,6 @@
 import Keyv from 'keyv';
 import KeyvRedis from '@keyv/redis';
+import { RedisLink } from './redis-link.js';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log.js';
 import type { MetadataEntry, MetadataStore } from './metadata-store.js';
@@ -47,63 +48,27 @@ export function createMemoryMetadataStore(maxBytes: number): MetadataStore {
  * `timeoutMs`, and a failed or slow call is a miss (get) or a no-op (set/delete). The state is logged once
  * per change, not per request.
  */
-export function createRedisMetadataStore(url: string, timeoutMs: number, logger: Logger): MetadataStore {
-  const redis = new KeyvRedis(
-    {
-      url,
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: Math.max(timeoutMs, 1000),
-        reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2000),
-      },
-    },
-    { throwOnConnectError: false, throwOnErrors: true, connectionTimeout: Math.max(timeoutMs, 1000) },
-  );
+/**
+ * Redis through keyv/@keyv/redis, on a RedisLink (given, or made from a URL and owned). Every call is bounded by
+ * the link's timeout: a failed or slow call is a miss (get) or a no-op (set/delete), never a failed request.
+ */
+export function createRedisMetadataStore(urlOrLink: string | RedisLink, timeoutMs: number, logger: Logger): MetadataStore {
+  const owned = typeof urlOrLink === 'string';
+  const link = typeof urlOrLink === 'string' ? new RedisLink(urlOrLink, timeoutMs, logger) : urlOrLink;
+  if (owned) link.connect();
+  const redis = new KeyvRedis(link.client as never, { throwOnConnectError: false, throwOnErrors: true, connectionTimeout: Math.max(timeoutMs, 1000) });
   // throwOnErrors on Keyv itself too: otherwise Keyv swallows the adapter's error and answers undefined/false, which
   // `bounded` would take for a healthy answer (the state flapped down/up on every call while Redis was down).
   const keyv = new Keyv<MetadataEntry>({ store: redis, namespace: NAMESPACE, useKeyPrefix: false, throwOnErrors: true });
-  let state: 'up' | 'down' = 'up';
-  let detail: string | undefined;
-  const mark = (next: 'up' | 'down', err?: unknown): void => {
-    if (next === state) return;
-    state = next;
-    detail = err instanceof Error ? err.message : undefined;
-    if (next === 'down') logger.warn({ store: 'redis', err: detail }, 'metadata store unavailable; serving without it');
-    else logger.info({ store: 'redis' }, 'metadata store available again');
-  };
-  keyv.on('error', (err: unknown) => mark('down', err));
-
-  async function bounded<T>(op: () => Promise<T>, fallback: T): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const result = await Promise.race([
-        op(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`redis did not answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
-      mark('up');
-      return result;
-    } catch (err) {
-      mark('down', err);
-      return fallback;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
+  keyv.on('error', (err: unknown) => link.mark('down', err));
   return {
     kind: 'redis',
-    get: (key) => bounded(() => keyv.get(key), undefined),
-    set: (key, entry, ttlMs) => bounded(async () => void (await keyv.set(key, entry, ttlMs)), undefined),
-    delete: (key) => bounded(async () => void (await keyv.delete(key)), undefined),
-    health: () => (detail ? { state, detail } : { state }),
+    get: (key) => link.bounded(() => keyv.get(key), undefined),
+    set: (key, entry, ttlMs) => link.bounded(async () => void (await keyv.set(key, entry, ttlMs)), undefined),
+    delete: (key) => link.bounded(async () => void (await keyv.delete(key)), undefined),
+    health: () => link.health(),
     close: async () => {
-      try {
-        await keyv.disconnect();
-      } catch {
-        // already closed or never connected
-      }
+      if (owned) await link.close();
     },
   };
 }

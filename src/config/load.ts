@@ -12,6 +12,7 @@ export const ENV_OVERRIDES = {
   NUPROXY_CACHE_DIR: 'cache.dir',
   NUPROXY_REDIS_URL: 'cache.metadata',
   NUPROXY_LOG_LEVEL: 'log.level',
+  NUPROXY_OFFLINE: 'offline (true/false)',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -68,6 +69,11 @@ function applyEnv(raw: Record<string, unknown>, env: Env, problems: string[]): R
   if (env.NUPROXY_CACHE_DIR) section('cache').dir = env.NUPROXY_CACHE_DIR;
   if (env.NUPROXY_REDIS_URL) section('cache').metadata = env.NUPROXY_REDIS_URL;
   if (env.NUPROXY_LOG_LEVEL) section('log').level = env.NUPROXY_LOG_LEVEL;
+  if (env.NUPROXY_OFFLINE) {
+    if (/^(1|true|yes)$/i.test(env.NUPROXY_OFFLINE)) out.offline = true;
+    else if (/^(0|false|no)$/i.test(env.NUPROXY_OFFLINE)) out.offline = false;
+    else problems.push(`NUPROXY_OFFLINE: not true or false: ${JSON.stringify(env.NUPROXY_OFFLINE)}`);
+  }
   return out;
 }
 

@@ -78,6 +78,8 @@ const upstreamSchema = z.strictObject({
   exclude: idPatterns, // ids this upstream must not serve
   owns: idPatterns, // ids only this upstream serves (dependency-confusion defence)
   writable: z.boolean().default(false), // pushes, deletes and relists go here (at most one upstream)
+  // after `failures` consecutive failures the upstream is not asked for `cooldown`, then probed again
+  circuitBreaker: z.strictObject({ failures: z.number().int().min(1).max(1000).default(5), cooldown: duration('30s') }).prefault({}),
   // Per-upstream freshness overrides; a key left out falls back to cache.freshness.
   freshness: z
     .strictObject({
@@ -101,6 +103,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   publicUrl: httpUrl.optional(),
   trustForwardedHeaders: z.boolean().default(false),
+  // answer only from the cache: no connection to any upstream is ever opened
+  offline: z.boolean().default(false),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   cache: z
     .strictObject({
@@ -123,6 +127,9 @@ export const configSchema = z.strictObject({
         .prefault({}),
       maxStale: duration('7d'),
       redisTimeout: duration('500ms'),
+      localTtl: duration('5s'), // with Redis: how long this instance answers from its memory copy without asking Redis
+      redisBlobMaxMB: z.number().min(0).default(4), // with Redis: packages up to this size are shared through Redis too (0: none)
+      redisBlobTtl: duration('7d'),
     })
     .prefault({}),
   upstreams: z

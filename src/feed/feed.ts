@@ -24,6 +24,8 @@ import { checkFailures, combinedOutcome, fanOut, type Contribution, type Gathere
 import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
 import type { PackageFiles, PackageFile, PackageHandle } from './packages.js';
 import { UpstreamDocs, type LeafSet } from './upstream-docs.js';
+import { LocalFeed, contentVersion } from './local-feed.js';
+import { isUpstreamFailure } from '../errors.js';
 import { Publisher, type PublishOptions } from './publish.js';
 import type { UpstreamSource } from './upstream-source.js';
 
@@ -70,6 +72,9 @@ export class Feed {
   private readonly built = new LRUCache<string, BuiltRegistration>({ max: 500 });
 
   readonly publisher: Publisher;
+  /** Offline mode: no upstream is ever asked; answers come from the disk cache alone. */
+  readonly offline: boolean;
+  private readonly local: LocalFeed;
 
   constructor(
     private readonly upstreams: readonly UpstreamSource[],
@@ -78,16 +83,24 @@ export class Feed {
     private readonly router: IdRouter,
     publish: PublishOptions,
     private readonly log: Logger,
+    local: { offline: boolean; cacheDir: string } = { offline: false, cacheDir: '' },
   ) {
-    if (upstreams.length === 0) throw new NuproxyError('CONFIG_INVALID', 'at least one upstream is required');
-    for (const u of upstreams) this.byName.set(u.name, u);
-    this.docs = new UpstreamDocs(cache);
+    this.offline = local.offline;
+    this.local = new LocalFeed(packages, local.cacheDir);
     this.publisher = new Publisher(
-      upstreams.find((u) => u.writable),
+      local.offline ? undefined : upstreams.find((u) => u.writable), // offline: read-only
       publish,
       (lowerId) => this.invalidate(lowerId),
       log.child({ component: 'publish' }),
     );
+    if (upstreams.length === 0) throw new NuproxyError('CONFIG_INVALID', 'at least one upstream is required');
+    for (const u of upstreams) this.byName.set(u.name, u);
+    this.docs = new UpstreamDocs(cache);
+
+  }
+
+  upstreamHealth(): { name: string; writable: boolean; circuit: ReturnType<UpstreamSource['client']['health']> }[] {
+    return this.upstreams.map((u) => ({ name: u.name, writable: u.writable, circuit: u.client.health() }));
   }
 
   get writableName(): string | undefined {
@@ -111,6 +124,12 @@ export class Feed {
   }
 
   async serviceIndex(): Promise<DocAnswer> {
+    if (this.offline) {
+      const vulnerability = (await this.local.vulnerabilityIndex()) !== undefined;
+      const caps: ProxyCapabilities = { hives: ALL_HIVES, search: true, searchPackageType: false, autocomplete: true, autocompletePackageType: false, vulnerability };
+      const body = JSON.stringify(buildServiceIndex(caps));
+      return { key: 'index', body, version: contentVersion(body), gzip: false, outcome: 'hit', upstreams: [], partial: [] };
+    }
     const g = await fanOut(
       this.upstreams.map((u) => u.name),
       async (name): Promise<Contribution<ProxyCapabilities>> => {
@@ -154,8 +173,15 @@ export class Feed {
   }
 
   async versions(lowerId: string): Promise<DocAnswer | undefined> {
-    const merged = await this.mergedVersions(lowerId);
-    if (!merged) return undefined;
+    const merged = await this.orLocal(
+      () => this.mergedVersions(lowerId),
+      async () => {
+        const versions = await this.local.versions(lowerId, this.allowedLocally());
+        return versions.length ? versions : undefined;
+      },
+    );
+    if (merged === undefined) return undefined;
+    if (Array.isArray(merged)) return this.localAnswer(`flat:${lowerId}`, JSON.stringify({ versions: merged }), false);
     const body = JSON.stringify({ versions: merged.versions });
     return this.answer(`flat:${lowerId}`, body, versionOf(merged.gathered), false, merged.gathered);
   }
@@ -168,6 +194,7 @@ export class Feed {
    */
   openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD'): Promise<PackageHandle | undefined> {
     return this.packages.open(lowerId, lowerVersion, file, method, async () => {
+      if (this.offline) return undefined; // only what is cached
       let g = await this.gatherVersions(lowerId, false);
       let winner = winnerOf(g, lowerVersion);
       if (!winner && g.fromCache) {
@@ -186,6 +213,19 @@ export class Feed {
   /** The merged registration of an id in one hive; registration and flat container list the same versions. */
   private async registration(hive: string, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'> } | undefined> {
     if (!isHive(hive)) return undefined;
+    const r = await this.orLocal(
+      () => this.mergedRegistration(hive, lowerId),
+      async () => {
+        const built = await this.local.registration(hive, lowerId, this.allowedLocally());
+        return built ? { local: built } : undefined;
+      },
+    );
+    if (!r || !('local' in r)) return r;
+    const version = contentVersion(JSON.stringify(r.local.index));
+    return { built: r.local, answer: { version, gzip: GZIP_HIVES.has(hive), outcome: this.offline ? 'hit' : 'stale', upstreams: [], partial: [] } };
+  }
+
+  private async mergedRegistration(hive: HiveName, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'> } | undefined> {
     const routing = this.router.route(lowerId);
     // version lists and registration leaves are asked for at once: a cold answer costs the slowest upstream
     const [versions, g] = await Promise.all([
@@ -258,6 +298,18 @@ export class Feed {
   }
 
   async search(rawQuery: string): Promise<DocAnswer | undefined> {
+    const r = await this.orLocal(
+      () => this.mergedSearch(rawQuery),
+      async () => {
+        const local = await this.local.search(new URLSearchParams(rawQuery), this.allowedLocally());
+        return (local.data as unknown[]).length ? { local } : undefined;
+      },
+    );
+    if (!r || !('local' in r)) return r;
+    return this.localAnswer(`search:${rawQuery}`, JSON.stringify(r.local), false);
+  }
+
+  private async mergedSearch(rawQuery: string): Promise<DocAnswer | undefined> {
     const { skip, take } = upstreamSearchQuery(rawQuery);
     const hive = searchHive(new URLSearchParams(rawQuery), ALL_HIVES.map((h) => h.name))!;
     const names = await this.withCapability((c) => c.search);
@@ -273,6 +325,18 @@ export class Feed {
   }
 
   async autocomplete(rawQuery: string): Promise<DocAnswer | undefined> {
+    const r = await this.orLocal(
+      () => this.mergedAutocomplete(rawQuery),
+      async () => {
+        const local = await this.local.autocomplete(new URLSearchParams(rawQuery), this.allowedLocally());
+        return (local.data as unknown[]).length ? { local } : undefined;
+      },
+    );
+    if (!r || !('local' in r)) return r;
+    return this.localAnswer(`ac:${rawQuery}`, JSON.stringify(r.local), false);
+  }
+
+  private async mergedAutocomplete(rawQuery: string): Promise<DocAnswer | undefined> {
     const names = await this.withCapability((c) => c.autocomplete);
     if (names.length === 0) return undefined;
     const id = new URLSearchParams(rawQuery).get('id');
@@ -315,13 +379,70 @@ export class Feed {
     return { ...this.answer('vuln:index', JSON.stringify(entries), versionOf(g), false, g), pages };
   }
 
+  /** The combined vulnerability index; stored on disk too, and served from there offline or when upstreams fail. */
+  async vulnerabilities(): Promise<DocAnswer | undefined> {
+    const r = await this.orLocal(
+      () => this.vulnerabilityIndex(),
+      async () => {
+        const body = await this.local.vulnerabilityIndex();
+        return body === undefined ? undefined : { localBody: body };
+      },
+    );
+    if (!r) return undefined;
+    if ('localBody' in r) return this.localAnswer('vuln:index', r.localBody, false);
+    void this.local.storeVulnerability('index.json', r.body).catch(() => undefined);
+    return r;
+  }
+
   async vulnerabilityPage(name: string, tag: string): Promise<DocAnswer | undefined> {
-    const index = await this.vulnerabilityIndex();
-    const page = index?.pages.get(`${name}/${tag}`);
-    if (!page) return undefined;
-    const c = await this.docs.vulnerabilityPage(this.source(page.upstream), page.url, `${name}:${tag}`);
-    if (c.kind !== 'ok') return undefined;
-    return { key: `vuln:page:${name}:${tag}`, body: JSON.stringify(c.value), version: c.version, gzip: false, outcome: c.outcome, upstreams: [page.upstream], partial: [] };
+    const r = await this.orLocal(
+      async () => {
+        const index = await this.vulnerabilityIndex();
+        const page = index?.pages.get(`${name}/${tag}`);
+        if (!page) return undefined;
+        const c = await this.docs.vulnerabilityPage(this.source(page.upstream), page.url, `${name}:${tag}`);
+        if (c.kind !== 'ok') return undefined;
+        const doc: DocAnswer = { key: `vuln:page:${name}:${tag}`, body: JSON.stringify(c.value), version: c.version, gzip: false, outcome: c.outcome, upstreams: [page.upstream], partial: [] };
+        return doc;
+      },
+      async () => {
+        const body = await this.local.vulnerabilityPage(name, tag);
+        return body === undefined ? undefined : { localBody: body };
+      },
+    );
+    if (!r) return undefined;
+    if ('localBody' in r) return this.localAnswer(`vuln:page:${name}:${tag}`, r.localBody, false);
+    void this.local.storeVulnerability({ name, tag }, r.body).catch(() => undefined);
+    return r;
+  }
+
+  /**
+   * Upstream answer first; the disk's own answer in offline mode, or when every upstream failed (the failure
+   * is rethrown when the disk has nothing either: down never looks like absent).
+   */
+  private async orLocal<T, L>(online: () => Promise<T>, fromDisk: () => Promise<L | undefined>): Promise<T | L | undefined> {
+    if (this.offline) return fromDisk();
+    try {
+      return await online();
+    } catch (err) {
+      if (!isUpstreamFailure(err)) throw err;
+      const local = await fromDisk();
+      if (local === undefined) throw err;
+      this.log.warn({ err: (err as Error).message }, 'no upstream could answer: serving what the cache holds');
+      return local;
+    }
+  }
+
+  /**
+   * Which cached packages the disk may answer with: those stored from an upstream the id rules allow for the id
+   * today (an owned id never shows a copy another upstream supplied), and imported ones.
+   */
+  private allowedLocally(): (lowerId: string, upstream: string | undefined) => boolean {
+    return (lowerId, upstream) => upstream === undefined || upstream === 'import' || this.router.route(lowerId).allowed.includes(upstream);
+  }
+
+  private localAnswer(key: string, body: string, gzip: boolean): DocAnswer {
+    return { key, body, version: contentVersion(body), gzip, outcome: this.offline ? 'hit' : 'stale', upstreams: [], partial: [] };
   }
 
   /** Why an id is answered as it is: rules, what each upstream lists, and which upstream wins each version. */

@@ -47,9 +47,19 @@ export class MetadataCache {
     return this.flights.run(key, () => this.refresh(key, maxAgeMs, source, stored));
   }
 
-  /** Drops one key (used when a push changes what an id looks like). */
+  /** Drops one key (used when a push changes what an id looks like); other instances drop their copies too. */
   async invalidate(key: string): Promise<void> {
     await this.store.delete(key);
+  }
+
+  /** A small shared value (not an upstream document), e.g. the generation of cached queries. */
+  async readValue(key: string): Promise<string | undefined> {
+    return (await this.store.get(key))?.body;
+  }
+
+  async writeValue(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.store.set(key, { body: value, fetchedAt: this.clock() }, ttlMs);
+    await this.store.changed?.(key);
   }
 
   private async refresh(key: string, maxAgeMs: number, source: DocSource, stored: MetadataEntry | undefined): Promise<CachedDoc> {

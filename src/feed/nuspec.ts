@@ -8,12 +8,18 @@ export interface NuspecIdentity {
 const MAX_NUSPEC = 1024 * 1024;
 
 /** Reads <id> and <version> from the .nuspec at the root of a .nupkg on disk (random access: no full read). */
-export function readNuspecIdentity(path: string): Promise<NuspecIdentity | undefined> {
+export async function readNuspecIdentity(path: string): Promise<NuspecIdentity | undefined> {
+  const xml = await readNuspecXml(path);
+  return xml === undefined ? undefined : parseIdentity(xml);
+}
+
+/** The .nuspec at the root of a .nupkg on disk, as bytes (random access: no full read of the package). */
+export function readNuspecBytes(path: string): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     yauzl.open(path, { lazyEntries: true, autoClose: true }, (err, zip) => {
       if (err || !zip) return resolve(undefined);
       let settled = false;
-      const done = (v: NuspecIdentity | undefined): void => {
+      const done = (v: Buffer | undefined): void => {
         if (settled) return;
         settled = true;
         zip.close();
@@ -31,7 +37,7 @@ export function readNuspecIdentity(path: string): Promise<NuspecIdentity | undef
           const chunks: Buffer[] = [];
           stream.on('data', (c: Buffer) => chunks.push(c));
           stream.on('error', () => done(undefined));
-          stream.on('end', () => done(parseIdentity(Buffer.concat(chunks).toString('utf8'))));
+          stream.on('end', () => done(Buffer.concat(chunks)));
         });
       });
       zip.readEntry();
@@ -44,4 +50,8 @@ function parseIdentity(xml: string): NuspecIdentity | undefined {
   const id = /<id>\s*([^<]+?)\s*<\/id>/.exec(metadata)?.[1];
   const version = /<version>\s*([^<]+?)\s*<\/version>/.exec(metadata)?.[1];
   return id && version ? { id, version } : undefined;
+}
+
+export async function readNuspecXml(path: string): Promise<string | undefined> {
+  return (await readNuspecBytes(path))?.toString('utf8').replace(/^\uFEFF/, '');
 }

@@ -2,6 +2,11 @@ import type { Readable } from 'node:stream';
 import type { BlobInfo, FsBlobStore } from '../cache/fs-blob-store.js';
 import { SharedDownload } from '../cache/shared-download.js';
 import type { Logger } from '../log.js';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
+import { sortVersionStrings } from '../protocol/sort.js';
+import { readNuspecBytes } from './nuspec.js';
 import { verifyNuspec, verifyZip } from './verify.js';
 import type { UpstreamSource } from './upstream-source.js';
 
@@ -22,12 +27,20 @@ export function packageKey(lowerId: string, lowerVersion: string, file: PackageF
  * Package files: immutable, stored once, never expired. A miss streams the upstream body to every client that
  * asks while it is written to the store, so concurrent misses for one file make exactly one upstream request.
  */
+type Fetched = SharedDownload | { file: BlobInfo };
+
+/** How long one instance may hold the shared fetch lock, and how long others wait for it. */
+const LOCK_MS = 60_000;
+const POLL_MS = 50;
+
 export class PackageFiles {
-  private readonly downloads = new Map<string, Promise<SharedDownload | undefined>>();
+  private readonly downloads = new Map<string, Promise<Fetched | undefined>>();
 
   constructor(
     private readonly blobs: FsBlobStore,
     private readonly log: Logger,
+    /** The shared tier (Redis) when several instances work as one cache. */
+    private readonly tier?: RedisBlobTier,
   ) {}
 
   /**
@@ -49,14 +62,77 @@ export class PackageFiles {
     }
     if (!started) {
       outcome = 'miss';
-      started = resolve().then((chosen) => (chosen ? this.start(chosen.source, key, lowerId, lowerVersion, file) : undefined));
+      started = this.fetch(key, lowerId, lowerVersion, file, resolve);
       this.downloads.set(key, started);
       const forget = (): void => void this.downloads.delete(key);
-      started.then((dl) => (dl ? dl.done.then(forget, forget) : forget()), forget);
+      started.then((f) => (f instanceof SharedDownload ? f.done.then(forget, forget) : forget()), forget);
     }
-    const download = await started;
-    if (!download) return undefined;
-    return { kind: 'stream', stream: download.createReader(), length: download.expectedLength, outcome, upstream: download.upstream };
+    const fetched = await started;
+    if (!fetched) return undefined;
+    if (!(fetched instanceof SharedDownload)) {
+      const { file: info } = fetched;
+      return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}) };
+    }
+    return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
+  }
+
+  /**
+   * One instance's miss. Alone: ask the winning upstream. With the shared tier: take the package from Redis if
+   * another instance stored it; else take the shared lock and fetch (storing small packages in Redis for the
+   * others), or wait for the instance holding the lock and read from Redis (fetching ourselves if it gives up,
+   * dies, or the package is too large for Redis).
+   */
+  private async fetch(key: string, lowerId: string, lowerVersion: string, file: PackageFile, resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<Fetched | undefined> {
+    const chosen = await resolve();
+    if (!chosen) return undefined;
+    if (!this.tier) return this.start(chosen.source, key, lowerId, lowerVersion, file);
+    const deadline = Date.now() + LOCK_MS;
+    for (;;) {
+      const shared = await this.fromTier(key);
+      if (shared) return { file: shared };
+      const release = await this.tier.lock(key, LOCK_MS);
+      if (release) {
+        let dl: SharedDownload | undefined;
+        try {
+          dl = await this.start(chosen.source, key, lowerId, lowerVersion, file);
+        } finally {
+          if (!dl) await release();
+        }
+        if (!dl) return undefined;
+        const tier = this.tier;
+        if (dl.expectedLength !== undefined && dl.expectedLength > tier.maxBytes) await release(); // the others fetch for themselves
+        dl.done.then(
+          async (info) => {
+            if (info.size <= tier.maxBytes) await tier.put(key, { bytes: await readFile(info.path), sha512: info.sha512!, ...(info.upstream ? { upstream: info.upstream } : {}) });
+            await release();
+          },
+          () => release(),
+        );
+        return dl;
+      }
+      // another instance is fetching: wait for it (bounded), then read from Redis or try ourselves
+      while (Date.now() < deadline && (await this.tier.locked(key))) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        const shared2 = await this.fromTier(key);
+        if (shared2) return { file: shared2 };
+      }
+      if (Date.now() >= deadline) return this.start(chosen.source, key, lowerId, lowerVersion, file);
+    }
+  }
+
+  /** A package from the shared tier, written to this instance's disk (hash checked) first. */
+  private async fromTier(key: string): Promise<BlobInfo | undefined> {
+    const blob = await this.tier?.get(key);
+    if (!blob) return undefined;
+    try {
+      const writer = this.blobs.createWriter(key);
+      writer.write(blob.bytes);
+      const hash = createHash('sha512').update(blob.bytes).digest('base64');
+      return await writer.commit(hash, { expectedSha512: blob.sha512, verify: key.endsWith('.nupkg') ? verifyZip : verifyNuspec, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
+    } catch (err) {
+      this.log.warn({ key, err: (err as Error).message }, 'package in the shared tier failed its checks; fetching it again');
+      return undefined;
+    }
   }
 
   private async start(source: UpstreamSource, key: string, lowerId: string, lowerVersion: string, file: PackageFile): Promise<SharedDownload | undefined> {
@@ -78,7 +154,11 @@ export class PackageFiles {
       upstream: source.name,
     });
     dl.done.then(
-      (info) => this.log.info({ key, upstream: source.name, bytes: info.size }, 'package stored'),
+      (info) => {
+        this.log.info({ key, upstream: source.name, bytes: info.size }, 'package stored');
+        // the nuspec travels with the package: offline answers (registration, dependencies) are built from it
+        if (file === 'nupkg') void this.keepNuspec(lowerId, lowerVersion, info.path, source.name);
+      },
       (err: Error) => this.log.warn({ key, upstream: source.name, err: err.message }, 'package download failed; nothing stored'),
     );
     return dl;
@@ -100,9 +180,56 @@ export class PackageFiles {
     return `${resources.flat}${lowerId}/${lowerVersion}/${name}`;
   }
 
+  private async keepNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): Promise<Buffer | undefined> {
+    const key = packageKey(lowerId, lowerVersion, 'nuspec');
+    try {
+      if (await this.blobs.stat(key)) return undefined;
+      const bytes = await readNuspecBytes(nupkgPath);
+      if (bytes) await this.blobs.put(key, bytes, upstream);
+      return bytes;
+    } catch (err) {
+      this.log.warn({ key, err: (err as Error).message }, 'could not keep the nuspec of a stored package');
+      return undefined;
+    }
+  }
+
+  /** Versions of an id whose .nupkg is in the cache (lowercase normalized, ascending). */
+  async localVersions(lowerId: string, suppliedBy: (upstream: string | undefined) => boolean = () => true): Promise<string[]> {
+    const names = await this.blobs.children(`packages/${lowerId}`);
+    const present = await Promise.all(
+      names.map(async (v) => {
+        const info = await this.safeStat(packageKey(lowerId, v, 'nupkg'));
+        return info && suppliedBy(info.upstream) ? v : undefined;
+      }),
+    );
+    return sortVersionStrings(present.filter((v): v is string => v !== undefined));
+  }
+
+  /** Ids with anything in the cache. */
+  localIds(): Promise<string[]> {
+    return this.blobs.children('packages');
+  }
+
+  /** The nuspec of a cached package: the stored one, or read from the .nupkg (and kept). */
+  async localNuspec(lowerId: string, lowerVersion: string): Promise<string | undefined> {
+    const nuspec = await this.safeStat(packageKey(lowerId, lowerVersion, 'nuspec'));
+    if (nuspec) return (await readFile(nuspec.path, 'utf8')).replace(/^\uFEFF/, '');
+    const nupkg = await this.safeStat(packageKey(lowerId, lowerVersion, 'nupkg'));
+    if (!nupkg) return undefined;
+    return (await this.keepNuspec(lowerId, lowerVersion, nupkg.path, nupkg.upstream))?.toString('utf8').replace(/^\uFEFF/, '');
+  }
+
+  private async safeStat(key: string): Promise<BlobInfo | undefined> {
+    try {
+      return await this.blobs.stat(key);
+    } catch {
+      return undefined; // a name on disk that is not a valid key is simply not a package
+    }
+  }
+
   /** Resolves when every download under way has finished (graceful shutdown). */
   async drain(): Promise<void> {
-    const all = [...this.downloads.values()].map((p) => p.then((d) => d?.done).catch(() => undefined));
+    const all = [...this.downloads.values()].map((p) => p.then((d) => (d instanceof SharedDownload ? d.done : undefined)).catch(() => undefined));
     await Promise.all(all);
   }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { NuproxyError } from '../errors.js';
 import { leafKey, pageKey, rewriteRegistrationIndex, rewriteRegistrationPage } from '../protocol/registration.js';
 import { rewriteSearch } from '../protocol/search.js';
@@ -31,6 +32,8 @@ const HIVE_FALLBACK: Record<HiveName, HiveName[]> = {
   semver1: ['semver1', 'gz-semver1', 'semver2'],
 };
 
+const GENERATION_KEY = 'gen:queries';
+
 const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
@@ -39,14 +42,19 @@ const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && 
  * placeholder base before they are stored.
  */
 export class UpstreamDocs {
-  /** Part of every search/autocomplete key: bumped when a publish changes an id, dropping every cached query. */
-  private queryGeneration = 0;
-
   constructor(private readonly cache: MetadataCache) {}
+
+  /**
+   * Part of every search/autocomplete key, kept in the (shared) metadata store: a publish anywhere replaces it,
+   * so every instance's cached queries are dropped together.
+   */
+  private async queryGeneration(): Promise<string> {
+    return (await this.cache.readValue(GENERATION_KEY)) ?? '0';
+  }
 
   /** Drops every cached answer about one id (after a push, delete or relist), and every cached query. */
   async invalidate(upstreams: readonly string[], lowerId: string): Promise<void> {
-    this.queryGeneration++;
+    await this.cache.writeValue(GENERATION_KEY, randomBytes(6).toString('hex'), 30 * 86_400_000);
     const keys = upstreams.flatMap((u) => [`flat:${u}:${lowerId}`, ...Object.keys(HIVE_FALLBACK).map((h) => `reg:${u}:${h}:${lowerId}`)]);
     await Promise.all(keys.map((k) => this.cache.invalidate(k)));
   }
@@ -128,12 +136,12 @@ export class UpstreamDocs {
     return { kind: 'ok', json: { leaves: kept, extras }, text: '', gzip: r.gzip, ...(r.etag ? { etag: r.etag } : {}), ...(r.lastModified ? { lastModified: r.lastModified } : {}) };
   }
 
-  search(src: UpstreamSource, rawQuery: string, hive: string): Promise<Contribution<Json>> {
-    return this.queryDoc(src, `search:${this.queryGeneration}:${src.name}:${hive}:${rawQuery}`, src.fresh.search, (r) => r.search, rawQuery, (json) => rewriteSearch(json, hive));
+  async search(src: UpstreamSource, rawQuery: string, hive: string): Promise<Contribution<Json>> {
+    return this.queryDoc(src, `search:${await this.queryGeneration()}:${src.name}:${hive}:${rawQuery}`, src.fresh.search, (r) => r.search, rawQuery, (json) => rewriteSearch(json, hive));
   }
 
-  autocomplete(src: UpstreamSource, rawQuery: string): Promise<Contribution<Json>> {
-    return this.queryDoc(src, `ac:${this.queryGeneration}:${src.name}:${rawQuery}`, src.fresh.autocomplete, (r) => r.autocomplete, rawQuery, (json) => json);
+  async autocomplete(src: UpstreamSource, rawQuery: string): Promise<Contribution<Json>> {
+    return this.queryDoc(src, `ac:${await this.queryGeneration()}:${src.name}:${rawQuery}`, src.fresh.autocomplete, (r) => r.autocomplete, rawQuery, (json) => json);
   }
 
   private queryDoc(

@@ -198,7 +198,7 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   app.get('/v3/query', async (c) => sendDoc(c, await feed.search(rawQueryOf(c.req.url)), 'search'));
   app.get('/v3/autocomplete', async (c) => sendDoc(c, await feed.autocomplete(rawQueryOf(c.req.url)), 'autocomplete'));
 
-  app.get('/v3/vulnerabilities/index.json', async (c) => sendDoc(c, await feed.vulnerabilityIndex(), 'vulnerability index'));
+  app.get('/v3/vulnerabilities/index.json', async (c) => sendDoc(c, await feed.vulnerabilities(), 'vulnerability index'));
   app.get('/v3/vulnerabilities/:name/:file', async (c) => {
     const name = c.req.param('name');
     const m = TAG_JSON.exec(c.req.param('file'));

@@ -1,5 +1,6 @@
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { NuproxyError } from '../errors.js';
+import { CircuitBreaker } from './circuit-breaker.js';
 import { safeUrl, type Logger } from '../log.js';
 import type { ResolvedAuth } from '../config/load.js';
 
@@ -12,6 +13,9 @@ export interface UpstreamHttpOptions {
   logger: Logger;
   /** Base delay for retry backoff in ms (tests shorten it). */
   retryDelayMs?: number;
+  circuit?: { failures: number; cooldownMs: number };
+  /** Offline mode: no connection is ever opened. */
+  offline?: boolean;
 }
 
 export interface UpstreamResponse {
@@ -34,6 +38,7 @@ export class UpstreamHttp {
   private readonly agent: Agent;
   private readonly allowedOrigins = new Set<string>();
   private readonly log: Logger;
+  readonly breaker: CircuitBreaker;
 
   constructor(private readonly opts: UpstreamHttpOptions) {
     this.agent = new Agent({
@@ -44,6 +49,22 @@ export class UpstreamHttp {
       connections: 32,
     });
     this.log = opts.logger.child({ upstream: opts.name });
+    this.breaker = new CircuitBreaker(opts.name, {
+      failures: opts.circuit?.failures ?? 5,
+      cooldownMs: opts.circuit?.cooldownMs ?? 30_000,
+      onChange: (state, d) => {
+        if (state === 'open') this.log.warn({ circuit: state, failures: d.failures, err: d.lastError }, 'upstream circuit opened: not asking it for a while');
+        else this.log.info({ circuit: state }, state === 'closed' ? 'upstream circuit closed: upstream answers again' : 'upstream circuit half-open: probing');
+      },
+    });
+  }
+
+  /** Offline mode and the circuit breaker: may this upstream be asked now? */
+  private admit(url: string): void {
+    if (this.opts.offline) {
+      throw new NuproxyError('UPSTREAM_UNREACHABLE', `offline mode: upstream ${this.opts.name} is never asked`, { upstream: this.opts.name, url: safeUrl(url) });
+    }
+    this.breaker.enter();
   }
 
   allowOrigin(url: string): void {
@@ -72,6 +93,22 @@ export class UpstreamHttp {
         url: safeUrl(url),
       });
     }
+    this.admit(url);
+    try {
+      const res = await this.requestWithRetries(url, init);
+      if (res.status >= 500) this.breaker.failure(new Error(`status ${res.status}`));
+      else this.breaker.success();
+      return res;
+    } catch (err) {
+      this.breaker.failure(err);
+      throw err;
+    }
+  }
+
+  private async requestWithRetries(
+    url: string,
+    init: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; retry?: boolean },
+  ): Promise<UpstreamResponse> {
     const attempts = init.retry === false ? 1 : this.opts.retries + 1;
     let lastErr: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
@@ -104,6 +141,7 @@ export class UpstreamHttp {
     if (!this.isAllowed(url)) {
       throw new NuproxyError('UPSTREAM_HOST_NOT_ALLOWED', `upstream ${this.opts.name} referred to a host outside its service index`, { upstream: this.opts.name, url: safeUrl(url) });
     }
+    this.admit(url);
     const u = new URL(url);
     try {
       const res = await this.agent.request({
@@ -125,8 +163,11 @@ export class UpstreamHttp {
       }
       // undici reports the reason phrase as statusText (not in its types)
       const statusText = (res as { statusText?: unknown }).statusText;
+      if (res.statusCode >= 500) this.breaker.failure(new Error(`status ${res.statusCode}`));
+      else this.breaker.success();
       return { status: res.statusCode, ...(typeof statusText === 'string' ? { statusText } : {}), headers: res.headers, body: Buffer.concat(chunks) };
     } catch (err) {
+      this.breaker.failure(err);
       throw toUpstreamError(err, this.opts.name, url);
     }
   }

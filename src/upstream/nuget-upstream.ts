@@ -135,6 +135,10 @@ export class NugetV3Upstream {
     return { kind: 'ok', body: wrapped, ...(length !== undefined ? { length } : {}), ...(sha512 ? { sha512 } : {}) };
   }
 
+  health(): ReturnType<UpstreamHttp['breaker']['health']> {
+    return this.http.breaker.health();
+  }
+
   /** Push, delete or relist on the upstream's own publish URL; see UpstreamHttp.send. */
   send(url: string, init: Parameters<UpstreamHttp['send']>[1]): ReturnType<UpstreamHttp['send']> {
     return this.http.send(url, init);

@@ -36,8 +36,9 @@ describe('an upstream failing behind a merged feed', () => {
     });
     proxy = await startTestProxy({
       upstreams: [
-        { name: 'public', serviceIndex: pub.serviceIndexUrl, retries: 0, timeouts },
-        { name: 'company', serviceIndex: company.serviceIndexUrl, retries: 0, timeouts, owns: ['Corp.*'] },
+        // the circuit breaker is tested on its own; here every failure must reach the merge policy
+        { name: 'public', serviceIndex: pub.serviceIndexUrl, retries: 0, timeouts, circuitBreaker: { failures: 1000 } },
+        { name: 'company', serviceIndex: company.serviceIndexUrl, retries: 0, timeouts, owns: ['Corp.*'], circuitBreaker: { failures: 1000 } },
       ],
     });
     // the company feed is down from the start, service index included

@@ -38,7 +38,7 @@ describe.skipIf(missing)('metadata in a real Redis', () => {
       // rendered for the new process's own address, from the same stored document
       expect(r2.text).toBe(registration.text.replaceAll(first.url, second.url));
       expect(upstream.requests).toEqual([]);
-      expect((await get(`${second.url}health/ready`)).json()).toMatchObject({ ready: true, metadataStore: { kind: 'redis', state: 'up' } });
+      expect((await get(`${second.url}health/ready`)).json()).toMatchObject({ ready: true, metadataStore: { kind: 'redis+memory', state: 'up' } });
     } finally {
       await second.stop();
     }
@@ -54,7 +54,7 @@ describe.skipIf(missing)('metadata in a real Redis', () => {
       expect(r.json()).toEqual({ versions: ['1.0.0', '2.0.0'] });
       expect(Date.now() - started).toBeLessThan(3000);
       const ready = (await get(`${proxy.url}health/ready`)).json();
-      expect(ready.metadataStore).toMatchObject({ kind: 'redis', state: 'down' });
+      expect(ready.metadataStore).toMatchObject({ kind: 'redis+memory', state: 'down' });
       await redis.restart();
     } finally {
       await proxy.stop();

@@ -1,0 +1,79 @@
+// Bench settings: a full run by default, BENCH_QUICK=1 for a smoke run; every knob can be set on its own.
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const SCENARIOS = ['warm', 'herd', 'metadata', 'restore', 'memory'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface Settings {
+  quick: boolean;
+  /** Repetitions per measurement; figures are medians over them. */
+  runs: number;
+  /** wrk duration per measurement, seconds. */
+  wrkSeconds: number;
+  wrkThreads: number;
+  connections: number;
+  herdClients: number;
+  herdMB: number;
+  herdRateMBps: number;
+  /** Upstream latencies (ms) of the three merged upstreams. */
+  mergeStallsMs: number[];
+  /** Ids measured cold (each only once) per document kind. */
+  mergeIds: number;
+  restoreGenerated: number;
+  restoreRuns: number;
+  memoryClients: number;
+  memoryMB: number;
+  only: ScenarioName[];
+  /** Per-scenario hard bound, seconds. */
+  timeouts: Record<ScenarioName, number>;
+  cpuProf: boolean;
+  keepTemp: boolean;
+  root: string;
+  outDir: string;
+  distMain: string;
+}
+
+function num(name: string, dflt: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function loadSettings(): Settings {
+  const quick = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
+  // .bench/dist/bench/lib/settings.js -> project root
+  const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../..');
+  const onlyRaw = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const o of onlyRaw) {
+    if (!(SCENARIOS as readonly string[]).includes(o)) throw new Error(`BENCH_ONLY: unknown scenario ${o} (known: ${SCENARIOS.join(', ')})`);
+  }
+  const runs = num('BENCH_RUNS', quick ? 1 : 3);
+  return {
+    quick,
+    runs,
+    wrkSeconds: num('BENCH_SECONDS', quick ? 2 : 5),
+    wrkThreads: num('BENCH_WRK_THREADS', 2),
+    connections: num('BENCH_CONNECTIONS', 64),
+    herdClients: num('BENCH_HERD_CLIENTS', 100),
+    herdMB: num('BENCH_HERD_MB', 50),
+    herdRateMBps: num('BENCH_HERD_RATE_MBPS', 50),
+    mergeStallsMs: (process.env.BENCH_MERGE_STALLS ?? '20,40,80').split(',').map((s) => Number(s.trim())),
+    mergeIds: num('BENCH_MERGE_IDS', quick ? 8 : 25),
+    restoreGenerated: num('BENCH_RESTORE_PACKAGES', quick ? 60 : 188),
+    restoreRuns: num('BENCH_RESTORE_RUNS', runs),
+    memoryClients: num('BENCH_MEMORY_CLIENTS', 20),
+    memoryMB: num('BENCH_MEMORY_MB', 200),
+    only: onlyRaw.length ? (onlyRaw as ScenarioName[]) : [...SCENARIOS],
+    timeouts: quick
+      ? { warm: 120, herd: 120, metadata: 150, restore: 300, memory: 150 }
+      : { warm: 300, herd: 240, metadata: 240, restore: 480, memory: 240 },
+    cpuProf: process.env.BENCH_CPU_PROF === '1',
+    keepTemp: process.env.BENCH_KEEP === '1',
+    root,
+    outDir: resolve(root, '.bench'),
+    distMain: resolve(root, 'dist/main.js'),
+  };
+}

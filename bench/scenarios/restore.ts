@@ -1,0 +1,164 @@
+// 4. Restore: `dotnet restore` of a project with a large dependency closure (the machine's real packages plus
+// generated ones, ~200 packages), empty client folders every time, through (a) a warm nuproxy, (b) nginx serving a
+// static V3 feed of the same packages, (c) a cold nuproxy in front of the test upstream, (d) the test upstream.
+import { join } from 'node:path';
+import { need, type Ctx, type Scenario } from '../lib/context.js';
+import { buildStaticFeed, packageSet } from '../lib/packages.js';
+import { startNginx } from '../lib/nginx.js';
+import { startNuproxy } from '../lib/nuproxy.js';
+import { run as runCmd, type Scope } from '../lib/proc.js';
+import { check, fmt, median, type ScenarioOutput } from '../lib/report.js';
+import { startUpstream } from '../lib/upstream.js';
+import { createProject, removeProject, restoredPackages, type DotnetProject } from '../../test/support/dotnet.js';
+import type { NupkgSpec } from '../../test/support/nupkg.js';
+
+const REAL_REFS = [
+  { id: 'xunit', version: '2.9.3' },
+  { id: 'Newtonsoft.Json', version: '13.0.3' },
+  { id: 'Microsoft.NET.Test.Sdk', version: '18.0.1' },
+];
+
+function pid(i: number): string {
+  return `Bench.Restore.P${String(i).padStart(3, '0')}`;
+}
+
+/**
+ * A DAG over n ids reachable from P000: i depends on 2i+1, 2i+2 (a tree, depth log2 n) and on i+5 (diamonds).
+ * Three versions each; dependencies ask for >= 1.0.0, so 1.0.0 is what restores (the others lengthen the lists).
+ */
+function restoreSpecs(n: number): NupkgSpec[] {
+  const specs: NupkgSpec[] = [];
+  for (let i = 0; i < n; i++) {
+    const deps = [2 * i + 1, 2 * i + 2, i + 5].filter((j) => j < n).map((j) => ({ id: pid(j), range: '1.0.0' }));
+    for (const [vi, version] of ['1.0.0', '1.1.0', '2.0.0'].entries()) {
+      specs.push({
+        id: pid(i),
+        version,
+        dependencyGroups: [{ targetFramework: 'netstandard2.0', dependencies: deps }],
+        // 4 KB .. ~200 KB, deterministic
+        padBytes: vi === 0 ? 4096 + ((i * 7919) % 200_000) : 2048,
+      });
+    }
+  }
+  return specs;
+}
+
+async function restoreOnce(scope: Scope, sourceUrl: string, timeoutMs: number): Promise<{ ms: number; packages: number }> {
+  const p: DotnetProject = await createProject({
+    sourceUrl,
+    packages: [...REAL_REFS, { id: pid(0), version: '1.0.0' }],
+    properties: { NuGetAudit: 'false' },
+  });
+  try {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NUGET_PACKAGES: p.packagesDir,
+      NUGET_HTTP_CACHE_PATH: p.httpCacheDir,
+      DOTNET_CLI_TELEMETRY_OPTOUT: '1',
+      DOTNET_NOLOGO: '1',
+      DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1',
+      DOTNET_CLI_HOME: p.homeDir,
+      MSBUILDDISABLENODEREUSE: '1',
+      DOTNET_CLI_USE_MSBUILD_SERVER: '0',
+    };
+    const args = ['restore', p.projectFile, '--packages', p.packagesDir, '--no-http-cache', '--configfile', join(p.dir, 'NuGet.Config'), '--disable-build-servers'];
+    const r = await runCmd(scope, 'dotnet', args, { timeoutMs, cwd: p.dir, env });
+    if (r.code !== 0) throw new Error(`dotnet restore from ${sourceUrl} exited ${r.code}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+    return { ms: r.ms, packages: restoredPackages(p).length };
+  } finally {
+    await removeProject(p);
+  }
+}
+
+type Variant = 'a' | 'b' | 'c' | 'd';
+const LABELS: Record<Variant, string> = {
+  a: '(a) warm nuproxy',
+  b: '(b) nginx static V3 feed',
+  c: '(c) cold nuproxy → test upstream',
+  d: '(d) test upstream directly',
+};
+
+async function run(ctx: Ctx): Promise<ScenarioOutput> {
+  const { s, scope, log } = ctx;
+  const nginxBin = need(ctx, 'nginx');
+  const real = need(ctx, 'realPackages');
+  need(ctx, 'dotnet');
+  log(`restore: generating ${s.restoreGenerated} packages (x3 versions)`);
+  const set = await packageSet(s.outDir, `restore-${s.restoreGenerated}`, restoreSpecs(s.restoreGenerated));
+  const work = await scope.tempDir('restore');
+  const up = await startUpstream(scope, [real, set.dir]);
+  const staticRoot = join(work, 'static');
+  const nginx = await startNginx(scope, nginxBin, join(work, 'nginx'), { kind: 'static', locations: [{ prefix: '/v3/', dir: join(staticRoot, 'v3') }] });
+  const files = await buildStaticFeed(staticRoot, nginx.url, [real, set.dir]);
+  log(`restore: static feed of ${files} packages`);
+  const timeoutMs = 300_000;
+  const warmProxy = await startNuproxy(scope, s, {
+    upstreams: [{ name: 'bench', serviceIndex: up.serviceIndexUrl }],
+    cacheDir: join(work, 'cache-warm'),
+    workDir: work,
+    label: 'nuproxy-restore-warm',
+  });
+  // prime the warm proxy, and let dotnet warm its own caches (SDK resolution, MSBuild) on the static feed
+  const primed = await restoreOnce(scope, warmProxy.index, timeoutMs);
+  log(`restore: primed the warm nuproxy in ${fmt(primed.ms / 1000)} s (${primed.packages} packages)`);
+  const first = await restoreOnce(scope, `${nginx.url}v3/index.json`, timeoutMs);
+  log(`restore: warm-up restore from nginx in ${fmt(first.ms / 1000)} s (${first.packages} packages)`);
+
+  const times: Record<Variant, number[]> = { a: [], b: [], c: [], d: [] };
+  const counts: Record<Variant, number[]> = { a: [], b: [], c: [], d: [] };
+  const rotations: Variant[][] = [
+    ['a', 'b', 'c', 'd'],
+    ['d', 'c', 'b', 'a'],
+    ['b', 'a', 'd', 'c'],
+  ];
+  for (let r = 0; r < s.restoreRuns; r++) {
+    for (const v of rotations[r % rotations.length]!) {
+      scope.check();
+      let res: { ms: number; packages: number };
+      if (v === 'c') {
+        const cold = await startNuproxy(scope, s, {
+          upstreams: [{ name: 'bench', serviceIndex: up.serviceIndexUrl }],
+          cacheDir: join(work, `cache-cold-${r}`),
+          workDir: work,
+          label: `nuproxy-restore-cold-${r}`,
+        });
+        res = await restoreOnce(scope, cold.index, timeoutMs);
+        await cold.stop();
+      } else {
+        const source = v === 'a' ? warmProxy.index : v === 'b' ? `${nginx.url}v3/index.json` : up.serviceIndexUrl;
+        res = await restoreOnce(scope, source, timeoutMs);
+      }
+      times[v].push(res.ms);
+      counts[v].push(res.packages);
+      log(`restore: run ${r + 1}/${s.restoreRuns} ${LABELS[v]}: ${fmt(res.ms / 1000)} s, ${res.packages} packages`);
+    }
+  }
+  const allCounts = new Set(Object.values(counts).flat());
+  if (allCounts.size !== 1) throw new Error(`restores brought different numbers of packages: ${JSON.stringify(counts)}`);
+  const ab = times.a.map((a, i) => a / times.b[i]!);
+  const cd = times.c.map((c, i) => c / times.d[i]!);
+  const rows = (['a', 'b', 'c', 'd'] as Variant[]).map((v) => [
+    LABELS[v],
+    fmt(median(times[v]) / 1000, 2),
+    times[v].map((t) => fmt(t / 1000, 2)).join(' / '),
+  ]);
+  rows.push(['ratio a/b (warm nuproxy / nginx static)', `${fmt(median(ab))}×`, ab.map((x) => fmt(x)).join(' / ')]);
+  rows.push(['ratio c/d (cold nuproxy / upstream directly)', `${fmt(median(cd))}×`, cd.map((x) => fmt(x)).join(' / ')]);
+  return {
+    tables: [
+      {
+        title: `4. Restore: dotnet restore, ${[...allCounts][0]} packages in the closure, empty client folders each time, median of ${s.restoreRuns}`,
+        columns: ['Source', 'wall s', 'runs'],
+        rows,
+      },
+    ],
+    checks: [
+      check('Restore', 'warm nuproxy / nginx static (a/b)', ab, '<=', 1.1),
+      check('Restore', 'cold nuproxy / upstream directly (c/d)', cd, '<=', 1.1),
+    ],
+    notes: [],
+    data: { packages: [...allCounts][0], generated: s.restoreGenerated, timesMs: times, ratios: { ab, cd } },
+  };
+}
+
+export const restoreScenario: Scenario = { name: 'restore', title: 'Restore', run };

@@ -1,0 +1,176 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { isValidPackageId } from '../protocol/id.js';
+import { parseNuspecDependencies } from '../protocol/nuspec.js';
+import { formatRange, parseRange } from '../protocol/range.js';
+import { packageContentUrl, registrationIndexUrl, registrationLeafUrl } from '../protocol/urls.js';
+import { compareVersions, isSemVer2, parseVersion } from '../protocol/version.js';
+import type { HiveName } from '../protocol/service-types.js';
+import { buildRegistration, type BuiltRegistration } from './merge-registration.js';
+import type { PackageFiles } from './packages.js';
+
+type Json = Record<string, unknown>;
+type Allowed = (lowerId: string, upstream: string | undefined) => boolean;
+
+const NAME = /^[A-Za-z0-9_-]{1,32}$/;
+const TAG = /^[0-9a-f]{16}$/;
+
+/**
+ * Answers built from what is on this instance's disk alone: the cached packages (and their nuspecs) and the
+ * stored vulnerability documents. Used in offline mode, and online when no upstream can answer and no stored
+ * metadata is left (e.g. after a restart with the memory store): every package served once stays restorable.
+ */
+export class LocalFeed {
+  private readonly vulnDir: string;
+
+  constructor(
+    private readonly packages: PackageFiles,
+    cacheDir: string,
+  ) {
+    this.vulnDir = join(cacheDir, 'vulnerabilities');
+  }
+
+  /** Cached versions of an id, limited to copies whose supplier `allowed` accepts (see Feed.allowedLocally). */
+  versions(lowerId: string, allowed: Allowed = () => true): Promise<string[]> {
+    return this.packages.localVersions(lowerId, (upstream) => allowed(lowerId, upstream));
+  }
+
+  /** A registration built from the cached packages' nuspecs: listed, with their dependency groups. */
+  async registration(hive: HiveName, lowerId: string, allowed: Allowed = () => true): Promise<BuiltRegistration | undefined> {
+    const versions = (await this.versions(lowerId, allowed)).filter((v) => hive === 'semver2' || !isSemVer2(parseVersion(v)!));
+    if (versions.length === 0) return undefined;
+    const leaves: Json[] = [];
+    for (const v of versions) {
+      const xml = await this.packages.localNuspec(lowerId, v);
+      leaves.push(leafFromNuspec(hive, lowerId, v, xml));
+    }
+    return buildRegistration(hive, lowerId, leaves);
+  }
+
+  /** Cached ids whose id contains the query's `q` (case-insensitive), newest cached version each. */
+  async search(params: URLSearchParams, allowed: Allowed = () => true): Promise<Json> {
+    const q = (params.get('q') ?? '').trim().toLowerCase();
+    const prerelease = params.get('prerelease') === 'true';
+    const skip = Math.max(0, Number(params.get('skip') ?? 0) || 0);
+    const take = Math.min(1000, Math.max(0, Number(params.get('take') ?? 20) || 20));
+    const ids = (await this.packages.localIds()).filter((id) => isValidPackageId(id) && id.includes(q)).sort();
+    const hits: Json[] = [];
+    for (const lowerId of ids) {
+      const versions = (await this.versions(lowerId, allowed)).filter((v) => prerelease || parseVersion(v)!.release.length === 0);
+      const latest = versions.at(-1);
+      if (!latest) continue;
+      const xml = await this.packages.localNuspec(lowerId, latest);
+      const meta = xml ? safeParse(xml) : undefined;
+      hits.push({
+        '@id': registrationIndexUrl('semver2', lowerId),
+        '@type': 'Package',
+        registration: registrationIndexUrl('semver2', lowerId),
+        id: meta?.id ?? lowerId,
+        version: latest,
+        description: meta?.description ?? '',
+        totalDownloads: 0,
+        versions: versions.map((v) => ({ version: v, downloads: 0, '@id': registrationLeafUrl('semver2', lowerId, v) })),
+      });
+    }
+    return { totalHits: hits.length, data: hits.slice(skip, skip + take) };
+  }
+
+  async autocomplete(params: URLSearchParams, allowed: Allowed = () => true): Promise<Json> {
+    const id = params.get('id');
+    if (id && !params.get('q')) {
+      const prerelease = params.get('prerelease') === 'true';
+      const versions = (await this.versions(id.toLowerCase(), allowed)).filter((v) => prerelease || parseVersion(v)!.release.length === 0);
+      return { totalHits: versions.length, data: versions };
+    }
+    const q = (params.get('q') ?? '').trim().toLowerCase();
+    const candidates = (await this.packages.localIds()).filter((x) => isValidPackageId(x) && x.includes(q)).sort();
+    const ids: string[] = [];
+    for (const x of candidates) if ((await this.versions(x, allowed)).length) ids.push(x);
+    const skip = Math.max(0, Number(params.get('skip') ?? 0) || 0);
+    const take = Math.min(1000, Math.max(0, Number(params.get('take') ?? 20) || 20));
+    return { totalHits: ids.length, data: ids.slice(skip, skip + take) };
+  }
+
+  /** The stored vulnerability index (as served: placeholder base URLs), if any. */
+  async vulnerabilityIndex(): Promise<string | undefined> {
+    return readOptional(join(this.vulnDir, 'index.json'));
+  }
+
+  async vulnerabilityPage(name: string, tag: string): Promise<string | undefined> {
+    if (!NAME.test(name) || !TAG.test(tag)) return undefined;
+    return readOptional(join(this.vulnDir, name, `${tag}.json`));
+  }
+
+  /** Keeps vulnerability documents on disk, so audits keep working offline and bundles can carry them. */
+  async storeVulnerability(relative: 'index.json' | { name: string; tag: string }, body: string): Promise<void> {
+    const path = relative === 'index.json' ? join(this.vulnDir, 'index.json') : join(this.vulnDir, relative.name, `${relative.tag}.json`);
+    if (relative !== 'index.json' && (!NAME.test(relative.name) || !TAG.test(relative.tag))) return;
+    const existing = await readOptional(path);
+    if (existing === body) return;
+    await mkdir(dirname(path), { recursive: true });
+    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(temp, body);
+    await rename(temp, path);
+  }
+}
+
+function safeParse(xml: string): { id: string; description?: string } | undefined {
+  try {
+    const parsed = parseNuspecDependencies(xml);
+    const description = /<description>([\s\S]*?)<\/description>/.exec(xml)?.[1]?.trim();
+    return { id: parsed.id, ...(description ? { description } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+function leafFromNuspec(hive: string, lowerId: string, lowerVersion: string, xml: string | undefined): Json {
+  const parsed = xml ? (() => {
+    try {
+      return parseNuspecDependencies(xml);
+    } catch {
+      return undefined;
+    }
+  })() : undefined;
+  const leafUrl = registrationLeafUrl(hive, lowerId, lowerVersion);
+  const content = packageContentUrl(lowerId, lowerVersion);
+  const groups = (parsed?.groups ?? []).map((g) => ({
+    ...(g.targetFramework ? { targetFramework: g.targetFramework } : {}),
+    dependencies: g.dependencies
+      .filter((d) => isValidPackageId(d.id))
+      .map((d) => {
+        const range = parseRange(d.range);
+        return { id: d.id, range: range ? formatRange(range) : d.range, registration: registrationIndexUrl(hive, d.id.toLowerCase()) };
+      }),
+  }));
+  return {
+    '@id': leafUrl,
+    '@type': 'Package',
+    catalogEntry: {
+      '@id': leafUrl,
+      '@type': 'PackageDetails',
+      id: parsed?.id ?? lowerId,
+      version: parsed && parseVersion(parsed.version) && compareVersions(parseVersion(parsed.version)!, parseVersion(lowerVersion)!) === 0 ? parsed.version : lowerVersion,
+      listed: true,
+      packageContent: content,
+      description: (xml && /<description>([\s\S]*?)<\/description>/.exec(xml)?.[1]?.trim()) || '',
+      ...(groups.length ? { dependencyGroups: groups } : {}),
+    },
+    packageContent: content,
+    registration: registrationIndexUrl(hive, lowerId),
+  };
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** A version token for answers built from disk (changes when the content does). */
+export function contentVersion(body: string): string {
+  return createHash('sha256').update(body).digest('base64url').slice(0, 16);
+}
