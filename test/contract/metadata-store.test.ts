@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryMetadataStore, createRedisMetadataStore } from '../../src/cache/keyv-metadata-store.js';
 import type { MetadataStore } from '../../src/cache/metadata-store.js';
 import { createLogSink } from '../support/log-sink.js';
+import { RedisLink } from '../../src/cache/redis-link.js';
+import { createOverlayMetadataStore } from '../../src/cache/overlay-metadata-store.js';
+import { RedisBlobTier } from '../../src/cache/redis-blob-tier.js';
 import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
 import { metadataStoreContract } from './metadata-store.contract.js';
 
@@ -32,6 +35,69 @@ describe.skipIf(!hasRedis)('redis backend', () => {
     const { logger } = createLogSink();
     const store = createRedisMetadataStore(redis.url, 2_000, logger);
     return { store, cleanup: () => store.close() };
+  });
+
+  // what a scaled-out instance uses: memory in front of Redis, with invalidation broadcast
+  metadataStoreContract('redis with memory in front', async () => {
+    const { logger } = createLogSink();
+    const link = new RedisLink(redis.url, 2_000, logger);
+    link.connect();
+    const store = createOverlayMetadataStore(createRedisMetadataStore(link, 2_000, logger), link, { maxBytes: 64 * 1024 * 1024, localTtlMs: 50 });
+    return { store, cleanup: () => link.close() };
+  });
+
+  it('drops memory copies on other instances when one deletes a key', async () => {
+    const { logger } = createLogSink();
+    const links = [new RedisLink(redis.url, 2_000, logger), new RedisLink(redis.url, 2_000, logger)];
+    links.forEach((l) => l.connect());
+    const [one, two] = links.map((l) => createOverlayMetadataStore(createRedisMetadataStore(l, 2_000, logger), l, { maxBytes: 1 << 20, localTtlMs: 60_000 }));
+    try {
+      await one!.set('shared:k', { body: 'v1', fetchedAt: 1 }, HOUR);
+      expect((await two!.get('shared:k'))?.body).toBe('v1'); // now in two's memory for a minute
+      await one!.set('shared:k', { body: 'v2', fetchedAt: 2 }, HOUR);
+      await one!.changed('shared:k');
+      let seen: string | undefined;
+      for (let i = 0; i < 50 && seen !== 'v2'; i++) {
+        seen = (await two!.get('shared:k'))?.body;
+        if (seen !== 'v2') await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(seen).toBe('v2');
+      await one!.delete('shared:k');
+      let gone = false;
+      for (let i = 0; i < 50 && !gone; i++) {
+        gone = (await two!.get('shared:k')) === undefined;
+        if (!gone) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(gone).toBe(true);
+    } finally {
+      await Promise.all(links.map((l) => l.close()));
+    }
+  });
+
+  it('shares small package files and one fetch lock through Redis', async () => {
+    const { logger } = createLogSink();
+    const link = new RedisLink(redis.url, 2_000, logger);
+    link.connect();
+    const tier = new RedisBlobTier(link, 1024, HOUR);
+    try {
+      const bytes = Buffer.from([0, 1, 2, 255, 254, 10, 13]);
+      await tier.put('packages/a/1.0.0/a.1.0.0.nupkg', { bytes, sha512: 'h', upstream: 'u' });
+      expect(await tier.get('packages/a/1.0.0/a.1.0.0.nupkg')).toEqual({ bytes, sha512: 'h', upstream: 'u' });
+      await tier.put('packages/big/1.0.0/big.1.0.0.nupkg', { bytes: Buffer.alloc(2048), sha512: 'h' });
+      expect(await tier.get('packages/big/1.0.0/big.1.0.0.nupkg')).toBeUndefined();
+      const release = await tier.lock('k', 10_000);
+      expect(release).toBeDefined();
+      expect(await tier.lock('k', 10_000)).toBeUndefined();
+      expect(await tier.locked('k')).toBe(true);
+      await release!();
+      expect(await tier.locked('k')).toBe(false);
+      const short = await tier.lock('k2', 50);
+      expect(short).toBeDefined();
+      await new Promise((r) => setTimeout(r, 120));
+      expect(await tier.lock('k2', 50)).toBeDefined(); // an expired lock (its holder died) is free again
+    } finally {
+      await link.close();
+    }
   });
 });
 

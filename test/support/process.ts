@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { stringify } from 'yaml';
+
+export const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
+
+export interface NuproxyProcess {
+  child: ChildProcess;
+  url: string;
+  /** Parsed log lines so far. */
+  lines: Record<string, unknown>[];
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Runs the built `nuproxy serve` in its own process, like a user does, with a config written to `dir`; waits
+ * for its "listening" line. `config` is a raw config object (listen defaults to 127.0.0.1 port 0).
+ */
+export async function startNuproxy(dir: string, name: string, config: Record<string, unknown>, args: string[] = [], env: Record<string, string> = {}): Promise<NuproxyProcess> {
+  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
+  const file = join(dir, `${name}.yaml`);
+  await writeFile(file, stringify({ listen: { host: '127.0.0.1', port: 0 }, ...config }));
+  const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Record<string, unknown>[] = [];
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 15 s`)), 15_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let obj: Record<string, unknown>;
+      try {
+        obj = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      lines.push(obj);
+      if (typeof obj.url === 'string' && /listening/.test(String(obj.msg))) {
+        clearTimeout(timer);
+        resolve(obj.url);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+  });
+  return {
+    child,
+    url,
+    lines,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
