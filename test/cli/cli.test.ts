@@ -1,18 +1,16 @@
 // The `nuproxy` command as a user runs it: the built dist/main.js in its own process.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { get } from '../support/http.js';
+import { MAIN, startNuproxy } from '../support/process.js';
 
-const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
-if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
 
 function run(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
   try {
@@ -22,33 +20,6 @@ function run(args: string[], env: Record<string, string> = {}): { code: number; 
     const e = err as { status: number; stdout: string; stderr: string };
     return { code: e.status, stdout: e.stdout, stderr: e.stderr };
   }
-}
-
-interface Served {
-  child: ChildProcess;
-  url: string;
-  lines: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-/** Starts `nuproxy serve` and waits for its "listening" log line. */
-async function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('nuproxy did not start within 15 s')), 15_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const obj = JSON.parse(line) as Record<string, unknown>;
-      lines.push(obj);
-      if (typeof obj.url === 'string') {
-        clearTimeout(timer);
-        resolve(obj.url);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`nuproxy exited with ${code}`)));
-  });
-  return { child, url, lines, exited };
 }
 
 describe('nuproxy command', () => {
@@ -98,7 +69,7 @@ describe('nuproxy command', () => {
       `listen: { host: 127.0.0.1, port: 0 }\ncache:\n  dir: ${JSON.stringify(join(dir, 'data'))}\nupstreams:\n  - name: test\n    serviceIndex: ${upstream.serviceIndexUrl}\nlog: { level: info }\n`,
     );
     expect(run(['check-config', '--config', file]).stdout).toMatch(/configuration OK/);
-    const s = await serve(['--config', file]);
+    const s = await startNuproxy(dir, 'cli', file);
     expect((await get(`${s.url}v3/index.json`)).status).toBe(200);
     upstream.setFault('/v3-flatcontainer/slow.package/1.0.0/slow.package.1.0.0.nupkg', { kind: 'throttle', bytesPerSecond: 2 * 1024 * 1024 });
     const download = get(`${s.url}v3/flat/slow.package/1.0.0/slow.package.1.0.0.nupkg`);
@@ -137,7 +108,7 @@ describe('nuproxy command', () => {
       file,
       `listen: { host: 127.0.0.1, port: 0 }\ntls: { cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} }\ncache: { dir: ${JSON.stringify(join(dir, 'tls-data'))} }\nupstreams:\n  - name: test\n    serviceIndex: ${upstream.serviceIndexUrl}\n`,
     );
-    const s = await serve(['--config', file]);
+    const s = await startNuproxy(dir, 'cli', file);
     try {
       expect(s.url.startsWith('https://')).toBe(true);
       const agent = new Agent({ connect: { rejectUnauthorized: false } });

@@ -2,11 +2,10 @@
 // machine's real packages: xunit, Newtonsoft.Json, ...) and a company feed (generated Contoso.* packages) that
 // owns `Contoso.*`. One restore needs packages from both; the public feed also publishes a higher Contoso.Secret
 // (dependency confusion), which must never be picked. Then `dotnet package search` through the same proxy.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProject, removeProject, restore, restoredPackages, skipReason, type DotnetProject } from '../support/dotnet.js';
+import { createProject, removeProject, restore, restoredPackages, skipReason, type DotnetProject, runDotnet } from '../support/dotnet.js';
 import { makeNupkg } from '../support/nupkg.js';
 import { findRealPackagesDir } from '../support/real-packages.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
@@ -33,39 +32,6 @@ function explain(r: { code: number; stdout: string; stderr: string }): string {
   return `dotnet exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
 }
 
-/** Runs a dotnet command with the project's isolated home (async: the in-process servers keep serving). */
-function dotnet(p: DotnetProject, args: string[], timeoutMs = 180_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NUGET_PACKAGES: p.packagesDir,
-    NUGET_HTTP_CACHE_PATH: p.httpCacheDir,
-    DOTNET_CLI_TELEMETRY_OPTOUT: '1',
-    DOTNET_NOLOGO: '1',
-    DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1',
-    DOTNET_CLI_HOME: p.homeDir,
-    MSBUILDDISABLENODEREUSE: '1',
-    DOTNET_CLI_USE_MSBUILD_SERVER: '0',
-  };
-  return new Promise((resolve, reject) => {
-    const child = spawn('dotnet', args, { cwd: p.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      stderr += `\n[test] dotnet killed after ${timeoutMs} ms\n`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-  });
-}
 
 /** Requests about an id (flat, registration, package); search queries go to every upstream by design. */
 const askedAbout = (u: TestUpstream, id: RegExp): string[] => u.requests.map((r) => r.path).filter((p) => id.test(p) && !p.startsWith('/query?'));
@@ -150,7 +116,7 @@ describe.skipIf(reason !== undefined)('dotnet through one nuproxy URL merging tw
     projects.push(p);
     // "co" matches ids on both feeds: coverlet.collector, xunit.core, ... (public) and Contoso.* (company)
     const args = ['package', 'search', 'co', '--source', proxy.index, '--configfile', join(p.dir, 'NuGet.Config'), '--format', 'json', '--take', '100'];
-    const r = await dotnet(p, args);
+    const r = await runDotnet(args, p, { timeoutMs: 180_000 });
     expect(r.code, explain(r)).toBe(0);
     const doc = JSON.parse(r.stdout) as { problems?: unknown[]; searchResult: { sourceName: string; problems?: unknown[]; packages: { id: string; latestVersion: string }[] }[] };
     expect(doc.problems ?? [], r.stdout).toEqual([]);

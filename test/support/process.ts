@@ -20,10 +20,11 @@ export interface NuproxyProcess {
  * Runs the built `nuproxy serve` in its own process, like a user does, with a config written to `dir`; waits
  * for its "listening" line. `config` is a raw config object (listen defaults to 127.0.0.1 port 0).
  */
-export async function startNuproxy(dir: string, name: string, config: Record<string, unknown>, args: string[] = [], env: Record<string, string> = {}): Promise<NuproxyProcess> {
+export async function startNuproxy(dir: string, name: string, config: Record<string, unknown> | string, args: string[] = [], env: Record<string, string> = {}): Promise<NuproxyProcess> {
   if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
-  const file = join(dir, `${name}.yaml`);
-  await writeFile(file, stringify({ listen: { host: '127.0.0.1', port: 0 }, ...config }));
+  // a config object is written to <dir>/<name>.yaml; a string is the path of a config file written by the caller
+  const file = typeof config === 'string' ? config : join(dir, `${name}.yaml`);
+  if (typeof config !== 'string') await writeFile(file, stringify({ listen: { host: '127.0.0.1', port: 0 }, ...config }));
   const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
