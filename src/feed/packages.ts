@@ -183,9 +183,12 @@ export class PackageFiles {
   private async keepNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): Promise<Buffer | undefined> {
     const key = packageKey(lowerId, lowerVersion, 'nuspec');
     try {
-      if (await this.blobs.stat(key)) return undefined;
       const bytes = await readNuspecBytes(nupkgPath);
-      if (bytes) await this.blobs.put(key, bytes, upstream);
+      if (!bytes) return undefined;
+      // the nuspec inside the (checked) package is the authority: it replaces a different stored copy
+      const existing = await this.blobs.stat(key);
+      if (existing && (await readFile(existing.path)).equals(bytes)) return bytes;
+      await this.blobs.put(key, bytes, upstream);
       return bytes;
     } catch (err) {
       this.log.warn({ key, err: (err as Error).message }, 'could not keep the nuspec of a stored package');

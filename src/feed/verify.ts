@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { readTail } from '../cache/fs-blob-store.js';
+import { parseNuspecDependencies } from '../protocol/nuspec.js';
 import { NuproxyError } from '../errors.js';
 
 const EOCD = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
@@ -19,10 +21,22 @@ export async function verifyZip(path: string, size: number): Promise<void> {
   }
 }
 
-/** A .nuspec is XML: reject an HTML page or an empty body. */
+const MAX_NUSPEC = 4 * 1024 * 1024;
+
+/**
+ * A .nuspec is a whole XML document with an id and a version: an HTML page, an empty body or a document cut
+ * short (nothing else vouches for a nuspec: no announced hash, no zip structure) never enters the cache.
+ */
 export async function verifyNuspec(path: string, size: number): Promise<void> {
-  const head = (await readTail(path, Math.min(size, 4096), Math.min(size, 4096))).toString('utf8').replace(/^\uFEFF/, '').trimStart();
-  if (!head.startsWith('<') || /^<!doctype html|^<html/i.test(head) || !/<package[\s>]/.test(head)) {
-    throw new NuproxyError('INTEGRITY', 'upstream .nuspec is not a nuspec document');
+  if (size === 0 || size > MAX_NUSPEC) throw new NuproxyError('INTEGRITY', 'upstream .nuspec is empty or too large');
+  const text = (await readFile(path, 'utf8')).replace(/^\uFEFF/, '').trim();
+  if (!text.startsWith('<') || /^<!doctype html|^<html/i.test(text) || !/<package[\s>]/.test(text) || !/<\/(?:[\w-]+:)?package>$/.test(text)) {
+    throw new NuproxyError('INTEGRITY', 'upstream .nuspec is not a complete nuspec document');
+  }
+  try {
+    const parsed = parseNuspecDependencies(text);
+    if (!parsed.id || !parsed.version) throw new Error('no id or version');
+  } catch (err) {
+    throw new NuproxyError('INTEGRITY', `upstream .nuspec is not a valid nuspec document: ${(err as Error).message}`);
   }
 }

@@ -73,7 +73,15 @@ async function writePaced(res: ServerResponse, body: Buffer, bytesPerSecond: num
   for (let off = 0; off < body.length; off += chunk) {
     if (res.destroyed || signal.aborted) return;
     const ok = res.write(body.subarray(off, off + chunk));
-    if (!ok) await new Promise<void>((r) => res.once('drain', r).once('close', r));
+    if (!ok) {
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          res.off('drain', done).off('close', done);
+          r();
+        };
+        res.once('drain', done).once('close', done);
+      });
+    }
     if (off + chunk < body.length && !(await sleep(tickMs, signal))) return;
   }
 }
