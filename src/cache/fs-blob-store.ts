@@ -2,6 +2,7 @@ import { closeSync, openSync, writeSync, constants as fsc } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile, open } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
+import { hostname } from 'node:os';
 import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
 
@@ -25,6 +26,8 @@ export interface CommitCheck {
 const SEGMENT = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199}$/;
 const TMP_DIR = '.tmp';
 const META_SUFFIX = '.meta';
+/** Temp files carry the host's name, so instances sharing one volume sweep only their own leftovers. */
+const TEMP_HOST = hostname().replace(/[^A-Za-z0-9]/g, '').slice(0, 40) || 'host';
 
 /**
  * Immutable blobs on disk under one root. Keys are "/"-separated relative paths of safe segments; anything
@@ -47,12 +50,27 @@ export class FsBlobStore {
   }
 
   /** Creates the root and sweeps temp files left behind by a crash. */
+  /**
+   * Creates the root and sweeps temp files left by a crash: this host's own (a restarted instance), and any
+   * older than an hour. On a volume shared by several instances the others' downloads under way are left alone.
+   */
   async init(opts: { sweep?: boolean } = {}): Promise<{ swept: number }> {
     await mkdir(this.tmpRoot, { recursive: true });
     if (opts.sweep === false) return { swept: 0 };
-    const leftovers = await readdir(this.tmpRoot);
-    await Promise.all(leftovers.map((f) => rm(join(this.tmpRoot, f), { force: true, recursive: true })));
-    return { swept: leftovers.length };
+    const mine = `${TEMP_HOST}-`;
+    const cutoff = Date.now() - 3_600_000;
+    let swept = 0;
+    for (const f of await readdir(this.tmpRoot)) {
+      const path = join(this.tmpRoot, f);
+      const old = await stat(path).then((st) => st.mtimeMs < cutoff, () => false);
+      // another host's writer names its temp files <host>-<16 hex>.part; anything else is a leftover
+      const othersLive = !f.startsWith(mine) && /^[A-Za-z0-9]+-[0-9a-f]{16}\.part$/.test(f);
+      if (!othersLive || old) {
+        await rm(path, { force: true, recursive: true });
+        swept++;
+      }
+    }
+    return { swept };
   }
 
   /** Absolute path for a key; throws BAD_REQUEST for anything that is not a plain relative path inside the root. */
@@ -115,7 +133,7 @@ export class FsBlobStore {
   /** Opens a temp file for `key` synchronously, so readers can open it as soon as the writer exists. */
   createWriter(key: string): BlobWriter {
     const finalPath = this.pathOf(key);
-    const tempPath = join(this.tmpRoot, `${randomBytes(8).toString('hex')}.part`);
+    const tempPath = join(this.tmpRoot, `${TEMP_HOST}-${randomBytes(8).toString('hex')}.part`);
     const fd = openSync(tempPath, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
     return new BlobWriter(key, tempPath, finalPath, fd, (info) => this.infoCache.set(key, info));
   }

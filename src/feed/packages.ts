@@ -110,12 +110,15 @@ export class PackageFiles {
         );
         return dl;
       }
-      // another instance is fetching: wait for it (bounded), then read from Redis or try ourselves
+      // another instance is fetching: wait for it (bounded), then read from Redis, from a volume shared with it,
+      // or try ourselves
       while (Date.now() < deadline && (await this.tier.locked(key))) {
         await new Promise((r) => setTimeout(r, POLL_MS));
         const shared2 = await this.fromTier(key);
         if (shared2) return { file: shared2 };
       }
+      const onDisk = await this.blobs.stat(key);
+      if (onDisk) return { file: onDisk };
       if (Date.now() >= deadline) return this.start(chosen.source, key, lowerId, lowerVersion, file);
     }
   }
