@@ -106,18 +106,25 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`configuration OK (${loaded.source})\n${JSON.stringify(loaded.config, null, 2)}\n`);
     return 0;
   }
-  const logger = createLogger({ level: loaded.config.log.level });
+  // asynchronous, buffered writes: a request's log line never waits for the terminal or pipe reading it
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const logger = createLogger({ level: loaded.config.log.level, destination });
+  // the lines still in the buffer are written when the process ends, however it ends, and at least every 250 ms
+  process.once('exit', () => destination.flushSync());
+  setInterval(() => destination.flush(), 250).unref();
   let app;
   try {
     app = await startApp(loaded, { logger });
   } catch (err) {
     logger.fatal({ err: isNuproxyError(err) ? err.message : err }, 'cannot start');
+    destination.flushSync();
     return 1;
   }
   logger.info(
     { url: app.url, config: loaded.source, upstreams: loaded.config.upstreams.map((u) => u.name), metadata: app.store.kind, cacheDir: app.blobs.root },
     `nuproxy listening; point NuGet at ${app.url}v3/index.json`,
   );
+  destination.flush(); // whoever waits for this line gets it now
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down: finishing requests and downloads under way');

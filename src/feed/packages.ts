@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
+import { LRUCache } from 'lru-cache';
 import { sortVersionStrings } from '../protocol/sort.js';
 import { readNuspecBytes } from './nuspec.js';
 import { verifyNuspec, verifyZip } from './verify.js';
@@ -14,7 +15,7 @@ export type PackageFile = 'nupkg' | 'nuspec';
 export type { BlobInfo };
 
 export type PackageHandle =
-  | { kind: 'file'; info: BlobInfo; outcome: 'hit'; upstream?: string }
+  | { kind: 'file'; info: BlobInfo; outcome: 'hit'; upstream?: string; bytes?: Buffer }
   | { kind: 'stream'; stream: Readable; length: number | undefined; outcome: 'miss' | 'shared'; upstream: string }
   | { kind: 'head'; length: number | undefined; outcome: 'bypass'; upstream: string };
 
@@ -32,9 +33,12 @@ type Fetched = SharedDownload | { file: BlobInfo };
 /** How long one instance may hold the shared fetch lock, and how long others wait for it. */
 const LOCK_MS = 60_000;
 const POLL_MS = 50;
+/** Files up to this size are also kept in memory once read: a warm hit then costs no file system call. */
+const SMALL_FILE = 256 * 1024;
 
 export class PackageFiles {
   private readonly downloads = new Map<string, Promise<Fetched | undefined>>();
+  private readonly small = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, sizeCalculation: (b) => b.length || 1 });
 
   constructor(
     private readonly blobs: FsBlobStore,
@@ -52,7 +56,14 @@ export class PackageFiles {
     const pending = this.downloads.get(key);
     if (!pending) {
       const info = await this.blobs.stat(key);
-      if (info) return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}) };
+      if (info) {
+        let bytes = this.small.get(key);
+        if (!bytes && info.size <= SMALL_FILE && method === 'GET') {
+          bytes = await readFile(info.path);
+          this.small.set(key, bytes);
+        }
+        return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}), ...(bytes ? { bytes } : {}) };
+      }
     }
     let outcome: 'miss' | 'shared' = 'shared';
     let started = this.downloads.get(key);
@@ -192,6 +203,7 @@ export class PackageFiles {
       const existing = await this.blobs.stat(key);
       if (existing && (await readFile(existing.path)).equals(bytes)) return bytes;
       await this.blobs.put(key, bytes, upstream);
+      this.small.delete(key);
       return bytes;
     } catch (err) {
       this.log.warn({ key, err: (err as Error).message }, 'could not keep the nuspec of a stored package');

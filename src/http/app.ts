@@ -105,9 +105,15 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     const common: Record<string, string> = { 'content-type': contentType, 'x-nuproxy-cache': handle.outcome };
     // Bodies go straight to Node's response (no Web stream in between). HEAD answers through Hono, which
     // routes HEAD to GET handlers and drops the body itself.
-    const send = (status: number, headers: Record<string, string>, body?: () => Readable): Response => {
+    const send = (status: number, headers: Record<string, string>, body?: () => Readable, bytes?: Buffer): Response => {
       const res = c.env?.outgoing;
-      if (head || !body) return c.body(null, status as 200, headers);
+      if (head || (!body && !bytes)) return c.body(null, status as 200, headers);
+      if (bytes && res) {
+        res.writeHead(status, headers);
+        res.end(bytes);
+        return RESPONSE_ALREADY_SENT;
+      }
+      if (!body) return c.body(new Uint8Array(bytes!), status as 200, headers);
       if (!res) return c.body(Readable.toWeb(body()) as ReadableStream<Uint8Array>, status as 200, headers);
       pipeTo(res, status, headers, body());
       return RESPONSE_ALREADY_SENT;
@@ -139,11 +145,12 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     const ifRange = c.req.header('if-range');
     const range = ifRange && ifRange !== etag ? undefined : parseRange(c.req.header('range'), info.size);
     if (range === 'unsatisfiable') return send(416, { ...common, 'content-range': `bytes */${info.size}`, 'content-length': '0' });
+    const bytes = handle.bytes;
     if (range) {
       const headers = { ...common, 'content-range': `bytes ${range.start}-${range.end}/${info.size}`, 'content-length': String(range.end - range.start + 1) };
-      return send(206, headers, () => fileStream(info, range));
+      return bytes ? send(206, headers, undefined, bytes.subarray(range.start, range.end + 1)) : send(206, headers, () => fileStream(info, range));
     }
-    return send(200, { ...common, 'content-length': String(info.size) }, () => fileStream(info));
+    return bytes ? send(200, { ...common, 'content-length': String(info.size) }, undefined, bytes) : send(200, { ...common, 'content-length': String(info.size) }, () => fileStream(info));
   };
 
   app.get('/', (c) => c.json({ name: 'nuproxy', serviceIndex: `${base(c)}v3/index.json` }));

@@ -45,5 +45,6 @@ export function pipeTo(res: ServerResponse, status: number, headers: Record<stri
 }
 
 export function fileStream(info: BlobInfo, range?: ByteRange): Readable {
-  return createReadStream(info.path, range ? { start: range.start, end: range.end, highWaterMark: 256 * 1024 } : { highWaterMark: 256 * 1024 });
+  // large reads: fewer system calls and stream turns per megabyte served
+  return createReadStream(info.path, range ? { start: range.start, end: range.end, highWaterMark: 1024 * 1024 } : { highWaterMark: 1024 * 1024 });
 }
