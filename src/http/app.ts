@@ -27,6 +27,17 @@ const HIVE = /^[a-z0-9-]{1,32}$/;
 const VULN_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 const TAG_JSON = /^([0-9a-f]{16})\.json$/;
 
+/** Headers of a stored file, computed once per file (they never change: the files are immutable). */
+const fileHeaderCache = new WeakMap<object, Record<string, string>>();
+function fileHeaders(info: Parameters<typeof etagOf>[0]): Record<string, string> {
+  let h = fileHeaderCache.get(info);
+  if (!h) {
+    h = { etag: etagOf(info), 'accept-ranges': 'bytes', 'last-modified': new Date(info.mtimeMs).toUTCString(), 'cache-control': 'public, max-age=31536000, immutable' };
+    fileHeaderCache.set(info, h);
+  }
+  return h;
+}
+
 /** Thin routes: validate input, ask the feed, render. Errors become statuses only in errors.ts. */
 export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   const app = new Hono<Vars>();
@@ -134,13 +145,9 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
       return send(200, common, () => stream);
     }
     const { info } = handle;
-    const etag = etagOf(info);
-    Object.assign(common, {
-      etag,
-      'accept-ranges': 'bytes',
-      'last-modified': new Date(info.mtimeMs).toUTCString(),
-      'cache-control': 'public, max-age=31536000, immutable',
-    });
+    const fh = fileHeaders(info);
+    const etag = fh.etag!;
+    Object.assign(common, fh);
     if (c.req.header('if-none-match') === etag) return send(304, common);
     const ifRange = c.req.header('if-range');
     const range = ifRange && ifRange !== etag ? undefined : parseRange(c.req.header('range'), info.size);
