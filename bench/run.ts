@@ -1,12 +1,13 @@
 // `npm run bench`: nuproxy against nginx (and itself) on loopback. Installs nothing; says what is missing.
 // Scenarios: warm packages, herd, metadata, restore, memory (see bench/scenarios). Each has a hard time bound.
-// Output: tables on stdout, .bench/results.json, .bench/chart.svg. Knobs: see README of bench (bench/README.md).
+// Output: tables on stdout, .bench/results.json, .bench/chart.svg. Knobs: bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Ctx, Scenario } from './lib/context.js';
 import { closeHttp } from './lib/http.js';
+import { busyFraction, OtherLoad, waitQuiet } from './lib/machine.js';
 import { killAllNow, Scope } from './lib/proc.js';
 import { chartSvg, renderTable, summaryTable, type Check, type ScenarioResult } from './lib/report.js';
 import { loadSettings, type ScenarioName } from './lib/settings.js';
@@ -78,6 +79,9 @@ async function main(): Promise<number> {
     wrk: tools.wrk ? versionOf(tools.wrk, ['-v']) : undefined,
     redis: tools.redisServer ? versionOf(tools.redisServer, ['--version']) : undefined,
     dotnet: tools.dotnet ? versionOf(tools.dotnet, ['--version']) : undefined,
+    // what was measured: the commit, and whether src/ had uncommitted changes
+    commit: versionOf('git', ['-C', s.root, 'rev-parse', '--short', 'HEAD']),
+    srcDirty: versionOf('git', ['-C', s.root, 'status', '--porcelain', '--', 'src']) !== '',
   };
   log(`${s.quick ? 'QUICK' : 'full'} run: ${s.only.join(', ')}; runs=${s.runs}, wrk ${s.wrkSeconds}s × ${s.connections} connections; ${env.cpus}, node ${env.node}`);
 
@@ -87,7 +91,11 @@ async function main(): Promise<number> {
     const scope = new Scope(name, s.keepTemp);
     current = scope;
     const ctx: Ctx = { s, tools, scope, log };
+    const busyBefore = s.waitQuietSeconds > 0 ? await waitQuiet(s.waitQuietSeconds * 1000, 0.15, log) : await busyFraction();
+    if (busyBefore > 0.15) log(`warning: the machine was ${Math.round(busyBefore * 100)}% busy with other work before ${sc.title}; its figures may be off`);
     const t0 = performance.now();
+    const other = new OtherLoad();
+    other.start();
     const boundMs = s.timeouts[name] * 1000;
     log(`== ${sc.title} (bounded to ${s.timeouts[name]} s)`);
     let timer: NodeJS.Timeout | undefined;
@@ -120,6 +128,9 @@ async function main(): Promise<number> {
       clearTimeout(timer);
     }
     await scope.close(result.status);
+    result.otherCpu = other.stop();
+    result.busyBefore = busyBefore;
+    result.busyAfter = await busyFraction();
     current = undefined;
     if (result.status !== 'ok') log(`${sc.title}: ${result.status.toUpperCase()}: ${result.error}`);
     log(`== ${sc.title}: ${result.status} in ${Math.round(result.seconds)} s`);
@@ -130,14 +141,19 @@ async function main(): Promise<number> {
 
   const checks: Check[] = results.flatMap((r) => r.checks);
   const out: string[] = [];
-  out.push('', `nuproxy bench (${s.quick ? 'quick' : 'full'} run) on ${env.cpus}, ${env.memoryGB} GB, node ${env.node}`, '');
+  out.push('', `nuproxy bench (${s.quick ? 'quick' : 'full'} run) of ${env.commit}${env.srcDirty ? ' + uncommitted src/ changes' : ''} on ${env.cpus}, ${env.memoryGB} GB, node ${env.node}`, '');
   for (const r of results) {
     if (r.status !== 'ok') {
       out.push(`${r.title}: ${r.status.toUpperCase()}: ${(r.error ?? '').split('\n')[0]}`, '');
       continue;
     }
-    for (const t of r.tables) out.push(renderTable(t), '');
+    for (const t of r.tables) out.push(renderTable(t));
     for (const n of r.notes) out.push(`  note: ${n}`);
+    const oc = r.otherCpu;
+    if (oc && (oc.mean > 0.05 || oc.peak > 0.25)) {
+      out.push(`  warning: other processes used ${Math.round(oc.mean * 100)}% of the CPUs on average while this ran (worst second ${Math.round(oc.peak * 100)}%): figures may be off`);
+    }
+    out.push('');
   }
   if (checks.length) out.push(renderTable(summaryTable(checks)), '');
   const totalSeconds = (performance.now() - started) / 1000;

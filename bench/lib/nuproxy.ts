@@ -22,6 +22,8 @@ export interface NuproxyOptions {
   cacheDir: string;
   /** 'memory' or a redis:// URL. */
   metadata?: string;
+  /** More `cache.*` keys (e.g. localTtl). */
+  cache?: Record<string, unknown>;
   /** Work dir for config, log and profiles. */
   workDir: string;
   logLevel?: string;
@@ -35,7 +37,7 @@ export async function startNuproxy(scope: Scope, s: Settings, o: NuproxyOptions)
   const label = o.label ?? `nuproxy-${n}`;
   const config = {
     listen: { host: '127.0.0.1', port: 0 },
-    cache: { dir: o.cacheDir, metadata: o.metadata ?? 'memory' },
+    cache: { dir: o.cacheDir, metadata: o.metadata ?? 'memory', ...o.cache },
     upstreams: o.upstreams.map((u) => ({ ...u, timeouts: { connect: '5s', headers: '60s', body: '60s' } })),
     log: { level: o.logLevel ?? 'info' },
     shutdownGrace: '2s',

@@ -194,6 +194,8 @@ export function run(
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
+      // killed because the scenario was stopped: whatever it printed is not a result
+      if (scope.signal.aborted) return reject(new Error(`${cmd}: stopped with its scenario`));
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, ms: performance.now() - started });
     });
   });

@@ -34,6 +34,12 @@ export interface ScenarioResult extends ScenarioOutput {
   status: 'ok' | 'failed' | 'timeout';
   error?: string;
   seconds: number;
+  /** Share of all CPUs busy with other work just before the scenario started (0..1). */
+  busyBefore?: number;
+  /** The same, just after it ended and everything it started was stopped. */
+  busyAfter?: number;
+  /** CPU share (0..1 of all CPUs) used by processes outside the bench's tree while the scenario ran: mean, worst second. */
+  otherCpu?: { mean: number; peak: number };
 }
 
 export function median(xs: number[]): number {
@@ -53,6 +59,7 @@ export function check(scenario: string, label: string, runs: number[], op: Check
 
 export function fmt(n: number, digits?: number): string {
   if (!Number.isFinite(n)) return 'n/a';
+  if (digits === undefined && Number.isInteger(n) && Math.abs(n) < 100) return String(n);
   const d = digits ?? (Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2);
   return n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 }
@@ -88,7 +95,7 @@ export function summaryTable(checks: Check[]): Table {
       `${c.scenario}: ${c.label}`,
       checkValue(c),
       checkTarget(c),
-      c.runs.map((r) => fmt(r)).join(' / '),
+      c.runs.length <= 5 ? c.runs.map((r) => fmt(r)).join(' / ') : `${c.runs.length} samples, ${fmt(Math.min(...c.runs))} … ${fmt(Math.max(...c.runs))}`,
       c.pass ? 'PASS' : 'MISS',
     ]),
   };
@@ -104,9 +111,9 @@ function esc(s: string): string {
  */
 export function chartSvg(checks: Check[], title: string): string {
   const rowH = 26;
-  const left = 330;
-  const barW = 360;
-  const right = 130;
+  const left = 400;
+  const barW = 340;
+  const right = 190;
   const top = 46;
   const width = left + barW + right;
   const height = top + checks.length * rowH + 40;
@@ -117,13 +124,13 @@ export function chartSvg(checks: Check[], title: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="12" y="20" font-size="15" font-weight="bold">${esc(title)}</text>`,
-    `<text x="12" y="36" fill="#555">Measured / target (1.0 = target, dashed). Green: target met. Bars are clipped at 2×.</text>`,
+    `<text x="12" y="36" fill="#555">Bar = measured ÷ target (dashed line = target). Green: target met. Bars are clipped at 2.</text>`,
   );
   for (const g of [0, 0.5, 1, 1.5, 2]) {
     const gx = x(g);
     parts.push(
       `<line x1="${gx}" y1="${top - 4}" x2="${gx}" y2="${top + checks.length * rowH}" stroke="${g === 1 ? '#333' : '#ddd'}" ${g === 1 ? 'stroke-dasharray="4 3"' : ''}/>`,
-      `<text x="${gx}" y="${top + checks.length * rowH + 16}" text-anchor="middle" fill="#555">${g}×</text>`,
+      `<text x="${gx}" y="${top + checks.length * rowH + 16}" text-anchor="middle" fill="#555">${g === 1 ? '1 = target' : String(g)}</text>`,
     );
   }
   checks.forEach((c, i) => {

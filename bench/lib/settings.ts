@@ -11,6 +11,8 @@ export interface Settings {
   runs: number;
   /** wrk duration per measurement, seconds. */
   wrkSeconds: number;
+  /** A discarded wrk run before the measured ones (JIT, connection set-up, page cache), seconds. */
+  warmupSeconds: number;
   wrkThreads: number;
   connections: number;
   herdClients: number;
@@ -28,6 +30,8 @@ export interface Settings {
   /** Per-scenario hard bound, seconds. */
   timeouts: Record<ScenarioName, number>;
   cpuProf: boolean;
+  /** Before each scenario, wait up to this many seconds for the machine to be quiet (0: just measure and warn). */
+  waitQuietSeconds: number;
   keepTemp: boolean;
   root: string;
   outDir: string;
@@ -55,6 +59,7 @@ export function loadSettings(): Settings {
     quick,
     runs,
     wrkSeconds: num('BENCH_SECONDS', quick ? 2 : 5),
+    warmupSeconds: num('BENCH_WARMUP_SECONDS', quick ? 1 : 2),
     wrkThreads: num('BENCH_WRK_THREADS', 2),
     connections: num('BENCH_CONNECTIONS', 64),
     herdClients: num('BENCH_HERD_CLIENTS', 100),
@@ -67,10 +72,13 @@ export function loadSettings(): Settings {
     memoryClients: num('BENCH_MEMORY_CLIENTS', 20),
     memoryMB: num('BENCH_MEMORY_MB', 200),
     only: onlyRaw.length ? (onlyRaw as ScenarioName[]) : [...SCENARIOS],
-    timeouts: quick
-      ? { warm: 120, herd: 120, metadata: 150, restore: 300, memory: 150 }
-      : { warm: 300, herd: 240, metadata: 240, restore: 480, memory: 240 },
+    timeouts: process.env.BENCH_TIMEOUT
+      ? Object.fromEntries(SCENARIOS.map((n) => [n, num('BENCH_TIMEOUT', 1)])) as Record<ScenarioName, number>
+      : quick
+        ? { warm: 120, herd: 120, metadata: 150, restore: 300, memory: 150 }
+        : { warm: 300, herd: 240, metadata: 240, restore: 480, memory: 240 },
     cpuProf: process.env.BENCH_CPU_PROF === '1',
+    waitQuietSeconds: process.env.BENCH_WAIT_QUIET === undefined ? (quick ? 0 : 60) : Number(process.env.BENCH_WAIT_QUIET) || 0,
     keepTemp: process.env.BENCH_KEEP === '1',
     root,
     outDir: resolve(root, '.bench'),

@@ -70,7 +70,7 @@ export function findTools(s: Settings): { tools: Partial<Tools>; problems: strin
   }
   if (missingDeb.length) {
     problems.unshift(
-      `missing: ${missingDeb.join(', ')} (Debian packages). Install with:\n    sudo apt-get install -y ${missingDeb.join(' ')}`,
+      `missing: ${missingDeb.join(', ')} (Debian packages). Install with:\n    ${process.getuid?.() === 0 ? '' : 'sudo '}apt-get install -y ${missingDeb.join(' ')}`,
     );
   }
   return { tools, problems };
