@@ -5,10 +5,9 @@ import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import type { LoadedConfig } from './config/load.js';
 import { FsBlobStore } from './cache/fs-blob-store.js';
-import { createMemoryMetadataStore, createRedisMetadataStore } from './cache/keyv-metadata-store.js';
-import { createOverlayMetadataStore } from './cache/overlay-metadata-store.js';
-import { RedisBlobTier } from './cache/redis-blob-tier.js';
-import { RedisLink } from './cache/redis-link.js';
+import { createMemoryMetadataStore } from './cache/keyv-metadata-store.js';
+import type { RedisBlobTier } from './cache/redis-blob-tier.js';
+import type { RedisLink } from './cache/redis-link.js';
 import type { MetadataStore } from './cache/metadata-store.js';
 import { NuproxyError } from './errors.js';
 import { Feed } from './feed/feed.js';
@@ -70,6 +69,13 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     store = createMemoryMetadataStore(config.cache.memoryMaxMB * 1024 * 1024);
   } else {
     // the shared tier: memory in front of Redis for metadata, small packages through Redis, one fetch lock
+    // (loaded only when configured: the Redis client is a fair share of an idle process's memory)
+    const [{ RedisLink }, { createRedisMetadataStore }, { createOverlayMetadataStore }, { RedisBlobTier }] = await Promise.all([
+      import('./cache/redis-link.js'),
+      import('./cache/redis-metadata-store.js'),
+      import('./cache/overlay-metadata-store.js'),
+      import('./cache/redis-blob-tier.js'),
+    ]);
     link = new RedisLink(config.cache.metadata, config.cache.redisTimeout, log);
     link.connect();
     const redis = createRedisMetadataStore(link, config.cache.redisTimeout, log);

@@ -17,8 +17,13 @@ export interface BlobInfo {
 export interface CommitCheck {
   expectedLength?: number;
   expectedSha512?: string; // base64
-  /** Extra content check on the complete temp file (e.g. "is a zip"); throws to refuse it. */
-  verify?: (tempPath: string, size: number) => Promise<void>;
+  /**
+   * Extra content check on the complete temp file (e.g. "is a zip"); throws to refuse it. `tail` holds the
+   * file's last bytes when the writer kept them (no read back from disk needed).
+   */
+  verify?: (tempPath: string, size: number, tail?: Buffer) => Promise<void>;
+  /** Called once every check has passed, before the file is moved into place. */
+  onVerified?: () => void;
   /** Recorded next to the blob: which upstream supplied it. */
   upstream?: string;
 }
@@ -144,9 +149,14 @@ export class FsBlobStore {
   }
 }
 
+/** How many trailing bytes a writer keeps in memory for the content check (a zip's end record area). */
+const TAIL = 22 + 65535;
+
 export class BlobWriter {
   private closed = false;
   written = 0;
+  private tailChunks: Buffer[] = [];
+  private tailBytes = 0;
 
   constructor(
     readonly key: string,
@@ -161,6 +171,14 @@ export class BlobWriter {
     let off = 0;
     while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off, this.written + off);
     this.written += chunk.length;
+    this.tailChunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    this.tailBytes += chunk.length;
+    while (this.tailChunks.length > 1 && this.tailBytes - this.tailChunks[0]!.length >= TAIL) this.tailBytes -= this.tailChunks.shift()!.length;
+  }
+
+  private tail(): Buffer {
+    const all = Buffer.concat(this.tailChunks);
+    return all.length > TAIL ? all.subarray(all.length - TAIL) : all;
   }
 
   async commit(sha512: string, check: CommitCheck = {}): Promise<BlobInfo> {
@@ -173,8 +191,9 @@ export class BlobWriter {
       if (check.expectedSha512 !== undefined && check.expectedSha512 !== sha512) {
         throw new NuproxyError('INTEGRITY', 'upstream body does not match the SHA-512 the upstream announced');
       }
-      if (check.verify) await check.verify(this.tempPath, this.written);
-      await mkdir(dirname(this.finalPath), { recursive: true });
+      if (check.verify) await check.verify(this.tempPath, this.written, this.tail());
+      check.onVerified?.();
+      await ensureDir(dirname(this.finalPath));
       // The sidecar goes first: a blob file at its key is always complete, with its hash next to it.
       await writeFile(this.finalPath + META_SUFFIX, JSON.stringify({ sha512, ...(upstream ? { upstream } : {}) }) + '\n');
       await rename(this.tempPath, this.finalPath);
@@ -182,8 +201,7 @@ export class BlobWriter {
       await this.abort();
       throw err;
     }
-    const st = await stat(this.finalPath);
-    const info: BlobInfo = { path: this.finalPath, size: st.size, sha512, mtimeMs: st.mtimeMs, ...(upstream ? { upstream } : {}) };
+    const info: BlobInfo = { path: this.finalPath, size: this.written, sha512, mtimeMs: Date.now(), ...(upstream ? { upstream } : {}) };
     this.onCommit(info);
     return info;
   }
@@ -198,6 +216,15 @@ export class BlobWriter {
     this.closed = true;
     closeSync(this.fd);
   }
+}
+
+/** Directories known to exist (the cache only ever adds directories): one mkdir per directory, not per file. */
+const madeDirs = new Set<string>();
+async function ensureDir(dir: string): Promise<void> {
+  if (madeDirs.has(dir)) return;
+  await mkdir(dir, { recursive: true });
+  if (madeDirs.size > 100_000) madeDirs.clear();
+  madeDirs.add(dir);
 }
 
 /** Reads `length` bytes at the end of a file (for cheap format checks). */

@@ -18,6 +18,8 @@ export class SharedDownload {
   readonly upstream: string;
   private readonly events = new EventEmitter();
   private committed: BlobInfo | undefined;
+  /** Every check passed: readers may have the last byte even before the file is moved into place. */
+  private verified = false;
   private failure: Error | undefined;
 
   constructor(
@@ -40,7 +42,13 @@ export class SharedDownload {
         hash.update(chunk);
         this.events.emit('progress');
       }
-      this.committed = await this.writer.commit(hash.digest('base64'), check);
+      this.committed = await this.writer.commit(hash.digest('base64'), {
+        ...check,
+        onVerified: () => {
+          this.verified = true;
+          this.events.emit('progress');
+        },
+      });
       this.events.emit('progress');
       return this.committed;
     } catch (err) {
@@ -64,8 +72,8 @@ export class SharedDownload {
       return fileReader(
         this.writer.tempPath,
         0,
-        () => (self.committed ? self.committed.size : Math.max(0, self.writer.written - 1)),
-        () => self.committed !== undefined,
+        () => (self.committed ? self.committed.size : self.verified ? self.writer.written : Math.max(0, self.writer.written - 1)),
+        () => self.committed !== undefined || self.verified,
         () => self.failure,
         this.events,
       );

@@ -70,6 +70,7 @@ export class Feed {
   private readonly byName = new Map<string, UpstreamSource>();
   private readonly docs: UpstreamDocs;
   private readonly built = new LRUCache<string, BuiltRegistration>({ max: 500 });
+  private readonly mergedMemo = new LRUCache<string, MergedVersions>({ max: 5000 });
 
   readonly publisher: Publisher;
   /** Offline mode: no upstream is ever asked; answers come from the disk cache alone. */
@@ -169,7 +170,18 @@ export class Feed {
   async mergedVersions(lowerId: string, opts: { revalidate?: boolean } = {}): Promise<(MergedVersions & { gathered: Gathered<string[]> }) | undefined> {
     const g = await this.gatherVersions(lowerId, opts.revalidate === true);
     if (g.ok.length === 0) return undefined;
-    return { ...mergeVersionLists(g.ok.map((c) => ({ upstream: c.upstream, versions: c.value }))), gathered: g };
+    return { ...this.mergeLists(lowerId, g), gathered: g };
+  }
+
+  /** Merged lists, memoized by the versions of their inputs (a hot id is not merged and sorted again). */
+  private mergeLists(lowerId: string, g: Gathered<string[]>): MergedVersions {
+    const key = `${lowerId}\n${versionOf(g)}`;
+    let merged = this.mergedMemo.get(key);
+    if (!merged) {
+      merged = mergeVersionLists(g.ok.map((c) => ({ upstream: c.upstream, versions: c.value })));
+      this.mergedMemo.set(key, merged);
+    }
+    return merged;
   }
 
   async versions(lowerId: string): Promise<DocAnswer | undefined> {
@@ -234,7 +246,7 @@ export class Feed {
     ]);
     checkFailures(g, routing);
     if (versions.ok.length === 0) return undefined;
-    const merged = mergeVersionLists(versions.ok.map((c) => ({ upstream: c.upstream, versions: c.value })));
+    const merged = this.mergeLists(lowerId, versions);
     const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}`;
     let built = this.built.get(key);
     if (!built) {
@@ -280,21 +292,21 @@ export class Feed {
   async registrationIndex(hive: string, lowerId: string): Promise<DocAnswer | undefined> {
     const r = await this.registration(hive, lowerId);
     if (!r) return undefined;
-    return { key: `reg:${hive}:${lowerId}:index`, body: JSON.stringify(r.built.index), ...r.answer };
+    return lazyBody({ key: `reg:${hive}:${lowerId}:index`, ...r.answer }, () => JSON.stringify(r.built.index));
   }
 
   async registrationPage(hive: string, lowerId: string, lower: string, upper: string): Promise<DocAnswer | undefined> {
     const r = await this.registration(hive, lowerId);
     const page = r?.built.pages.get(`${lower}/${upper}`);
     if (!r || !page) return undefined;
-    return { key: `reg:${hive}:${lowerId}:page:${lower}/${upper}`, body: JSON.stringify(page), ...r.answer };
+    return lazyBody({ key: `reg:${hive}:${lowerId}:page:${lower}/${upper}`, ...r.answer }, () => JSON.stringify(page));
   }
 
   async registrationLeaf(hive: string, lowerId: string, lowerVersion: string): Promise<DocAnswer | undefined> {
     const r = await this.registration(hive, lowerId);
     const leaf = r?.built.leaves.get(lowerVersion);
     if (!r || !leaf) return undefined;
-    return { key: `reg:${hive}:${lowerId}:leaf:${lowerVersion}`, body: JSON.stringify(leafDocument(hive, lowerId, lowerVersion, leaf)), ...r.answer };
+    return lazyBody({ key: `reg:${hive}:${lowerId}:leaf:${lowerVersion}`, ...r.answer }, () => JSON.stringify(leafDocument(hive, lowerId, lowerVersion, leaf)));
   }
 
   async search(rawQuery: string): Promise<DocAnswer | undefined> {
@@ -497,6 +509,12 @@ export class Feed {
       partial: g.failed.map((f) => f.upstream),
     };
   }
+}
+
+/** An answer whose body is only built when somebody reads it (a render-cache hit never does). */
+function lazyBody(answer: Omit<DocAnswer, 'body'>, build: () => string): DocAnswer {
+  let body: string | undefined;
+  return Object.defineProperty(answer, 'body', { enumerable: true, get: () => (body ??= build()) }) as DocAnswer;
 }
 
 function nextWindow(w: number): number {

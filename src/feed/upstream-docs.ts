@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
 import { leafKey, pageKey, rewriteRegistrationIndex, rewriteRegistrationPage } from '../protocol/registration.js';
 import { rewriteSearch } from '../protocol/search.js';
@@ -42,6 +43,9 @@ const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && 
  * placeholder base before they are stored.
  */
 export class UpstreamDocs {
+  /** Parsed documents by key and fetch time: a hot answer is not parsed again (values are never mutated). */
+  private readonly parsed = new LRUCache<string, { value: unknown }>({ max: 2000 });
+
   constructor(private readonly cache: MetadataCache) {}
 
   /**
@@ -62,7 +66,13 @@ export class UpstreamDocs {
   private async get<T>(src: UpstreamSource, key: string, maxAgeMs: number, source: Omit<DocSource, 'upstream'>, parse: (body: string) => T): Promise<Contribution<T>> {
     const doc = await this.cache.get(`${key}`, maxAgeMs, { upstream: src.name, ...source });
     if (doc.entry.absent) return { upstream: src.name, kind: 'absent', outcome: doc.outcome };
-    return { upstream: src.name, kind: 'ok', value: parse(doc.entry.body), outcome: doc.outcome, version: String(doc.entry.fetchedAt) };
+    const pk = `${key}\n${doc.entry.fetchedAt}`;
+    let hit = this.parsed.get(pk);
+    if (!hit) {
+      hit = { value: parse(doc.entry.body) };
+      this.parsed.set(pk, hit);
+    }
+    return { upstream: src.name, kind: 'ok', value: hit.value as T, outcome: doc.outcome, version: String(doc.entry.fetchedAt) };
   }
 
   versions(src: UpstreamSource, lowerId: string, revalidate: boolean): Promise<Contribution<string[]>> {

@@ -10,9 +10,9 @@ const EOCD = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
  * padded by a faulty upstream fails this check even when the upstream announced no hash, so it never enters
  * the cache.
  */
-export async function verifyZip(path: string, size: number): Promise<void> {
+export async function verifyZip(path: string, size: number, kept?: Buffer): Promise<void> {
   if (size < 22) throw new NuproxyError('INTEGRITY', 'package is too small to be a zip');
-  const tail = await readTail(path, 22 + 65535, size);
+  const tail = kept && (kept.length >= 22 + 65535 || kept.length === size) ? kept : await readTail(path, 22 + 65535, size);
   const at = tail.lastIndexOf(EOCD);
   if (at < 0) throw new NuproxyError('INTEGRITY', 'package is not a complete zip (no end of central directory)');
   const commentLength = tail.readUInt16LE(at + 20);

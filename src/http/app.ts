@@ -27,6 +27,14 @@ const HIVE = /^[a-z0-9-]{1,32}$/;
 const VULN_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 const TAG_JSON = /^([0-9a-f]{16})\.json$/;
 
+/** A request header read straight from Node's request (Hono's c.req.header builds a whole Request first). */
+function header(c: Context<Vars>, name: string): string | undefined {
+  const incoming = c.env?.incoming;
+  if (!incoming) return c.req.header(name);
+  const v = incoming.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
 /** Headers of a stored file, computed once per file (they never change: the files are immutable). */
 const fileHeaderCache = new WeakMap<object, Record<string, string>>();
 function fileHeaders(info: Parameters<typeof etagOf>[0]): Record<string, string> {
@@ -88,9 +96,9 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     const upstreams = doc.upstreams.join(', ');
     if (upstreams) c.set('upstream', upstreams);
     if (doc.partial.length) c.set('partial', doc.partial);
-    const accepts = /\bgzip\b/i.test(c.req.header('accept-encoding') ?? '');
+    const accepts = /\bgzip\b/i.test(header(c, 'accept-encoding') ?? '');
     const useGzip = doc.gzip && accepts;
-    const r = renders.get(doc.key, doc.version, base(c), doc.body, useGzip);
+    const r = renders.get(doc.key, doc.version, base(c), () => doc.body, useGzip);
     const headers: Record<string, string> = {
       'content-type': JSON_TYPE,
       etag: r.etag,
@@ -101,7 +109,7 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
       ...(doc.outcome === 'stale' ? { warning: '110 - "Response is Stale"', 'x-nuproxy-stale': 'true' } : {}),
       ...(doc.gzip ? { vary: 'Accept-Encoding' } : {}),
     };
-    if (c.req.header('if-none-match') === r.etag) return c.body(null, 304, headers);
+    if (header(c, 'if-none-match') === r.etag) return c.body(null, 304, headers);
     const body = useGzip ? r.gzip! : r.body;
     if (useGzip) headers['content-encoding'] = 'gzip';
     headers['content-length'] = String(body.length);
@@ -148,9 +156,9 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     const fh = fileHeaders(info);
     const etag = fh.etag!;
     Object.assign(common, fh);
-    if (c.req.header('if-none-match') === etag) return send(304, common);
-    const ifRange = c.req.header('if-range');
-    const range = ifRange && ifRange !== etag ? undefined : parseRange(c.req.header('range'), info.size);
+    if (header(c, 'if-none-match') === etag) return send(304, common);
+    const ifRange = header(c, 'if-range');
+    const range = ifRange && ifRange !== etag ? undefined : parseRange(header(c, 'range'), info.size);
     if (range === 'unsatisfiable') return send(416, { ...common, 'content-range': `bytes */${info.size}`, 'content-length': '0' });
     const bytes = handle.bytes;
     if (range) {

@@ -20,11 +20,12 @@ export class RenderCache {
     this.lru = new LRUCache({ maxSize: maxBytes, sizeCalculation: (r) => r.body.length + (r.gzip?.length ?? 0) + 128 });
   }
 
-  get(key: string, version: string, base: string, stored: string, wantGzip: boolean): Rendered {
+  /** `stored` is only asked for on a miss (building a merged document is the expensive part of an answer). */
+  get(key: string, version: string, base: string, stored: () => string, wantGzip: boolean): Rendered {
     const k = `${key}\n${version}\n${base}`;
     let r = this.lru.get(k);
     if (!r) {
-      const body = Buffer.from(render(stored, base), 'utf8');
+      const body = Buffer.from(render(stored(), base), 'utf8');
       const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
       r = { body, gzip: undefined, etag };
       this.lru.set(k, r);

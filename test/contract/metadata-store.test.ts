@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryMetadataStore, createRedisMetadataStore } from '../../src/cache/keyv-metadata-store.js';
+import { createMemoryMetadataStore } from '../../src/cache/keyv-metadata-store.js';
+import { createRedisMetadataStore } from '../../src/cache/redis-metadata-store.js';
 import type { MetadataStore } from '../../src/cache/metadata-store.js';
 import { createLogSink } from '../support/log-sink.js';
 import { RedisLink } from '../../src/cache/redis-link.js';

@@ -1,0 +1,33 @@
+import Keyv from 'keyv';
+import KeyvRedis from '@keyv/redis';
+import type { Logger } from '../log.js';
+import type { MetadataEntry, MetadataStore } from './metadata-store.js';
+import { RedisLink } from './redis-link.js';
+
+const NAMESPACE = 'nuproxy:meta';
+
+/**
+ * Redis through keyv/@keyv/redis, on a RedisLink (given, or made from a URL and owned). Every call is bounded by
+ * the link's timeout: a failed or slow call is a miss (get) or a no-op (set/delete), never a failed request.
+ */
+export function createRedisMetadataStore(urlOrLink: string | RedisLink, timeoutMs: number, logger: Logger): MetadataStore {
+  const owned = typeof urlOrLink === 'string';
+  const link = typeof urlOrLink === 'string' ? new RedisLink(urlOrLink, timeoutMs, logger) : urlOrLink;
+  if (owned) link.connect();
+  const redis = new KeyvRedis(link.client as never, { throwOnConnectError: false, throwOnErrors: true, connectionTimeout: Math.max(timeoutMs, 1000) });
+  // throwOnErrors on Keyv itself too: otherwise Keyv swallows the adapter's error and answers undefined/false, which
+  // `bounded` would take for a healthy answer (the state flapped down/up on every call while Redis was down).
+  const keyv = new Keyv<MetadataEntry>({ store: redis, namespace: NAMESPACE, useKeyPrefix: false, throwOnErrors: true });
+  keyv.on('error', (err: unknown) => link.mark('down', err));
+  return {
+    kind: 'redis',
+    get: (key) => link.bounded(() => keyv.get(key), undefined),
+    set: (key, entry, ttlMs) => link.bounded(async () => void (await keyv.set(key, entry, ttlMs)), undefined),
+    delete: (key) => link.bounded(async () => void (await keyv.delete(key)), undefined),
+    health: () => link.health(),
+    close: async () => {
+      if (owned) await link.close();
+    },
+  };
+}
+
