@@ -173,8 +173,9 @@ export class PackageFiles {
     dl.done.then(
       (info) => {
         this.log.info({ key, upstream: source.name, bytes: info.size }, 'package stored');
-        // the nuspec travels with the package: offline answers (registration, dependencies) are built from it
-        if (file === 'nupkg') void this.keepNuspec(lowerId, lowerVersion, info.path, source.name);
+        // the nuspec travels with the package: offline answers (registration, dependencies) are built from it.
+        // Extracted one at a time, off the path of the downloads under way (it is also read on demand).
+        if (file === 'nupkg') this.scheduleNuspec(lowerId, lowerVersion, info.path, source.name);
       },
       (err: Error) => this.log.warn({ key, upstream: source.name, err: err.message }, 'package download failed; nothing stored'),
     );
@@ -195,6 +196,15 @@ export class PackageFiles {
     if (!resources.flat) return undefined;
     const name = file === 'nupkg' ? `${lowerId}.${lowerVersion}.nupkg` : `${lowerId}.nuspec`;
     return `${resources.flat}${lowerId}/${lowerVersion}/${name}`;
+  }
+
+  private nuspecChain: Promise<unknown> = Promise.resolve();
+
+  private scheduleNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): void {
+    this.nuspecChain = this.nuspecChain
+      .then(() => new Promise((r) => setTimeout(r, 10)))
+      .then(() => this.keepNuspec(lowerId, lowerVersion, nupkgPath, upstream))
+      .catch(() => undefined);
   }
 
   private async keepNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): Promise<Buffer | undefined> {
@@ -252,6 +262,7 @@ export class PackageFiles {
   async drain(): Promise<void> {
     const all = [...this.downloads.values()].map((p) => p.then((d) => (d instanceof SharedDownload ? d.done : undefined)).catch(() => undefined));
     await Promise.all(all);
+    await this.nuspecChain;
   }
 
   get active(): number {
