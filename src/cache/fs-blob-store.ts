@@ -171,7 +171,7 @@ export class BlobWriter {
     let off = 0;
     while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off, this.written + off);
     this.written += chunk.length;
-    this.tailChunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    this.tailChunks.push(Buffer.from(chunk)); // a copy: the source may reuse its buffers
     this.tailBytes += chunk.length;
     while (this.tailChunks.length > 1 && this.tailBytes - this.tailChunks[0]!.length >= TAIL) this.tailBytes -= this.tailChunks.shift()!.length;
   }

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { BlobInfo, BlobWriter, CommitCheck } from './fs-blob-store.js';
 
 const CHUNK = 64 * 1024;
+const MEMORY_MAX = 2 * 1024 * 1024;
 
 /**
  * One upstream body written once into the blob store and read by any number of clients while it arrives.
@@ -21,6 +22,11 @@ export class SharedDownload {
   /** Every check passed: readers may have the last byte even before the file is moved into place. */
   private verified = false;
   private failure: Error | undefined;
+  /**
+   * A small download (announced length up to MEMORY_MAX) is also kept in memory while it lasts: its readers
+   * take the bytes from there instead of reading the temp file back (one file-system round trip less per chunk).
+   */
+  private mem: Buffer[] | undefined;
 
   constructor(
     private readonly writer: BlobWriter,
@@ -29,6 +35,7 @@ export class SharedDownload {
     check: CommitCheck,
   ) {
     this.upstream = check.upstream ?? '';
+    if (expectedLength !== undefined && expectedLength <= MEMORY_MAX) this.mem = [];
     this.events.setMaxListeners(0);
     this.done = this.pump(source, check);
     this.done.catch(() => undefined); // failures reach readers and awaiting callers; never unhandled
@@ -40,6 +47,10 @@ export class SharedDownload {
       for await (const chunk of source) {
         this.writer.write(chunk);
         hash.update(chunk);
+        if (this.mem) {
+          if (this.writer.written > MEMORY_MAX) this.mem = undefined; // longer than announced: the commit refuses it
+          else this.mem.push(Buffer.from(chunk)); // a copy: the source may reuse its buffers
+        }
         this.events.emit('progress');
       }
       this.committed = await this.writer.commit(hash.digest('base64'), {
@@ -49,6 +60,7 @@ export class SharedDownload {
           this.events.emit('progress');
         },
       });
+      this.mem = undefined; // later readers read the committed file
       this.events.emit('progress');
       return this.committed;
     } catch (err) {
@@ -68,6 +80,9 @@ export class SharedDownload {
     if (this.committed) return fileReader(this.committed.path, 0, () => this.committed?.size ?? 0, () => true);
     if (this.failure) return settledReader(this.done);
     const self = this;
+    const limit = (): number => (self.committed ? self.committed.size : self.verified ? self.writer.written : Math.max(0, self.writer.written - 1));
+    const finished = (): boolean => self.committed !== undefined || self.verified;
+    if (this.mem) return memoryReader(this.mem, limit, finished, () => self.failure, this.events);
     try {
       return fileReader(
         this.writer.tempPath,
@@ -156,6 +171,57 @@ function settledReader(done: Promise<BlobInfo>): Readable {
     })(),
     { objectMode: false },
   );
+}
+
+/** Like fileReader, over the chunks of a download kept in memory (the array only grows while it is read). */
+function memoryReader(chunks: Buffer[], limit: () => number, finished: () => boolean, failed: () => Error | undefined, events: EventEmitter): Readable {
+  let pos = 0; // bytes handed out
+  let index = 0; // chunk holding `pos`
+  let offset = 0; // position of `pos` inside that chunk
+  let waiting: (() => void) | undefined;
+  const stream = new Readable({
+    highWaterMark: CHUNK,
+    read() {
+      const step = (): void => {
+        const err = failed();
+        if (err) {
+          stream.destroy(err);
+          return;
+        }
+        const lim = limit();
+        const chunk = chunks[index];
+        // (no chunk for a position below the limit only when the body ran past its announced length, and then
+        // the download fails: wait for that)
+        if (pos < lim && chunk) {
+          const n = Math.min(chunk.length - offset, lim - pos);
+          const slice = chunk.subarray(offset, offset + n);
+          pos += n;
+          offset += n;
+          if (offset === chunk.length) {
+            index++;
+            offset = 0;
+          }
+          stream.push(slice);
+          return;
+        }
+        if (finished()) {
+          stream.push(null);
+          return;
+        }
+        waiting = () => {
+          waiting = undefined;
+          step();
+        };
+        events.once('progress', waiting);
+      };
+      step();
+    },
+    destroy(err, cb) {
+      if (waiting) events.off('progress', waiting);
+      cb(err);
+    },
+  });
+  return stream;
 }
 
 /** A reader for a committed blob (exported for the serving path). */
