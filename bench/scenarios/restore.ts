@@ -9,7 +9,7 @@ import { startNuproxy } from '../lib/nuproxy.js';
 import { run as runCmd, type Scope } from '../lib/proc.js';
 import { check, fmt, median, type ScenarioOutput } from '../lib/report.js';
 import { startUpstream } from '../lib/upstream.js';
-import { createProject, removeProject, restoredPackages, type DotnetProject } from '../../test/support/dotnet.js';
+import { createProject, removeProject, restoredPackages, type DotnetProject, dotnetEnv } from '../../test/support/dotnet.js';
 import type { NupkgSpec } from '../../test/support/nupkg.js';
 
 const REAL_REFS = [
@@ -50,17 +50,7 @@ async function restoreOnce(scope: Scope, sourceUrl: string, timeoutMs: number): 
     properties: { NuGetAudit: 'false' },
   });
   try {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      NUGET_PACKAGES: p.packagesDir,
-      NUGET_HTTP_CACHE_PATH: p.httpCacheDir,
-      DOTNET_CLI_TELEMETRY_OPTOUT: '1',
-      DOTNET_NOLOGO: '1',
-      DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1',
-      DOTNET_CLI_HOME: p.homeDir,
-      MSBUILDDISABLENODEREUSE: '1',
-      DOTNET_CLI_USE_MSBUILD_SERVER: '0',
-    };
+    const env = dotnetEnv(p);
     const args = ['restore', p.projectFile, '--packages', p.packagesDir, '--no-http-cache', '--configfile', join(p.dir, 'NuGet.Config'), '--disable-build-servers'];
     const r = await runCmd(scope, 'dotnet', args, { timeoutMs, cwd: p.dir, env });
     if (r.code !== 0) throw new Error(`dotnet restore from ${sourceUrl} exited ${r.code}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);

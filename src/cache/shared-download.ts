@@ -101,47 +101,30 @@ export class SharedDownload {
   }
 }
 
+/** Where a following reader takes its bytes from: `take` answers up to `max` bytes at `pos`, or none yet. */
+interface ByteSource {
+  take(pos: number, max: number, cb: (err: Error | null, bytes: Buffer | undefined) => void): void;
+  close(cb: () => void): void;
+}
+
 /**
- * Reads a file from `start` up to a moving limit. `finished()` says the limit is final; `failed()` aborts.
- * The fd is opened synchronously at once, so a rename of the file right after does not disturb the reader.
+ * Streams a source from `start` up to a moving limit. `finished()` says the limit is final; `failed()` aborts;
+ * without `events` to wait on, reaching the limit early is an error.
  */
-function fileReader(
-  path: string,
+function followReader(
+  source: ByteSource,
   start: number,
   limit: () => number,
   finished: () => boolean,
   failed: () => Error | undefined = () => undefined,
   events?: EventEmitter,
 ): Readable {
-  const fd = openSync(path, 'r');
   let pos = start;
   let waiting: (() => void) | undefined;
   const stream = new Readable({
     highWaterMark: CHUNK,
     read() {
-      const step = (): void => {
-        const err = failed();
-        if (err) {
-          stream.destroy(err);
-          return;
-        }
-        const lim = limit();
-        if (pos < lim) {
-          const buf = Buffer.allocUnsafe(Math.min(CHUNK, lim - pos));
-          read(fd, buf, 0, buf.length, pos, (rerr, n) => {
-            if (rerr) {
-              stream.destroy(rerr);
-              return;
-            }
-            pos += n;
-            stream.push(n === buf.length ? buf : buf.subarray(0, n));
-          });
-          return;
-        }
-        if (finished()) {
-          stream.push(null);
-          return;
-        }
+      const wait = (): void => {
         if (!events) {
           stream.destroy(new Error('file ended before its expected size'));
           return;
@@ -152,14 +135,55 @@ function fileReader(
         };
         events.once('progress', waiting);
       };
+      const step = (): void => {
+        const err = failed();
+        if (err) {
+          stream.destroy(err);
+          return;
+        }
+        const lim = limit();
+        if (pos < lim) {
+          source.take(pos, Math.min(CHUNK, lim - pos), (terr, bytes) => {
+            if (terr) stream.destroy(terr);
+            else if (!bytes) wait();
+            else {
+              pos += bytes.length;
+              stream.push(bytes);
+            }
+          });
+          return;
+        }
+        if (finished()) stream.push(null);
+        else wait();
+      };
       step();
     },
     destroy(err, cb) {
       if (waiting && events) events.off('progress', waiting);
-      close(fd, () => cb(err));
+      source.close(() => cb(err));
     },
   });
   return stream;
+}
+
+/** A file, opened synchronously at once, so a rename of the file right after does not disturb the reader. */
+function fileReader(
+  path: string,
+  start: number,
+  limit: () => number,
+  finished: () => boolean,
+  failed?: () => Error | undefined,
+  events?: EventEmitter,
+): Readable {
+  const fd = openSync(path, 'r');
+  const source: ByteSource = {
+    take: (pos, max, cb) => {
+      const buf = Buffer.allocUnsafe(max);
+      read(fd, buf, 0, max, pos, (err, n) => cb(err, err ? undefined : n === max ? buf : buf.subarray(0, n)));
+    },
+    close: (cb) => close(fd, () => cb()),
+  };
+  return followReader(source, start, limit, finished, failed, events);
 }
 
 /** Waits for the download's outcome: the committed bytes, or the download's error. */
@@ -173,55 +197,26 @@ function settledReader(done: Promise<BlobInfo>): Readable {
   );
 }
 
-/** Like fileReader, over the chunks of a download kept in memory (the array only grows while it is read). */
+/** The chunks of a download kept in memory (the array only grows while it is read). */
 function memoryReader(chunks: Buffer[], limit: () => number, finished: () => boolean, failed: () => Error | undefined, events: EventEmitter): Readable {
-  let pos = 0; // bytes handed out
-  let index = 0; // chunk holding `pos`
-  let offset = 0; // position of `pos` inside that chunk
-  let waiting: (() => void) | undefined;
-  const stream = new Readable({
-    highWaterMark: CHUNK,
-    read() {
-      const step = (): void => {
-        const err = failed();
-        if (err) {
-          stream.destroy(err);
-          return;
-        }
-        const lim = limit();
-        const chunk = chunks[index];
-        // (no chunk for a position below the limit only when the body ran past its announced length, and then
-        // the download fails: wait for that)
-        if (pos < lim && chunk) {
-          const n = Math.min(chunk.length - offset, lim - pos);
-          const slice = chunk.subarray(offset, offset + n);
-          pos += n;
-          offset += n;
-          if (offset === chunk.length) {
-            index++;
-            offset = 0;
-          }
-          stream.push(slice);
-          return;
-        }
-        if (finished()) {
-          stream.push(null);
-          return;
-        }
-        waiting = () => {
-          waiting = undefined;
-          step();
-        };
-        events.once('progress', waiting);
-      };
-      step();
+  let index = 0; // chunk holding the next position
+  let offset = 0; // that position inside the chunk
+  const source: ByteSource = {
+    take: (_pos, max, cb) => {
+      const chunk = chunks[index];
+      // no chunk below the limit only when the body ran past its announced length; the download then fails
+      if (!chunk) return cb(null, undefined);
+      const slice = chunk.subarray(offset, offset + Math.min(chunk.length - offset, max));
+      offset += slice.length;
+      if (offset === chunk.length) {
+        index++;
+        offset = 0;
+      }
+      cb(null, slice);
     },
-    destroy(err, cb) {
-      if (waiting) events.off('progress', waiting);
-      cb(err);
-    },
-  });
-  return stream;
+    close: (cb) => cb(),
+  };
+  return followReader(source, 0, limit, finished, failed, events);
 }
 
 /** A reader for a committed blob (exported for the serving path). */

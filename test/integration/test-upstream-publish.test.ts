@@ -1,6 +1,5 @@
 // Publishing on the test upstream (protocol reference §5, §9.1): push (multipart, chunked), delete/unlist, relist,
 // symbol push, API key / protocol-version / size rules, and one round trip with the real `dotnet nuget push/delete`.
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
@@ -9,7 +8,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultTfm, skipReason } from '../support/dotnet.js';
+import { defaultTfm, runDotnet, skipReason } from '../support/dotnet.js';
 import { escapeXml, makeNupkg, makeNuspecXml, readNupkg } from '../support/nupkg.js';
 import {
   INVALID_KEY_MESSAGE,
@@ -497,35 +496,7 @@ interface Run {
 }
 
 function dotnet(args: string[], cwd: string, home: string, packagesDir: string): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DOTNET_CLI_HOME: home,
-    NUGET_PACKAGES: packagesDir,
-    NUGET_HTTP_CACHE_PATH: join(home, 'http-cache'),
-    DOTNET_CLI_TELEMETRY_OPTOUT: '1',
-    DOTNET_NOLOGO: '1',
-    DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1',
-    MSBUILDDISABLENODEREUSE: '1',
-    DOTNET_CLI_USE_MSBUILD_SERVER: '0',
-  };
-  delete env.NUGET_API_KEY;
-  delete env.NUGET_SYMBOL_API_KEY;
-  return new Promise((resolve, reject) => {
-    const child = spawn('dotnet', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-  });
+  return runDotnet(args, { dir: cwd, homeDir: home, packagesDir, httpCacheDir: join(home, 'http-cache') }, { timeoutMs: 240_000 });
 }
 
 const explain = (what: string, r: Run): string => `${what} exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;

@@ -166,12 +166,8 @@ export function restore(
   return runDotnet(args, p, opts);
 }
 
-/** Runs any `dotnet` command with the project's isolated NuGet folders and home (async spawn). */
-export function runDotnet(
-  args: string[],
-  p: Pick<DotnetProject, 'dir' | 'packagesDir' | 'httpCacheDir' | 'homeDir'>,
-  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
-): Promise<RestoreResult> {
+/** The environment that isolates a dotnet command: the project's own NuGet folders and home, no telemetry. */
+export function dotnetEnv(p: Pick<DotnetProject, 'packagesDir' | 'httpCacheDir' | 'homeDir'>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NUGET_PACKAGES: p.packagesDir,
@@ -182,10 +178,19 @@ export function runDotnet(
     DOTNET_CLI_HOME: p.homeDir,
     MSBUILDDISABLENODEREUSE: '1',
     DOTNET_CLI_USE_MSBUILD_SERVER: '0',
-    ...opts.env,
   };
   delete env.NUGET_API_KEY;
   delete env.NUGET_SYMBOL_API_KEY;
+  return env;
+}
+
+/** Runs any `dotnet` command with the project's isolated NuGet folders and home (async spawn). */
+export function runDotnet(
+  args: string[],
+  p: Pick<DotnetProject, 'dir' | 'packagesDir' | 'httpCacheDir' | 'homeDir'>,
+  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
+): Promise<RestoreResult> {
+  const env = { ...dotnetEnv(p), ...opts.env };
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn('dotnet', args, { cwd: opts.cwd ?? p.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,6 +1,7 @@
 // Test support: build deterministic .nupkg files and read the nuspec out of real ones.
 // Only fflate + node built-ins; no XML library (a small regex parser is enough for nuspecs).
 import { strFromU8, strToU8, unzipSync, zipSync, type Zippable } from 'fflate';
+import { decodeXmlEntities } from '../../src/protocol/nuspec.js';
 
 export interface DependencySpec {
   id: string;
@@ -43,26 +44,8 @@ export function escapeXml(s: string): string {
     .replace(/'/g, '&apos;');
 }
 
-export function unescapeXml(s: string): string {
-  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (m, ent: string) => {
-    switch (ent) {
-      case 'amp':
-        return '&';
-      case 'lt':
-        return '<';
-      case 'gt':
-        return '>';
-      case 'quot':
-        return '"';
-      case 'apos':
-        return "'";
-      default: {
-        const code = ent[1] === 'x' ? parseInt(ent.slice(2), 16) : parseInt(ent.slice(1), 10);
-        return Number.isFinite(code) ? String.fromCodePoint(code) : m;
-      }
-    }
-  });
-}
+/** XML entities decoded the way the proxy's own nuspec reader does. */
+export const unescapeXml = decodeXmlEntities;
 
 export function makeNuspecXml(spec: NupkgSpec): string {
   const lines = [
