@@ -2,7 +2,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { createAdaptorServer } from '@hono/node-server';
+import { createServer as createHttpServer } from 'node:http';
 import type { LoadedConfig } from './config/load.js';
 import { FsBlobStore } from './cache/fs-blob-store.js';
 import { createMemoryMetadataStore } from './cache/keyv-metadata-store.js';
@@ -15,7 +15,7 @@ import { systemClock, type Clock } from './feed/freshness.js';
 import { MetadataCache } from './feed/metadata-cache.js';
 import { PackageFiles } from './feed/packages.js';
 import { UpstreamSource } from './feed/upstream-source.js';
-import { createHttpApp } from './http/app.js';
+import { createRequestListener } from './http/app.js';
 import type { Logger } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
@@ -132,7 +132,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   const { feed, store, blobs } = core;
 
   let shuttingDown = false;
-  const app = createHttpApp(feed, {
+  const listener = createRequestListener(feed, {
     logger: log,
     publicUrl: config.publicUrl,
     trustForwardedHeaders: config.trustForwardedHeaders,
@@ -157,10 +157,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
         }
       })()
     : undefined;
-  const server = createAdaptorServer({
-    fetch: app.fetch,
-    ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}),
-  }) as Server;
+  const server: Server = tls ? (createHttpsServer(tls, listener) as unknown as Server) : createHttpServer(listener);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

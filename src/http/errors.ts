@@ -19,15 +19,29 @@ const STATUS: Record<ErrorCode, number> = {
   INTERNAL: 500,
 };
 
+export interface ErrorPayload {
+  status: number;
+  code: ErrorCode;
+  body: Record<string, unknown>;
+  /** Not a NuproxyError: a bug or an unforeseen failure, logged with its stack. */
+  unexpected: boolean;
+}
+
 /** The one place where error codes become HTTP statuses. Bodies are JSON and never carry secrets. */
-export function errorResponse(c: Context, err: unknown): Response {
+export function errorPayload(err: unknown): ErrorPayload {
   const e = err instanceof NuproxyError ? err : new NuproxyError('INTERNAL', 'internal error');
   const status = STATUS[e.code];
   const body: Record<string, unknown> = { error: e.code.toLowerCase(), message: e.message };
   if (typeof e.details.upstream === 'string') body.upstream = e.details.upstream;
-  c.set('errorCode', e.code);
-  if (status >= 500 && !(err instanceof NuproxyError)) c.set('error', err);
-  return c.json(body, status as 400);
+  return { status, code: e.code, body, unexpected: status >= 500 && !(err instanceof NuproxyError) };
+}
+
+/** errorPayload as a framework response (the routes outside the read path). */
+export function errorResponse(c: Context, err: unknown): Response {
+  const p = errorPayload(err);
+  c.set('errorCode', p.code);
+  if (p.unexpected) c.set('error', err);
+  return c.json(p.body, p.status as 400);
 }
 
 export function badRequest(message: string, details: Record<string, unknown> = {}): NuproxyError {

@@ -14,11 +14,11 @@ export interface BaseOptions {
  * Host, and X-Forwarded-Proto/Host/Prefix only when config says to trust them (pitfall 19). Values are checked
  * so a forged header cannot inject anything into the documents.
  */
-export function publicBase(headers: Headers, opts: BaseOptions): string {
+export function publicBase(header: (name: string) => string | undefined, opts: BaseOptions): string {
   if (opts.publicUrl) return opts.publicUrl.endsWith('/') ? opts.publicUrl : opts.publicUrl + '/';
-  const first = (name: string): string | undefined => headers.get(name)?.split(',')[0]?.trim() || undefined;
+  const first = (name: string): string | undefined => header(name)?.split(',')[0]?.trim() || undefined;
   let proto = opts.tls ? 'https' : 'http';
-  let host = headers.get('host') ?? undefined;
+  let host = header('host');
   let prefix = '';
   if (opts.trustForwardedHeaders) {
     const fp = first('x-forwarded-proto')?.toLowerCase();

@@ -61,8 +61,12 @@ describe.skipIf(!existsSync('/proc/self/status'))('an oversize push through the 
     const r = await pushMultipart(`${url}v3/package/`, body, { 'x-nuget-apikey': 'k' }).catch((err: Error) => ({ status: -1, text: err.message, headers: {} }));
     // the proxy may close the connection before the client has sent everything: then the log has the answer
     if (r.status !== -1) expect(r.status).toBe(413);
-    await new Promise((res) => setTimeout(res, 200));
-    const logged = lines.find((l) => l.method === 'PUT' && l.path === '/v3/package/');
+    // log lines are written in batches (at least every 250 ms): wait for this one
+    let logged: Record<string, unknown> | undefined;
+    for (let i = 0; i < 60 && !logged; i++) {
+      await new Promise((res) => setTimeout(res, 50));
+      logged = lines.find((l) => l.method === 'PUT' && l.path === '/v3/package/');
+    }
     expect(logged?.status).toBe(413);
     const peak = peakRss(child.pid!);
     console.log(`nuproxy peak RSS: before ${(before / MB).toFixed(0)} MB, after a 300 MB push ${(peak / MB).toFixed(0)} MB`);

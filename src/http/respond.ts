@@ -1,0 +1,175 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { DocAnswer } from '../feed/feed.js';
+import type { BlobInfo, PackageHandle } from '../feed/packages.js';
+import type { Logger } from '../log.js';
+import { errorPayload, notFound } from './errors.js';
+import type { RenderCache } from './render-cache.js';
+import { etagOf, parseRange, pipeTo, sendFile } from './send-file.js';
+
+/**
+ * One request answered straight on Node's response objects, and what its log line says about it. Used by the
+ * read routes (the hot path of every restore) without any framework in between.
+ */
+export interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  started: number;
+  /** The path without its query string, for the log. */
+  path: string;
+  cache?: string | undefined;
+  upstream?: string | undefined;
+  partial?: string[] | undefined;
+  errorCode?: string | undefined;
+  /** An unexpected error (logged with its stack at level error). */
+  error?: unknown;
+}
+
+export interface RequestLogEntry {
+  method: string;
+  path: string;
+  status: number;
+  started: number;
+  cache?: string | undefined;
+  upstream?: string | undefined;
+  partial?: string[] | undefined;
+  errorCode?: string | undefined;
+  error?: unknown;
+}
+
+/** The one access-log line per request (both the read routes and the framework routes write it). */
+export function logRequest(log: Logger, e: RequestLogEntry): void {
+  const entry: Record<string, unknown> = {
+    method: e.method,
+    path: e.path,
+    status: e.status,
+    durationMs: Math.round((performance.now() - e.started) * 10) / 10,
+    cache: e.cache,
+    upstream: e.upstream,
+  };
+  if (e.partial) entry.partial = e.partial;
+  if (e.errorCode) entry.error = e.errorCode;
+  if (e.error) {
+    entry.err = e.error;
+    log.error(entry, 'request failed');
+  } else log.info(entry, 'request');
+}
+
+/** Logs the exchange once its response is over (sent, or cut off). */
+export function logWhenDone(log: Logger, x: Exchange): void {
+  const done = (): void => logRequest(log, { method: x.req.method ?? 'GET', status: x.res.statusCode, ...x });
+  if (x.res.writableFinished) done();
+  else x.res.once('close', done);
+}
+
+/** A request header read straight from Node's request. */
+export function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function writeError(x: Exchange, err: unknown): void {
+  const p = errorPayload(err);
+  x.errorCode = p.code;
+  if (p.unexpected) x.error = err;
+  const { res } = x;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = Buffer.from(JSON.stringify(p.body));
+  res.writeHead(p.status, { 'content-type': JSON_TYPE, 'content-length': String(body.length) });
+  res.end(x.req.method === 'HEAD' ? undefined : body);
+}
+
+/** A stored or merged document, rendered for the request's public base, gzip when the client takes it. */
+export function sendDoc(x: Exchange, doc: DocAnswer | undefined, what: string, renders: RenderCache, base: string): void {
+  if (!doc) throw notFound(`${what} not found`);
+  x.cache = doc.outcome;
+  const upstreams = doc.upstreams.length ? doc.upstreams.join(', ') : '';
+  if (upstreams) x.upstream = upstreams;
+  if (doc.partial.length) x.partial = doc.partial;
+  const { req, res } = x;
+  const useGzip = doc.gzip && /\bgzip\b/i.test(header(req, 'accept-encoding') ?? '');
+  const r = renders.get(doc.key, doc.version, base, () => doc.body, useGzip);
+  const headers: Record<string, string> = { 'content-type': JSON_TYPE, etag: r.etag, 'x-nuproxy-cache': doc.outcome };
+  if (upstreams) headers['x-nuproxy-upstream'] = upstreams;
+  // built without these upstreams (they failed): not cached as an answer, and said so
+  if (doc.partial.length) headers['x-nuproxy-partial'] = doc.partial.join(', ');
+  if (doc.outcome === 'stale') {
+    headers.warning = '110 - "Response is Stale"';
+    headers['x-nuproxy-stale'] = 'true';
+  }
+  if (doc.gzip) headers.vary = 'Accept-Encoding';
+  if (header(req, 'if-none-match') === r.etag) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  const body = useGzip ? r.gzip! : r.body;
+  if (useGzip) headers['content-encoding'] = 'gzip';
+  headers['content-length'] = String(body.length);
+  res.writeHead(200, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** Headers of a stored file, computed once per file (they never change: the files are immutable). */
+const fileHeaderCache = new WeakMap<object, Record<string, string>>();
+function fileHeaders(info: BlobInfo): Record<string, string> {
+  let h = fileHeaderCache.get(info);
+  if (!h) {
+    h = { etag: etagOf(info), 'accept-ranges': 'bytes', 'last-modified': new Date(info.mtimeMs).toUTCString(), 'cache-control': 'public, max-age=31536000, immutable' };
+    fileHeaderCache.set(info, h);
+  }
+  return h;
+}
+
+/** A package file: from memory or disk with ETag/Range, or streamed while it is being fetched. */
+export function sendPackage(x: Exchange, handle: PackageHandle | undefined, contentType: string): void {
+  if (!handle) throw notFound('package not found');
+  const { req, res } = x;
+  x.cache = handle.outcome;
+  const head = req.method === 'HEAD';
+  const headers: Record<string, string> = { 'content-type': contentType, 'x-nuproxy-cache': handle.outcome };
+  if (handle.upstream) {
+    x.upstream = handle.upstream;
+    headers['x-nuproxy-upstream'] = handle.upstream;
+  }
+  const bare = (status: number): void => {
+    res.writeHead(status, headers);
+    res.end();
+  };
+  if (handle.kind !== 'file') {
+    if (handle.length !== undefined) headers['content-length'] = String(handle.length);
+    if (handle.kind === 'head' || head) {
+      if (handle.kind === 'stream') handle.stream.destroy();
+      return bare(200);
+    }
+    return pipeTo(res, 200, headers, handle.stream as Readable);
+  }
+  const { info, bytes } = handle;
+  const fh = fileHeaders(info);
+  Object.assign(headers, fh);
+  if (header(req, 'if-none-match') === fh.etag) return bare(304);
+  const ifRange = header(req, 'if-range');
+  const range = ifRange && ifRange !== fh.etag ? undefined : parseRange(header(req, 'range'), info.size);
+  if (range === 'unsatisfiable') {
+    headers['content-range'] = `bytes */${info.size}`;
+    headers['content-length'] = '0';
+    return bare(416);
+  }
+  const start = range ? range.start : 0;
+  const end = range ? range.end : info.size - 1;
+  const status = range ? 206 : 200;
+  if (range) headers['content-range'] = `bytes ${start}-${end}/${info.size}`;
+  headers['content-length'] = String(end - start + 1);
+  if (head) return bare(status);
+  if (bytes) {
+    res.writeHead(status, headers);
+    res.end(range ? bytes.subarray(start, end + 1) : bytes);
+    return;
+  }
+  sendFile(res, status, headers, info.path, start, end);
+}
