@@ -32,7 +32,7 @@ export function which(name: string): string | undefined {
 const NEEDS: Record<ScenarioName, (keyof Tools)[]> = {
   warm: ['nginx', 'wrk'],
   herd: ['nginx'],
-  metadata: ['wrk', 'redisServer'],
+  metadata: ['nginx', 'wrk', 'redisServer'],
   restore: ['nginx', 'dotnet', 'realPackages'],
   memory: [],
 };

@@ -194,8 +194,8 @@ export class Feed {
     );
     if (merged === undefined) return undefined;
     if (Array.isArray(merged)) return this.localAnswer(`flat:${lowerId}`, JSON.stringify({ versions: merged }), false);
-    const body = JSON.stringify({ versions: merged.versions });
-    return this.answer(`flat:${lowerId}`, body, versionOf(merged.gathered), false, merged.gathered);
+    // the body is only built when the render cache does not hold this version of the answer
+    return lazyBody(this.answer(`flat:${lowerId}`, '', versionOf(merged.gathered), false, merged.gathered), () => JSON.stringify({ versions: merged.versions }));
   }
 
   /**

@@ -45,6 +45,7 @@ const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && 
 export class UpstreamDocs {
   /** Parsed documents by key and fetch time: a hot answer is not parsed again (values are never mutated). */
   private readonly parsed = new LRUCache<string, { value: unknown }>({ max: 2000 });
+  private readonly parsedByEntry = new WeakMap<object, { value: unknown }>();
 
   constructor(private readonly cache: MetadataCache) {}
 
@@ -66,11 +67,17 @@ export class UpstreamDocs {
   private async get<T>(src: UpstreamSource, key: string, maxAgeMs: number, source: Omit<DocSource, 'upstream'>, parse: (body: string) => T): Promise<Contribution<T>> {
     const doc = await this.cache.get(`${key}`, maxAgeMs, { upstream: src.name, ...source });
     if (doc.entry.absent) return { upstream: src.name, kind: 'absent', outcome: doc.outcome };
-    const pk = `${key}\n${doc.entry.fetchedAt}`;
-    let hit = this.parsed.get(pk);
+    // stores that keep entries as objects hand out the same entry until it changes: its parsed form is kept
+    // beside it; others (Redis) are looked up by key and fetch time
+    let hit = this.parsedByEntry.get(doc.entry);
     if (!hit) {
-      hit = { value: parse(doc.entry.body) };
-      this.parsed.set(pk, hit);
+      const pk = `${key}\n${doc.entry.fetchedAt}`;
+      hit = this.parsed.get(pk);
+      if (!hit) {
+        hit = { value: parse(doc.entry.body) };
+        this.parsed.set(pk, hit);
+      }
+      this.parsedByEntry.set(doc.entry, hit);
     }
     return { upstream: src.name, kind: 'ok', value: hit.value as T, outcome: doc.outcome, version: String(doc.entry.fetchedAt) };
   }
