@@ -9,6 +9,8 @@ import { createMemoryMetadataStore } from './cache/keyv-metadata-store.js';
 import type { RedisBlobTier } from './cache/redis-blob-tier.js';
 import type { RedisLink } from './cache/redis-link.js';
 import type { MetadataStore } from './cache/metadata-store.js';
+import { BoxLink, type BoxChannel } from './cache/box-link.js';
+import { createBoxMetadataStore } from './cache/box-metadata-store.js';
 import { NuproxyError } from './errors.js';
 import { Feed } from './feed/feed.js';
 import { systemClock, type Clock } from './feed/freshness.js';
@@ -32,6 +34,8 @@ export interface AppOptions {
    * cache (warm, export) pass false: the server's downloads under way live there.
    */
   sweepTemp?: boolean;
+  /** This process is one worker of several (config `workers`): the IPC channel to the primary process. */
+  box?: BoxChannel;
 }
 
 export interface RunningApp {
@@ -65,8 +69,11 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   let link: RedisLink | undefined;
   let store: MetadataStore;
   let tier: RedisBlobTier | undefined;
+  const box = opts.box ? new BoxLink(opts.box) : undefined;
   if (config.cache.metadata === 'memory') {
     store = createMemoryMetadataStore(config.cache.memoryMaxMB * 1024 * 1024);
+    // workers: each keeps its own memory store; invalidations after a push reach all of them
+    if (box) store = createBoxMetadataStore(store, box);
   } else {
     // the shared tier: memory in front of Redis for metadata, small packages through Redis, one fetch lock
     // (loaded only when configured: the Redis client is a fair share of an idle process's memory)
@@ -101,7 +108,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const sources = clients.map(
     (c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }, config.upstreams[i]!.writable),
   );
-  const packages = new PackageFiles(blobs, log.child({ component: 'packages' }), tier);
+  const packages = new PackageFiles(blobs, log.child({ component: 'packages' }), tier, box);
   const router = new IdRouter(config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })));
   const publish = {
     keyMode: config.publish.keyMode,
@@ -141,6 +148,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
       const metadata = store.health();
       return {
         ready: !shuttingDown,
+        pid: process.pid,
         offline: config.offline,
         metadataStore: { kind: store.kind, ...metadata },
         upstreams: feed.upstreamHealth(),

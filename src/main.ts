@@ -8,6 +8,11 @@ import { hashKey } from './feed/publish.js';
 import { pino } from 'pino';
 import type { CliCommand } from './cli/context.js';
 import { warmCommand } from './cli/warm.js';
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { BoxBroker } from './cache/box-link.js';
+import { FsBlobStore } from './cache/fs-blob-store.js';
+import type { LoadedConfig } from './config/load.js';
 import { exportCommand, importCommand } from './cli/bundle.js';
 
 const USAGE = `nuproxy ${VERSION}: a caching proxy for NuGet V3 feeds
@@ -106,24 +111,45 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`configuration OK (${loaded.source})\n${JSON.stringify(loaded.config, null, 2)}\n`);
     return 0;
   }
-  // asynchronous, buffered writes: a request's log line never waits for the terminal or pipe reading it
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const logger = createLogger({ level: loaded.config.log.level, destination });
+  const workers = loaded.config.workers === 'auto' ? availableParallelism() : loaded.config.workers;
+  if (workers > 1 && cluster.isPrimary) return runPrimary(loaded, workers);
+  const worker = cluster.isWorker;
+  // asynchronous, buffered writes: a request's log line never waits for the terminal or pipe reading it.
+  // Workers share stdout: each write is whole lines of at most 4096 bytes, which a pipe never interleaves.
+  const destination = pino.destination({ dest: 1, sync: false, ...(worker ? { minLength: 2048, maxWrite: 4096 } : { minLength: 4096 }) });
+  const root = createLogger({ level: loaded.config.log.level, destination });
+  const logger = worker ? root.child({ worker: cluster.worker?.id }) : root;
   // the lines still in the buffer are written when the process ends, however it ends, and at least every 250 ms
   process.once('exit', () => destination.flushSync());
   setInterval(() => destination.flush(), 250).unref();
   let app;
   try {
-    app = await startApp(loaded, { logger });
+    app = await startApp(
+      loaded,
+      worker
+        ? {
+            logger,
+            // the primary swept the temp files once; a worker starting later must not remove the others' downloads
+            sweepTemp: false,
+            box: { send: (m) => void (process.connected && process.send?.(m)), onMessage: (h) => process.on('message', h) },
+          }
+        : { logger },
+    );
   } catch (err) {
     logger.fatal({ err: isNuproxyError(err) ? err.message : err }, 'cannot start');
     destination.flushSync();
     return 1;
   }
-  logger.info(
-    { url: app.url, config: loaded.source, upstreams: loaded.config.upstreams.map((u) => u.name), metadata: app.store.kind, cacheDir: app.blobs.root },
-    `nuproxy listening; point NuGet at ${app.url}v3/index.json`,
-  );
+  if (worker) {
+    // the primary logs the one "listening" line once every worker listens
+    logger.info({ address: app.url }, 'worker listening');
+    process.send?.({ nuproxyWorker: 'listening', url: app.url, metadata: app.store.kind, cacheDir: app.blobs.root });
+  } else {
+    logger.info(
+      { url: app.url, config: loaded.source, upstreams: loaded.config.upstreams.map((u) => u.name), metadata: app.store.kind, cacheDir: app.blobs.root },
+      `nuproxy listening; point NuGet at ${app.url}v3/index.json`,
+    );
+  }
   destination.flush(); // whoever waits for this line gets it now
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -132,9 +158,94 @@ async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // a worker whose primary is gone has no listening socket left: it stops too
+    if (worker) process.once('disconnect', () => stop('primary gone'));
   });
   logger.info('stopped');
+  if (worker) process.disconnect?.(); // the IPC channel would keep the process alive
   return 0;
+}
+
+/**
+ * The primary process of `workers` > 1: forks the workers (they share the listening socket and the disk cache),
+ * keeps their fetch locks and relays their broadcasts (BoxBroker), replaces a worker that dies, and stops them
+ * all on SIGTERM/SIGINT. It serves no requests itself.
+ */
+async function runPrimary(loaded: LoadedConfig, count: number): Promise<number> {
+  const logger = createLogger({ level: loaded.config.log.level, destination: pino.destination({ dest: 1, sync: true }) }).child({ role: 'primary' });
+  try {
+    const { swept } = await new FsBlobStore(loaded.config.cache.dir).init({ sweep: true });
+    if (swept > 0) logger.info({ swept }, 'removed temp files left by an earlier run');
+  } catch (err) {
+    logger.fatal({ err: isNuproxyError(err) ? err.message : err }, 'cannot start');
+    return 1;
+  }
+  const broker = new BoxBroker();
+  const live = new Map<number, Worker>();
+  let stopping = false;
+  let failed = false;
+  let announced = false;
+  let listening = 0;
+  let allExited: () => void = () => undefined;
+  const exited = new Promise<void>((r) => (allExited = r));
+  const stopAll = (signal: NodeJS.Signals): void => {
+    stopping = true;
+    for (const w of live.values()) w.process.kill(signal);
+    if (live.size === 0) allExited();
+    // a worker that does not finish within the grace period (plus a margin) is killed
+    setTimeout(() => {
+      for (const w of live.values()) w.process.kill('SIGKILL');
+    }, loaded.config.shutdownGrace + 5000).unref();
+  };
+  const fork = (): void => {
+    const w = cluster.fork();
+    live.set(w.id, w);
+    let up = false;
+    const port = broker.attach(w.id, (m) => {
+      if (w.isConnected()) w.send(m as object);
+    });
+    w.on('message', (m: { nuproxyWorker?: string; url?: string; metadata?: string; cacheDir?: string }) => {
+      if (m?.nuproxyWorker !== 'listening') return port.onMessage(m);
+      up = true;
+      listening++;
+      if (!announced && listening >= count) {
+        announced = true;
+        logger.info(
+          { url: m.url, workers: count, config: loaded.source, upstreams: loaded.config.upstreams.map((u) => u.name), metadata: m.metadata, cacheDir: m.cacheDir },
+          `nuproxy listening with ${count} workers; point NuGet at ${m.url}v3/index.json`,
+        );
+      }
+    });
+    w.on('exit', (code, signal) => {
+      port.detach();
+      live.delete(w.id);
+      if (up) listening--;
+      if (stopping) {
+        if (live.size === 0) allExited();
+        return;
+      }
+      if (!up) {
+        // a worker that cannot start (port taken, cache dir unusable): the others would fail the same way
+        logger.fatal({ worker: w.id, code, signal }, 'a worker could not start; stopping');
+        failed = true;
+        stopAll('SIGTERM');
+        return;
+      }
+      logger.error({ worker: w.id, code, signal }, 'worker exited; starting another');
+      fork();
+    });
+  };
+  for (let i = 0; i < count; i++) fork();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    logger.info({ signal }, 'shutting down: workers finish the requests and downloads under way');
+    stopAll('SIGTERM');
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await exited;
+  logger.info('stopped');
+  return failed ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then(

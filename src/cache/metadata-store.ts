@@ -19,8 +19,11 @@ export interface MetadataStore {
   /** ttlMs bounds how long the entry may be kept at all (freshness plus the stale-serving window). */
   set(key: string, entry: MetadataEntry, ttlMs: number): Promise<void>;
   delete(key: string): Promise<void>;
-  /** Tells other instances sharing the store that a key changed (they drop their memory copies). */
-  changed?(key: string): Promise<void>;
+  /**
+   * Tells other instances (or workers) sharing the store that a key changed: they drop their memory copies,
+   * or take `value` when it is given (stores that share nothing else need it).
+   */
+  changed?(key: string, value?: { entry: MetadataEntry; ttlMs: number }): Promise<void>;
   /** "up" when the backing store answers; memory is always up. */
   health(): { state: 'up' | 'down'; detail?: string };
   close(): Promise<void>;

@@ -13,6 +13,7 @@ export const ENV_OVERRIDES = {
   NUPROXY_REDIS_URL: 'cache.metadata',
   NUPROXY_LOG_LEVEL: 'log.level',
   NUPROXY_OFFLINE: 'offline (true/false)',
+  NUPROXY_WORKERS: 'workers (a number, or auto)',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -73,6 +74,12 @@ function applyEnv(raw: Record<string, unknown>, env: Env, problems: string[]): R
     if (/^(1|true|yes)$/i.test(env.NUPROXY_OFFLINE)) out.offline = true;
     else if (/^(0|false|no)$/i.test(env.NUPROXY_OFFLINE)) out.offline = false;
     else problems.push(`NUPROXY_OFFLINE: not true or false: ${JSON.stringify(env.NUPROXY_OFFLINE)}`);
+  }
+  if (env.NUPROXY_WORKERS) {
+    const w = env.NUPROXY_WORKERS.trim();
+    if (w === 'auto') out.workers = 'auto';
+    else if (/^\d+$/.test(w)) out.workers = Number(w);
+    else problems.push(`NUPROXY_WORKERS: not a number or "auto": ${JSON.stringify(env.NUPROXY_WORKERS)}`);
   }
   return out;
 }

@@ -169,6 +169,8 @@ export const configSchema = z.strictObject({
     }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   shutdownGrace: duration('30s'),
+  // worker processes sharing the port and the disk cache (node:cluster); "auto": one per CPU
+  workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -58,8 +58,9 @@ export class MetadataCache {
   }
 
   async writeValue(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.store.set(key, { body: value, fetchedAt: this.clock() }, ttlMs);
-    await this.store.changed?.(key);
+    const entry = { body: value, fetchedAt: this.clock() };
+    await this.store.set(key, entry, ttlMs);
+    await this.store.changed?.(key, { entry, ttlMs });
   }
 
   private async refresh(key: string, maxAgeMs: number, source: DocSource, stored: MetadataEntry | undefined): Promise<CachedDoc> {

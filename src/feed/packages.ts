@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
+import type { BoxLink } from '../cache/box-link.js';
 import { LRUCache } from 'lru-cache';
 import { sortVersionStrings } from '../protocol/sort.js';
 import { readNuspecBytes } from './nuspec.js';
@@ -48,6 +49,8 @@ export class PackageFiles {
     private readonly log: Logger,
     /** The shared tier (Redis) when several instances work as one cache. */
     private readonly tier?: RedisBlobTier,
+    /** The other worker processes of this nuproxy (config `workers`), sharing this disk. */
+    private readonly box?: BoxLink,
   ) {}
 
   /**
@@ -90,13 +93,40 @@ export class PackageFiles {
     return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
   }
 
+  /** A miss: coordinated with the other workers of this nuproxy when there are any, else fetchHere. */
+  private async fetch(key: string, lowerId: string, lowerVersion: string, file: PackageFile, resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<Fetched | undefined> {
+    const box = this.box;
+    if (!box) return this.fetchHere(key, lowerId, lowerVersion, file, resolve);
+    // Workers of one nuproxy: one of them fetches (and stores on the shared disk), the others wait for it and
+    // serve the stored file. A worker that gives up or dies releases the lock; then the next one fetches.
+    const deadline = Date.now() + LOCK_MS;
+    for (;;) {
+      const release = await box.lock(key, LOCK_MS);
+      if (release) {
+        let fetched: Fetched | undefined;
+        try {
+          fetched = await this.fetchHere(key, lowerId, lowerVersion, file, resolve);
+        } finally {
+          if (!(fetched instanceof SharedDownload)) release();
+        }
+        if (fetched instanceof SharedDownload) fetched.done.then(release, release);
+        return fetched;
+      }
+      await box.waitUnlocked(key, Math.max(0, deadline - Date.now()));
+      const onDisk = await this.blobs.stat(key);
+      if (onDisk) return { file: onDisk };
+      if (Date.now() >= deadline) return this.fetchHere(key, lowerId, lowerVersion, file, resolve);
+      // the holder failed (or found nothing): take the lock and try, or learn it is absent
+    }
+  }
+
   /**
    * One instance's miss. Alone: ask the winning upstream. With the shared tier: take the package from Redis if
    * another instance stored it; else take the shared lock and fetch (storing small packages in Redis for the
    * others), or wait for the instance holding the lock and read from Redis (fetching ourselves if it gives up,
    * dies, or the package is too large for Redis).
    */
-  private async fetch(key: string, lowerId: string, lowerVersion: string, file: PackageFile, resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<Fetched | undefined> {
+  private async fetchHere(key: string, lowerId: string, lowerVersion: string, file: PackageFile, resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<Fetched | undefined> {
     const chosen = await resolve();
     if (!chosen) return undefined;
     if (!this.tier) return this.start(chosen.source, key, lowerId, lowerVersion, file);

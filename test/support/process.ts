@@ -12,6 +12,8 @@ export interface NuproxyProcess {
   url: string;
   /** Parsed log lines so far. */
   lines: Record<string, unknown>[];
+  /** Lines on stdout that were not JSON (a log line cut or interleaved would show up here). */
+  invalid: string[];
   exited: Promise<number | null>;
   stop(): Promise<number | null>;
 }
@@ -27,6 +29,7 @@ export async function startNuproxy(dir: string, name: string, config: Record<str
   if (typeof config !== 'string') await writeFile(file, stringify({ listen: { host: '127.0.0.1', port: 0 }, ...config }));
   const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Record<string, unknown>[] = [];
+  const invalid: string[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 15 s`)), 15_000);
@@ -35,6 +38,7 @@ export async function startNuproxy(dir: string, name: string, config: Record<str
       try {
         obj = JSON.parse(line) as Record<string, unknown>;
       } catch {
+        invalid.push(line);
         return;
       }
       lines.push(obj);
@@ -49,6 +53,7 @@ export async function startNuproxy(dir: string, name: string, config: Record<str
     child,
     url,
     lines,
+    invalid,
     exited,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');

@@ -79,6 +79,17 @@ describe('config', () => {
     expect(problems({}, { NUPROXY_PORT: 'x' })[0]).toMatch(/NUPROXY_PORT/);
   });
 
+  it('takes workers as a number or "auto", from the file or NUPROXY_WORKERS', () => {
+    expect(validateConfig({}).config.workers).toBe(1);
+    expect(validateConfig({ workers: 4 }).config.workers).toBe(4);
+    expect(validateConfig({ workers: 'auto' }).config.workers).toBe('auto');
+    expect(validateConfig({ workers: 1 }, { NUPROXY_WORKERS: '3' }).config.workers).toBe(3);
+    expect(validateConfig({}, { NUPROXY_WORKERS: 'auto' }).config.workers).toBe('auto');
+    expect(problems({ workers: 0 })[0]).toMatch(/^workers/);
+    expect(problems({ workers: 'many' })[0]).toMatch(/^workers/);
+    expect(problems({}, { NUPROXY_WORKERS: 'two' })[0]).toMatch(/NUPROXY_WORKERS/);
+  });
+
   it('is frozen after validation', () => {
     const { config } = validateConfig({});
     expect(Object.isFrozen(config.cache.freshness)).toBe(true);
