@@ -28,6 +28,8 @@ export interface NuproxyOptions {
   workDir: string;
   logLevel?: string;
   label?: string;
+  /** Config `workers` (default 1). */
+  workers?: number;
 }
 
 let counter = 0;
@@ -41,6 +43,7 @@ export async function startNuproxy(scope: Scope, s: Settings, o: NuproxyOptions)
     upstreams: o.upstreams.map((u) => ({ ...u, timeouts: { connect: '5s', headers: '60s', body: '60s' } })),
     log: { level: o.logLevel ?? 'info' },
     shutdownGrace: '2s',
+    workers: o.workers ?? 1,
   };
   const configFile = join(o.workDir, `${label}.json`);
   const logFile = join(o.workDir, `${label}.log`);

@@ -2,6 +2,7 @@
 // connections (wrk cycling through 100 ids); then answers merged from three upstreams of different latency,
 // cold (each id asked once) against the slowest upstream asked directly, and warm.
 import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { need, type Ctx, type Scenario } from '../lib/context.js';
 import { getOk, header, type Got } from '../lib/http.js';
@@ -67,8 +68,11 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
   ];
   // Redis mode keeps a memory copy of hot keys for cache.localTtl (5 s by default): "redis" measures that default,
   // "redis, localTtl 0" makes every hit a Redis round trip
-  const stores: { key: string; metadata: string; cache?: Record<string, unknown> }[] = [
+  const workers = availableParallelism();
+  const stores: { key: string; metadata: string; cache?: Record<string, unknown>; workers?: number }[] = [
     { key: 'memory', metadata: 'memory' },
+    // one worker per core (each with its own memory store), as nginx runs one worker per core
+    ...(workers > 1 ? [{ key: `memory, ${workers} workers`, metadata: 'memory', workers }] : []),
     { key: 'redis', metadata: redis.url },
     { key: 'redis, localTtl 0', metadata: redis.url, cache: { localTtl: 0 } },
   ];
@@ -80,6 +84,7 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
       cacheDir: join(work, `cache-${st.key}`),
       metadata: st.metadata,
       ...(st.cache ? { cache: st.cache } : {}),
+      ...(st.workers ? { workers: st.workers } : {}),
       workDir: work,
       label: `nuproxy-meta-${st.key.replace(/[^a-z0-9]+/g, '-')}`,
     });

@@ -1,6 +1,7 @@
 // 1. Warm packages: the same .nupkg files served by nuproxy from its cache and by nginx (sendfile,
 // open_file_cache) from the very same folder (nuproxy's cache dir), 64 connections, wrk.
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { need, type Ctx, type Scenario } from '../lib/context.js';
 import { getOk, header, sha256 } from '../lib/http.js';
@@ -48,6 +49,14 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
     }
   }
   await up.close(); // warm means warm: nothing below may reach the upstream
+  // the configuration the targets are checked on: one worker per core (nginx runs one per core too), on the very
+  // cache the single-worker process filled; the single worker is measured beside it
+  const workers = availableParallelism();
+  const multi = await startNuproxy(scope, s, { upstreams: [{ name: 'bench', serviceIndex: up.serviceIndexUrl }], cacheDir, workDir: work, label: 'nuproxy-warm-workers', workers });
+  for (const [i, ref] of set.refs.entries()) {
+    const got = await getOk(multi.url + paths[i]!);
+    if (got.body.length !== ref.size || header(got, 'x-nuproxy-cache') !== 'hit') throw new Error(`nuproxy (${workers} workers) did not serve ${ref.id} from the cache`);
+  }
   const nginx = await startNginx(scope, nginxBin, join(work, 'nginx'), {
     kind: 'static',
     locations: [{ prefix: '/v3/flat/', dir: join(cacheDir, 'packages') }],
@@ -59,22 +68,27 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
 
   // one discarded run per server and size: JIT-compiled hot paths, page cache, like a server that has been up a while
   for (const [i, z] of SIZES.entries()) {
-    for (const [who, base] of [['nginx', nginx.url], ['nuproxy', proxy.url]] as const) {
+    for (const [who, base] of [['nginx', nginx.url], ['nuproxy', multi.url], ['nuproxy1', proxy.url]] as const) {
       scope.check();
       const w = await runWrk(scope, s, wrk, base + paths[i]!, { workDir: work, seconds: s.warmupSeconds });
       log(`warm: warm-up ${z.label} ${who}: ${fmt(w.requestsPerSec)} req/s (discarded)`);
     }
   }
 
-  type Pair = { nuproxy: WrkResult; nginx: WrkResult };
+  type Pair = { nuproxy: WrkResult; nuproxy1: WrkResult; nginx: WrkResult };
   const results: Pair[][] = SIZES.map(() => []);
+  const ORDERS = [
+    ['nginx', 'nuproxy', 'nuproxy1'],
+    ['nuproxy', 'nuproxy1', 'nginx'],
+    ['nuproxy1', 'nginx', 'nuproxy'],
+  ] as const;
   for (let r = 0; r < s.runs; r++) {
     for (const [i, z] of SIZES.entries()) {
       scope.check();
-      const order = r % 2 === 0 ? (['nginx', 'nuproxy'] as const) : (['nuproxy', 'nginx'] as const);
+      const order = ORDERS[r % ORDERS.length]!;
       const pair: Partial<Pair> = {};
       for (const who of order) {
-        const base = who === 'nginx' ? nginx.url : proxy.url;
+        const base = who === 'nginx' ? nginx.url : who === 'nuproxy' ? multi.url : proxy.url;
         const w = await runWrk(scope, s, wrk, base + paths[i]!, { workDir: work, seconds: Math.max(s.wrkSeconds, s.quick ? z.minSeconds / 2 : z.minSeconds) });
         if (w.errors > 0) log(`warm: ${who} ${z.label}: ${w.errors} errors`);
         pair[who] = w;
@@ -85,11 +99,12 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
   }
 
   const rows: string[][] = [];
+  const singleRows: string[][] = [];
   const checks = [];
   const data: Record<string, unknown> = {};
   for (const [i, z] of SIZES.entries()) {
     const runs = results[i]!;
-    const m = (who: 'nuproxy' | 'nginx', f: (w: WrkResult) => number): number => median(runs.map((p) => f(p[who])));
+    const m = (who: 'nuproxy' | 'nuproxy1' | 'nginx', f: (w: WrkResult) => number): number => median(runs.map((p) => f(p[who])));
     const rpsRatio = runs.map((p) => p.nuproxy.requestsPerSec / p.nginx.requestsPerSec);
     const mbRatio = runs.map((p) => p.nuproxy.bytesPerSec / p.nginx.bytesPerSec);
     const p99Ratio = runs.map((p) => p.nuproxy.p99Ms / p.nginx.p99Ms);
@@ -106,12 +121,23 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
       `${fmt(median(p99Ratio))}×`,
       String(runs.reduce((a, p) => a + p.nuproxy.errors + p.nginx.errors, 0)),
     ]);
+    const single = (f: (w: WrkResult) => number): string => `${fmt(median(runs.map((p) => f(p.nuproxy1) / f(p.nginx))))}×`;
+    singleRows.push([
+      z.label,
+      fmt(m('nuproxy1', (w) => w.requestsPerSec)),
+      single((w) => w.requestsPerSec),
+      fmt(m('nuproxy1', (w) => w.bytesPerSec / 1e6)),
+      single((w) => w.bytesPerSec),
+      fmt(m('nuproxy1', (w) => w.p99Ms)),
+      String(runs.reduce((a, p) => a + p.nuproxy1.errors, 0)),
+    ]);
     if (z.bytes <= 10_000) checks.push(check('Warm', `${z.label} req/s nuproxy/nginx`, rpsRatio, '>=', 0.5));
     else checks.push(check('Warm', `${z.label} MB/s nuproxy/nginx`, mbRatio, '>=', 0.9));
     data[z.label] = {
       bytes: set.refs[i]!.size,
       runs: runs.map((p) => ({
         nuproxy: { ...p.nuproxy, raw: undefined },
+        nuproxySingleWorker: { ...p.nuproxy1, raw: undefined },
         nginx: { ...p.nginx, raw: undefined },
       })),
       ratios: { requestsPerSec: rpsRatio, bytesPerSec: mbRatio, p99: p99Ratio },
@@ -121,13 +147,18 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
     tables: [
       {
         title: `1. Warm packages: wrk -t${s.wrkThreads} -c${s.connections} -d${s.wrkSeconds}s (50 MB: ${Math.ceil(Math.max(s.wrkSeconds, s.quick ? 7.5 : 15))}s), after a ${s.warmupSeconds}s warm-up each, median of ${s.runs} (MB = 10^6 bytes)`,
-        columns: ['Size', 'nginx req/s', 'nuproxy req/s', 'ratio', 'nginx MB/s', 'nuproxy MB/s', 'ratio', 'nginx p99 ms', 'nuproxy p99 ms', 'ratio', 'errors'],
+        columns: ['Size', 'nginx req/s', `nuproxy (${workers} workers) req/s`, 'ratio', 'nginx MB/s', 'nuproxy MB/s', 'ratio', 'nginx p99 ms', 'nuproxy p99 ms', 'ratio', 'errors'],
         rows,
+      },
+      {
+        title: `1b. The same with nuproxy's default, one worker process (ratios to nginx in the same runs)`,
+        columns: ['Size', 'req/s', 'ratio', 'MB/s', 'ratio', 'p99 ms', 'errors'],
+        rows: singleRows,
       },
     ],
     checks,
     notes: [],
-    data,
+    data: { ...data, workers },
   };
 }
 
