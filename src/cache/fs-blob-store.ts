@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync, constants as fsc } from 'node:fs';
+import { closeSync, open as openCb, writeSync, constants as fsc } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile, open } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -130,17 +130,23 @@ export class FsBlobStore {
 
   /** Stores a small blob whole (atomic like every write). */
   async put(key: string, bytes: Uint8Array, upstream?: string): Promise<BlobInfo> {
-    const writer = this.createWriter(key);
+    const writer = await this.createWriter(key);
     writer.write(bytes);
     return writer.commit(createHash('sha512').update(bytes).digest('base64'), upstream ? { upstream } : {});
   }
 
-  /** Opens a temp file for `key` synchronously, so readers can open it as soon as the writer exists. */
-  createWriter(key: string): BlobWriter {
-    const finalPath = this.pathOf(key);
+  /**
+   * Opens a temp file for `key`. The open runs off the event loop: creating a file costs a journal write, which
+   * on a busy or virtual disk takes long enough to stall every other request if done synchronously.
+   */
+  createWriter(key: string): Promise<BlobWriter> {
+    const finalPath = this.pathOf(key); // an invalid key throws here, before anything is opened
     const tempPath = join(this.tmpRoot, `${TEMP_HOST}-${randomBytes(8).toString('hex')}.part`);
-    const fd = openSync(tempPath, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
-    return new BlobWriter(key, tempPath, finalPath, fd, (info) => this.infoCache.set(key, info));
+    return new Promise<BlobWriter>((resolve, reject) =>
+      openCb(tempPath, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644, (err, fd) =>
+        err ? reject(err) : resolve(new BlobWriter(key, tempPath, finalPath, fd, (info) => this.infoCache.set(key, info))),
+      ),
+    );
   }
 
   /** Drops a cached stat (used when a blob is removed by tools such as import). */

@@ -172,7 +172,7 @@ export class PackageFiles {
     const blob = await this.tier?.get(key);
     if (!blob) return undefined;
     try {
-      const writer = this.blobs.createWriter(key);
+      const writer = await this.blobs.createWriter(key);
       writer.write(blob.bytes);
       const hash = createHash('sha512').update(blob.bytes).digest('base64');
       return await writer.commit(hash, { expectedSha512: blob.sha512, verify: key.endsWith('.nupkg') ? verifyZip : verifyNuspec, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
@@ -189,7 +189,7 @@ export class PackageFiles {
     if (res.kind === 'not-found') return undefined;
     let writer;
     try {
-      writer = this.blobs.createWriter(key);
+      writer = await this.blobs.createWriter(key);
     } catch (err) {
       res.body.destroy();
       throw err;

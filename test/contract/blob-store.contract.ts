@@ -123,7 +123,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
 
       it('accepts ordinary package keys', async () => {
         for (const key of ['newtonsoft.json/13.0.3/newtonsoft.json.13.0.3.nupkg', 'a', 'A_b+c-1.0.0-beta.1/x.nuspec']) {
-          const w = store.createWriter(key);
+          const w = (await store.createWriter(key));
           w.write(Buffer.from(key));
           await w.commit(sha512b64(Buffer.from(key)));
           expect((await store.stat(key))?.size).toBe(Buffer.byteLength(key));
@@ -136,7 +136,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         const key = 'pkg/1.0.0/pkg.1.0.0.nupkg';
         const bytes = randomBytes(300_001);
         expect(await store.stat(key)).toBeUndefined();
-        const w = store.createWriter(key);
+        const w = (await store.createWriter(key));
         for (let off = 0; off < bytes.length; off += 70_000) w.write(bytes.subarray(off, off + 70_000));
         expect(w.written).toBe(bytes.length);
         const info = await w.commit(sha512b64(bytes), { expectedLength: bytes.length, expectedSha512: sha512b64(bytes) });
@@ -150,13 +150,13 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       });
 
       it('commits an empty blob', async () => {
-        const w = store.createWriter('empty/x');
+        const w = (await store.createWriter('empty/x'));
         const info = await w.commit(sha512b64(Buffer.alloc(0)), { expectedLength: 0 });
         expect(info.size).toBe(0);
         expect((await fx.readBlob('empty/x'))?.length).toBe(0);
       });
 
-      const failing: [string, (bytes: Buffer) => Parameters<ReturnType<BlobStoreUnderTest['createWriter']>['commit']>[1]][] = [
+      const failing: [string, (bytes: Buffer) => Parameters<Awaited<ReturnType<BlobStoreUnderTest['createWriter']>>['commit']>[1]][] = [
         ['wrong expectedLength', (b) => ({ expectedLength: b.length + 1 })],
         ['short expectedLength', (b) => ({ expectedLength: b.length - 1 })],
         ['wrong expectedSha512', () => ({ expectedSha512: sha512b64(Buffer.from('something else')) })],
@@ -172,7 +172,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       it.each(failing)('refuses a commit with %s: INTEGRITY, and neither final nor temp file remains', async (_label, check) => {
         const key = 'bad/1.0.0/bad.nupkg';
         const bytes = randomBytes(10_000);
-        const w = store.createWriter(key);
+        const w = (await store.createWriter(key));
         w.write(bytes);
         expect(await fx.listAll()).not.toEqual([]); // the temp file is there while writing
         await expectCode(w.commit(sha512b64(bytes), check(bytes)), 'INTEGRITY');
@@ -183,7 +183,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
 
       it('passes the complete temp file to verify, and a verify error reaches the caller unchanged', async () => {
         const bytes = randomBytes(5_000);
-        const w = store.createWriter('v/x');
+        const w = (await store.createWriter('v/x'));
         w.write(bytes);
         const boom = new Error('verify exploded');
         let seen: { size: number; sameBytes: boolean } | undefined;
@@ -200,7 +200,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       });
 
       it('abort removes the temp file and stores nothing', async () => {
-        const w = store.createWriter('ab/x');
+        const w = (await store.createWriter('ab/x'));
         w.write(randomBytes(1000));
         expect(await fx.listAll()).not.toEqual([]);
         await w.abort();
@@ -218,7 +218,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       });
 
       it('init keeps committed blobs', async () => {
-        const w = store.createWriter('keep/x');
+        const w = (await store.createWriter('keep/x'));
         w.write(Buffer.from('kept'));
         await w.commit(sha512b64(Buffer.from('kept')));
         await fx.plantLeftovers(1);
@@ -232,7 +232,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
 
       it('readers attached before, during and after the download all read the full identical bytes', async () => {
         const data = randomBytes(TOTAL);
-        const dl = new SharedDownload(store.createWriter(key), chunked(data), TOTAL, { expectedLength: TOTAL, expectedSha512: sha512b64(data) });
+        const dl = new SharedDownload((await store.createWriter(key)), chunked(data), TOTAL, { expectedLength: TOTAL, expectedSha512: sha512b64(data) });
         const before = [readAll(dl.createReader()), readAll(dl.createReader())];
         await until(() => dl.bytesWritten >= TOTAL / 2);
         expect(dl.bytesWritten).toBeLessThan(TOTAL);
@@ -250,7 +250,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
 
       it('a reader can be attached at any moment, commit included', async () => {
         const data = randomBytes(256 * 1024);
-        const dl = new SharedDownload(store.createWriter(key), chunked(data), data.length, {
+        const dl = new SharedDownload((await store.createWriter(key)), chunked(data), data.length, {
           verify: async () => {
             await tick(20);
           },
@@ -291,7 +291,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
             if (i === 40) throw boom;
           },
         });
-        const dl = new SharedDownload(store.createWriter(key), source, TOTAL, { expectedLength: TOTAL });
+        const dl = new SharedDownload((await store.createWriter(key)), source, TOTAL, { expectedLength: TOTAL });
         const early = watch(dl.createReader());
         await half.promise;
         const mid = watch(dl.createReader());
@@ -328,7 +328,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
             await releaseLast.promise;
           },
         });
-        const dl = new SharedDownload(store.createWriter(key), source, TOTAL, {
+        const dl = new SharedDownload((await store.createWriter(key)), source, TOTAL, {
           expectedLength: TOTAL,
           verify: async () => {
             verifying.resolve();
@@ -365,7 +365,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       it('a failed commit errors readers that were one byte short', async () => {
         const data = randomBytes(200_000);
         const verifying = deferred();
-        const dl = new SharedDownload(store.createWriter(key), chunked(data), data.length, {
+        const dl = new SharedDownload((await store.createWriter(key)), chunked(data), data.length, {
           verify: async () => {
             verifying.resolve();
             await tick(30);
