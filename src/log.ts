@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { write, writeSync } from 'node:fs';
 
 export type { Logger };
 
@@ -49,4 +50,112 @@ export function safeUrl(url: string): string {
   } catch {
     return '[unparsable url]';
   }
+}
+
+export interface LineDestination extends DestinationStream {
+  /** Starts writing what is buffered (asynchronously). */
+  flush(): void;
+  /** Writes everything buffered before returning (process exit). */
+  flushSync(): void;
+}
+
+/**
+ * Where the server's log lines go: an in-memory list of lines written to `fd` in large asynchronous writes.
+ * pino's own sonic-boom measured 5 µs per access line here against 3 µs for this (it measures the byte length
+ * of its whole pending buffer on every line), and the access line is written once per request.
+ *
+ * `maxWrite` bounds one write() to whole lines: 4096 (PIPE_BUF) when several processes share the same pipe, so
+ * their lines never interleave. Lines beyond `maxQueued` bytes waiting for a slow reader are dropped and
+ * counted, rather than growing memory without bound.
+ */
+export function createLineDestination(fd: number, opts: { maxWrite?: number; maxQueued?: number } = {}): LineDestination {
+  const maxWrite = opts.maxWrite ?? 64 * 1024;
+  const maxQueued = opts.maxQueued ?? 64 * 1024 * 1024;
+  let lines: string[] = [];
+  let pendingChars = 0;
+  const queue: Buffer[] = [];
+  let queuedBytes = 0;
+  let writing = false;
+  let dropped = 0;
+
+  /** Moves the pending lines into write-sized buffers of whole lines. */
+  const seal = (): void => {
+    if (lines.length === 0) return;
+    let batch: string[] = [];
+    let size = 0;
+    const push = (): void => {
+      if (!batch.length) return;
+      const b = Buffer.from(batch.join(''));
+      queue.push(b);
+      queuedBytes += b.length;
+      batch = [];
+      size = 0;
+    };
+    for (const line of lines) {
+      const n = Buffer.byteLength(line);
+      if (size + n > maxWrite) push();
+      batch.push(line);
+      size += n;
+    }
+    push();
+    lines = [];
+    pendingChars = 0;
+  };
+  const pump = (): void => {
+    if (writing) return;
+    const buf = queue[0];
+    if (!buf) return;
+    writing = true;
+    write(fd, buf, 0, buf.length, null, (err, n) => {
+      writing = false;
+      if (err) {
+        // a non-blocking pipe that is full: try again shortly; anything else: the bytes are lost
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+          setTimeout(pump, 10).unref();
+          return;
+        }
+        n = buf.length;
+      }
+      if (n < buf.length) queue[0] = buf.subarray(n);
+      else queue.shift();
+      queuedBytes -= n;
+      pump();
+    });
+  };
+  const flush = (): void => {
+    seal();
+    pump();
+  };
+  return {
+    write(line: string) {
+      if (queuedBytes + pendingChars > maxQueued) {
+        dropped++;
+        return true;
+      }
+      if (dropped > 0) {
+        lines.push(`${JSON.stringify({ level: 40, time: new Date().toISOString(), msg: 'log lines dropped: the log reader was too slow', dropped })}\n`);
+        dropped = 0;
+      }
+      lines.push(line);
+      pendingChars += line.length;
+      if (pendingChars >= maxWrite) flush();
+      return true;
+    },
+    flush,
+    flushSync() {
+      seal();
+      // what an asynchronous write has already taken is written by it; the rest goes now, in order
+      const start = writing ? 1 : 0;
+      for (const buf of queue.splice(start)) {
+        let off = 0;
+        while (off < buf.length) {
+          try {
+            off += writeSync(fd, buf, off, buf.length - off);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') break;
+          }
+        }
+      }
+    },
+  };
 }

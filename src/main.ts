@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, ENV_OVERRIDES } from './config/load.js';
 import { isNuproxyError } from './errors.js';
-import { createLogger } from './log.js';
+import { createLineDestination, createLogger } from './log.js';
 import { startApp, VERSION } from './app.js';
 import { hashKey } from './feed/publish.js';
 import { pino } from 'pino';
@@ -116,9 +116,11 @@ async function main(argv: string[]): Promise<number> {
   const worker = cluster.isWorker;
   // asynchronous, buffered writes: a request's log line never waits for the terminal or pipe reading it.
   // Workers share stdout: each write is whole lines of at most 4096 bytes, which a pipe never interleaves.
-  const destination = pino.destination({ dest: 1, sync: false, ...(worker ? { minLength: 2048, maxWrite: 4096 } : { minLength: 4096 }) });
+  const destination = createLineDestination(1, worker ? { maxWrite: 4096 } : {});
   const root = createLogger({ level: loaded.config.log.level, destination });
   const logger = worker ? root.child({ worker: cluster.worker?.id }) : root;
+  // a worker whose primary is gone cannot tell it anything (closing the server tries to): not a crash
+  cluster.worker?.on('error', (err: NodeJS.ErrnoException) => logger.warn({ err: err.message, code: err.code }, 'lost the channel to the primary process'));
   // the lines still in the buffer are written when the process ends, however it ends, and at least every 250 ms
   process.once('exit', () => destination.flushSync());
   setInterval(() => destination.flush(), 250).unref();
@@ -158,8 +160,7 @@ async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    // a worker whose primary is gone has no listening socket left: it stops too
-    if (worker) process.once('disconnect', () => stop('primary gone'));
+    // (a worker whose primary dies is ended by node:cluster itself: it has no listening socket left)
   });
   logger.info('stopped');
   if (worker) process.disconnect?.(); // the IPC channel would keep the process alive

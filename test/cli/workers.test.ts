@@ -136,3 +136,24 @@ describe('workers: 2 (node:cluster, one disk cache)', () => {
     expect(proxy.lines.filter((l) => l.msg === 'request').length).toBeGreaterThan(50);
   });
 });
+
+describe('workers when the primary process is killed', () => {
+  it('stop on their own (no orphan keeps the port)', { timeout: 30_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nuproxy-workers-orphan-'));
+    const upstream = await startTestUpstream({ packages: [makeNupkg({ id: 'Orphan.Lib', version: '1.0.0' })] });
+    try {
+      const proxy = await startNuproxy(dir, 'orphan', { workers: 2, cache: { dir: join(dir, 'cache') }, upstreams: [{ name: 'u', serviceIndex: upstream.serviceIndexUrl }] });
+      const pids = [...(await pidsAnswering(proxy.url))];
+      expect(pids).toHaveLength(2);
+      proxy.child.kill('SIGKILL');
+      await proxy.exited;
+      for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(pids.filter(alive)).toEqual([]);
+      // (node:cluster ends a worker whose channel to the primary breaks unexpectedly; the port is free again)
+      await expect(fresh(`${proxy.url}health/live`)).rejects.toThrow();
+    } finally {
+      await upstream.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
