@@ -111,7 +111,8 @@ function esc(s: string): string {
  */
 export function chartSvg(checks: Check[], title: string): string {
   const rowH = 26;
-  const left = 400;
+  // room for the longest label (about 6.6 px per character at 12 px)
+  const left = Math.max(400, Math.ceil(20 + 6.6 * Math.max(0, ...checks.map((c) => `${c.scenario}: ${c.label}`.length))));
   const barW = 340;
   const right = 190;
   const top = 46;
