@@ -34,6 +34,8 @@ type Fetched = SharedDownload | { file: BlobInfo };
 /** How long one instance may hold the shared fetch lock, and how long others wait for it. */
 const LOCK_MS = 60_000;
 const POLL_MS = 50;
+/** Longest a stored package waits for a quiet moment before its nuspec is extracted. */
+const NUSPEC_MAX_WAIT_MS = 30_000;
 /**
  * Files up to this size (most packages) are also kept in memory once read (LRU, 128 MB): a warm hit then costs
  * no file system call and one socket write.
@@ -229,12 +231,23 @@ export class PackageFiles {
   }
 
   private nuspecChain: Promise<unknown> = Promise.resolve();
+  private draining = false;
 
   private scheduleNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): void {
     this.nuspecChain = this.nuspecChain
-      .then(() => new Promise((r) => setTimeout(r, 10)))
+      .then(() => this.quiet())
       .then(() => this.keepNuspec(lowerId, lowerVersion, nupkgPath, upstream))
       .catch(() => undefined);
+  }
+
+  /**
+   * Waits until no download is under way (a cold restore fetches dozens at once: the nuspecs are extracted after
+   * it, not in its way), but not longer than NUSPEC_MAX_WAIT_MS on a server that is never idle.
+   */
+  private async quiet(): Promise<void> {
+    const until = Date.now() + NUSPEC_MAX_WAIT_MS;
+    do await new Promise((r) => setTimeout(r, 20));
+    while (this.downloads.size > 0 && Date.now() < until && !this.draining);
   }
 
   private async keepNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): Promise<Buffer | undefined> {
@@ -290,6 +303,7 @@ export class PackageFiles {
 
   /** Resolves when every download under way has finished (graceful shutdown). */
   async drain(): Promise<void> {
+    this.draining = true; // nuspecs still waiting for a quiet moment are extracted now
     const all = [...this.downloads.values()].map((p) => p.then((d) => (d instanceof SharedDownload ? d.done : undefined)).catch(() => undefined));
     await Promise.all(all);
     await this.nuspecChain;
