@@ -169,8 +169,8 @@ async function main(argv: string[]): Promise<number> {
 
 /**
  * The primary process of `workers` > 1: forks the workers (they share the listening socket and the disk cache),
- * keeps their fetch locks and relays their broadcasts (BoxBroker), replaces a worker that dies, and stops them
- * all on SIGTERM/SIGINT. It serves no requests itself.
+ * keeps their fetch locks and relays their broadcasts (BoxBroker: invalidations, download progress), replaces a
+ * worker that dies, and stops them all on SIGTERM/SIGINT. It serves no requests itself.
  */
 async function runPrimary(loaded: LoadedConfig, count: number): Promise<number> {
   const logger = createLogger({ level: loaded.config.log.level, destination: pino.destination({ dest: 1, sync: true }) }).child({ role: 'primary' });

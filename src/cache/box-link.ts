@@ -114,7 +114,12 @@ export class BoxBroker {
       },
       detach: () => {
         this.workers.delete(id);
-        for (const [key, lock] of [...this.locks]) if (lock.holder === id) this.unlock(key);
+        for (const [key, lock] of [...this.locks]) {
+          if (lock.holder !== id) continue;
+          // whoever follows that worker's download learns it will not finish
+          for (const send of this.workers.values()) send({ nuproxyBox: 1, op: 'message', payload: { kind: 'holder-gone', key } });
+          this.unlock(key);
+        }
         for (const [key, list] of this.waiters) this.waiters.set(key, list.filter((w) => w.worker !== id));
       },
     };

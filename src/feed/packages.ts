@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { BlobInfo, FsBlobStore } from '../cache/fs-blob-store.js';
-import { SharedDownload } from '../cache/shared-download.js';
+import { RemoteDownload, SharedDownload } from '../cache/shared-download.js';
 import type { Logger } from '../log.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -29,11 +29,21 @@ export function packageKey(lowerId: string, lowerVersion: string, file: PackageF
  * Package files: immutable, stored once, never expired. A miss streams the upstream body to every client that
  * asks while it is written to the store, so concurrent misses for one file make exactly one upstream request.
  */
-type Fetched = SharedDownload | { file: BlobInfo };
+type Fetched = SharedDownload | RemoteDownload | { file: BlobInfo };
 
 /** How long one instance may hold the shared fetch lock, and how long others wait for it. */
 const LOCK_MS = 60_000;
 const POLL_MS = 50;
+/** A download another worker announced fails when it reports nothing for this long. */
+const REMOTE_IDLE_MS = 120_000;
+
+/** What a worker tells the others about its downloads (through the primary process). */
+type BoxDownloadMessage =
+  | { kind: 'dl-start'; key: string; tempPath: string; length: number | undefined; upstream: string; written: number; verified: boolean }
+  | { kind: 'dl-progress'; key: string; written: number; verified: boolean }
+  | { kind: 'dl-done'; key: string; info: BlobInfo }
+  | { kind: 'dl-failed'; key: string; message: string }
+  | { kind: 'holder-gone'; key: string };
 /** Longest a stored package waits for a quiet moment before its nuspec is extracted. */
 const NUSPEC_MAX_WAIT_MS = 30_000;
 /**
@@ -53,7 +63,72 @@ export class PackageFiles {
     private readonly tier?: RedisBlobTier,
     /** The other worker processes of this nuproxy (config `workers`), sharing this disk. */
     private readonly box?: BoxLink,
-  ) {}
+  ) {
+    box?.subscribe((payload) => this.onBoxMessage(payload as BoxDownloadMessage));
+  }
+
+  /** Downloads other workers are making now, as they announce them (followed by this worker's clients). */
+  private readonly remote = new Map<string, RemoteDownload>();
+  private readonly remoteWaiters = new Map<string, (() => void)[]>();
+
+  private onBoxMessage(m: BoxDownloadMessage): void {
+    if (m?.kind === 'dl-start') {
+      this.remote.set(m.key, new RemoteDownload(m.tempPath, m.length, m.upstream, REMOTE_IDLE_MS));
+      for (const wake of this.remoteWaiters.get(m.key) ?? []) wake();
+      this.remoteWaiters.delete(m.key);
+    }
+    const r = this.remote.get(m?.key);
+    if (!r) return;
+    if (m.kind === 'dl-progress' || m.kind === 'dl-start') r.progress(m.written, m.verified);
+    else if (m.kind === 'dl-done') r.finish(m.info);
+    else if (m.kind === 'dl-failed') r.fail(m.message);
+    else if (m.kind === 'holder-gone') r.fail('the worker fetching this package stopped');
+    if (r.settled) this.remote.delete(m.key);
+  }
+
+  /** Another worker's download of `key` that is still under way (a settled one is forgotten). */
+  private followable(key: string): RemoteDownload | undefined {
+    const r = this.remote.get(key);
+    if (r?.settled) this.remote.delete(key);
+    return r && !r.settled ? r : undefined;
+  }
+
+  /** Resolves when another worker announces a download of `key`, or after `ms`. */
+  private remoteStart(key: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const list = this.remoteWaiters.get(key) ?? [];
+      list.push(resolve);
+      this.remoteWaiters.set(key, list);
+      setTimeout(resolve, ms).unref();
+    });
+  }
+
+  /** Tells the other workers about a download this worker makes, so their clients follow its temp file. */
+  private announce(key: string, dl: SharedDownload): void {
+    const box = this.box!;
+    box.publish({ kind: 'dl-start', key, tempPath: dl.tempPath, length: dl.expectedLength, upstream: dl.upstream, written: dl.bytesWritten, verified: dl.isVerified } satisfies BoxDownloadMessage);
+    let sent = dl.bytesWritten;
+    let sentVerified = false;
+    const off = dl.onProgress(() => {
+      const written = dl.bytesWritten;
+      const verified = dl.isVerified;
+      // every 256 KB, and once verified (with the final length: verification comes after the last byte)
+      if (written - sent < 256 * 1024 && verified === sentVerified) return;
+      sent = written;
+      sentVerified = verified;
+      box.publish({ kind: 'dl-progress', key, written, verified } satisfies BoxDownloadMessage);
+    });
+    dl.done.then(
+      (info) => {
+        off();
+        box.publish({ kind: 'dl-done', key, info } satisfies BoxDownloadMessage);
+      },
+      (err: Error) => {
+        off();
+        box.publish({ kind: 'dl-failed', key, message: err.message } satisfies BoxDownloadMessage);
+      },
+    );
+  }
 
   /**
    * `resolve` names the upstream to fetch from; it is only called on a miss, so a cached package is served
@@ -84,10 +159,13 @@ export class PackageFiles {
       started = this.fetch(key, lowerId, lowerVersion, file, resolve);
       this.downloads.set(key, started);
       const forget = (): void => void this.downloads.delete(key);
-      started.then((f) => (f instanceof SharedDownload ? f.done.then(forget, forget) : forget()), forget);
+      started.then((f) => (f instanceof SharedDownload || f instanceof RemoteDownload ? f.done.then(forget, forget) : forget()), forget);
     }
     const fetched = await started;
     if (!fetched) return undefined;
+    if (fetched instanceof RemoteDownload) {
+      return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
+    }
     if (!(fetched instanceof SharedDownload)) {
       const { file: info } = fetched;
       return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}) };
@@ -111,10 +189,19 @@ export class PackageFiles {
         } finally {
           if (!(fetched instanceof SharedDownload)) release();
         }
-        if (fetched instanceof SharedDownload) fetched.done.then(release, release);
+        if (fetched instanceof SharedDownload) {
+          this.announce(key, fetched);
+          fetched.done.then(release, release);
+        }
         return fetched;
       }
-      await box.waitUnlocked(key, Math.max(0, deadline - Date.now()));
+      // another worker holds the lock: follow its download as soon as it announces it, or read what it stored
+      const following = this.followable(key);
+      if (following) return following;
+      const left = Math.max(0, deadline - Date.now());
+      await Promise.race([box.waitUnlocked(key, left), this.remoteStart(key, left)]);
+      const announced = this.followable(key);
+      if (announced) return announced;
       const onDisk = await this.blobs.stat(key);
       if (onDisk) return { file: onDisk };
       if (Date.now() >= deadline) return this.fetchHere(key, lowerId, lowerVersion, file, resolve);

@@ -13,12 +13,16 @@ import { pushMultipart } from '../support/push.js';
 const KEY = 'push-key';
 
 /** A GET on a new connection (closed after the answer): the cluster hands each connection to the next worker. */
-function fresh(url: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
+function fresh(url: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown>; firstByteAt: number; doneAt: number }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { agent: false, headers: { connection: 'close' } }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+      let firstByteAt = 0;
+      res.on('data', (c: Buffer) => {
+        firstByteAt ||= performance.now();
+        chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers, firstByteAt, doneAt: performance.now() }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -46,11 +50,12 @@ describe('workers: 2 (node:cluster, one disk cache)', () => {
   let upstream: TestUpstream;
   let proxy: NuproxyProcess;
   const big = makeNupkg({ id: 'Herd.Big', version: '1.0.0', padBytes: 3 * 1024 * 1024 });
+  const bad = makeNupkg({ id: 'Herd.Bad', version: '1.0.0', padBytes: 3 * 1024 * 1024 });
   let workerPids: number[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nuproxy-workers-'));
-    upstream = await startTestUpstream({ packages: [big, makeNupkg({ id: 'Team.Lib', version: '1.0.0' })], publish: { apiKey: KEY } });
+    upstream = await startTestUpstream({ packages: [big, bad, makeNupkg({ id: 'Team.Lib', version: '1.0.0' })], publish: { apiKey: KEY } });
     proxy = await startNuproxy(dir, 'workers', {
       workers: 2,
       cache: { dir: join(dir, 'cache') },
@@ -76,6 +81,7 @@ describe('workers: 2 (node:cluster, one disk cache)', () => {
   it('makes one upstream fetch for 40 concurrent misses spread over both workers, all bodies exact', async () => {
     const path = 'herd.big/1.0.0/herd.big.1.0.0.nupkg';
     upstream.setFault(`/v3-flatcontainer/${path}`, { kind: 'throttle', bytesPerSecond: 6 * 1024 * 1024 });
+    const started = performance.now();
     const results = await Promise.all(Array.from({ length: 40 }, () => fresh(`${proxy.url}v3/flat/${path}`)));
     upstream.setFault(`/v3-flatcontainer/${path}`, undefined);
     expect(upstream.hits(`/v3-flatcontainer/${path}`)).toBe(1);
@@ -83,10 +89,33 @@ describe('workers: 2 (node:cluster, one disk cache)', () => {
       expect(r.status).toBe(200);
       expect(r.body.equals(Buffer.from(big))).toBe(true);
     }
-    // one worker streamed it while it arrived, the other served the file its box-mate stored
-    const outcomes = new Set(results.map((r) => r.headers['x-nuproxy-cache']));
-    expect(outcomes.has('miss')).toBe(true);
-    expect(outcomes.has('hit')).toBe(true);
+    const outcomes = results.map((r) => r.headers['x-nuproxy-cache']);
+    expect(outcomes.filter((o) => o === 'miss')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'shared')).toHaveLength(39);
+    // the other worker's clients follow the download as it arrives (its temp file, through progress messages):
+    // every client has its first byte long before the ~0.5 s download is over, and all finish together
+    const firstDone = Math.min(...results.map((r) => r.doneAt)) - started;
+    const lastDone = Math.max(...results.map((r) => r.doneAt)) - started;
+    const lastFirstByte = Math.max(...results.map((r) => r.firstByteAt)) - started;
+    expect(lastFirstByte).toBeLessThan(firstDone / 2);
+    expect(lastDone - firstDone).toBeLessThan(250);
+  });
+
+  it('a download that fails its checks reaches no client of either worker as a complete body; nothing is stored', async () => {
+    const path = 'herd.bad/1.0.0/herd.bad.1.0.0.nupkg';
+    // Content-Length announces half the package: what arrives is the first half of a zip, which fails the
+    // end-record check only once every byte is in
+    upstream.setFault(`/v3-flatcontainer/${path}`, { kind: 'long-body' });
+    const results = await Promise.all(Array.from({ length: 20 }, () => fresh(`${proxy.url}v3/flat/${path}`).catch(() => undefined)));
+    for (const r of results) {
+      if (!r || r.status !== 200) continue; // cut off, or an error answer: both fine
+      expect(r.body.length).toBeLessThan(Number(r.headers['content-length']));
+    }
+    upstream.setFault(`/v3-flatcontainer/${path}`, undefined);
+    const before = upstream.hits(`/v3-flatcontainer/${path}`);
+    const again = await Promise.all(Array.from({ length: 6 }, () => fresh(`${proxy.url}v3/flat/${path}`)));
+    for (const r of again) expect(r.body.equals(Buffer.from(bad))).toBe(true);
+    expect(upstream.hits(`/v3-flatcontainer/${path}`)).toBe(before + 1);
   });
 
   it('a push through one worker is seen at once by both: version lists and search', async () => {

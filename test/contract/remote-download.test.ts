@@ -1,0 +1,77 @@
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RemoteDownload } from '../../src/cache/shared-download.js';
+
+// A download another worker writes: the follower reads the real temp file as progress is reported, and the last
+// byte only comes once the writer says the whole passed its checks.
+
+/** Collects a reader's bytes; resolves with them and whether it ended or failed, once either happens. */
+function drain(r: Readable): { bytes: () => Buffer; outcome: Promise<'end' | Error> } {
+  const chunks: Buffer[] = [];
+  r.on('data', (c: Buffer) => chunks.push(c));
+  const outcome = new Promise<'end' | Error>((resolve) => {
+    r.on('end', () => resolve('end'));
+    r.on('error', (err) => resolve(err));
+  });
+  return { bytes: () => Buffer.concat(chunks), outcome };
+}
+
+const tick = (ms = 30): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('RemoteDownload (following another worker\'s temp file)', () => {
+  let dir: string;
+  let file: string;
+  const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251));
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nuproxy-remote-'));
+    file = join(dir, 'x.part');
+    writeFileSync(file, data.subarray(0, 100_000));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('gives what was reported, holds the last byte until verified, then ends with every byte', async () => {
+    const dl = new RemoteDownload(file, data.length, 'u', 60_000);
+    dl.progress(100_000, false);
+    const r = drain(dl.createReader());
+    await tick();
+    expect(r.bytes().length).toBe(99_999);
+    appendFileSync(file, data.subarray(100_000));
+    dl.progress(data.length, false); // all bytes are there, not yet checked
+    await tick();
+    expect(r.bytes().length).toBe(data.length - 1);
+    dl.progress(data.length, true);
+    expect(await r.outcome).toBe('end');
+    expect(r.bytes().equals(data)).toBe(true);
+  });
+
+  it('fails its readers when the writer reports a failure after the last byte arrived: no complete body', async () => {
+    appendFileSync(file, data.subarray(100_000));
+    const dl = new RemoteDownload(file, data.length, 'u', 60_000);
+    dl.progress(data.length, false);
+    const r = drain(dl.createReader());
+    await tick();
+    dl.fail('zip end record missing');
+    const outcome = await r.outcome;
+    expect(outcome).toBeInstanceOf(Error);
+    expect(r.bytes().length).toBeLessThan(data.length);
+    await expect(dl.done).rejects.toThrow(/zip end record/);
+  });
+
+  it('fails when the writer goes quiet, and reads the stored file when it is already in place', async () => {
+    const quiet = new RemoteDownload(file, data.length, 'u', 50);
+    const r = drain(quiet.createReader());
+    expect(await r.outcome).toBeInstanceOf(Error);
+    appendFileSync(file, data.subarray(100_000));
+    const done = new RemoteDownload(join(dir, 'gone.part'), data.length, 'u', 60_000);
+    done.finish({ path: file, size: data.length, mtimeMs: Date.now() });
+    const r2 = drain(done.createReader());
+    expect(await r2.outcome).toBe('end');
+    expect(r2.bytes().equals(data)).toBe(true);
+  });
+});
