@@ -4,6 +4,7 @@
 // Every client has its own connection, opened before the start; all requests are written in the same tick, and
 // times are from that instant. A minimal HTTP/1.1 reader on raw sockets (Content-Length bodies only): a full HTTP
 // client in JavaScript reads far slower than loopback delivers, and would measure itself instead of the server.
+import type { ClientResult } from './lib/load.js';
 import { connect, type Socket } from 'node:net';
 
 interface Args {
@@ -13,14 +14,6 @@ interface Args {
   expectBytes?: number;
 }
 
-interface ClientResult {
-  ttfbMs: number;
-  ttlbMs: number;
-  bytes: number;
-  status: number;
-  cache?: string;
-  error?: string;
-}
 
 function open(host: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,6 @@
 // Ctrl-C kills every one of them (and their children: nginx workers, dotnet's build nodes).
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -130,19 +129,6 @@ export class Scope {
   }
 }
 
-/** A port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('could not get a free port'))));
-    });
-  });
-}
 
 /** Collects a child's output (bounded) for error messages. */
 export function capture(child: ChildProcess, max = 64 * 1024): () => string {
@@ -200,3 +186,5 @@ export function run(
     });
   });
 }
+
+export { freePort } from '../../test/support/net.js';

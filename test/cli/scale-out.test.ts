@@ -2,7 +2,6 @@
 // docker-compose.yml topology, from plain processes.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
 import { get } from '../support/http.js';
 import { pushMultipart } from '../support/push.js';
+import { freePort } from '../support/net.js';
 
 const missing = redisServerPath() === undefined;
 if (missing) console.warn(`\n${'!'.repeat(80)}\nSKIPPED scale-out: redis-server is not installed (apt-get install redis-server)\n${'!'.repeat(80)}\n`);
@@ -28,14 +28,6 @@ function nginxPath(): string | undefined {
   return undefined;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const KEY = 'push-key';
 

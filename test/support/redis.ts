@@ -1,6 +1,7 @@
 // A real, throw-away redis-server for tests: its own free port, no persistence, killed on stop.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from './net.js';
 
 /** Absolute path of `redis-server` on PATH, or undefined when it is not installed. */
 export function redisServerPath(): string | undefined {
@@ -39,19 +40,6 @@ function track(child: ChildProcess): void {
   }
 }
 
-/** A port that was free a moment ago: listen on port 0 and close. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('could not get a free port'))));
-    });
-  });
-}
 
 /** One raw PING over TCP; true when the server answers +PONG. */
 function ping(port: number, timeoutMs = 500): Promise<boolean> {
