@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProject, removeProject, restore, restoredPackages, skipReason, type DotnetProject, runDotnet } from '../support/dotnet.js';
 import { makeNupkg } from '../support/nupkg.js';
-import { findRealPackagesDir } from '../support/real-packages.js';
+import { findRealPackagesDir, XUNIT_AND_NEWTONSOFT } from '../support/real-packages.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 
@@ -17,14 +17,7 @@ if (reason) console.warn(`\n\n${'!'.repeat(100)}\nSKIPPED aggregation-restore: $
 const timeouts = { connect: '5s', headers: '30s', body: '30s' };
 
 const PUBLIC_PACKAGES = [
-  'xunit/2.9.3',
-  'xunit.core/2.9.3',
-  'xunit.assert/2.9.3',
-  'xunit.analyzers/1.26.0',
-  'xunit.abstractions/2.0.3',
-  'xunit.extensibility.core/2.9.3',
-  'xunit.extensibility.execution/2.9.3',
-  'newtonsoft.json/13.0.3',
+  ...XUNIT_AND_NEWTONSOFT,
 ];
 const COMPANY_PACKAGES = ['contoso.lib/1.0.0', 'contoso.secret/1.0.0'];
 

@@ -2,7 +2,7 @@
 // upstream stopped, into fresh client folders each time, so every package must come from the proxy.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProject, removeProject, restore, restoredPackages, skipReason, type DotnetProject } from '../support/dotnet.js';
-import { findRealPackagesDir } from '../support/real-packages.js';
+import { findRealPackagesDir, XUNIT_AND_NEWTONSOFT } from '../support/real-packages.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 
@@ -10,14 +10,7 @@ const reason = skipReason();
 if (reason) console.warn(`\n\n${'!'.repeat(100)}\nSKIPPED restore-through-proxy: ${reason}\n${'!'.repeat(100)}\n`);
 
 const EXPECTED = [
-  'xunit/2.9.3',
-  'xunit.core/2.9.3',
-  'xunit.assert/2.9.3',
-  'xunit.analyzers/1.26.0',
-  'xunit.abstractions/2.0.3',
-  'xunit.extensibility.core/2.9.3',
-  'xunit.extensibility.execution/2.9.3',
-  'newtonsoft.json/13.0.3',
+  ...XUNIT_AND_NEWTONSOFT,
   'microsoft.net.test.sdk/18.0.1',
   'microsoft.testplatform.testhost/18.0.1',
   'microsoft.testplatform.objectmodel/18.0.1',

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultTfm, runDotnet, skipReason } from '../support/dotnet.js';
-import { escapeXml, makeNupkg, makeNuspecXml, readNupkg } from '../support/nupkg.js';
+import { defaultTfm, nugetConfigXml, runDotnet, skipReason } from '../support/dotnet.js';
+import { makeNupkg, makeNuspecXml, readNupkg } from '../support/nupkg.js';
 import {
   INVALID_KEY_MESSAGE,
   PROTOCOL_VERSION_MESSAGE,
@@ -501,27 +501,6 @@ function dotnet(args: string[], cwd: string, home: string, packagesDir: string):
 
 const explain = (what: string, r: Run): string => `${what} exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
 
-function configXml(sources: { key: string; value: string; insecure?: boolean }[], packagesDir: string): string {
-  return [
-    '<?xml version="1.0" encoding="utf-8"?>',
-    '<configuration>',
-    '  <packageSources>',
-    '    <clear />',
-    ...sources.map(
-      (s) =>
-        `    <add key="${escapeXml(s.key)}" value="${escapeXml(s.value)}" protocolVersion="3"${s.insecure ? ' allowInsecureConnections="true"' : ''} />`,
-    ),
-    '  </packageSources>',
-    '  <disabledPackageSources><clear /></disabledPackageSources>',
-    '  <auditSources><clear /></auditSources>',
-    '  <packageSourceMapping><clear /></packageSourceMapping>',
-    '  <config>',
-    `    <add key="globalPackagesFolder" value="${escapeXml(packagesDir)}" />`,
-    '  </config>',
-    '</configuration>',
-    '',
-  ].join('\n');
-}
 
 describe.skipIf(reason !== undefined)('real `dotnet nuget push` / `dotnet nuget delete` against the test upstream', () => {
   let root: string;
@@ -567,10 +546,10 @@ describe.skipIf(reason !== undefined)('real `dotnet nuget push` / `dotnet nuget 
       writeFile(join(proj, 'Directory.Build.props'), '<Project />\n'),
       writeFile(join(proj, 'Directory.Build.targets'), '<Project />\n'),
       // Packing restores: the only source is an empty local folder (a net{N}.0 library needs no packages).
-      writeFile(join(proj, 'NuGet.Config'), configXml([{ key: 'empty', value: emptySource }], packagesDir)),
+      writeFile(join(proj, 'NuGet.Config'), nugetConfigXml([{ key: 'empty', value: emptySource }], false, packagesDir)),
       // push/delete: the http source must allow insecure connections. `delete` has no --configfile, it reads this
       // file from its working directory.
-      writeFile(join(pushDir, 'NuGet.Config'), configXml([{ key: 'test-upstream', value: up.serviceIndexUrl, insecure: true }], packagesDir)),
+      writeFile(join(pushDir, 'NuGet.Config'), nugetConfigXml([{ key: 'test-upstream', value: up.serviceIndexUrl, insecure: true }], false, packagesDir)),
     ]);
 
     const pack = await dotnet(

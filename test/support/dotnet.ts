@@ -77,14 +77,21 @@ export function defaultTfm(): string {
   return `net${v.split('.')[0]}.0`;
 }
 
-export function nugetConfigXml(sourceUrl: string, allowInsecure: boolean, packagesDir: string): string {
-  const insecure = allowInsecure ? ' allowInsecureConnections="true"' : '';
+export interface ConfigSource {
+  key: string;
+  value: string;
+  insecure?: boolean;
+}
+
+/** A NuGet.Config that clears everything the machine has and lists only `sources` (one URL: key "test-source"). */
+export function nugetConfigXml(sources: string | ConfigSource[], allowInsecure: boolean, packagesDir: string): string {
+  const list: ConfigSource[] = typeof sources === 'string' ? [{ key: 'test-source', value: sources, insecure: allowInsecure }] : sources;
   return [
     '<?xml version="1.0" encoding="utf-8"?>',
     '<configuration>',
     '  <packageSources>',
     '    <clear />',
-    `    <add key="test-source" value="${escapeXml(sourceUrl)}" protocolVersion="3"${insecure} />`,
+    ...list.map((s) => `    <add key="${escapeXml(s.key)}" value="${escapeXml(s.value)}" protocolVersion="3"${s.insecure ? ' allowInsecureConnections="true"' : ''} />`),
     '  </packageSources>',
     '  <disabledPackageSources>',
     '    <clear />',

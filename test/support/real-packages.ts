@@ -66,3 +66,15 @@ export function findRealPackagesDir(): string | undefined {
   cached = { dir };
   return dir;
 }
+
+/** What restoring xunit 2.9.3 and Newtonsoft.Json 13.0.3 from the machine's real packages brings (lowercase id/version). */
+export const XUNIT_AND_NEWTONSOFT = [
+  'xunit/2.9.3',
+  'xunit.core/2.9.3',
+  'xunit.assert/2.9.3',
+  'xunit.analyzers/1.26.0',
+  'xunit.abstractions/2.0.3',
+  'xunit.extensibility.core/2.9.3',
+  'xunit.extensibility.execution/2.9.3',
+  'newtonsoft.json/13.0.3',
+] as const;
