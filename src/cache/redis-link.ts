@@ -54,6 +54,9 @@ export class RedisLink {
   mark(next: 'up' | 'down', err?: unknown): void {
     if (this.closed) return;
     if (next === 'down') this.detail = err instanceof Error ? err.message : String(err ?? 'unavailable');
+    // "up" means both connections are ready: the two reconnect on their own schedules, and the first one back (or
+    // a command answered on it) must not announce a recovery the other undoes a moment later (down/up/down/up).
+    else if (!(this.client.isReady && this.subscriber.isReady)) return;
     if (next === this.state) return;
     this.state = next;
     if (next === 'down') this.log.warn({ store: 'redis', err: this.detail }, 'metadata store unavailable (redis); serving from memory, disk and the upstreams');

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createMemoryMetadataStore } from '../../src/cache/keyv-metadata-store.js';
 import { createRedisMetadataStore } from '../../src/cache/redis-metadata-store.js';
 import type { MetadataStore } from '../../src/cache/metadata-store.js';
@@ -193,5 +194,95 @@ describe.skipIf(!hasRedis)('redis store outage and recovery', () => {
     expect(warnLines()).toHaveLength(1);
     // the data before the crash is gone (no persistence), and that is a miss, not an error
     expect(await store.get('outage:before')).toBeUndefined();
+  });
+});
+
+describe.skipIf(!hasRedis)('redis link: the two connections come back at different times', () => {
+  // A TCP gate between the link and Redis: it can drop every connection and hold the next ones back, so the
+  // client and the subscriber reconnect one after the other, as they do when their backoffs differ.
+  let redis: TestRedis;
+  let gate: Server;
+  const sockets = new Set<Socket>();
+  let holdFrom = Infinity; // connections with index >= holdFrom wait for release()
+  let accepted = 0;
+  const held: (() => void)[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    gate = createServer((inbound) => {
+      const index = accepted++;
+      sockets.add(inbound);
+      inbound.on('close', () => sockets.delete(inbound));
+      inbound.on('error', () => {});
+      const pipeThrough = (): void => {
+        if (inbound.destroyed) return;
+        const outbound = createConnection(redis.port, '127.0.0.1');
+        sockets.add(outbound);
+        outbound.on('close', () => {
+          sockets.delete(outbound);
+          inbound.destroy();
+        });
+        outbound.on('error', () => inbound.destroy());
+        inbound.on('close', () => outbound.destroy());
+        inbound.pipe(outbound).pipe(inbound);
+      };
+      if (index >= holdFrom) {
+        inbound.pause();
+        held.push(pipeThrough);
+      } else pipeThrough();
+    });
+    await new Promise<void>((r) => gate.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => gate?.close(() => r()));
+    await redis?.stop();
+  });
+
+  it('reports "up" once, only when both are back, and never flaps while one of them is still reconnecting', async () => {
+    const sink = createLogSink();
+    const port = (gate.address() as AddressInfo).port;
+    const store = createRedisMetadataStore(`redis://127.0.0.1:${port}`, 300, sink.logger);
+    try {
+      await store.set('gate:a', { body: 'a', fetchedAt: 1 }, HOUR);
+      expect((await store.get('gate:a'))?.body).toBe('a');
+      expect(store.health().state).toBe('up');
+      const before = accepted;
+      expect(before).toBe(2); // the client and the subscriber
+
+      // drop both; the first to reconnect gets through, the second is held back
+      holdFrom = before + 1;
+      for (const s of sockets) s.destroy();
+      const deadline = Date.now() + 10_000;
+      while ((accepted < before + 2 || held.length === 0) && Date.now() < deadline) {
+        await store.get('gate:a'); // keeps calling: a call that succeeds must not announce a recovery by itself
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(held.length).toBe(1);
+      // one connection is back and one is not: still "down", however many calls are made meanwhile
+      for (let i = 0; i < 20; i++) {
+        await store.get('gate:a');
+        await store.set(`gate:${i}`, { body: 'x', fetchedAt: i }, HOUR);
+        expect(store.health().state).toBe('down');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const up = sink.lines.filter((l) => /available again/.test(String(l.msg)));
+      expect(up).toHaveLength(0);
+
+      held.shift()!();
+      const upDeadline = Date.now() + 10_000;
+      while (store.health().state !== 'up' && Date.now() < upDeadline) {
+        await store.get('gate:a');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(store.health()).toEqual({ state: 'up' });
+      expect((await store.get('gate:a'))?.body).toBe('a');
+      expect(sink.lines.filter((l) => /available again/.test(String(l.msg)))).toHaveLength(1);
+      expect(sink.lines.filter((l) => /store unavailable/.test(String(l.msg)))).toHaveLength(1);
+    } finally {
+      holdFrom = Infinity;
+      for (const release of held.splice(0)) release();
+      await store.close();
+    }
   });
 });
