@@ -118,7 +118,12 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     timeoutMs: config.publish.timeout,
     tmpDir: blobs.tmpDir,
   };
-  const feed = new Feed(sources, cache, packages, router, publish, log.child({ component: 'feed' }), { offline: config.offline, cacheDir: blobs.root });
+  const feed = new Feed(sources, cache, packages, router, publish, log.child({ component: 'feed' }), {
+    offline: config.offline,
+    cacheDir: blobs.root,
+    // Redis mode: a merged answer is kept no longer than a memory copy of a shared document may be used
+    answerMaxAgeMs: config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
+  });
   return {
     feed,
     store,

@@ -51,7 +51,7 @@ export async function startNuproxy(scope: Scope, s: Settings, o: NuproxyOptions)
   const profDir = join(s.outDir, 'profiles');
   if (s.cpuProf) await mkdir(profDir, { recursive: true });
   const logFd = openSync(logFile, 'a');
-  const nodeArgs = s.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${label}-${process.pid}-${n}.cpuprofile`] : [];
+  const nodeArgs = (process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []).concat(s.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${label}-${process.pid}-${n}.cpuprofile`] : []);
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('NUPROXY_')) delete env[k];
   let child: ChildProcess;

@@ -9,10 +9,13 @@ type Sync = { kind: 'meta-delete'; key: string } | { kind: 'meta-set'; key: stri
  * Ordinary fills stay local: a worker that has not seen a document yet fetches it, as a second instance would.
  */
 export function createBoxMetadataStore(local: MetadataStore, box: BoxLink): MetadataStore {
+  const listeners: ((key: string) => void)[] = [];
   box.subscribe((payload) => {
     const m = payload as Sync;
     if (m?.kind === 'meta-delete') void local.delete(m.key);
     else if (m?.kind === 'meta-set') void local.set(m.key, m.entry, m.ttlMs);
+    else return;
+    for (const l of listeners) l(m.key);
   });
   return {
     kind: `${local.kind} (per worker)`,
@@ -26,6 +29,7 @@ export function createBoxMetadataStore(local: MetadataStore, box: BoxLink): Meta
       if (value) box.publish({ kind: 'meta-set', key, entry: value.entry, ttlMs: value.ttlMs } satisfies Sync);
       else box.publish({ kind: 'meta-delete', key } satisfies Sync);
     },
+    onRemoteChange: (listener) => void listeners.push(listener),
     health: () => local.health(),
     close: () => local.close(),
   };

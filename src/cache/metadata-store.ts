@@ -24,6 +24,11 @@ export interface MetadataStore {
    * or take `value` when it is given (stores that share nothing else need it).
    */
   changed?(key: string, value?: { entry: MetadataEntry; ttlMs: number }): Promise<void>;
+  /**
+   * Called with a key another instance or worker changed or dropped (its announcement arrived): holders of
+   * answers built from that key drop them.
+   */
+  onRemoteChange?(listener: (key: string) => void): void;
   /** "up" when the backing store answers; memory is always up. */
   health(): { state: 'up' | 'down'; detail?: string };
   close(): Promise<void>;

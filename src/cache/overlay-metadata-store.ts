@@ -16,7 +16,11 @@ export function createOverlayMetadataStore(shared: MetadataStore, link: RedisLin
     maxSize: Math.max(1024, Math.floor(opts.maxBytes)),
     sizeCalculation: (v, k) => v.entry.body.length + k.length + 128,
   });
-  void link.subscribe(CHANNEL, (key) => memory.delete(key));
+  const listeners: ((key: string) => void)[] = [];
+  void link.subscribe(CHANNEL, (key) => {
+    memory.delete(key);
+    for (const l of listeners) l(key);
+  });
 
   return {
     kind: 'redis+memory',
@@ -44,6 +48,7 @@ export function createOverlayMetadataStore(shared: MetadataStore, link: RedisLin
       memory.delete(key);
       await link.publish(CHANNEL, key);
     },
+    onRemoteChange: (listener) => void listeners.push(listener),
     health: () => shared.health(),
     close: () => shared.close(),
   };

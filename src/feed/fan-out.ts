@@ -4,8 +4,8 @@ import type { CacheOutcome } from './metadata-cache.js';
 
 /** What one upstream contributed to a merged answer. */
 export type Contribution<T> =
-  | { upstream: string; kind: 'ok'; value: T; outcome: CacheOutcome; version: string }
-  | { upstream: string; kind: 'absent'; outcome?: CacheOutcome }
+  | { upstream: string; kind: 'ok'; value: T; outcome: CacheOutcome; version: string; freshUntil?: number }
+  | { upstream: string; kind: 'absent'; outcome?: CacheOutcome; freshUntil?: number }
   | { upstream: string; kind: 'failed'; error: unknown };
 
 export interface Gathered<T> {
@@ -14,6 +14,8 @@ export interface Gathered<T> {
   /** Some answer (a document or a 404) came from the cache rather than from the upstream just now. */
   fromCache: boolean;
   failed: { upstream: string; error: unknown }[];
+  /** Until when every contribution stays fresh (clock ms): 0 when one of them says nothing about it or failed. */
+  freshUntil: number;
 }
 
 /** Asks every upstream at once (a cold merged answer costs the slowest upstream, not the sum). */
@@ -21,7 +23,10 @@ export async function fanOut<T>(upstreams: readonly string[], ask: (upstream: st
   const all = await Promise.all(
     upstreams.map((u) => ask(u).catch((error: unknown): Contribution<T> => ({ upstream: u, kind: 'failed', error }))),
   );
+  let freshUntil = Infinity;
+  for (const c of all) freshUntil = Math.min(freshUntil, c.kind === 'failed' ? 0 : (c.freshUntil ?? 0));
   return {
+    freshUntil: all.length ? freshUntil : 0,
     ok: all.filter((c): c is Extract<Contribution<T>, { kind: 'ok' }> => c.kind === 'ok'),
     absent: all.filter((c) => c.kind === 'absent').map((c) => c.upstream),
     fromCache: all.some((c) => (c.kind === 'ok' || c.kind === 'absent') && (c.outcome === 'hit' || c.outcome === 'stale')),

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
+import { AnswerMemo } from './answer-memo.js';
 import type { Logger } from '../log.js';
 import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
 import {
@@ -71,6 +72,7 @@ export class Feed {
   private readonly docs: UpstreamDocs;
   private readonly built = new LRUCache<string, BuiltRegistration>({ max: 500 });
   private readonly mergedMemo = new LRUCache<string, MergedVersions>({ max: 5000 });
+  private readonly answers: AnswerMemo;
 
   readonly publisher: Publisher;
   /** Offline mode: no upstream is ever asked; answers come from the disk cache alone. */
@@ -84,9 +86,12 @@ export class Feed {
     private readonly router: IdRouter,
     publish: PublishOptions,
     private readonly log: Logger,
-    local: { offline: boolean; cacheDir: string } = { offline: false, cacheDir: '' },
+    local: { offline: boolean; cacheDir: string; answerMaxAgeMs?: number } = { offline: false, cacheDir: '' },
   ) {
     this.offline = local.offline;
+    this.answers = new AnswerMemo(() => cache.now(), local.offline ? 0 : (local.answerMaxAgeMs ?? Infinity));
+    // store keys end in the id they describe ("flat:{upstream}:{id}", "reg:{upstream}:{hive}:{id}")
+    cache.onChange((key) => this.answers.forget(key.slice(key.lastIndexOf(':') + 1)));
     this.local = new LocalFeed(packages, local.cacheDir);
     this.publisher = new Publisher(
       local.offline ? undefined : upstreams.find((u) => u.writable), // offline: read-only
@@ -185,6 +190,9 @@ export class Feed {
   }
 
   async versions(lowerId: string): Promise<DocAnswer | undefined> {
+    const kept = this.answers.get<DocAnswer>(lowerId, 'flat');
+    if (kept) return kept;
+    const stamp = this.answers.stamp();
     const merged = await this.orLocal(
       () => this.mergedVersions(lowerId),
       async () => {
@@ -195,7 +203,9 @@ export class Feed {
     if (merged === undefined) return undefined;
     if (Array.isArray(merged)) return this.localAnswer(`flat:${lowerId}`, JSON.stringify({ versions: merged }), false);
     // the body is only built when the render cache does not hold this version of the answer
-    return lazyBody(this.answer(`flat:${lowerId}`, '', versionOf(merged.gathered), false, merged.gathered), () => JSON.stringify({ versions: merged.versions }));
+    const answer = lazyBody(this.answer(`flat:${lowerId}`, '', versionOf(merged.gathered), false, merged.gathered), () => JSON.stringify({ versions: merged.versions }));
+    if (answer.outcome === 'hit' && answer.partial.length === 0) this.answers.set(lowerId, 'flat', answer, merged.gathered.freshUntil, stamp);
+    return answer;
   }
 
   /**
@@ -225,6 +235,10 @@ export class Feed {
   /** The merged registration of an id in one hive; registration and flat container list the same versions. */
   private async registration(hive: string, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'> } | undefined> {
     if (!isHive(hive)) return undefined;
+    type Merged = { built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'> };
+    const kept = this.answers.get<Merged>(lowerId, hive);
+    if (kept) return kept;
+    const stamp = this.answers.stamp();
     const r = await this.orLocal(
       () => this.mergedRegistration(hive, lowerId),
       async () => {
@@ -232,12 +246,16 @@ export class Feed {
         return built ? { local: built } : undefined;
       },
     );
-    if (!r || !('local' in r)) return r;
+    if (!r) return r;
+    if (!('local' in r)) {
+      if (r.answer.outcome === 'hit' && r.answer.partial.length === 0) this.answers.set(lowerId, hive, { built: r.built, answer: r.answer }, r.freshUntil, stamp);
+      return r;
+    }
     const version = contentVersion(JSON.stringify(r.local.index));
     return { built: r.local, answer: { version, gzip: GZIP_HIVES.has(hive), outcome: this.offline ? 'hit' : 'stale', upstreams: [], partial: [] } };
   }
 
-  private async mergedRegistration(hive: HiveName, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'> } | undefined> {
+  private async mergedRegistration(hive: HiveName, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'>; freshUntil: number } | undefined> {
     const routing = this.router.route(lowerId);
     // version lists and registration leaves are asked for at once: a cold answer costs the slowest upstream
     const [versions, g] = await Promise.all([
@@ -256,6 +274,7 @@ export class Feed {
     const all = [...versions.ok, ...g.ok];
     return {
       built,
+      freshUntil: Math.min(versions.freshUntil, g.freshUntil),
       answer: {
         version: key,
         gzip: GZIP_HIVES.has(hive),

@@ -10,6 +10,8 @@ export type CacheOutcome = 'hit' | 'miss' | 'revalidated' | 'stale';
 export interface CachedDoc {
   entry: MetadataEntry;
   outcome: CacheOutcome;
+  /** Until when (clock ms) the entry answers without asking the upstream; 0 for a stale copy. */
+  freshUntil: number;
 }
 
 export interface DocSource {
@@ -27,6 +29,7 @@ export interface DocSource {
  */
 export class MetadataCache {
   private readonly flights = new SingleFlight<CachedDoc>();
+  private readonly changeListeners: ((key: string) => void)[] = [];
 
   constructor(
     private readonly store: MetadataStore,
@@ -35,14 +38,36 @@ export class MetadataCache {
     private readonly log: Logger,
     /** How long an upstream's 404 is remembered (never longer than the document's own freshness). */
     private readonly notFoundMs = 0,
-  ) {}
+  ) {
+    store.onRemoteChange?.((key) => this.changed(key));
+  }
+
+  /** The cache's clock (answers built from its documents are judged by the same time). */
+  now(): number {
+    return this.clock();
+  }
+
+  /** Calls `listener` with every key whose stored document changes or goes, here or (announced) elsewhere. */
+  onChange(listener: (key: string) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(key: string): void {
+    for (const l of this.changeListeners) l(key);
+  }
+
+  private maxAgeOf(entry: MetadataEntry, maxAgeMs: number): number {
+    return entry.absent ? Math.min(maxAgeMs, this.notFoundMs) : maxAgeMs;
+  }
 
   /** The document, or one with `entry.absent` when the upstream answered 404 (remembered for notFoundMs). */
   async get(key: string, maxAgeMs: number, source: DocSource): Promise<CachedDoc> {
     const stored = await this.store.get(key);
-    const maxAge = stored?.absent ? Math.min(maxAgeMs, this.notFoundMs) : maxAgeMs;
-    if (stored && freshness(stored.fetchedAt, this.clock(), maxAge, this.maxStaleMs) === 'fresh') {
-      return { entry: stored, outcome: 'hit' };
+    if (stored) {
+      const maxAge = this.maxAgeOf(stored, maxAgeMs);
+      if (freshness(stored.fetchedAt, this.clock(), maxAge, this.maxStaleMs) === 'fresh') {
+        return { entry: stored, outcome: 'hit', freshUntil: stored.fetchedAt + maxAge };
+      }
     }
     return this.flights.run(key, () => this.refresh(key, maxAgeMs, source, stored));
   }
@@ -50,6 +75,7 @@ export class MetadataCache {
   /** Drops one key (used when a push changes what an id looks like); other instances drop their copies too. */
   async invalidate(key: string): Promise<void> {
     await this.store.delete(key);
+    this.changed(key);
   }
 
   /** A small shared value (not an upstream document), e.g. the generation of cached queries. */
@@ -60,10 +86,17 @@ export class MetadataCache {
   async writeValue(key: string, value: string, ttlMs: number): Promise<void> {
     const entry = { body: value, fetchedAt: this.clock() };
     await this.store.set(key, entry, ttlMs);
+    this.changed(key);
     await this.store.changed?.(key, { entry, ttlMs });
   }
 
   private async refresh(key: string, maxAgeMs: number, source: DocSource, stored: MetadataEntry | undefined): Promise<CachedDoc> {
+    const doc = await this.fetchAndStore(key, maxAgeMs, source, stored);
+    if (doc.outcome !== 'stale') this.changed(key);
+    return doc;
+  }
+
+  private async fetchAndStore(key: string, maxAgeMs: number, source: DocSource, stored: MetadataEntry | undefined): Promise<CachedDoc> {
     const ttl = maxAgeMs + this.maxStaleMs;
     let result: JsonResult;
     try {
@@ -72,7 +105,7 @@ export class MetadataCache {
       const usable = stored && freshness(stored.fetchedAt, this.clock(), maxAgeMs, this.maxStaleMs) !== 'expired';
       if (usable && isUpstreamFailure(err)) {
         this.log.warn({ key, upstream: source.upstream, err: (err as Error).message }, 'upstream failed; serving stale metadata');
-        return { entry: stored, outcome: 'stale' };
+        return { entry: stored, outcome: 'stale', freshUntil: 0 };
       }
       throw err;
     }
@@ -82,12 +115,12 @@ export class MetadataCache {
       const entry: MetadataEntry = { body: '', fetchedAt: now, absent: true, upstream: source.upstream };
       if (this.notFoundMs > 0) await this.store.set(key, entry, this.notFoundMs + this.maxStaleMs);
       else if (stored) await this.store.delete(key);
-      return { entry, outcome: stored ? 'revalidated' : 'miss' };
+      return { entry, outcome: stored ? 'revalidated' : 'miss', freshUntil: now + this.maxAgeOf(entry, maxAgeMs) };
     }
     if (result.kind === 'not-modified' && stored) {
       const entry: MetadataEntry = { ...stored, fetchedAt: now, ...pickValidators(result) };
       await this.store.set(key, entry, ttl);
-      return { entry, outcome: 'revalidated' };
+      return { entry, outcome: 'revalidated', freshUntil: now + maxAgeMs };
     }
     if (result.kind === 'not-modified') {
       throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${source.upstream} answered 304 to an unconditional request`, { upstream: source.upstream });
@@ -102,7 +135,7 @@ export class MetadataCache {
       ...pickValidators(result),
     };
     await this.store.set(key, entry, ttl);
-    return { entry, outcome: stored ? 'revalidated' : 'miss' };
+    return { entry, outcome: stored ? 'revalidated' : 'miss', freshUntil: now + maxAgeMs };
   }
 }
 

@@ -66,7 +66,7 @@ export class UpstreamDocs {
 
   private async get<T>(src: UpstreamSource, key: string, maxAgeMs: number, source: Omit<DocSource, 'upstream'>, parse: (body: string) => T): Promise<Contribution<T>> {
     const doc = await this.cache.get(`${key}`, maxAgeMs, { upstream: src.name, ...source });
-    if (doc.entry.absent) return { upstream: src.name, kind: 'absent', outcome: doc.outcome };
+    if (doc.entry.absent) return { upstream: src.name, kind: 'absent', outcome: doc.outcome, freshUntil: doc.freshUntil };
     // stores that keep entries as objects hand out the same entry until it changes: its parsed form is kept
     // beside it; others (Redis) are looked up by key and fetch time
     let hit = this.parsedByEntry.get(doc.entry);
@@ -79,7 +79,7 @@ export class UpstreamDocs {
       }
       this.parsedByEntry.set(doc.entry, hit);
     }
-    return { upstream: src.name, kind: 'ok', value: hit.value as T, outcome: doc.outcome, version: String(doc.entry.fetchedAt) };
+    return { upstream: src.name, kind: 'ok', value: hit.value as T, outcome: doc.outcome, version: String(doc.entry.fetchedAt), freshUntil: doc.freshUntil };
   }
 
   versions(src: UpstreamSource, lowerId: string, revalidate: boolean): Promise<Contribution<string[]>> {

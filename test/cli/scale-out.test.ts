@@ -89,6 +89,9 @@ describe.skipIf(missing)('several nuproxy instances sharing Redis', () => {
 
   it('shows a push through A on B at once', async () => {
     expect((await get(`${b.url}v3/flat/team.lib/index.json`)).json()).toEqual({ versions: ['1.0.0'] }); // B has it cached
+    const hot = await get(`${b.url}v3/flat/team.lib/index.json`); // and keeps the merged answer (a hit)
+    expect(hot.headers['x-nuproxy-cache']).toBe('hit');
+    expect(hot.json()).toEqual({ versions: ['1.0.0'] });
     const pushed = await pushMultipart(`${a.url}v3/package/`, makeNupkg({ id: 'Team.Lib', version: '1.1.0' }), { 'x-nuget-apikey': KEY });
     expect(pushed.status).toBe(201);
     expect((await get(`${b.url}v3/flat/team.lib/index.json`)).json()).toEqual({ versions: ['1.0.0', '1.1.0'] });

@@ -129,6 +129,7 @@ describe('workers: 2 (node:cluster, one disk cache)', () => {
       );
     // both workers have the id cached (fresh for minutes) before the push
     for (const v of await list()) expect(v).toEqual(['1.0.0']);
+    for (const v of await list()) expect(v).toEqual(['1.0.0']); // hits: each worker keeps its merged answer
     for (const v of await search()) expect(v).toEqual(['1.0.0']);
     const pushed = await pushMultipart(`${proxy.url}v3/package/`, makeNupkg({ id: 'Team.Lib', version: '1.1.0' }), { 'x-nuget-apikey': KEY });
     expect(pushed.status).toBe(201);

@@ -22,6 +22,8 @@ export async function startTestProxy(opts: {
   config?: Record<string, unknown>;
   env?: Env;
   cacheDir?: string;
+  /** The clock metadata freshness is judged by (tests move it instead of waiting). */
+  clock?: () => number;
 }): Promise<TestProxy> {
   const cacheDir = opts.cacheDir ?? (await mkdtemp(join(tmpdir(), 'nuproxy-cache-')));
   const raw: Record<string, unknown> = {
@@ -34,7 +36,7 @@ export async function startTestProxy(opts: {
   };
   const loaded = validateConfig(raw, opts.env ?? {}, 'test');
   const logs = createLogSink();
-  const app = await startApp(loaded, { logger: logs.logger, retryDelayMs: 10 });
+  const app = await startApp(loaded, { logger: logs.logger, retryDelayMs: 10, ...(opts.clock ? { clock: opts.clock } : {}) });
   return {
     ...app,
     logs,

@@ -91,10 +91,19 @@ describe('fan-out policy', () => {
     expect(g.ok.map((c) => c.upstream)).toEqual(['a']);
     expect(g.absent).toEqual(['c']);
     expect(g.failed.map((f) => f.upstream)).toEqual(['b']);
+    expect(g.freshUntil).toBe(0); // a failure (and a contribution without freshness) makes nothing keepable
     expect(() => checkFailures(g)).not.toThrow();
     expect(() => checkFailures(g, { owner: 'b' })).toThrow(/slow/);
-    expect(() => checkFailures({ ok: [], absent: ['c'], failed: g.failed, fromCache: false })).toThrow(/slow/);
-    expect(() => checkFailures({ ok: [], absent: ['c'], failed: [], fromCache: false })).not.toThrow();
+    expect(() => checkFailures({ ok: [], absent: ['c'], failed: g.failed, fromCache: false, freshUntil: 0 })).toThrow(/slow/);
+    expect(() => checkFailures({ ok: [], absent: ['c'], failed: [], fromCache: false, freshUntil: 0 })).not.toThrow();
+  });
+
+  it('is fresh until the first of its contributions goes stale', async () => {
+    const g = await fanOut(['a', 'b', 'c'], async (u) =>
+      u === 'c' ? { upstream: u, kind: 'absent', outcome: 'hit', freshUntil: 300 } : { upstream: u, kind: 'ok', value: 1, outcome: 'hit', version: '1', freshUntil: u === 'a' ? 500 : 200 },
+    );
+    expect(g.freshUntil).toBe(200);
+    expect((await fanOut([], async (u) => ({ upstream: u, kind: 'absent' }))).freshUntil).toBe(0);
   });
 
   it('combines outcomes', () => {
