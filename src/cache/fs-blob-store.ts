@@ -172,12 +172,15 @@ export class BlobWriter {
     private readonly onCommit: (info: BlobInfo) => void,
   ) {}
 
-  /** Synchronous positional write: data is visible to readers of tempPath as soon as this returns. */
-  write(chunk: Uint8Array): void {
+  /**
+   * Synchronous positional write: data is visible to readers of tempPath as soon as this returns. `owned`: the
+   * caller made `chunk` a copy of its own and never changes it, so the writer keeps it without copying again.
+   */
+  write(chunk: Uint8Array, owned = false): void {
     let off = 0;
     while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off, this.written + off);
     this.written += chunk.length;
-    this.tailChunks.push(Buffer.from(chunk)); // a copy: the source may reuse its buffers
+    this.tailChunks.push(owned ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length) : Buffer.from(chunk)); // else a copy: the source may reuse its buffers
     this.tailBytes += chunk.length;
     while (this.tailChunks.length > 1 && this.tailBytes - this.tailChunks[0]!.length >= TAIL) this.tailBytes -= this.tailChunks.shift()!.length;
   }

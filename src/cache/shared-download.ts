@@ -45,12 +45,16 @@ export class SharedDownload {
     const hash = createHash('sha512');
     try {
       for await (const chunk of source) {
-        this.writer.write(chunk);
-        hash.update(chunk);
-        if (this.mem) {
-          if (this.writer.written > MEMORY_MAX) this.mem = undefined; // longer than announced: the commit refuses it
-          else this.mem.push(Buffer.from(chunk)); // a copy: the source may reuse its buffers
+        if (this.mem && this.writer.written + chunk.length <= MEMORY_MAX) {
+          // one copy (the source may reuse its buffers) serves the readers and the writer's zip-tail check
+          const copy = Buffer.from(chunk);
+          this.writer.write(copy, true);
+          this.mem.push(copy);
+        } else {
+          this.mem = undefined; // longer than announced: the commit refuses it
+          this.writer.write(chunk);
         }
+        hash.update(chunk);
         this.events.emit('progress');
       }
       this.committed = await this.writer.commit(hash.digest('base64'), {
