@@ -46,6 +46,8 @@ type BoxDownloadMessage =
   | { kind: 'holder-gone'; key: string };
 /** Longest a stored package waits for a quiet moment before its nuspec is extracted. */
 const NUSPEC_MAX_WAIT_MS = 30_000;
+/** A quiet moment: no download under way and no package asked for during this long. */
+const NUSPEC_QUIET_MS = 1_000;
 /**
  * Files up to this size (most packages) are also kept in memory once read (LRU, 128 MB): a warm hit then costs
  * no file system call and one socket write.
@@ -136,6 +138,7 @@ export class PackageFiles {
    */
   async open(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<PackageHandle | undefined> {
     const key = packageKey(lowerId, lowerVersion, file);
+    this.lastAsked = Date.now();
     const pending = this.downloads.get(key);
     if (!pending) {
       const info = await this.blobs.stat(key);
@@ -319,6 +322,7 @@ export class PackageFiles {
 
   private nuspecChain: Promise<unknown> = Promise.resolve();
   private draining = false;
+  private lastAsked = 0;
 
   private scheduleNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): void {
     this.nuspecChain = this.nuspecChain
@@ -328,13 +332,14 @@ export class PackageFiles {
   }
 
   /**
-   * Waits until no download is under way (a cold restore fetches dozens at once: the nuspecs are extracted after
-   * it, not in its way), but not longer than NUSPEC_MAX_WAIT_MS on a server that is never idle.
+   * Waits until no download is under way and no package was asked for during NUSPEC_QUIET_MS (a cold restore
+   * fetches dozens at once, and between its bursts the client needs the CPU: the nuspecs are extracted after it,
+   * not in its way), but not longer than NUSPEC_MAX_WAIT_MS on a server that is never idle.
    */
   private async quiet(): Promise<void> {
     const until = Date.now() + NUSPEC_MAX_WAIT_MS;
-    do await new Promise((r) => setTimeout(r, 20));
-    while (this.downloads.size > 0 && Date.now() < until && !this.draining);
+    do await new Promise((r) => setTimeout(r, 50));
+    while ((this.downloads.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS) && Date.now() < until && !this.draining);
   }
 
   private async keepNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): Promise<Buffer | undefined> {
