@@ -43,16 +43,18 @@ export class AnswerMemo {
     return undefined;
   }
 
-  set(lowerId: string, kind: string, value: unknown, freshUntil: number, stamp: number): void {
-    if (!this.enabled || stamp !== this.changes) return;
+  /** Keeps `value` if it may be kept; returns until when (0: not kept). */
+  set(lowerId: string, kind: string, value: unknown, freshUntil: number, stamp: number): number {
+    if (!this.enabled || stamp !== this.changes) return 0;
     const until = Math.min(freshUntil, this.now() + this.maxAgeMs);
-    if (!(until > this.now())) return;
+    if (!(until > this.now())) return 0;
     let forId = this.byId.get(lowerId);
     if (!forId) {
       forId = new Map();
       this.byId.set(lowerId, forId);
     }
     forId.set(kind, { value, until });
+    return until;
   }
 
   /** A stored document of `lowerId` changed or went. */

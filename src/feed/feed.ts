@@ -233,9 +233,10 @@ export class Feed {
   }
 
   /** The merged registration of an id in one hive; registration and flat container list the same versions. */
-  private async registration(hive: string, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'> } | undefined> {
+  /** `freshUntil` only for an answer merged from upstream documents (not one built from the disk). */
+  private async registration(hive: string, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'>; freshUntil?: number } | undefined> {
     if (!isHive(hive)) return undefined;
-    type Merged = { built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'> };
+    type Merged = { built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'>; freshUntil: number };
     const kept = this.answers.get<Merged>(lowerId, hive);
     if (kept) return kept;
     const stamp = this.answers.stamp();
@@ -248,7 +249,8 @@ export class Feed {
     );
     if (!r) return r;
     if (!('local' in r)) {
-      if (r.answer.outcome === 'hit' && r.answer.partial.length === 0) this.answers.set(lowerId, hive, { built: r.built, answer: r.answer }, r.freshUntil, stamp);
+      // an answer derived from a kept one is kept no longer than it (freshUntil becomes the kept answer's bound)
+      if (r.answer.outcome === 'hit' && r.answer.partial.length === 0) r.freshUntil = this.answers.set(lowerId, hive, r, r.freshUntil, stamp);
       return r;
     }
     const version = contentVersion(JSON.stringify(r.local.index));
@@ -309,9 +311,15 @@ export class Feed {
   }
 
   async registrationIndex(hive: string, lowerId: string): Promise<DocAnswer | undefined> {
+    const kind = `${hive}:index`;
+    const kept = this.answers.get<DocAnswer>(lowerId, kind);
+    if (kept) return kept;
+    const stamp = this.answers.stamp();
     const r = await this.registration(hive, lowerId);
     if (!r) return undefined;
-    return lazyBody({ key: `reg:${hive}:${lowerId}:index`, ...r.answer }, () => JSON.stringify(r.built.index));
+    const answer = lazyBody({ key: `reg:${hive}:${lowerId}:index`, ...r.answer }, () => JSON.stringify(r.built.index));
+    if (r.freshUntil !== undefined && answer.outcome === 'hit' && answer.partial.length === 0) this.answers.set(lowerId, kind, answer, r.freshUntil, stamp);
+    return answer;
   }
 
   async registrationPage(hive: string, lowerId: string, lower: string, upper: string): Promise<DocAnswer | undefined> {
