@@ -43,18 +43,16 @@ export class AnswerMemo {
     return undefined;
   }
 
-  /** Keeps `value` if it may be kept; returns until when (0: not kept). */
-  set(lowerId: string, kind: string, value: unknown, freshUntil: number, stamp: number): number {
-    if (!this.enabled || stamp !== this.changes) return 0;
+  set(lowerId: string, kind: string, value: unknown, freshUntil: number, stamp: number): void {
+    if (!this.enabled || stamp !== this.changes) return;
     const until = Math.min(freshUntil, this.now() + this.maxAgeMs);
-    if (!(until > this.now())) return 0;
+    if (!(until > this.now())) return;
     let forId = this.byId.get(lowerId);
     if (!forId) {
       forId = new Map();
       this.byId.set(lowerId, forId);
     }
     forId.set(kind, { value, until });
-    return until;
   }
 
   /** A stored document of `lowerId` changed or went. */

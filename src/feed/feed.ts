@@ -232,11 +232,13 @@ export class Feed {
     });
   }
 
-  /** The merged registration of an id in one hive; registration and flat container list the same versions. */
-  /** `freshUntil` only for an answer merged from upstream documents (not one built from the disk). */
-  private async registration(hive: string, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'>; freshUntil?: number } | undefined> {
+  /**
+   * The merged registration of an id in one hive; registration and flat container list the same versions.
+   * `index`: its index answer, built once for a kept registration.
+   */
+  private async registration(hive: string, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'>; index?: DocAnswer } | undefined> {
     if (!isHive(hive)) return undefined;
-    type Merged = { built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'>; freshUntil: number };
+    type Merged = { built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'>; freshUntil: number; index?: DocAnswer };
     const kept = this.answers.get<Merged>(lowerId, hive);
     if (kept) return kept;
     const stamp = this.answers.stamp();
@@ -249,15 +251,14 @@ export class Feed {
     );
     if (!r) return r;
     if (!('local' in r)) {
-      // an answer derived from a kept one is kept no longer than it (freshUntil becomes the kept answer's bound)
-      if (r.answer.outcome === 'hit' && r.answer.partial.length === 0) r.freshUntil = this.answers.set(lowerId, hive, r, r.freshUntil, stamp);
+      if (r.answer.outcome === 'hit' && r.answer.partial.length === 0) this.answers.set(lowerId, hive, r, r.freshUntil, stamp);
       return r;
     }
     const version = contentVersion(JSON.stringify(r.local.index));
     return { built: r.local, answer: { version, gzip: GZIP_HIVES.has(hive), outcome: this.offline ? 'hit' : 'stale', upstreams: [], partial: [] } };
   }
 
-  private async mergedRegistration(hive: HiveName, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'>; freshUntil: number } | undefined> {
+  private async mergedRegistration(hive: HiveName, lowerId: string): Promise<{ built: BuiltRegistration; answer: Omit<DocAnswer, 'key' | 'body'>; freshUntil: number; index?: DocAnswer } | undefined> {
     const routing = this.router.route(lowerId);
     // version lists and registration leaves are asked for at once: a cold answer costs the slowest upstream
     const [versions, g] = await Promise.all([
@@ -311,15 +312,10 @@ export class Feed {
   }
 
   async registrationIndex(hive: string, lowerId: string): Promise<DocAnswer | undefined> {
-    const kind = `${hive}:index`;
-    const kept = this.answers.get<DocAnswer>(lowerId, kind);
-    if (kept) return kept;
-    const stamp = this.answers.stamp();
     const r = await this.registration(hive, lowerId);
     if (!r) return undefined;
-    const answer = lazyBody({ key: `reg:${hive}:${lowerId}:index`, ...r.answer }, () => JSON.stringify(r.built.index));
-    if (r.freshUntil !== undefined && answer.outcome === 'hit' && answer.partial.length === 0) this.answers.set(lowerId, kind, answer, r.freshUntil, stamp);
-    return answer;
+    // kept with its registration: a hot index costs no answer object per request
+    return (r.index ??= lazyBody({ key: `reg:${hive}:${lowerId}:index`, ...r.answer }, () => JSON.stringify(r.built.index)));
   }
 
   async registrationPage(hive: string, lowerId: string, lower: string, upper: string): Promise<DocAnswer | undefined> {
