@@ -68,7 +68,8 @@ export function loadSettings(): Settings {
     mergeStallsMs: (process.env.BENCH_MERGE_STALLS ?? '20,40,80').split(',').map((s) => Number(s.trim())),
     mergeIds: num('BENCH_MERGE_IDS', quick ? 8 : 25),
     restoreGenerated: num('BENCH_RESTORE_PACKAGES', quick ? 60 : 188),
-    restoreRuns: num('BENCH_RESTORE_RUNS', runs),
+    // a restore varies by ±20% from run to run on a shared 2-core machine: more runs for a steadier median
+    restoreRuns: num('BENCH_RESTORE_RUNS', quick ? runs : Math.max(runs, 7)),
     memoryClients: num('BENCH_MEMORY_CLIENTS', 20),
     memoryMB: num('BENCH_MEMORY_MB', 200),
     only: onlyRaw.length ? (onlyRaw as ScenarioName[]) : [...SCENARIOS],
