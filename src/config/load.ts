@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type Config, type AuthConfig } from './schema.js';
 import { NuproxyError } from '../errors.js';
+import type { SecretSource } from '../upstream/secrets.js';
 
 /** Environment variables that override config keys (documented in the README). */
 export const ENV_OVERRIDES = {
@@ -154,4 +155,16 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** Every secret the loaded config holds, for SecretSet (src/upstream/secrets.ts). */
+export function secretSources(loaded: LoadedConfig): SecretSource[] {
+  const out: SecretSource[] = [];
+  for (const [name, a] of loaded.secrets) {
+    if (a.type === 'basic') out.push({ label: `upstream ${name} password`, value: a.password, basicUser: a.username });
+    else if (a.type === 'bearer') out.push({ label: `upstream ${name} token`, value: a.token });
+    else out.push({ label: `upstream ${name} ${a.header} value`, value: a.value });
+  }
+  if (loaded.publishKey) out.push({ label: 'publish.upstreamKeyEnv key', value: loaded.publishKey });
+  return out;
 }

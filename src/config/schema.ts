@@ -62,6 +62,23 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:\/\//i.test(u), 'must be an http:// or https:// URL');
 
+/**
+ * Where real feeds send package downloads (GitHub Packages, Azure Artifacts and Artifactory in front of S3 or
+ * Azure blob storage). Never a loopback, private or link-local address unless that exact origin is listed.
+ */
+export const DEFAULT_REDIRECT_ORIGINS = [
+  'https://*.githubusercontent.com',
+  'https://*.vsblob.vsassets.io',
+  'https://*.blob.core.windows.net',
+  'https://*.amazonaws.com',
+  'https://*.cloudfront.net',
+] as const;
+
+/** An origin pattern: http(s)://host[:port], the host optionally starting with "*." (any subdomain). */
+const originPattern = z
+  .string()
+  .regex(/^https?:\/\/(\*\.)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be an origin such as https://*.example.com or http://127.0.0.1:8080 (no path)');
+
 const upstreamSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" and "-" (at most 64)'),
   serviceIndex: httpUrl.refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not contain credentials (use auth)'),
@@ -74,6 +91,25 @@ const upstreamSchema = z.strictObject({
     })
     .prefault({}),
   retries: z.number().int().min(0).max(10).default(2),
+  // Bounds on what one upstream response may cost (hostile or broken upstreams): see config/default.yaml.
+  limits: z
+    .strictObject({
+      metadataBytes: byteSize('64MB'), // a metadata document once decoded (gzip/deflate undone)
+      metadataCompressedBytes: byteSize('16MB'), // a metadata document as sent
+      jsonDepth: z.number().int().min(8).max(1000).default(64), // nesting of a metadata document
+      packageBytes: byteSize('260MB'), // a .nupkg (nuget.org accepts up to 250 MB)
+      nuspecBytes: byteSize('4MB'), // a .nuspec fetched on its own
+      minRate: byteSize('16KB'), // bytes per second a package download keeps up on average (after a grace)
+      abandonAfter: duration('30s'), // how long a download may go on after its last client left
+    })
+    .prefault({}),
+  // Origins (scheme://host[:port], "*." allowed in front of the host) package downloads may be redirected to.
+  // Metadata is never fetched from an origin outside the upstream's own service index.
+  redirects: z
+    .strictObject({
+      allow: z.array(originPattern).default([...DEFAULT_REDIRECT_ORIGINS]),
+    })
+    .prefault({}),
   include: idPatterns, // ids this upstream may serve (empty = all)
   exclude: idPatterns, // ids this upstream must not serve
   owns: idPatterns, // ids only this upstream serves (dependency-confusion defence)
