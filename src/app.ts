@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
-import type { LoadedConfig } from './config/load.js';
+import { secretSources, type LoadedConfig } from './config/load.js';
+import { SecretSet } from './upstream/secrets.js';
 import { FsBlobStore } from './cache/fs-blob-store.js';
 import { createMemoryMetadataStore } from './cache/keyv-metadata-store.js';
 import type { RedisBlobTier } from './cache/redis-blob-tier.js';
@@ -91,6 +92,8 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   }
   const cache = new MetadataCache(store, config.cache.maxStale, clock, log.child({ component: 'metadata' }), config.cache.freshness.notFound);
 
+  const secrets = new SecretSet(secretSources(loaded));
+  for (const label of secrets.weak) log.warn({ secret: label }, 'a configured secret is shorter than 8 characters: it is kept out of relayed answers, but not looked for in package bytes and documents');
   const clients = config.upstreams.map((u) => {
     const auth = loaded.secrets.get(u.name);
     return new NugetV3Upstream(u.serviceIndex, {
@@ -103,6 +106,9 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
       ...(opts.retryDelayMs !== undefined ? { retryDelayMs: opts.retryDelayMs } : {}),
       circuit: { failures: u.circuitBreaker.failures, cooldownMs: u.circuitBreaker.cooldown },
       offline: config.offline,
+      limits: u.limits,
+      redirectAllow: u.redirects.allow,
+      secrets,
     });
   });
   const sources = clients.map(

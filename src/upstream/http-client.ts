@@ -3,6 +3,8 @@ import { NuproxyError } from '../errors.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { safeUrl, type Logger } from '../log.js';
 import type { ResolvedAuth } from '../config/load.js';
+import type { UpstreamConfig } from '../config/schema.js';
+import type { SecretSet } from './secrets.js';
 
 export interface UpstreamHttpOptions {
   name: string;
@@ -16,6 +18,12 @@ export interface UpstreamHttpOptions {
   circuit?: { failures: number; cooldownMs: number };
   /** Offline mode: no connection is ever opened. */
   offline?: boolean;
+  /** What one response may cost (config upstreams[].limits); defaults from the schema when absent. */
+  limits?: UpstreamConfig['limits'];
+  /** Origins package downloads may be redirected to (config upstreams[].redirects.allow). */
+  redirectAllow?: readonly string[];
+  /** Every configured secret: none may leave nuproxy in a body or header. */
+  secrets?: SecretSet;
 }
 
 export interface UpstreamResponse {
