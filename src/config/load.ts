@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type Config, type AuthConfig } from './schema.js';
 import { NuproxyError } from '../errors.js';
-import type { SecretSource } from '../upstream/secrets.js';
 
 /** Environment variables that override config keys (documented in the README). */
 export const ENV_OVERRIDES = {
@@ -155,6 +154,15 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** One configured secret, as SecretSet (src/upstream/secrets.ts) takes it. */
+export interface SecretSource {
+  /** Where it comes from, for the start-up warning (never the value). */
+  label: string;
+  value: string;
+  /** Basic auth: the user name, so the header's base64 form is known too. */
+  basicUser?: string;
 }
 
 /** Every secret the loaded config holds, for SecretSet (src/upstream/secrets.ts). */

@@ -6,6 +6,10 @@
  *
  * Pure: no I/O. Built once by the composition root from the loaded config.
  */
+import type { SecretSource } from '../config/load.js';
+
+export type { SecretSource };
+
 export const REDACTED = '[redacted]';
 
 /**
@@ -14,14 +18,6 @@ export const REDACTED = '[redacted]';
  * that contains it would refuse good packages. `weak` lists them so that start-up can say so.
  */
 export const MIN_SCANNED_SECRET = 8;
-
-export interface SecretSource {
-  /** Where it comes from, for the start-up warning (never the value). */
-  label: string;
-  value: string;
-  /** Basic auth: the user name, so the header's base64 form is known too. */
-  basicUser?: string;
-}
 
 export class SecretSet {
   /** Every byte sequence to keep in, longest first (a longer one may contain a shorter one). */
