@@ -6,7 +6,8 @@ import { parseNuspecDependencies } from '../protocol/nuspec.js';
 import { formatRange, parseRange } from '../protocol/range.js';
 import { packageContentUrl, registrationIndexUrl, registrationLeafUrl } from '../protocol/urls.js';
 import { compareVersions, isSemVer2, parseVersion } from '../protocol/version.js';
-import type { HiveName } from '../protocol/service-types.js';
+import { searchHive } from '../protocol/search.js';
+import { REGISTRATION_HIVES, type HiveName } from '../protocol/service-types.js';
 import { buildRegistration, type BuiltRegistration } from './merge-registration.js';
 import type { PackageFiles } from './packages.js';
 
@@ -14,6 +15,7 @@ type Json = Record<string, unknown>;
 type Allowed = (lowerId: string, upstream: string | undefined) => boolean;
 
 const NAME = /^[A-Za-z0-9_-]{1,32}$/;
+const HIVE_NAMES = REGISTRATION_HIVES.map((h) => h.name);
 const TAG = /^[0-9a-f]{16}$/;
 
 /**
@@ -48,48 +50,68 @@ export class LocalFeed {
     return buildRegistration(hive, lowerId, leaves);
   }
 
-  /** Cached ids whose id contains the query's `q` (case-insensitive), newest cached version each. */
+  /**
+   * Cached ids whose id contains the query's `q` (case-insensitive), sorted by id, newest cached version each;
+   * the versions a SemVer 1 query (no `semVerLevel=2.0.0`) may see, with URLs into the hive search.ts picks.
+   * The order is stable, so a page of any window is a prefix of a larger one (merged search relies on it).
+   */
   async search(params: URLSearchParams, allowed: Allowed = () => true): Promise<Json> {
     const q = (params.get('q') ?? '').trim().toLowerCase();
     const prerelease = params.get('prerelease') === 'true';
+    const hive = searchHive(params, HIVE_NAMES)!;
     const skip = Math.max(0, Number(params.get('skip') ?? 0) || 0);
     const take = Math.min(1000, Math.max(0, Number(params.get('take') ?? 20) || 20));
     const ids = (await this.packages.localIds()).filter((id) => isValidPackageId(id) && id.includes(q)).sort();
     const hits: Json[] = [];
     for (const lowerId of ids) {
-      const versions = (await this.versions(lowerId, allowed)).filter((v) => prerelease || parseVersion(v)!.release.length === 0);
+      const versions = await this.visibleVersions(lowerId, allowed, prerelease, hive === 'semver2');
       const latest = versions.at(-1);
       if (!latest) continue;
       const xml = await this.packages.localNuspec(lowerId, latest);
       const meta = xml ? safeParse(xml) : undefined;
       hits.push({
-        '@id': registrationIndexUrl('semver2', lowerId),
+        '@id': registrationIndexUrl(hive, lowerId),
         '@type': 'Package',
-        registration: registrationIndexUrl('semver2', lowerId),
+        registration: registrationIndexUrl(hive, lowerId),
         id: meta?.id ?? lowerId,
         version: latest,
         description: meta?.description ?? '',
         totalDownloads: 0,
-        versions: versions.map((v) => ({ version: v, downloads: 0, '@id': registrationLeafUrl('semver2', lowerId, v) })),
+        versions: versions.map((v) => ({ version: v, downloads: 0, '@id': registrationLeafUrl(hive, lowerId, v) })),
       });
     }
     return { totalHits: hits.length, data: hits.slice(skip, skip + take) };
   }
 
+  /** Autocomplete over the cache: the versions of `id=`, or the cached ids containing `q` (spelled as their nuspec). */
   async autocomplete(params: URLSearchParams, allowed: Allowed = () => true): Promise<Json> {
     const id = params.get('id');
+    const prerelease = params.get('prerelease') === 'true';
+    const semVer2 = searchHive(params, HIVE_NAMES) === 'semver2';
     if (id && !params.get('q')) {
-      const prerelease = params.get('prerelease') === 'true';
-      const versions = (await this.versions(id.toLowerCase(), allowed)).filter((v) => prerelease || parseVersion(v)!.release.length === 0);
+      const versions = await this.visibleVersions(id.toLowerCase(), allowed, prerelease, semVer2);
       return { totalHits: versions.length, data: versions };
     }
     const q = (params.get('q') ?? '').trim().toLowerCase();
     const candidates = (await this.packages.localIds()).filter((x) => isValidPackageId(x) && x.includes(q)).sort();
     const ids: string[] = [];
-    for (const x of candidates) if ((await this.versions(x, allowed)).length) ids.push(x);
+    for (const x of candidates) {
+      const latest = (await this.visibleVersions(x, allowed, prerelease, semVer2)).at(-1);
+      if (!latest) continue;
+      const xml = await this.packages.localNuspec(x, latest);
+      ids.push((xml ? safeParse(xml)?.id : undefined) ?? x);
+    }
     const skip = Math.max(0, Number(params.get('skip') ?? 0) || 0);
     const take = Math.min(1000, Math.max(0, Number(params.get('take') ?? 20) || 20));
     return { totalHits: ids.length, data: ids.slice(skip, skip + take) };
+  }
+
+  /** Cached versions a query may see: stable ones unless `prerelease`, SemVer 1 ones unless `semVer2`. */
+  private async visibleVersions(lowerId: string, allowed: Allowed, prerelease: boolean, semVer2: boolean): Promise<string[]> {
+    return (await this.versions(lowerId, allowed)).filter((v) => {
+      const parsed = parseVersion(v)!;
+      return (prerelease || parsed.release.length === 0) && (semVer2 || !isSemVer2(parsed));
+    });
   }
 
   /** The stored vulnerability index (as served: placeholder base URLs), if any. */
