@@ -1,11 +1,13 @@
 // Search and autocomplete behind an upstream that has none (a flat-only feed: its service index names no
 // SearchQueryService): nuproxy advertises both and answers them over what it has cached, with exact paging; beside
 // an upstream that has search, ids that upstream can find come from its search and the rest from the cache. The
-// real client (`dotnet package search`) lists a cached package through it.
+// real client lists a cached package through it (`dotnet package search`) and installs a cached template package
+// (`dotnet new install`, which searches for the id before it downloads).
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageKey } from '../../src/feed/packages.js';
 import { nugetConfigXml, runDotnet, skipReason } from '../support/dotnet.js';
@@ -33,6 +35,30 @@ async function fetchPackage(proxy: TestProxy, id: string, version: string): Prom
   }
 }
 
+/** A template package (packageType Template, one template under content/) for `dotnet new install`. */
+function templatePackage(id: string, version: string): Uint8Array {
+  const nuspec = `<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"><metadata><id>${id}</id><version>${version}</version><authors>nuproxy-tests</authors><description>a template</description><packageTypes><packageType name="Template" /></packageTypes></metadata></package>`;
+  const template = { $schema: 'http://json.schemastore.org/template', author: 'nuproxy-tests', identity: `${id}.Hello`, name: 'Hello from the cache', shortName: 'hellocache', tags: { language: 'C#', type: 'project' }, sourceName: 'Hello' };
+  return zipSync({
+    '_rels/.rels': strToU8(`<?xml version="1.0" encoding="utf-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Type="http://schemas.microsoft.com/packaging/2010/07/manifest" Target="/${id}.nuspec" Id="R1" /></Relationships>`),
+    [`${id}.nuspec`]: strToU8(nuspec),
+    'content/hello/.template.config/template.json': strToU8(JSON.stringify(template)),
+    'content/hello/Hello.txt': strToU8('hello'),
+    '[Content_Types].xml': strToU8('<?xml version="1.0" encoding="utf-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml" /><Default Extension="nuspec" ContentType="application/octet" /><Default Extension="json" ContentType="application/octet" /><Default Extension="txt" ContentType="application/octet" /></Types>'),
+  }, { mtime: new Date(2024, 0, 1) });
+}
+
+/** A folder for one real-client run: its own NuGet.Config (only the proxy), packages, http-cache and home. */
+async function clientDirs(proxy: TestProxy): Promise<{ root: string; p: { dir: string; packagesDir: string; httpCacheDir: string; homeDir: string }; config: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'nuproxy-search-client-'));
+  const p = { dir: join(root, 'cfg'), packagesDir: join(root, 'packages'), httpCacheDir: join(root, 'http-cache'), homeDir: join(root, 'home') };
+  await Promise.all(Object.values(p).map((d) => mkdir(d, { recursive: true })));
+  const config = join(p.dir, 'NuGet.Config');
+  await writeFile(config, nugetConfigXml(proxy.index, true, p.packagesDir));
+  return { root, p, config };
+}
+
 const idsOf = (doc: Json): string[] => (doc.data as Json[]).map((d) => (typeof d === 'string' ? d : d.id));
 
 describe('search over the cache for an upstream without search', () => {
@@ -47,6 +73,7 @@ describe('search over the cache for an upstream without search', () => {
         makeNupkg({ id: 'Flat.Only.Lib', version: '2.0.0-beta.1', description: 'the flat lib, next' }),
         makeNupkg({ id: 'Flat.Other', version: '1.0.0' }),
         ...PAGE_IDS.map((id) => makeNupkg({ id, version: '1.0.0' })),
+        templatePackage('Cached.Templates', '1.0.0'),
       ],
     });
     proxy = await startTestProxy({ upstreams: [flat.serviceIndexUrl] });
@@ -119,18 +146,27 @@ describe('search over the cache for an upstream without search', () => {
   });
 
   it.skipIf(reason !== undefined)('dotnet package search lists the cached package through nuproxy', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'nuproxy-search-client-'));
+    const { root, p, config } = await clientDirs(proxy);
     try {
-      const p = { dir: join(root, 'cfg'), packagesDir: join(root, 'packages'), httpCacheDir: join(root, 'http-cache'), homeDir: join(root, 'home') };
-      await Promise.all(Object.values(p).map((d) => mkdir(d, { recursive: true })));
-      const config = join(p.dir, 'NuGet.Config');
-      await writeFile(config, nugetConfigXml(proxy.index, true, p.packagesDir));
       const r = await runDotnet(['package', 'search', 'flat.only', '--source', proxy.index, '--configfile', config, '--format', 'json'], p, { timeoutMs: 120_000 });
       expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
       const out = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { problems: unknown[]; searchResult: { problems?: unknown[]; packages: { id: string; latestVersion: string }[] }[] };
       // today's failure: "The source does not have a Search service!" as a problem of the source, and no packages
       expect([...out.problems, ...out.searchResult.flatMap((s) => s.problems ?? [])]).toEqual([]);
       expect(out.searchResult.flatMap((s) => s.packages)).toEqual([expect.objectContaining({ id: 'Flat.Only.Lib', latestVersion: '1.0.0' })]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(reason !== undefined)('dotnet new install installs a cached template package through nuproxy', async () => {
+    await fetchPackage(proxy, 'Cached.Templates', '1.0.0');
+    const { root, p } = await clientDirs(proxy);
+    try {
+      // the NuGet.Config in the working folder names the proxy as the only source
+      const r = await runDotnet(['new', 'install', 'Cached.Templates', '--force'], p, { timeoutMs: 120_000 });
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/Success: Cached\.Templates@1\.0\.0 installed the following templates:[\s\S]*hellocache/);
     } finally {
       await rm(root, { recursive: true, force: true });
     }
