@@ -50,13 +50,15 @@ export class MergedSearch {
     const { skip, take } = upstreamSearchQuery(rawQuery);
     const hive = searchHive(new URLSearchParams(rawQuery), HIVE_NAMES)!;
     const { names, cached } = await this.plan((c) => c.search);
-    const fromCache = cached && (await this.deps.local.search(windowParams(rawQuery, MAX_TAKE), cached));
     const allowed = (lid: string, up: string): boolean => up === CACHE_SOURCE || this.deps.router.route(lid).allowed.includes(up);
     for (let window = searchWindowFor(skip, take); ; window = nextWindow(window)) {
       const upstreamQuery = upstreamSearchQuery(rawQuery, window).rawQuery;
-      const g = await fanOut(names, (name) => this.deps.docs.search(this.deps.source(name), upstreamQuery, hive));
+      const [g, fromCache] = await Promise.all([
+        fanOut(names, (name) => this.deps.docs.search(this.deps.source(name), upstreamQuery, hive)),
+        cached && this.deps.local.search(windowParams(rawQuery, window), cached),
+      ]);
       checkFailures(g);
-      const answers = [...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheAnswer(fromCache, window)];
+      const answers = [...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheAnswer(fromCache)];
       const r = mergeSearchWindow(answers, { skip, take, allowed, window });
       if (r.complete || window >= MAX_TAKE) return this.deps.answer(`search:${rawQuery}`, JSON.stringify(r.doc), versionOf(g) + cacheVersion(fromCache), false, g);
     }
@@ -76,13 +78,15 @@ export class MergedSearch {
       return this.deps.answer(`ac:${rawQuery}`, JSON.stringify(doc), versionOf(g) + cacheVersion(fromCache), false, g);
     }
     const { skip, take } = upstreamAutocompleteQuery(rawQuery);
-    const fromCache = cached && (await this.deps.local.autocomplete(windowParams(rawQuery, MAX_TAKE), cached));
     const allowed = (lid: string, up: string): boolean => up === CACHE_SOURCE || this.deps.router.route(lid).allowed.includes(up);
     for (let window = searchWindowFor(skip, take); ; window = nextWindow(window)) {
       const upstreamQuery = upstreamAutocompleteQuery(rawQuery, window).rawQuery;
-      const g = await fanOut(names, (name) => this.deps.docs.autocomplete(this.deps.source(name), upstreamQuery));
+      const [g, fromCache] = await Promise.all([
+        fanOut(names, (name) => this.deps.docs.autocomplete(this.deps.source(name), upstreamQuery)),
+        cached && this.deps.local.autocomplete(windowParams(rawQuery, window), cached),
+      ]);
       checkFailures(g);
-      const answers = [...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheAnswer(fromCache, window)];
+      const answers = [...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheAnswer(fromCache)];
       const r = mergeAutocompleteIdsWindow(answers, { skip, take, allowed, window });
       if (r.complete || window >= MAX_TAKE) return this.deps.answer(`ac:${rawQuery}`, JSON.stringify(r.doc), versionOf(g) + cacheVersion(fromCache), false, g);
     }
@@ -114,11 +118,9 @@ export class MergedSearch {
 /** The name the cache goes by among the sources of a merged search (not a valid upstream name: no clash). */
 const CACHE_SOURCE = '(cache)';
 
-/** The cache's answer as a merge source: its first `window` hits (it was asked for all of them at once). */
-function cacheAnswer(doc: Record<string, unknown> | undefined | false, window?: number): { upstream: string; doc: Record<string, unknown> }[] {
-  if (!doc) return [];
-  const data = doc.data as unknown[];
-  return [{ upstream: CACHE_SOURCE, doc: window === undefined ? doc : { ...doc, data: data.slice(0, window) } }];
+/** The cache's answer as a merge source (none when the cache takes no part). */
+function cacheAnswer(doc: Record<string, unknown> | undefined | false): { upstream: string; doc: Record<string, unknown> }[] {
+  return doc ? [{ upstream: CACHE_SOURCE, doc }] : [];
 }
 
 /** The part of an answer's version the cache contributes (it changes whenever the cache's answer does). */
