@@ -149,7 +149,7 @@ export class Feed {
     const base: ProxyCapabilities = g.ok.length
       ? {
           hives: ALL_HIVES,
-          // upstreams without search are searched over the cache (see searchPlan): there is always a search
+          // an upstream without search is searched over the cache (merged-search.ts): there is always a search
           search: true,
           searchPackageType: any((c) => c.searchPackageType),
           autocomplete: true,
