@@ -1,30 +1,16 @@
 // What `nuproxy warm` starts from: the package references .NET projects already have, read into roots.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { isValidPackageId } from '../protocol/id.js';
 import { lineAt, scanXml, XmlSyntaxError, type XmlToken } from '../protocol/nuspec.js';
 import { parseRange } from '../protocol/range.js';
 import { parseVersion } from '../protocol/version.js';
+import { parsePackagesLock, parseProjectAssets } from './warm-lock-inputs.js';
+import { checkedId, checkedVersion, WarmInputError, type ReadOptions, type WarmRoot } from './warm-roots.js';
 
-export interface WarmRoot {
-  id: string;
-  /** An exact version (lock files, assets files, `id@1.2.3` lines). */
-  version?: string;
-  /** A NuGet version range or floating version (project files: a bare version means ">= it"). */
-  range?: string;
-  /** Where it was read: "file:line" (or just the file). */
-  source?: string;
-}
+export { parsePackagesLock, parseProjectAssets } from './warm-lock-inputs.js';
+export { WarmInputError, type ReadOptions, type WarmRoot } from './warm-roots.js';
 
 export type InputKind = 'packages-lock' | 'project-assets' | 'packages-props' | 'project' | 'list';
-
-/** An input that cannot be read or understood; the message names the file (and line when known). */
-export class WarmInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WarmInputError';
-  }
-}
 
 const PROJECT_EXT = new Set(['.csproj', '.fsproj', '.vbproj', '.proj']);
 
@@ -46,86 +32,6 @@ export function detectKind(path: string, text: string): InputKind {
     if (/<PackageReference\b|<PackageVersion\b/.test(text)) return 'project';
   }
   return 'list';
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// JSON inputs
-
-function parseJson(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch (err) {
-    const msg = (err as Error).message;
-    const pos = /position (\d+)/.exec(msg);
-    const line = /line (\d+)/.exec(msg)?.[1] ?? (pos ? String(lineAt(text, Number(pos[1]))) : undefined);
-    throw new WarmInputError(`${file}${line ? `:${line}` : ''}: not valid JSON (${msg})`);
-  }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Offset of a JSON member `"key": {` at or after `from`, or -1. */
-function jsonObjectKey(text: string, key: string, from = 0): number {
-  const re = new RegExp(`${JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*:\\s*\\{`, 'g');
-  re.lastIndex = from;
-  return re.exec(text)?.index ?? -1;
-}
-
-/** The line of a JSON member `"key": {` (at or after `from`), for messages. */
-function jsonKeyLine(text: string, key: string, from = 0): number | undefined {
-  const i = jsonObjectKey(text, key, from);
-  return i < 0 ? undefined : lineAt(text, i);
-}
-
-function at(file: string, line: number | undefined): string {
-  return line === undefined ? file : `${file}:${line}`;
-}
-
-function checkedId(id: string, where: string): string {
-  if (!isValidPackageId(id)) throw new WarmInputError(`${where}: not a valid package id: ${JSON.stringify(id)}`);
-  return id;
-}
-
-function checkedVersion(version: string, where: string): string {
-  if (!parseVersion(version)) throw new WarmInputError(`${where}: not a valid version: ${JSON.stringify(version)}`);
-  return version.trim();
-}
-
-/** packages.lock.json: every package of every target (direct, transitive, central), at its resolved version. */
-export function parsePackagesLock(text: string, file: string): WarmRoot[] {
-  const doc = parseJson(text, file);
-  if (!isObject(doc) || !isObject(doc.dependencies)) throw new WarmInputError(`${file}: not a packages.lock.json (no "dependencies" object)`);
-  const roots: WarmRoot[] = [];
-  for (const [target, deps] of Object.entries(doc.dependencies)) {
-    if (!isObject(deps)) throw new WarmInputError(`${file}: "dependencies.${target}" is not an object`);
-    const section = Math.max(0, jsonObjectKey(text, target));
-    for (const [id, entry] of Object.entries(deps)) {
-      const where = at(file, jsonKeyLine(text, id, section));
-      if (!isObject(entry)) throw new WarmInputError(`${where}: "${target}.${id}" is not an object`);
-      if (typeof entry.type === 'string' && entry.type.toLowerCase() === 'project') continue;
-      if (typeof entry.resolved !== 'string') throw new WarmInputError(`${where}: "${target}.${id}" has no "resolved" version`);
-      roots.push({ id: checkedId(id, where), version: checkedVersion(entry.resolved, where), source: where });
-    }
-  }
-  return roots;
-}
-
-/** obj/project.assets.json: every library of type "package" ("Id/Version" keys). */
-export function parseProjectAssets(text: string, file: string): WarmRoot[] {
-  const doc = parseJson(text, file);
-  if (!isObject(doc) || !isObject(doc.libraries)) throw new WarmInputError(`${file}: not a project.assets.json (no "libraries" object)`);
-  const roots: WarmRoot[] = [];
-  for (const [key, lib] of Object.entries(doc.libraries)) {
-    const where = at(file, jsonKeyLine(text, key));
-    if (!isObject(lib)) throw new WarmInputError(`${where}: library "${key}" is not an object`);
-    if (lib.type !== 'package') continue;
-    const slash = key.indexOf('/');
-    if (slash <= 0) throw new WarmInputError(`${where}: library key "${key}" is not "Id/Version"`);
-    roots.push({ id: checkedId(key.slice(0, slash), where), version: checkedVersion(key.slice(slash + 1), where), source: where });
-  }
-  return roots;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -385,14 +291,14 @@ async function findPackagesProps(dir: string): Promise<string | undefined> {
 }
 
 /** Reads one input file (kind from its name, then its content). */
-export async function readInputFile(path: string, shown = path): Promise<{ kind: InputKind; roots: WarmRoot[] }> {
+export async function readInputFile(path: string, shown = path, opts: ReadOptions = {}): Promise<{ kind: InputKind; roots: WarmRoot[] }> {
   const text = await readText(path, shown);
   const kind = detectKind(path, text);
   switch (kind) {
     case 'packages-lock':
-      return { kind, roots: parsePackagesLock(text, shown) };
+      return { kind, roots: parsePackagesLock(text, shown, opts) };
     case 'project-assets':
-      return { kind, roots: parseProjectAssets(text, shown) };
+      return { kind, roots: parseProjectAssets(text, shown, opts) };
     case 'packages-props':
       return { kind, roots: propsRoots(parsePackagesProps(text, shown)) };
     case 'project': {
@@ -411,11 +317,11 @@ export async function readInputFile(path: string, shown = path): Promise<{ kind:
  * A folder: its most precise input. packages.lock.json (the resolved graph), else obj/project.assets.json, else
  * its project files (with their central versions), else Directory.Packages.props.
  */
-export async function readInputDir(dir: string, shown = dir): Promise<{ kind: InputKind; files: string[]; roots: WarmRoot[] }> {
+export async function readInputDir(dir: string, shown = dir, opts: ReadOptions = {}): Promise<{ kind: InputKind; files: string[]; roots: WarmRoot[] }> {
   for (const rel of ['packages.lock.json', join('obj', 'project.assets.json')]) {
     const p = join(dir, rel);
     if (await isFile(p)) {
-      const r = await readInputFile(p, join(shown, rel));
+      const r = await readInputFile(p, join(shown, rel), opts);
       return { kind: r.kind, files: [p], roots: r.roots };
     }
   }
@@ -439,8 +345,8 @@ export async function readInputDir(dir: string, shown = dir): Promise<{ kind: In
   throw new WarmInputError(`${shown}: no packages.lock.json, obj/project.assets.json, project file (*.csproj, *.fsproj, *.vbproj) or Directory.Packages.props in this folder`);
 }
 
-/** Reads every input (files or folders, relative to cwd) into one list of roots, in order, duplicates kept. */
-export async function readWarmInputs(paths: readonly string[], cwd: string): Promise<WarmRoot[]> {
+/** Reads every input (files or folders, relative to cwd) into one list of roots, in order, duplicates kept (a lock or assets file lists each package once). */
+export async function readWarmInputs(paths: readonly string[], cwd: string, opts: ReadOptions = {}): Promise<WarmRoot[]> {
   const roots: WarmRoot[] = [];
   for (const p of paths) {
     const abs = resolve(cwd, p);
@@ -450,7 +356,7 @@ export async function readWarmInputs(paths: readonly string[], cwd: string): Pro
     } catch (err) {
       throw new WarmInputError(`${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : `cannot read (${(err as Error).message})`}`);
     }
-    roots.push(...(s.isDirectory() ? (await readInputDir(abs, p)).roots : (await readInputFile(abs, p)).roots));
+    roots.push(...(s.isDirectory() ? (await readInputDir(abs, p, opts)).roots : (await readInputFile(abs, p, opts)).roots));
   }
   return roots;
 }

@@ -55,3 +55,8 @@ export function combinedOutcome(outcomes: readonly CacheOutcome[]): CacheOutcome
   for (const o of ['miss', 'stale', 'revalidated'] as const) if (outcomes.includes(o)) return o;
   return 'hit';
 }
+
+/** A token for the inputs of a merged answer: it changes whenever one of the contributions (or the failed set) does. */
+export function versionOf(g: Gathered<unknown>): string {
+  return g.ok.map((c) => `${c.upstream}@${c.version}`).join(',') + (g.failed.length ? `!${g.failed.map((f) => f.upstream).join(',')}` : '');
+}

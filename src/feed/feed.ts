@@ -3,25 +3,14 @@ import { NuproxyError } from '../errors.js';
 import { AnswerMemo } from './answer-memo.js';
 import type { Logger } from '../log.js';
 import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
-import {
-  isAutocompleteVersionsQuery,
-  MAX_TAKE,
-  mergeAutocompleteIdsWindow,
-  mergeAutocompleteVersions,
-  mergeSearchWindow,
-  SEARCH_WINDOWS,
-  searchWindowFor,
-  upstreamAutocompleteQuery,
-  upstreamSearchQuery,
-} from '../protocol/search-merge.js';
 import { buildServiceIndex, capabilitiesOf, type ProxyCapabilities } from '../protocol/service-index.js';
 import type { HiveName } from '../protocol/service-types.js';
 import { REGISTRATION_HIVES } from '../protocol/service-types.js';
 import { isSemVer2, lowerNormalizedVersion, parseVersion } from '../protocol/version.js';
-import { searchHive } from '../protocol/search.js';
 import { buildRegistration, leafDocument, synthesizeLeaf, type BuiltRegistration } from './merge-registration.js';
 import { mergeVersionLists, type MergedVersions } from './merge-versions.js';
-import { checkFailures, combinedOutcome, fanOut, type Contribution, type Gathered } from './fan-out.js';
+import { checkFailures, combinedOutcome, fanOut, versionOf, type Contribution, type Gathered } from './fan-out.js';
+import { MergedSearch } from './merged-search.js';
 import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
 import type { PackageFiles, PackageFile, PackageHandle } from './packages.js';
 import { UpstreamDocs, type LeafSet } from './upstream-docs.js';
@@ -78,6 +67,7 @@ export class Feed {
   /** Offline mode: no upstream is ever asked; answers come from the disk cache alone. */
   readonly offline: boolean;
   private readonly local: LocalFeed;
+  private readonly merged: MergedSearch;
 
   constructor(
     private readonly upstreams: readonly UpstreamSource[],
@@ -102,6 +92,15 @@ export class Feed {
     if (upstreams.length === 0) throw new NuproxyError('CONFIG_INVALID', 'at least one upstream is required');
     for (const u of upstreams) this.byName.set(u.name, u);
     this.docs = new UpstreamDocs(cache);
+    this.merged = new MergedSearch({
+      upstreams: upstreams.map((u) => u.name),
+      router,
+      docs: this.docs,
+      local: this.local,
+      source: (name) => this.source(name),
+      withCapability: (pick) => this.withCapability(pick),
+      answer: (key, body, version, gzip, g) => this.answer(key, body, version, gzip, g),
+    });
 
   }
 
@@ -150,9 +149,10 @@ export class Feed {
     const base: ProxyCapabilities = g.ok.length
       ? {
           hives: ALL_HIVES,
-          search: any((c) => c.search),
+          // an upstream without search is searched over the cache (merged-search.ts): there is always a search
+          search: true,
           searchPackageType: any((c) => c.searchPackageType),
-          autocomplete: any((c) => c.autocomplete),
+          autocomplete: true,
           autocompletePackageType: any((c) => c.autocompletePackageType),
           vulnerability: any((c) => c.vulnerability),
         }
@@ -334,64 +334,26 @@ export class Feed {
 
   async search(rawQuery: string): Promise<DocAnswer | undefined> {
     const r = await this.orLocal(
-      () => this.mergedSearch(rawQuery),
+      () => this.merged.search(rawQuery),
       async () => {
         const local = await this.local.search(new URLSearchParams(rawQuery), this.allowedLocally());
-        return (local.data as unknown[]).length ? { local } : undefined;
+        return (local.data as unknown[]).length || this.offline ? { local } : undefined;
       },
     );
     if (!r || !('local' in r)) return r;
     return this.localAnswer(`search:${rawQuery}`, JSON.stringify(r.local), false);
   }
 
-  private async mergedSearch(rawQuery: string): Promise<DocAnswer | undefined> {
-    const { skip, take } = upstreamSearchQuery(rawQuery);
-    const hive = searchHive(new URLSearchParams(rawQuery), ALL_HIVES.map((h) => h.name))!;
-    const names = await this.withCapability((c) => c.search);
-    if (names.length === 0) return undefined;
-    const allowed = (lid: string, up: string): boolean => this.router.route(lid).allowed.includes(up);
-    for (let window = searchWindowFor(skip, take); ; window = nextWindow(window)) {
-      const upstreamQuery = upstreamSearchQuery(rawQuery, window).rawQuery;
-      const g = await fanOut(names, (name) => this.docs.search(this.source(name), upstreamQuery, hive));
-      checkFailures(g);
-      const r = mergeSearchWindow(g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), { skip, take, allowed, window });
-      if (r.complete || window >= MAX_TAKE) return this.answer(`search:${rawQuery}`, JSON.stringify(r.doc), versionOf(g), false, g);
-    }
-  }
-
   async autocomplete(rawQuery: string): Promise<DocAnswer | undefined> {
     const r = await this.orLocal(
-      () => this.mergedAutocomplete(rawQuery),
+      () => this.merged.autocomplete(rawQuery),
       async () => {
         const local = await this.local.autocomplete(new URLSearchParams(rawQuery), this.allowedLocally());
-        return (local.data as unknown[]).length ? { local } : undefined;
+        return (local.data as unknown[]).length || this.offline ? { local } : undefined;
       },
     );
     if (!r || !('local' in r)) return r;
     return this.localAnswer(`ac:${rawQuery}`, JSON.stringify(r.local), false);
-  }
-
-  private async mergedAutocomplete(rawQuery: string): Promise<DocAnswer | undefined> {
-    const names = await this.withCapability((c) => c.autocomplete);
-    if (names.length === 0) return undefined;
-    const id = new URLSearchParams(rawQuery).get('id');
-    if (id !== null && isAutocompleteVersionsQuery(rawQuery)) {
-      // versions of one id: only the upstreams allowed to serve it
-      const routing = this.router.route(id.toLowerCase());
-      const g = await fanOut(names.filter((n) => routing.allowed.includes(n)), (name) => this.docs.autocomplete(this.source(name), rawQuery));
-      checkFailures(g, routing);
-      const doc = mergeAutocompleteVersions(g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })));
-      return this.answer(`ac:${rawQuery}`, JSON.stringify(doc), versionOf(g), false, g);
-    }
-    const { skip, take } = upstreamAutocompleteQuery(rawQuery);
-    const allowed = (lid: string, up: string): boolean => this.router.route(lid).allowed.includes(up);
-    for (let window = searchWindowFor(skip, take); ; window = nextWindow(window)) {
-      const upstreamQuery = upstreamAutocompleteQuery(rawQuery, window).rawQuery;
-      const g = await fanOut(names, (name) => this.docs.autocomplete(this.source(name), upstreamQuery));
-      checkFailures(g);
-      const r = mergeAutocompleteIdsWindow(g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), { skip, take, allowed, window });
-      if (r.complete || window >= MAX_TAKE) return this.answer(`ac:${rawQuery}`, JSON.stringify(r.doc), versionOf(g), false, g);
-    }
   }
 
   /** Every upstream's vulnerability index combined, with page names prefixed by upstream (§6.3). */
@@ -540,10 +502,6 @@ function lazyBody(answer: Omit<DocAnswer, 'body'>, build: () => string): DocAnsw
   return Object.defineProperty(answer, 'body', { enumerable: true, get: () => (body ??= build()) }) as DocAnswer;
 }
 
-function nextWindow(w: number): number {
-  return SEARCH_WINDOWS.find((x) => x > w) ?? MAX_TAKE;
-}
-
 function winnerOf(g: Gathered<string[]>, lowerVersion: string): string | undefined {
   for (const c of g.ok) if (c.value.includes(lowerVersion)) return c.upstream;
   return undefined;
@@ -551,10 +509,6 @@ function winnerOf(g: Gathered<string[]>, lowerVersion: string): string | undefin
 
 function isHive(h: string): h is HiveName {
   return REGISTRATION_HIVES.some((x) => x.name === h);
-}
-
-function versionOf(g: Gathered<unknown>): string {
-  return g.ok.map((c) => `${c.upstream}@${c.version}`).join(',') + (g.failed.length ? `!${g.failed.map((f) => f.upstream).join(',')}` : '');
 }
 
 function leafVersionOf(leaf: Record<string, unknown>): string {

@@ -6,7 +6,8 @@ import { parseNuspecDependencies } from '../protocol/nuspec.js';
 import { formatRange, parseRange } from '../protocol/range.js';
 import { packageContentUrl, registrationIndexUrl, registrationLeafUrl } from '../protocol/urls.js';
 import { compareVersions, isSemVer2, parseVersion } from '../protocol/version.js';
-import type { HiveName } from '../protocol/service-types.js';
+import { searchHive } from '../protocol/search.js';
+import { REGISTRATION_HIVES, type HiveName } from '../protocol/service-types.js';
 import { buildRegistration, type BuiltRegistration } from './merge-registration.js';
 import type { PackageFiles } from './packages.js';
 
@@ -14,6 +15,9 @@ type Json = Record<string, unknown>;
 type Allowed = (lowerId: string, upstream: string | undefined) => boolean;
 
 const NAME = /^[A-Za-z0-9_-]{1,32}$/;
+const HIVE_NAMES = REGISTRATION_HIVES.map((h) => h.name);
+/** Cached ids whose versions are listed at once while searching the cache. */
+const SCAN_BATCH = 32;
 const TAG = /^[0-9a-f]{16}$/;
 
 /**
@@ -48,48 +52,73 @@ export class LocalFeed {
     return buildRegistration(hive, lowerId, leaves);
   }
 
-  /** Cached ids whose id contains the query's `q` (case-insensitive), newest cached version each. */
+  /**
+   * Cached ids whose id contains the query's `q` (case-insensitive), sorted by id, newest cached version each;
+   * the versions a SemVer 1 query (no `semVerLevel=2.0.0`) may see, with URLs into the hive search.ts picks.
+   * The order is stable, so a page of any window is a prefix of a larger one (merged search relies on it).
+   */
   async search(params: URLSearchParams, allowed: Allowed = () => true): Promise<Json> {
     const q = (params.get('q') ?? '').trim().toLowerCase();
     const prerelease = params.get('prerelease') === 'true';
-    const skip = Math.max(0, Number(params.get('skip') ?? 0) || 0);
-    const take = Math.min(1000, Math.max(0, Number(params.get('take') ?? 20) || 20));
-    const ids = (await this.packages.localIds()).filter((id) => isValidPackageId(id) && id.includes(q)).sort();
+    const hive = searchHive(params, HIVE_NAMES)!;
+    const { skip, take } = pageOf(params);
+    const matched = await this.matching(q, allowed, prerelease, hive === 'semver2');
     const hits: Json[] = [];
-    for (const lowerId of ids) {
-      const versions = (await this.versions(lowerId, allowed)).filter((v) => prerelease || parseVersion(v)!.release.length === 0);
-      const latest = versions.at(-1);
-      if (!latest) continue;
+    // only the page's nuspecs are read; every match's versions count for totalHits
+    for (const { lowerId, versions } of matched.slice(skip, skip + take)) {
+      const latest = versions.at(-1)!;
       const xml = await this.packages.localNuspec(lowerId, latest);
       const meta = xml ? safeParse(xml) : undefined;
       hits.push({
-        '@id': registrationIndexUrl('semver2', lowerId),
+        '@id': registrationIndexUrl(hive, lowerId),
         '@type': 'Package',
-        registration: registrationIndexUrl('semver2', lowerId),
+        registration: registrationIndexUrl(hive, lowerId),
         id: meta?.id ?? lowerId,
         version: latest,
         description: meta?.description ?? '',
         totalDownloads: 0,
-        versions: versions.map((v) => ({ version: v, downloads: 0, '@id': registrationLeafUrl('semver2', lowerId, v) })),
+        versions: versions.map((v) => ({ version: v, downloads: 0, '@id': registrationLeafUrl(hive, lowerId, v) })),
       });
     }
-    return { totalHits: hits.length, data: hits.slice(skip, skip + take) };
+    return { totalHits: matched.length, data: hits };
   }
 
+  /** Autocomplete over the cache: the versions of `id=`, or the cached ids containing `q` (spelled as their nuspec). */
   async autocomplete(params: URLSearchParams, allowed: Allowed = () => true): Promise<Json> {
     const id = params.get('id');
+    const prerelease = params.get('prerelease') === 'true';
+    const semVer2 = searchHive(params, HIVE_NAMES) === 'semver2';
     if (id && !params.get('q')) {
-      const prerelease = params.get('prerelease') === 'true';
-      const versions = (await this.versions(id.toLowerCase(), allowed)).filter((v) => prerelease || parseVersion(v)!.release.length === 0);
+      const versions = await this.visibleVersions(id.toLowerCase(), allowed, prerelease, semVer2);
       return { totalHits: versions.length, data: versions };
     }
-    const q = (params.get('q') ?? '').trim().toLowerCase();
-    const candidates = (await this.packages.localIds()).filter((x) => isValidPackageId(x) && x.includes(q)).sort();
-    const ids: string[] = [];
-    for (const x of candidates) if ((await this.versions(x, allowed)).length) ids.push(x);
-    const skip = Math.max(0, Number(params.get('skip') ?? 0) || 0);
-    const take = Math.min(1000, Math.max(0, Number(params.get('take') ?? 20) || 20));
-    return { totalHits: ids.length, data: ids.slice(skip, skip + take) };
+    const { skip, take } = pageOf(params);
+    const matched = await this.matching((params.get('q') ?? '').trim().toLowerCase(), allowed, prerelease, semVer2);
+    const data: string[] = [];
+    for (const { lowerId, versions } of matched.slice(skip, skip + take)) {
+      const xml = await this.packages.localNuspec(lowerId, versions.at(-1)!);
+      data.push((xml ? safeParse(xml)?.id : undefined) ?? lowerId);
+    }
+    return { totalHits: matched.length, data };
+  }
+
+  /** Cached ids containing `q`, sorted, each with the versions the query may see (ids with none left out). */
+  private async matching(q: string, allowed: Allowed, prerelease: boolean, semVer2: boolean): Promise<{ lowerId: string; versions: string[] }[]> {
+    const ids = (await this.packages.localIds()).filter((id) => isValidPackageId(id) && id.includes(q)).sort();
+    const out: { lowerId: string; versions: string[] }[] = [];
+    for (let i = 0; i < ids.length; i += SCAN_BATCH) {
+      const batch = await Promise.all(ids.slice(i, i + SCAN_BATCH).map(async (lowerId) => ({ lowerId, versions: await this.visibleVersions(lowerId, allowed, prerelease, semVer2) })));
+      for (const m of batch) if (m.versions.length > 0) out.push(m);
+    }
+    return out;
+  }
+
+  /** Cached versions a query may see: stable ones unless `prerelease`, SemVer 1 ones unless `semVer2`. */
+  private async visibleVersions(lowerId: string, allowed: Allowed, prerelease: boolean, semVer2: boolean): Promise<string[]> {
+    return (await this.versions(lowerId, allowed)).filter((v) => {
+      const parsed = parseVersion(v)!;
+      return (prerelease || parsed.release.length === 0) && (semVer2 || !isSemVer2(parsed));
+    });
   }
 
   /** The stored vulnerability index (as served: placeholder base URLs), if any. */
@@ -113,6 +142,14 @@ export class LocalFeed {
     await writeFile(temp, body);
     await rename(temp, path);
   }
+}
+
+/** skip and take of a query (take 20 by default, at most 1000). */
+function pageOf(params: URLSearchParams): { skip: number; take: number } {
+  return {
+    skip: Math.max(0, Number(params.get('skip') ?? 0) || 0),
+    take: Math.min(1000, Math.max(0, Number(params.get('take') ?? 20) || 20)),
+  };
 }
 
 function safeParse(xml: string): { id: string; description?: string } | undefined {

@@ -231,6 +231,7 @@ describe('nuproxy warm', () => {
         { id: 'Pkg.C', version: '2.0.0', status: 'downloaded', bytes: expect.any(Number) },
       ],
       failures: [],
+      optional: [],
     });
   });
 
@@ -311,13 +312,25 @@ describe('nuproxy warm', () => {
         JSON.stringify(
           {
             version: 3,
-            targets: { 'net8.0': {} },
+            targets: {
+              'net8.0': {
+                'Pkg.A/1.0.0': { type: 'package', dependencies: { 'Pkg.B': '1.0.0' } },
+                'Pkg.E/1.0.0-rc.1': { type: 'package' },
+                'Lib/1.0.0': { type: 'project', framework: '.NETCoreApp,Version=v8.0' },
+              },
+              'net8.0/linux-x64': { 'Pkg.A/1.0.0': { type: 'package' }, 'Pkg.C/3.0.0': { type: 'package' } },
+            },
             libraries: {
               'Pkg.A/1.0.0': { sha512: 'x', type: 'package', path: 'pkg.a/1.0.0' },
               'Pkg.E/1.0.0-rc.1': { sha512: 'x', type: 'package', path: 'pkg.e/1.0.0-rc.1' },
+              'Pkg.C/3.0.0': { sha512: 'x', type: 'package', path: 'pkg.c/3.0.0' },
               'Lib/1.0.0': { type: 'project', path: '../Lib/Lib.csproj' },
             },
-            project: { version: '1.0.0' },
+            project: {
+              version: '1.0.0',
+              restore: { frameworks: { 'net8.0': { targetAlias: 'net8.0', projectReferences: {} } } },
+              frameworks: { 'net8.0': { targetAlias: 'net8.0', downloadDependencies: [{ name: 'Pkg.F', version: '[1.0.0, 1.0.0]' }] } },
+            },
           },
           null,
           2,
@@ -377,14 +390,77 @@ describe('nuproxy warm', () => {
 
     const roots = (rs: WarmRoot[]): string[] => rs.map((r) => `${r.id}${r.version !== undefined ? `=${r.version}` : ` ${r.range}`}`);
 
-    it('packages.lock.json: every resolved package of every target, projects skipped', async () => {
+    it('packages.lock.json: every resolved package of every target, once each, locked, with its targets; projects skipped', async () => {
       const rs = await readWarmInputs(['inputs/packages.lock.json'], work);
       expect(roots(rs)).toEqual(['Pkg.A=1.0.0', 'Pkg.B=1.5.0', 'Pkg.D=1.0.0', 'Pkg.C=3.0.0']);
       expect(rs[1]!.source).toBe('inputs/packages.lock.json:14');
+      expect(rs.every((r) => r.locked === true)).toBe(true);
+      expect(rs.map((r) => r.frameworks)).toEqual([['net8.0'], ['net8.0'], ['net8.0'], ['net8.0/linux-x64']]);
     });
 
-    it('obj/project.assets.json: libraries of type package', async () => {
-      expect(roots(await readWarmInputs(['inputs/solution/src/App/obj/project.assets.json'], work))).toEqual(['Pkg.A=1.0.0', 'Pkg.E=1.0.0-rc.1']);
+    it('obj/project.assets.json: the packages of its targets, once each, locked, and its PackageDownload items', async () => {
+      const rs = await readWarmInputs(['inputs/solution/src/App/obj/project.assets.json'], work);
+      expect(roots(rs)).toEqual(['Pkg.A=1.0.0', 'Pkg.E=1.0.0-rc.1', 'Pkg.C=3.0.0', 'Pkg.F=1.0.0']);
+      expect(rs.map((r) => r.frameworks)).toEqual([['net8.0', 'net8.0/linux-x64'], ['net8.0'], ['net8.0/linux-x64'], ['net8.0']]);
+      expect(rs.every((r) => r.locked === true)).toBe(true);
+      expect(rs[3]!.source).toMatch(/project\.assets\.json:\d+$/);
+    });
+
+    it('--tfm keeps the lock and assets file targets of that framework (any runtime), and a file without one is an error', async () => {
+      const lock = await readWarmInputs(['inputs/packages.lock.json'], work, { tfms: ['net8.0'] });
+      expect(roots(lock)).toEqual(['Pkg.A=1.0.0', 'Pkg.B=1.5.0', 'Pkg.D=1.0.0', 'Pkg.C=3.0.0']);
+      const assets = await readWarmInputs(['inputs/solution/src/App/obj/project.assets.json'], work, { tfms: ['net8.0'] });
+      expect(roots(assets)).toEqual(['Pkg.A=1.0.0', 'Pkg.E=1.0.0-rc.1', 'Pkg.C=3.0.0', 'Pkg.F=1.0.0']);
+      await expect(readWarmInputs(['inputs/packages.lock.json'], work, { tfms: ['net472', 'net9.0'] })).rejects.toThrow(
+        'inputs/packages.lock.json: no target for --tfm net472, net9.0 (the file has net8.0, net8.0/linux-x64)',
+      );
+      const r = await runWarm(['--json', '--quiet', '--tfm', 'netstandard2.0', 'inputs/packages.lock.json'], { upstreams: [upstream], cacheDir: await freshCache(), cwd: work });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('no target for --tfm netstandard2.0');
+      const both = await runWarm(['--all-frameworks', '--tfm', 'net8.0', 'inputs/packages.lock.json'], { upstreams: [upstream], cacheDir: await freshCache(), cwd: work });
+      expect(both.code).toBe(2);
+      expect(both.stderr).toContain('--all-frameworks and --tfm exclude each other');
+    });
+
+    it('a lock file warms exactly what it lists; --all-frameworks adds the superset, and what only it reaches never fails the run', async () => {
+      // Pkg.G's nuspec names Missing.Dep, which no upstream has: a lock file listing Pkg.G alone says no restore needs it
+      const lock = join(work, 'g', 'packages.lock.json');
+      await mkdir(join(work, 'g'), { recursive: true });
+      await writeFile(lock, JSON.stringify({ version: 1, dependencies: { 'net8.0': { 'Pkg.G': { type: 'Direct', requested: '[1.0.0, )', resolved: '1.0.0' } } } }));
+      const exact = await runWarm(['--json', '--quiet', lock], { upstreams: [upstream], cacheDir: await freshCache(), cwd: work });
+      expect(exact.code, exact.stdout).toBe(0);
+      expect(closureOf(exact.json())).toEqual(['Pkg.G@1.0.0']);
+      expect(exact.json().optional).toEqual([]);
+
+      const all = await runWarm(['--json', '--quiet', '--all-frameworks', lock], { upstreams: [upstream], cacheDir: await freshCache(), cwd: work });
+      expect(all.code, all.stdout).toBe(0);
+      expect(closureOf(all.json())).toEqual(['Pkg.D@1.0.0', 'Pkg.G@1.0.0']);
+      expect(all.json().failures).toEqual([]);
+      expect(all.json().optional).toEqual([{ package: 'Missing.Dep@[1.0.0]', reason: 'not found on any allowed upstream', requiredBy: 'Pkg.G@1.0.0' }]);
+      expect(all.json().packages.failed).toBe(0);
+
+      // the same package also named by a plain list: its closure is needed again, and the missing dependency fails the run
+      const listed = await list('g.txt', ['Pkg.G@1.0.0']);
+      const mixed = await runWarm(['--json', '--quiet', '--all-frameworks', lock, listed], { upstreams: [upstream], cacheDir: await freshCache(), cwd: work });
+      expect(mixed.code).toBe(1);
+      expect(mixed.json().failures).toEqual([{ package: 'Missing.Dep@[1.0.0]', reason: 'not found on any allowed upstream', requiredBy: 'Pkg.G@1.0.0' }]);
+      expect(mixed.json().optional).toEqual([]);
+    });
+
+    it('a package both locked and named by another input: the other input\'s closure is warmed, whichever is reached first', async () => {
+      const lock = join(work, 'b', 'packages.lock.json');
+      await mkdir(join(work, 'b'), { recursive: true });
+      await writeFile(lock, JSON.stringify({ version: 1, dependencies: { 'net8.0': { 'Pkg.B': { type: 'Direct', requested: '[1.0.0, )', resolved: '1.0.0' } } } }));
+      // locked Pkg.B 1.0.0 alone: its dependency Pkg.C 2.0.0 is not fetched
+      const alone = await runWarm(['--json', '--quiet', lock], { upstreams: [upstream], cacheDir: await freshCache(), cwd: work });
+      expect(closureOf(alone.json())).toEqual(['Pkg.B@1.0.0']);
+      // Pkg.A@1.0.0 (open) reaches the same Pkg.B 1.0.0 through a range, after Pkg.B's locked fetch may have finished
+      const listed = await list('a-and-lock.txt', ['Pkg.A@1.0.0']);
+      for (const order of [[lock, listed], [listed, lock]]) {
+        const r = await runWarm(['--json', '--quiet', ...order], { upstreams: [upstream], cacheDir: await freshCache(), cwd: work });
+        expect(r.code, r.stdout).toBe(0);
+        expect(closureOf(r.json())).toEqual(['Pkg.A@1.0.0', 'Pkg.B@1.0.0', 'Pkg.C@2.0.0', 'Pkg.D@1.0.0']);
+      }
     });
 
     it('Directory.Packages.props: PackageVersion (attributes in any order, child element, properties) and GlobalPackageReference', async () => {
@@ -404,7 +480,7 @@ describe('nuproxy warm', () => {
 
     it('a folder: its lock file first, else its assets file, else its projects, else its Directory.Packages.props', async () => {
       expect(roots(await readWarmInputs(['inputs'], work))).toEqual(['Pkg.A=1.0.0', 'Pkg.B=1.5.0', 'Pkg.D=1.0.0', 'Pkg.C=3.0.0']);
-      expect(roots(await readWarmInputs(['inputs/solution/src/App'], work))).toEqual(['Pkg.A=1.0.0', 'Pkg.E=1.0.0-rc.1']);
+      expect(roots(await readWarmInputs(['inputs/solution/src/App'], work))).toEqual(['Pkg.A=1.0.0', 'Pkg.E=1.0.0-rc.1', 'Pkg.C=3.0.0', 'Pkg.F=1.0.0']);
       expect(roots(await readWarmInputs(['inputs/solution/src/Lib'], work))).toEqual(['Pkg.B [1.0.0, 2.0.0)', 'Pkg.D 1.0.0', 'Pkg.F 1.0.0-beta', 'Pkg.D [1.0.0]']);
       expect(roots(await readWarmInputs(['inputs/solution'], work))).toHaveLength(5);
       await expect(readWarmInputs(['inputs/empty'], work)).rejects.toThrow(/inputs\/empty: no packages\.lock\.json, obj\/project\.assets\.json, project file/);
@@ -445,7 +521,8 @@ describe('nuproxy warm', () => {
 
       const all = await runWarm(['--json', '--quiet', 'inputs/packages.lock.json', 'inputs/standalone.csproj'], { upstreams: [upstream], cacheDir: await freshCache(), cwd: work });
       expect(all.code).toBe(1); // Pkg.H's dependency cannot be satisfied
-      expect(closureOf(all.json())).toEqual(['Pkg.A@1.0.0', 'Pkg.B@1.0.0', 'Pkg.B@1.5.0', 'Pkg.C@2.0.0', 'Pkg.C@3.0.0', 'Pkg.D@1.0.0', 'Pkg.H@1.0.0']);
+      // the lock file's packages as listed (not their dependencies again), and Pkg.H's closure
+      expect(closureOf(all.json())).toEqual(['Pkg.A@1.0.0', 'Pkg.B@1.5.0', 'Pkg.C@3.0.0', 'Pkg.D@1.0.0', 'Pkg.H@1.0.0']);
 
       const bad = await list('bad-for-command.txt', ['Pkg.A@1.0.0', 'oops']);
       const e = await runWarm([bad], { upstreams: [upstream], cacheDir: await freshCache(), cwd: work });

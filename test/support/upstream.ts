@@ -40,6 +40,8 @@ export interface TestUpstreamOptions {
   inlineThreshold?: number;
   /** Leaves per registration page (default 64). */
   pageSize?: number;
+  /** False: a flat-only feed (static or file server): the index names no search or autocomplete (default true). */
+  search?: boolean;
   /** Keyed by lowercase id; when present the index advertises VulnerabilityInfo/6.7.0. */
   vulnerabilities?: VulnerabilityData;
   /**
@@ -219,6 +221,7 @@ export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise
     inlineThreshold: opts.inlineThreshold ?? 127,
     pageSize: opts.pageSize ?? 64,
     vulnerabilities: opts.vulnerabilities,
+    search: opts.search !== false,
     publish: publish ? { path: publish.path, symbolsPath: publish.symbols ? SYMBOL_PUBLISH_PATH : undefined } : undefined,
   };
 

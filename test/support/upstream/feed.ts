@@ -19,6 +19,8 @@ export type VulnerabilityData = Record<string, { severity: number; url: string; 
 
 export interface FullFeedContext extends FeedContext {
   readonly vulnerabilities: VulnerabilityData | undefined;
+  /** False: a flat-only feed (a static or file-server feed): no search or autocomplete, in the index or served. */
+  readonly search: boolean;
   /** When set, the index advertises PackagePublish/2.0.0 at {origin}{path} (and SymbolPackagePublish/4.9.0). */
   readonly publish: { readonly path: string; readonly symbolsPath: string | undefined } | undefined;
 }
@@ -34,17 +36,19 @@ export function serviceIndex(ctx: FullFeedContext): unknown {
   add(`${o}/v3-flatcontainer/`, ['PackageBaseAddress/3.0.0'], {
     comment: 'Base URL of where NuGet packages are stored, in the format {base}/{id-lower}/{version-lower}/{id-lower}.{version-lower}.nupkg',
   });
-  add(`${o}/query`, ['SearchQueryService', 'SearchQueryService/3.0.0-beta', 'SearchQueryService/3.0.0-rc', 'SearchQueryService/3.5.0'], {
-    comment: 'Query endpoint of NuGet Search service',
-  });
-  add(`${o}/autocomplete`, [
-    'SearchAutocompleteService',
-    'SearchAutocompleteService/3.0.0-beta',
-    'SearchAutocompleteService/3.0.0-rc',
-  ], { comment: 'Autocomplete endpoint of NuGet Search service' });
-  add(`${o}/gallery`, ['SearchGalleryQueryService/3.0.0-rc'], {
-    comment: 'Azure Website based Search Service used by Gallery',
-  });
+  if (ctx.search) {
+    add(`${o}/query`, ['SearchQueryService', 'SearchQueryService/3.0.0-beta', 'SearchQueryService/3.0.0-rc', 'SearchQueryService/3.5.0'], {
+      comment: 'Query endpoint of NuGet Search service',
+    });
+    add(`${o}/autocomplete`, [
+      'SearchAutocompleteService',
+      'SearchAutocompleteService/3.0.0-beta',
+      'SearchAutocompleteService/3.0.0-rc',
+    ], { comment: 'Autocomplete endpoint of NuGet Search service' });
+    add(`${o}/gallery`, ['SearchGalleryQueryService/3.0.0-rc'], {
+      comment: 'Azure Website based Search Service used by Gallery',
+    });
+  }
   add(hiveBase(ctx, HIVE_SEMVER1), ['RegistrationsBaseUrl', 'RegistrationsBaseUrl/3.0.0-beta', 'RegistrationsBaseUrl/3.0.0-rc'], {
     comment: 'Base URL of Azure storage where NuGet package registration info is stored',
   });
@@ -211,8 +215,8 @@ export function route(ctx: FullFeedContext, pathname: string, query: URLSearchPa
   for (const hive of HIVES) {
     if (pathname.startsWith(hive.path)) return serveRegistration(ctx, hive, pathname.slice(hive.path.length));
   }
-  if (pathname === '/query') return serveSearch(ctx, query);
-  if (pathname === '/autocomplete') return serveAutocomplete(ctx, query);
+  if (pathname === '/query' && ctx.search) return serveSearch(ctx, query);
+  if (pathname === '/autocomplete' && ctx.search) return serveAutocomplete(ctx, query);
   if (pathname.startsWith('/v3/vulnerabilities/')) return serveVulnerabilities(ctx, pathname);
   return notFound();
 }
