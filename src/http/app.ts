@@ -3,15 +3,18 @@ import { Hono, type Context } from 'hono';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Feed } from '../feed/feed.js';
-import type { Logger } from '../log.js';
+import type { Logger, Redactor } from '../log.js';
 import { errorResponse, notFound } from './errors.js';
 import { checkRawPath, parseId, parseVersionParam } from './input.js';
 import { publicBase, type BaseOptions } from './public-base.js';
 import { createReadRoutes } from './read-routes.js';
 import { logRequest } from './respond.js';
+import { withoutSecrets } from './redact.js';
 
 export interface HttpOptions extends BaseOptions {
   logger: Logger;
+  /** The configured secrets: cut out of error bodies and of the JSON answers that quote upstream errors. */
+  secrets: Redactor;
   /** Readiness details (metadata store, upstreams); `ready: false` answers 503. */
   readiness: () => { ready: boolean; [k: string]: unknown };
 }
@@ -37,6 +40,7 @@ export function createRequestListener(feed: Feed, opts: HttpOptions): (req: Inco
 export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   const app = new Hono<Vars>();
   const log = opts.logger;
+  const secrets = opts.secrets;
 
   app.use('*', async (c, next) => {
     const started = performance.now();
@@ -58,7 +62,7 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
       checkRawPath((c.env?.incoming?.url ?? new URL(c.req.url).pathname).split('?')[0]!);
       await next();
     } catch (err) {
-      c.res = errorResponse(c, err);
+      c.res = errorResponse(c, err, secrets);
     }
     // answered before the request body was read (a refused or oversize push): the rest of the body is still on
     // the connection, so it must not carry another request
@@ -67,15 +71,16 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     if (outgoing && !outgoing.writableFinished) outgoing.once('close', done);
     else done();
   });
-  app.onError((err, c) => errorResponse(c, err));
-  app.notFound((c) => errorResponse(c, notFound(`no such resource: ${c.req.path}`)));
+  app.onError((err, c) => errorResponse(c, err, secrets));
+  app.notFound((c) => errorResponse(c, notFound(`no such resource: ${c.req.path}`), secrets));
 
   const base = (c: Context<Vars>): string => publicBase((name) => c.req.header(name), opts);
 
   app.get('/', (c) => c.json({ name: 'nuproxy', serviceIndex: `${base(c)}v3/index.json` }));
   app.get('/health/live', (c) => c.json({ live: true }));
   app.get('/health/ready', (c) => {
-    const r = opts.readiness();
+    // the upstreams' last errors are upstream text
+    const r = withoutSecrets(opts.readiness(), secrets);
     return c.json(r, r.ready ? 200 : 503);
   });
 
@@ -87,8 +92,9 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     const headers: Record<string, string | string[]> = { ...a.headers, 'content-length': String(a.body.length) };
     if (incoming && !incoming.complete) headers.connection = 'close';
     if (!res) return new Response(a.body.length ? new Uint8Array(a.body) : null, { status: a.status });
-    // written directly: the client prints the upstream's reason phrase (nuget.org puts its messages there)
-    if (a.statusText) res.writeHead(a.status, a.statusText.replace(/[^\t\x20-\x7e]/g, ''), headers);
+    // written directly: the client prints the upstream's reason phrase (nuget.org puts its messages there);
+    // the publisher has made it printable and cut the secrets out of it
+    if (a.statusText) res.writeHead(a.status, a.statusText, headers);
     else res.writeHead(a.status, headers);
     res.end(a.body);
     return RESPONSE_ALREADY_SENT;
@@ -110,7 +116,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   app.delete('/v3/package/:id/:version', deleteOrRelist('DELETE'));
   app.post('/v3/package/:id/:version', deleteOrRelist('POST'));
 
-  app.get('/explain/:id', async (c) => c.json(await feed.explain(parseId(c.req.param('id')))));
+  // quotes each upstream's error message, which is upstream text
+  app.get('/explain/:id', async (c) => c.json(withoutSecrets(await feed.explain(parseId(c.req.param('id'))), secrets)));
 
   return app;
 }

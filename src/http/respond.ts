@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { DocAnswer } from '../feed/feed.js';
 import type { BlobInfo, PackageHandle } from '../feed/packages.js';
-import type { Logger } from '../log.js';
+import type { Logger, Redactor } from '../log.js';
 import { errorPayload, notFound } from './errors.js';
 import type { RenderCache } from './render-cache.js';
 import { etagOf, parseRange, pipeTo, sendFile } from './send-file.js';
@@ -70,8 +70,9 @@ export function header(req: IncomingMessage, name: string): string | undefined {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-export function writeError(x: Exchange, err: unknown): void {
-  const p = errorPayload(err);
+/** The JSON error answer (errors.ts), with the configured secrets cut out of its message. */
+export function writeError(x: Exchange, err: unknown, secrets?: Redactor): void {
+  const p = errorPayload(err, secrets);
   x.errorCode = p.code;
   if (p.unexpected) x.error = err;
   const { res } = x;
