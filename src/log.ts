@@ -36,6 +36,16 @@ export interface Redactor {
 /** The redactors a root logger applies to each finished line (shared with its children). */
 const REDACTORS = Symbol('nuproxy.log.redactors');
 
+/** The message of the one access line per request (http/respond.ts logRequest). */
+export const ACCESS_MSG = 'request';
+/**
+ * How an access line of a request answered without error ends (pino writes `msg` last). Such a line holds only
+ * the method, the client's path, status, timing, cache outcome and configured upstream names, never upstream
+ * text, so it is not scanned for secrets: that keeps the scan off every cache hit. Access lines of failed
+ * requests ("request failed", with the error) are scanned like every other line.
+ */
+const ACCESS_LINE_END = `"msg":"${ACCESS_MSG}"}\n`;
+
 /**
  * The root logger. Redaction is configured once here; everything else receives child loggers. Field redaction
  * (REDACT_PATHS) covers the known places of secrets; keepSecretsOut adds the configured secrets' values, which
@@ -50,7 +60,7 @@ export function createLogger(opts: LogOptions): Logger {
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       // no configured secret (the usual case): one length check per line
-      hooks: { streamWrite: (line) => (redactors.length === 0 ? line : redactLine(line, redactors)) },
+      hooks: { streamWrite: (line) => (redactors.length === 0 || line.endsWith(ACCESS_LINE_END) ? line : redactLine(line, redactors)) },
     },
     opts.destination,
   );

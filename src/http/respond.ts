@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { DocAnswer } from '../feed/feed.js';
 import type { BlobInfo, PackageHandle } from '../feed/packages.js';
-import type { Logger, Redactor } from '../log.js';
+import { ACCESS_MSG, type Logger, type Redactor } from '../log.js';
 import { errorPayload, notFound } from './errors.js';
 import type { RenderCache } from './render-cache.js';
 import { etagOf, parseRange, pipeTo, sendFile } from './send-file.js';
@@ -52,7 +52,7 @@ export function logRequest(log: Logger, e: RequestLogEntry): void {
   if (e.error) {
     entry.err = e.error;
     log.error(entry, 'request failed');
-  } else log.info(entry, 'request');
+  } else log.info(entry, ACCESS_MSG);
 }
 
 /** Logs the exchange once its response is over (sent, or cut off). */

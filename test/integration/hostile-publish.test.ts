@@ -154,6 +154,24 @@ describe('secrets in relayed publish answers', () => {
     for (const form of c.forms) expect(logs).not.toContain(form);
   });
 
+  it('a secret shorter than 8 characters: start-up warns (naming it, not its value), and relayed answers still lose it', async () => {
+    const weak = 'Zq7#x!';
+    upstream = await startHostileUpstream({ publish: true });
+    installPublishEcho(upstream);
+    proxy = await startTestProxy({
+      upstreams: [{ name: 'tiny', serviceIndex: `${upstream.origin}${ECHO_INDEX_WITH_SYMBOLS}`, writable: true, retries: 0, auth: { type: 'bearer', tokenEnv: 'UP_TOKEN' } }],
+      env: { UP_TOKEN: weak },
+    });
+    const warnings = proxy.logs.lines.filter((l) => l.level === 40 && /shorter than 8 characters/.test(String(l.msg)));
+    expect(warnings.map((l) => l.secret)).toEqual(['upstream tiny token']);
+    const a = await exchange(proxy.url, 'DELETE', '/v3/package/Team.Echo/1.0.0', { 'X-NuGet-ApiKey': secret('client') });
+    expect(upstream.requests.some((r) => r.headers.authorization === `Bearer ${weak}`)).toBe(true);
+    expect(a.status).toBe(ECHO_STATUS.delete);
+    expect(a.all).toContain(`auth=Bearer ${REDACTED}`);
+    expect(a.all).not.toContain(weak);
+    expect(proxy.logs.raw()).not.toContain(weak);
+  });
+
   it('an upstream text that becomes an error message (service index version) reaches neither the error body nor the logs', async () => {
     const token = secret('bearer');
     upstream = await startHostileUpstream();
