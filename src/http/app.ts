@@ -56,6 +56,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
         partial: c.get('partial'),
         errorCode: c.get('errorCode'),
         error: c.get('error'),
+        // closed before it was finished: the client went away (the body's size is not counted here)
+        aborted: outgoing ? !outgoing.writableFinished : false,
       });
     try {
       // the raw request target: URL parsing would already have resolved "%2e%2e" and dot segments

@@ -136,7 +136,7 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     seg.shift();
     const handler = route(seg);
     if (!handler) return false;
-    const x: Exchange = { req, res, started: performance.now(), path };
+    const x: Exchange = { req, res, started: performance.now(), path, bytesSent: 0 };
     // a GET that carries a body (nothing here reads one): answer, then close rather than read it all
     if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
       res.shouldKeepAlive = false;
