@@ -4,11 +4,11 @@ import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Feed } from '../feed/feed.js';
 import type { Logger, Redactor } from '../log.js';
-import { errorResponse, notFound } from './errors.js';
+import { badRequest, errorResponse, notFound } from './errors.js';
 import { checkRawPath, parseId, parseVersionParam } from './input.js';
 import { publicBase, type BaseOptions } from './public-base.js';
 import { createReadRoutes } from './read-routes.js';
-import { logRequest } from './respond.js';
+import { logRequest, logWhenDone, writeError, type Exchange } from './respond.js';
 import { withoutSecrets } from './redact.js';
 
 export interface HttpOptions extends BaseOptions {
@@ -26,13 +26,36 @@ type Vars = {
 
 /**
  * Node's request listener: the read routes (read-routes.ts) answer on Node's objects directly, everything else
- * (health, publishing, explain) goes through the framework app below.
+ * (health, publishing, explain) goes through the framework app below. A request target the framework cannot
+ * take (a raw backslash, which it would turn into "/", or one it cannot parse at all) is refused here with the
+ * JSON 400 and an access line, like every other malformed path: the framework's own answer is an empty 400
+ * that nothing logs.
  */
 export function createRequestListener(feed: Feed, opts: HttpOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const read = createReadRoutes(feed, opts);
-  const framework = getRequestListener(createHttpApp(feed, opts).fetch);
+  const fetch = createHttpApp(feed, opts).fetch;
+  const refuse = (x: Exchange, err: unknown): void => {
+    // a body nobody will read stays on the connection: it must not be taken for the next request
+    if (x.req.headers['content-length'] !== undefined || x.req.headers['transfer-encoding'] !== undefined) x.res.shouldKeepAlive = false;
+    logWhenDone(opts.logger, x);
+    writeError(x, err, opts.secrets);
+  };
   return (req, res) => {
-    if (!read(req, res)) void framework(req, res);
+    if (read(req, res)) return;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const x: Exchange = { req, res, started: performance.now(), path: q < 0 ? url : url.slice(0, q), bytesSent: 0 };
+    try {
+      // the raw request target: URL parsing would already have resolved "%2e%2e", dot segments and "\\"
+      checkRawPath(x.path);
+    } catch (err) {
+      return refuse(x, err);
+    }
+    const framework = getRequestListener(fetch, {
+      // the framework could not make a request of it (an unparsable target or Host): answered and logged here
+      errorHandler: (err) => void refuse(x, badRequest(`malformed request: ${err instanceof Error ? err.message : String(err)}`)),
+    });
+    void framework(req, res);
   };
 }
 
@@ -60,8 +83,7 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
         aborted: outgoing ? !outgoing.writableFinished : false,
       });
     try {
-      // the raw request target: URL parsing would already have resolved "%2e%2e" and dot segments
-      checkRawPath((c.env?.incoming?.url ?? new URL(c.req.url).pathname).split('?')[0]!);
+      // (the raw request target was checked by createRequestListener, before the framework parsed it)
       await next();
     } catch (err) {
       c.res = errorResponse(c, err, secrets);

@@ -7,6 +7,22 @@ import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { get } from '../support/http.js';
 
+/** Sends `head` (request line and headers, CRLF-separated, without the blank line) byte for byte; reads to close. */
+async function rawRequest(baseUrl: string, head: string): Promise<{ status: number; headers: string; body: string }> {
+  const u = new URL(baseUrl);
+  const socket = connect(Number(u.port), u.hostname);
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.write(`${head}\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`, 'latin1');
+  await new Promise<void>((resolve, reject) => {
+    socket.on('close', () => resolve());
+    socket.on('error', reject);
+  });
+  const all = Buffer.concat(chunks).toString('latin1');
+  const end = all.indexOf('\r\n\r\n');
+  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(all)?.[1] ?? 0), headers: all.slice(0, end), body: all.slice(end + 4) };
+}
+
 /** Polls `find` until it returns something (bounded: fails after `ms`). */
 async function until<T>(what: string, find: () => T | undefined, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -87,5 +103,35 @@ describe('a cut-off response is logged as aborted, with the bytes sent', () => {
     expect(line).toMatchObject({ status: 200, cache: 'miss', aborted: true });
     expect(line.bytesSent).toBeGreaterThanOrEqual(received);
     expect(line.bytesSent).toBeLessThan(pkg.length);
+  });
+});
+
+describe('a raw backslash (or a target the framework cannot parse) outside the read routes', () => {
+  let upstream: TestUpstream | undefined;
+  let proxy: TestProxy | undefined;
+  afterEach(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+    proxy = undefined;
+    upstream = undefined;
+  });
+
+  it.each([
+    ['DELETE', '/v3/package/a\\b/1.0.0'],
+    ['POST', '/v3/package/a\\b/1.0.0'],
+    ['GET', '/explain/a\\b'],
+    ['PUT', '/v3/package\\'],
+    ['OPTIONS', '*'],
+  ])('%s %s: 400 with the JSON body, and an access line', async (method, target) => {
+    upstream = await startTestUpstream({ publish: { apiKey: 'k-123456789' } });
+    proxy = await startTestProxy({ upstreams: [{ name: 'company', serviceIndex: upstream.serviceIndexUrl, writable: true }] });
+    const r = await rawRequest(proxy.url, `${method} ${target} HTTP/1.1\r\nX-NuGet-ApiKey: k-123456789`);
+    expect(r.status).toBe(400);
+    expect(r.headers.toLowerCase()).toContain('content-type: application/json');
+    expect(JSON.parse(r.body)).toMatchObject({ error: 'bad_request', message: expect.any(String) });
+    const line = await until('the access line', () => proxy!.logs.lines.find((l) => l.msg === 'request' && l.method === method));
+    expect(line).toMatchObject({ path: target, status: 400, error: 'BAD_REQUEST' });
+    // nothing reached the upstream
+    expect(upstream.requests.filter((q) => q.method !== 'GET')).toEqual([]);
   });
 });
