@@ -24,7 +24,17 @@ import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
 
-export const VERSION = '0.1.0';
+/** nuproxy's version: package.json's (shipped next to dist/ in the npm package and in the container image). */
+export const VERSION = packageVersion();
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0-unknown';
+  } catch {
+    return '0.0.0-unknown';
+  }
+}
 
 export interface AppOptions {
   logger: Logger;
