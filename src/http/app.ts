@@ -8,7 +8,7 @@ import { badRequest, errorResponse, notFound } from './errors.js';
 import { checkRawPath, parseId, parseVersionParam } from './input.js';
 import { publicBase, type BaseOptions } from './public-base.js';
 import { createReadRoutes } from './read-routes.js';
-import { logRequest, logWhenDone, writeError, type Exchange } from './respond.js';
+import { logRequest, logWhenDone, outcomeOf, writeError, type Exchange } from './respond.js';
 import { withoutSecrets } from './redact.js';
 
 export interface HttpOptions extends BaseOptions {
@@ -72,16 +72,18 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
       logRequest(log, {
         method: c.req.method,
         path: c.req.path,
-        status: outgoing ? outgoing.statusCode : c.res.status,
+        // closed before it was finished: the client went away (the body's size is not counted here)
+        ...(outgoing ? outcomeOf(outgoing) : { status: c.res.status, aborted: false }),
         started,
         cache: c.get('cache'),
         upstream: c.get('upstream'),
         partial: c.get('partial'),
         errorCode: c.get('errorCode'),
         error: c.get('error'),
-        // closed before it was finished: the client went away (the body's size is not counted here)
-        aborted: outgoing ? !outgoing.writableFinished : false,
       });
+    // logged once the response is over, sent or cut off; listened for from the start, since a client may leave
+    // while the upstream is still being asked (its response would then look finished when it is ended)
+    if (outgoing) outgoing.once('close', done);
     try {
       // (the raw request target was checked by createRequestListener, before the framework parsed it)
       await next();
@@ -92,8 +94,7 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     // the connection, so it must not carry another request
     const incoming = c.env?.incoming;
     if (incoming && !incoming.complete && !outgoing?.headersSent) c.res.headers.set('connection', 'close');
-    if (outgoing && !outgoing.writableFinished) outgoing.once('close', done);
-    else done();
+    if (!outgoing) done();
   });
   app.onError((err, c) => errorResponse(c, err, secrets));
   app.notFound((c) => errorResponse(c, notFound(`no such resource: ${c.req.path}`), secrets));

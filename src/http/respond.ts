@@ -71,9 +71,16 @@ export function logRequest(log: Logger, e: RequestLogEntry): void {
   } else log.info(entry, ACCESS_MSG);
 }
 
+/** What a closed response's log line says about it: its status (499 if it closed before any), cut off or not. */
+export function outcomeOf(res: ServerResponse): { status: number; aborted: boolean } {
+  const aborted = !res.writableFinished;
+  // (nginx's "client closed request": nothing was sent, so no status is true)
+  return { status: aborted && !res.headersSent ? 499 : res.statusCode, aborted };
+}
+
 /** Logs the exchange once its response is over (sent, or cut off). */
 export function logWhenDone(log: Logger, x: Exchange): void {
-  const done = (): void => logRequest(log, { method: x.req.method ?? 'GET', status: x.res.statusCode, ...x, aborted: !x.res.writableFinished });
+  const done = (): void => logRequest(log, { method: x.req.method ?? 'GET', ...x, ...outcomeOf(x.res) });
   if (x.res.writableFinished) done();
   else x.res.once('close', done);
 }

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
+import { startHostileUpstream, HOSTILE_PATHS, type HostileUpstream } from '../support/hostile/server.js';
 import { get } from '../support/http.js';
 
 /** Sends `head` (request line and headers, CRLF-separated, without the blank line) byte for byte; reads to close. */
@@ -28,10 +29,10 @@ async function rawRequest(baseUrl: string, head: string): Promise<{ status: numb
 }
 
 /** Polls `find` until it returns something (bounded: fails after `ms`). */
-async function until<T>(what: string, find: () => T | undefined, ms = 10_000): Promise<T> {
+async function until<T>(what: string, find: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const v = find();
+    const v = await find();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
@@ -107,6 +108,45 @@ describe('a cut-off response is logged as aborted, with the bytes sent', () => {
     expect(line).toMatchObject({ status: 200, cache: 'miss', aborted: true });
     expect(line.bytesSent).toBeGreaterThanOrEqual(received);
     expect(line.bytesSent).toBeLessThan(pkg.length);
+  });
+});
+
+describe('a client that leaves before a publish answer (framework routes)', () => {
+  let upstream: HostileUpstream | undefined;
+  let proxy: TestProxy | undefined;
+  afterEach(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+    proxy = undefined;
+    upstream = undefined;
+  });
+
+  it('still gets its access line, marked aborted', async () => {
+    upstream = await startHostileUpstream({ publish: true });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let asked!: () => void;
+    const upstreamAsked = new Promise<void>((r) => (asked = r));
+    upstream.on(new RegExp(`^${HOSTILE_PATHS.publish}/`), async (_req, res) => {
+      asked();
+      await released; // answers only once the client is gone
+      res.writeHead(204);
+      res.end();
+    });
+    proxy = await startTestProxy({ upstreams: [{ name: 'company', serviceIndex: upstream.serviceIndexUrl, writable: true, retries: 0 }] });
+    const u = new URL(proxy.url);
+    const socket = connect(Number(u.port), u.hostname);
+    socket.on('error', () => undefined);
+    socket.write(`DELETE /v3/package/Team.Gone/1.0.0 HTTP/1.1\r\nHost: ${u.host}\r\nX-NuGet-ApiKey: k-123456789\r\n\r\n`);
+    await upstreamAsked;
+    socket.destroy();
+    // the proxy has seen the client go (its connection count drops to 0), then the upstream answers
+    const connections = (): Promise<number> => new Promise((r) => proxy!.server.getConnections((_e, n) => r(n)));
+    await until('the proxy to see the client gone', async () => ((await connections()) === 0 ? true : undefined));
+    release();
+    const line = await until('the access line', () => proxy!.logs.lines.find((l) => l.method === 'DELETE' && /^request/.test(String(l.msg))));
+    // nothing was sent to it: 499, "client closed request"
+    expect(line).toMatchObject({ path: '/v3/package/Team.Gone/1.0.0', status: 499, aborted: true });
   });
 });
 
