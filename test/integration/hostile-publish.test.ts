@@ -145,6 +145,8 @@ describe('secrets in relayed publish answers', () => {
       expect(a.all.toLowerCase(), route).toMatch(/x-nuget-warning: your request: auth=/);
       expect(a.body, route).toContain('"echoed"');
       expect(a.body, route).toContain(REDACTED);
+      // a Basic header is echoed decoded too: the raw password is there to find
+      if (c.auth?.type === 'basic') expect(a.all, route).toContain(`decoded=ci-user:${REDACTED}`);
       for (const form of c.forms) {
         expect(statusLine, `${route}: status line`).not.toContain(form);
         expect(rest.join('\r\n'), `${route}: headers and body`).not.toContain(form);

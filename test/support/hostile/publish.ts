@@ -25,9 +25,15 @@ function requestHead(req: IncomingMessage): string {
   return lines.join('\r\n');
 }
 
-/** The credential headers nuproxy may have added, echoed in a reason phrase or header (no CR/LF in them). */
+/**
+ * The credential headers nuproxy may have added, echoed in a reason phrase or header (no CR/LF in them); a Basic
+ * header decoded too, as a feed that says which user and password it refused would.
+ */
 function credentials(req: IncomingMessage, extraHeader?: string): string {
-  const parts = [`auth=${firstHeader(req, 'authorization')}`, `key=${firstHeader(req, 'x-nuget-apikey')}`];
+  const auth = firstHeader(req, 'authorization');
+  const parts = [`auth=${auth}`, `key=${firstHeader(req, 'x-nuget-apikey')}`];
+  const basic = /^Basic (\S+)$/i.exec(auth);
+  if (basic) parts.push(`decoded=${Buffer.from(basic[1]!, 'base64').toString('latin1').replace(/[^\x20-\x7e]/g, '?')}`);
   if (extraHeader) parts.push(`${extraHeader}=${firstHeader(req, extraHeader.toLowerCase())}`);
   return parts.join(' ');
 }
@@ -45,7 +51,7 @@ function echo(status: number, { extraHeader, gzip }: EchoOptions) {
     req.resume();
     req.on('end', () => {
       const creds = credentials(req, extraHeader);
-      const text = JSON.stringify({ echoed: requestHead(req), headers: req.headers }, null, 1) + `\n${requestHead(req)}\n`;
+      const text = JSON.stringify({ echoed: requestHead(req), headers: req.headers, credentials: creds }, null, 1) + `\n${requestHead(req)}\n${creds}\n`;
       const body = gzip ? gzipSync(text) : Buffer.from(text);
       res.writeHead(status, `Echo ${creds}`, {
         'content-type': `application/json; charset=utf-8; echo="${creds.replace(/"/g, '')}"`,
