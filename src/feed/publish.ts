@@ -4,8 +4,6 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
-import { brotliDecompress, gunzip, inflate } from 'node:zlib';
 import busboy from 'busboy';
 import { NuproxyError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -14,7 +12,9 @@ import { normalizeVersion, parseVersion } from '../protocol/version.js';
 import { readNuspecIdentity } from './nuspec.js';
 import type { UpstreamSource } from './upstream-source.js';
 import type { SecretSet } from '../upstream/secrets.js';
-import { relaySecrets } from './relay-secrets.js';
+import { relayedAnswer, type PublishAnswer, type UpstreamAnswer } from './publish-answer.js';
+
+export type { PublishAnswer } from './publish-answer.js';
 
 export interface PublishOptions {
   keyMode: 'passthrough' | 'mapped';
@@ -27,25 +27,8 @@ export interface PublishOptions {
   secrets: SecretSet;
 }
 
-export interface PublishAnswer {
-  status: number;
-  statusText?: string;
-  headers: Record<string, string | string[]>;
-  body: Buffer;
-}
-
 /** The client headers a push carries to the upstream (protocol notes §5.7, §9.1). */
 const FORWARDED = ['content-type', 'content-length', 'x-nuget-client-version', 'x-nuget-protocol-version', 'x-nuget-session-id', 'user-agent'];
-/** The upstream headers that go back to the client (with secrets cut out). */
-const RETURNED = ['content-type', 'x-nuget-warning'];
-/** A compressed answer is decoded before it is redacted, up to this size; beyond it the body is dropped. */
-const MAX_DECODED_ANSWER = 4 * 1024 * 1024;
-const DECODERS: Record<string, (b: Buffer, o: { maxOutputLength: number }) => Promise<Buffer>> = {
-  gzip: promisify(gunzip),
-  'x-gzip': promisify(gunzip),
-  deflate: promisify(inflate),
-  br: promisify(brotliDecompress),
-};
 
 export function hashKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
@@ -158,7 +141,6 @@ export class Publisher {
         if (limitHit) throw this.tooLarge();
         throw err;
       }
-      const relayed = await this.answer(answer, clientKeyOf(clientHeaders, this.opts.keyMode));
       const accepted = answer.status >= 200 && answer.status < 300;
       if (accepted) {
         // the upstream read the whole body before accepting it: the copy is complete too
@@ -178,7 +160,7 @@ export class Publisher {
           this.log.warn({ upstream: src.name, bytes: seen }, 'package pushed, but its id could not be read: cached answers stay until they expire');
         }
       }
-      return relayed;
+      return await this.answer(answer, clientHeaders);
     } finally {
       copy.input.destroy();
       await copy.done.catch(() => undefined);
@@ -199,56 +181,16 @@ export class Publisher {
       await this.invalidate(toLowerId(rawId));
       this.log.info({ upstream: src.name, id: rawId, version: normalizeVersion(v), action: method === 'DELETE' ? 'delete' : 'relist' }, 'passed to the writable upstream; cached answers for the id dropped');
     }
-    return this.answer(answer, clientKeyOf(clientHeaders, this.opts.keyMode));
+    return this.answer(answer, clientHeaders);
   }
 
-  /**
-   * The upstream's answer as the client gets it: status, reason phrase, Content-Type, X-NuGet-Warning and body,
-   * with every configured secret (and in pass-through mode the key the client sent) cut out. An upstream, or
-   * anything in front of it, that echoes the request would otherwise hand out the credentials nuproxy added.
-   */
-  private async answer(
-    a: { status: number; statusText?: string; headers: Record<string, string | string[] | undefined>; body: Buffer },
-    clientKey: string | undefined,
-  ): Promise<PublishAnswer> {
-    const keys = clientKey ? relaySecrets([{ label: 'client API key', value: clientKey }]) : undefined;
-    const redact = (text: string): string => (keys ? keys.redact(this.opts.secrets.redact(text)) : this.opts.secrets.redact(text));
-    const headers: Record<string, string | string[]> = {};
-    for (const name of RETURNED) {
-      const v = a.headers[name];
-      if (v !== undefined) headers[name] = Array.isArray(v) ? v.map(redact) : redact(v);
-    }
-    let body = await decodedBody(a.headers['content-encoding'], a.body);
-    body = this.opts.secrets.redactBytes(body);
-    if (keys) body = keys.redactBytes(body);
-    // the client prints the reason phrase (nuget.org puts its messages there): printable ASCII only
-    const statusText = a.statusText ? redact(a.statusText.replace(/[^\t\x20-\x7e]/g, '')) : '';
-    return { status: a.status, ...(statusText ? { statusText } : {}), headers, body };
+  /** The upstream's answer as the client gets it: with the secrets (and a pass-through client key) cut out. */
+  private answer(a: UpstreamAnswer, clientHeaders: Record<string, string | string[] | undefined>): Promise<PublishAnswer> {
+    return relayedAnswer(a, this.opts.secrets, this.opts.keyMode === 'passthrough' ? headerOf(clientHeaders, 'x-nuget-apikey') : undefined);
   }
 
   private tooLarge(): NuproxyError {
     return new NuproxyError('PAYLOAD_TOO_LARGE', `package is larger than the ${this.opts.maxPackageSize}-byte limit`);
-  }
-}
-
-/** The key the client sent, when it went on to the upstream (pass-through mode) and may come back in an echo. */
-function clientKeyOf(h: Record<string, string | string[] | undefined>, mode: PublishOptions['keyMode']): string | undefined {
-  return mode === 'passthrough' ? headerOf(h, 'x-nuget-apikey') : undefined;
-}
-
-/**
- * A relayed body as plain bytes: a compressed one (never asked for) is decoded, so that the redaction sees what
- * the client would see once it decodes it; one that cannot be decoded within MAX_DECODED_ANSWER is dropped.
- */
-async function decodedBody(encoding: string | string[] | undefined, body: Buffer): Promise<Buffer> {
-  const name = (Array.isArray(encoding) ? encoding.join(',') : (encoding ?? '')).trim().toLowerCase();
-  if (name === '' || name === 'identity' || body.length === 0) return body;
-  const decode = DECODERS[name];
-  if (!decode) return Buffer.alloc(0);
-  try {
-    return await decode(body, { maxOutputLength: MAX_DECODED_ANSWER });
-  } catch {
-    return Buffer.alloc(0);
   }
 }
 

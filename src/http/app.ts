@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
-import { getRequestListener, type HttpBindings } from '@hono/node-server';
+import { getRequestListener, RequestError, type HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Feed } from '../feed/feed.js';
 import type { Logger, Redactor } from '../log.js';
@@ -53,7 +53,7 @@ export function createRequestListener(feed: Feed, opts: HttpOptions): (req: Inco
     }
     const framework = getRequestListener(fetch, {
       // the framework could not make a request of it (an unparsable target or Host): answered and logged here
-      errorHandler: (err) => void refuse(x, badRequest(`malformed request: ${err instanceof Error ? err.message : String(err)}`)),
+      errorHandler: (err) => void refuse(x, err instanceof RequestError ? badRequest(`malformed request: ${err.message}`) : err),
     });
     void framework(req, res);
   };
