@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import { secretSources, type LoadedConfig } from './config/load.js';
 import { SecretSet } from './upstream/secrets.js';
+import { relaySecrets } from './feed/relay-secrets.js';
 import { FsBlobStore } from './cache/fs-blob-store.js';
 import { createMemoryMetadataStore } from './cache/keyv-metadata-store.js';
 import type { RedisBlobTier } from './cache/redis-blob-tier.js';
@@ -19,11 +20,21 @@ import { MetadataCache } from './feed/metadata-cache.js';
 import { PackageFiles } from './feed/packages.js';
 import { UpstreamSource } from './feed/upstream-source.js';
 import { createRequestListener } from './http/app.js';
-import type { Logger } from './log.js';
+import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
 
-export const VERSION = '0.1.0';
+/** nuproxy's version: package.json's (shipped next to dist/ in the npm package and in the container image). */
+export const VERSION = packageVersion();
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0-unknown';
+  } catch {
+    return '0.0.0-unknown';
+  }
+}
 
 export interface AppOptions {
   logger: Logger;
@@ -54,6 +65,8 @@ export interface Core {
   feed: Feed;
   store: MetadataStore;
   blobs: FsBlobStore;
+  /** The configured secrets, for what the HTTP edge sends: cut out of error bodies and JSON answers. */
+  secrets: Redactor;
   /** Closes upstream connections and the metadata store (after waiting for downloads under way). */
   close(): Promise<void>;
 }
@@ -92,7 +105,11 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   }
   const cache = new MetadataCache(store, config.cache.maxStale, clock, log.child({ component: 'metadata' }), config.cache.freshness.notFound);
 
-  const secrets = new SecretSet(secretSources(loaded));
+  const secretForms = secretSources(loaded);
+  const secrets = new SecretSet(secretForms);
+  // what nuproxy relays or writes never carries a secret: publish answers, error bodies, every log line
+  const relayed = relaySecrets(secretForms);
+  keepSecretsOut(log, relayed);
   for (const label of secrets.weak) log.warn({ secret: label }, 'a configured secret is shorter than 8 characters: it is kept out of relayed answers, but not looked for in package bytes and documents');
   const clients = config.upstreams.map((u) => {
     const auth = loaded.secrets.get(u.name);
@@ -123,6 +140,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     maxPackageSize: config.publish.maxPackageSize,
     timeoutMs: config.publish.timeout,
     tmpDir: blobs.tmpDir,
+    secrets: relayed,
   };
   const feed = new Feed(sources, cache, packages, router, publish, log.child({ component: 'feed' }), {
     offline: config.offline,
@@ -134,6 +152,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     feed,
     store,
     blobs,
+    secrets: relayed,
     close: async () => {
       await packages.drain();
       await Promise.all(clients.map((c) => c.close()));
@@ -152,6 +171,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   let shuttingDown = false;
   const listener = createRequestListener(feed, {
     logger: log,
+    secrets: core.secrets,
     publicUrl: config.publicUrl,
     trustForwardedHeaders: config.trustForwardedHeaders,
     tls: config.tls !== undefined,

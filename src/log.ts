@@ -24,17 +24,64 @@ export interface LogOptions {
   destination?: DestinationStream;
 }
 
-/** The root logger. Redaction is configured once here; everything else receives child loggers. */
+/**
+ * Something that replaces secrets in a text (the SecretSet of src/upstream/secrets.ts is one). Declared here, the
+ * module every layer may import, so that the HTTP edge can redact what it sends without knowing the upstreams.
+ */
+export interface Redactor {
+  readonly empty: boolean;
+  redact(text: string): string;
+}
+
+/** The redactors a root logger applies to each finished line (shared with its children). */
+const REDACTORS = Symbol('nuproxy.log.redactors');
+
+/** The message of the one access line per request (http/respond.ts logRequest). */
+export const ACCESS_MSG = 'request';
+/**
+ * How an access line of a request answered without error ends (pino writes `msg` last). Such a line holds only
+ * the method, the client's path, status, timing, cache outcome and configured upstream names, never upstream
+ * text, so it is not scanned for secrets: that keeps the scan off every cache hit. Access lines of failed
+ * requests ("request failed", with the error) are scanned like every other line.
+ */
+const ACCESS_LINE_END = `"msg":"${ACCESS_MSG}"}\n`;
+
+/**
+ * The root logger. Redaction is configured once here; everything else receives child loggers. Field redaction
+ * (REDACT_PATHS) covers the known places of secrets; keepSecretsOut adds the configured secrets' values, which
+ * are cut out of every finished line wherever they are (an error message quoting an upstream's text).
+ */
 export function createLogger(opts: LogOptions): Logger {
-  return pino(
+  const redactors: Redactor[] = [];
+  const logger = pino(
     {
       level: opts.level,
       base: { name: 'nuproxy' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // no configured secret (the usual case): one length check per line
+      hooks: { streamWrite: (line) => (redactors.length === 0 || line.endsWith(ACCESS_LINE_END) ? line : redactLine(line, redactors)) },
     },
     opts.destination,
   );
+  Object.defineProperty(logger, REDACTORS, { value: redactors });
+  return logger;
+}
+
+function redactLine(line: string, redactors: readonly Redactor[]): string {
+  let out = line;
+  for (const r of redactors) out = r.redact(out);
+  return out;
+}
+
+/**
+ * Makes a logger made by createLogger (and every child of it, before or after) cut `secrets` out of each line
+ * it writes. The composition root calls it with the configured secrets as soon as it knows them.
+ */
+export function keepSecretsOut(logger: Logger, secrets: Redactor): void {
+  const list = (logger as unknown as Record<symbol, Redactor[] | undefined>)[REDACTORS];
+  if (!list) throw new Error('keepSecretsOut: the logger was not made by createLogger');
+  if (!secrets.empty && !list.includes(secrets)) list.push(secrets);
 }
 
 /** Removes userinfo and query strings that may carry credentials from a URL before it is logged or echoed. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { loadConfig, ENV_OVERRIDES } from './config/load.js';
+import { loadConfig } from './config/load.js';
 import { isNuproxyError } from './errors.js';
 import { createLineDestination, createLogger } from './log.js';
 import { startApp, VERSION } from './app.js';
@@ -14,23 +14,9 @@ import { BoxBroker } from './cache/box-link.js';
 import { FsBlobStore } from './cache/fs-blob-store.js';
 import type { LoadedConfig } from './config/load.js';
 import { exportCommand, importCommand } from './cli/bundle.js';
+import { asksForHelp, commandHelp, generalUsage } from './cli/usage.js';
 
-const USAGE = `nuproxy ${VERSION}: a caching proxy for NuGet V3 feeds
-
-Usage:
-  nuproxy serve [--config FILE] [--port N] [--host ADDR] [--offline]
-  nuproxy check-config [--config FILE]
-  nuproxy warm [--config FILE] [--concurrency N] [--tfm TFM]... [--json] <packages.lock.json|project.assets.json|.csproj|Directory.Packages.props|list|dir>...
-  nuproxy export [--config FILE] <out.tar> [--since <manifest.json>] [--json]
-  nuproxy import [--config FILE] <bundle.tar> [--json]
-  nuproxy hash-key          (reads an API key on stdin, prints its SHA-256 for publish.keys)
-  nuproxy --version | --help
-
-Environment overrides:
-${Object.entries(ENV_OVERRIDES)
-  .map(([k, v]) => `  ${k.padEnd(20)} ${v}`)
-  .join('\n')}
-`;
+const USAGE = generalUsage(VERSION);
 
 /** The only file that touches process.* (argv, env, exit, signals). */
 /** Commands that take their own options: main reads only --config (and --verbose) and passes the rest on. */
@@ -59,21 +45,65 @@ async function runTool(name: string, argv: string[]): Promise<number> {
   return TOOLS[name]!(rest, { loaded, logger, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() });
 }
 
+/**
+ * `--help`/`-h` (for nuproxy or one command), `help [command]` and `--version`, answered before any config is
+ * loaded or stdin read. Returns the exit code, or undefined when the arguments ask for something else.
+ */
+function helpOrVersion(argv: string[]): number | undefined {
+  const first = argv[0];
+  const command = first !== undefined && !first.startsWith('-') ? first : undefined;
+  if (command === 'help') {
+    const topic = argv[1];
+    const text = topic === undefined ? USAGE : commandHelp(topic);
+    if (text === undefined) return unknownCommand(topic!);
+    process.stdout.write(text);
+    return 0;
+  }
+  if (command === undefined && (first === '--version' || first === '-v')) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (!asksForHelp(argv)) return undefined;
+  if (command === undefined) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const text = commandHelp(command);
+  if (text === undefined) return unknownCommand(command);
+  process.stdout.write(text);
+  return 0;
+}
+
+function unknownCommand(name: string): number {
+  process.stderr.write(`nuproxy: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+  return 2;
+}
+
 async function main(argv: string[]): Promise<number> {
+  const early = helpOrVersion(argv);
+  if (early !== undefined) return early;
   const tool = argv.find((a) => !a.startsWith('-'));
   if (tool && TOOLS[tool] && argv[0] === tool) return runTool(tool, argv.slice(1));
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      port: { type: 'string', short: 'p' },
-      host: { type: 'string' },
-      offline: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        offline: { type: 'boolean' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    // an unknown option: say which, and how the command is used
+    const first = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : 'serve';
+    process.stderr.write(`nuproxy: ${(err as Error).message}\n\n${commandHelp(first) ?? USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   if (values.version) {
     process.stdout.write(`${VERSION}\n`);
     return 0;
@@ -90,10 +120,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${hashKey(key)}\n`);
     return 0;
   }
-  if (values.help || !['serve', 'check-config'].includes(command)) {
-    process.stdout.write(USAGE);
-    return values.help ? 0 : 2;
-  }
+  if (!['serve', 'check-config'].includes(command)) return unknownCommand(command);
   const env = {
     ...process.env,
     ...(values.port ? { NUPROXY_PORT: values.port } : {}),

@@ -192,6 +192,9 @@ export class BlobWriter {
 
   async commit(sha512: string, check: CommitCheck = {}): Promise<BlobInfo> {
     const upstream = check.upstream;
+    let metaPlaced = false;
+    // the sidecar's temp file: named like every temp file of this host (the start-up sweeps know it as one)
+    const tempMeta = join(dirname(this.tempPath), `${TEMP_HOST}-${randomBytes(8).toString('hex')}.part`);
     this.close();
     try {
       if (check.expectedLength !== undefined && check.expectedLength !== this.written) {
@@ -203,10 +206,17 @@ export class BlobWriter {
       if (check.verify) await check.verify(this.tempPath, this.written, this.tail());
       check.onVerified?.();
       await ensureDir(dirname(this.finalPath));
-      // The sidecar goes first: a blob file at its key is always complete, with its hash next to it.
-      await writeFile(this.finalPath + META_SUFFIX, JSON.stringify({ sha512, ...(upstream ? { upstream } : {}) }) + '\n');
+      // The sidecar goes first: a blob file at its key is always complete, with its hash next to it. It is
+      // written beside the temp blob and renamed into place, so it too is whole or absent (a full disk would
+      // leave a 0-byte sidecar at the key if it were written there).
+      await writeFile(tempMeta, JSON.stringify({ sha512, ...(upstream ? { upstream } : {}) }) + '\n');
+      await rename(tempMeta, this.finalPath + META_SUFFIX);
+      metaPlaced = true;
       await rename(this.tempPath, this.finalPath);
     } catch (err) {
+      await rm(tempMeta, { force: true });
+      // a sidecar with no blob beside it is removed again (one beside an earlier copy of the blob stays: it is true)
+      if (metaPlaced && !(await stat(this.finalPath).then(() => true, () => false))) await rm(this.finalPath + META_SUFFIX, { force: true });
       await this.abort();
       throw err;
     }
@@ -219,6 +229,7 @@ export class BlobWriter {
     this.close();
     await rm(this.tempPath, { force: true });
   }
+
 
   private close(): void {
     if (this.closed) return;

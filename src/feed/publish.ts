@@ -11,6 +11,10 @@ import { isValidPackageId, lowerId as toLowerId } from '../protocol/id.js';
 import { normalizeVersion, parseVersion } from '../protocol/version.js';
 import { readNuspecIdentity } from './nuspec.js';
 import type { UpstreamSource } from './upstream-source.js';
+import type { SecretSet } from '../upstream/secrets.js';
+import { relayedAnswer, type PublishAnswer, type UpstreamAnswer } from './publish-answer.js';
+
+export type { PublishAnswer } from './publish-answer.js';
 
 export interface PublishOptions {
   keyMode: 'passthrough' | 'mapped';
@@ -19,19 +23,12 @@ export interface PublishOptions {
   maxPackageSize: number;
   timeoutMs: number;
   tmpDir: string; // for the copy of a pushed package the proxy reads its id from
-}
-
-export interface PublishAnswer {
-  status: number;
-  statusText?: string;
-  headers: Record<string, string | string[]>;
-  body: Buffer;
+  /** The configured secrets: cut out of every answer relayed to the client (relaySecrets). */
+  secrets: SecretSet;
 }
 
 /** The client headers a push carries to the upstream (protocol notes §5.7, §9.1). */
 const FORWARDED = ['content-type', 'content-length', 'x-nuget-client-version', 'x-nuget-protocol-version', 'x-nuget-session-id', 'user-agent'];
-/** The upstream headers that go back to the client unchanged. */
-const RETURNED = ['content-type', 'x-nuget-warning'];
 
 export function hashKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
@@ -41,7 +38,7 @@ export function hashKey(key: string): string {
  * Push, delete and relist go to the one writable upstream's own PackagePublish (and SymbolPackagePublish) URL.
  * Package bodies stream through (never held in memory) under a size limit; a copy of the package goes to a temp
  * file so the proxy can read which id was pushed and drop every cached answer about it once the upstream has
- * accepted it. API keys are never logged, stored or echoed.
+ * accepted it. API keys are never logged, stored or echoed, and no configured secret comes back in an answer.
  */
 export class Publisher {
   private readonly hashes: Buffer[];
@@ -163,7 +160,7 @@ export class Publisher {
           this.log.warn({ upstream: src.name, bytes: seen }, 'package pushed, but its id could not be read: cached answers stay until they expire');
         }
       }
-      return this.answer(answer);
+      return await this.answer(answer, clientHeaders);
     } finally {
       copy.input.destroy();
       await copy.done.catch(() => undefined);
@@ -184,16 +181,12 @@ export class Publisher {
       await this.invalidate(toLowerId(rawId));
       this.log.info({ upstream: src.name, id: rawId, version: normalizeVersion(v), action: method === 'DELETE' ? 'delete' : 'relist' }, 'passed to the writable upstream; cached answers for the id dropped');
     }
-    return this.answer(answer);
+    return this.answer(answer, clientHeaders);
   }
 
-  private answer(a: { status: number; statusText?: string; headers: Record<string, string | string[] | undefined>; body: Buffer }): PublishAnswer {
-    const headers: Record<string, string | string[]> = {};
-    for (const name of RETURNED) {
-      const v = a.headers[name];
-      if (v !== undefined) headers[name] = v;
-    }
-    return { status: a.status, ...(a.statusText ? { statusText: a.statusText } : {}), headers, body: a.body };
+  /** The upstream's answer as the client gets it: with the secrets (and a pass-through client key) cut out. */
+  private answer(a: UpstreamAnswer, clientHeaders: Record<string, string | string[] | undefined>): Promise<PublishAnswer> {
+    return relayedAnswer(a, this.opts.secrets, this.opts.keyMode === 'passthrough' ? headerOf(clientHeaders, 'x-nuget-apikey') : undefined);
   }
 
   private tooLarge(): NuproxyError {

@@ -1,17 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
-import { getRequestListener, type HttpBindings } from '@hono/node-server';
+import { getRequestListener, RequestError, type HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Feed } from '../feed/feed.js';
-import type { Logger } from '../log.js';
-import { errorResponse, notFound } from './errors.js';
+import type { Logger, Redactor } from '../log.js';
+import { badRequest, errorResponse, notFound } from './errors.js';
 import { checkRawPath, parseId, parseVersionParam } from './input.js';
 import { publicBase, type BaseOptions } from './public-base.js';
 import { createReadRoutes } from './read-routes.js';
-import { logRequest } from './respond.js';
+import { logRequest, logWhenDone, outcomeOf, writeError, type Exchange } from './respond.js';
+import { withoutSecrets } from './redact.js';
 
 export interface HttpOptions extends BaseOptions {
   logger: Logger;
+  /** The configured secrets: cut out of error bodies and of the JSON answers that quote upstream errors. */
+  secrets: Redactor;
   /** Readiness details (metadata store, upstreams); `ready: false` answers 503. */
   readiness: () => { ready: boolean; [k: string]: unknown };
 }
@@ -23,13 +26,36 @@ type Vars = {
 
 /**
  * Node's request listener: the read routes (read-routes.ts) answer on Node's objects directly, everything else
- * (health, publishing, explain) goes through the framework app below.
+ * (health, publishing, explain) goes through the framework app below. A request target the framework cannot
+ * take (a raw backslash, which it would turn into "/", or one it cannot parse at all) is refused here with the
+ * JSON 400 and an access line, like every other malformed path: the framework's own answer is an empty 400
+ * that nothing logs.
  */
 export function createRequestListener(feed: Feed, opts: HttpOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const read = createReadRoutes(feed, opts);
-  const framework = getRequestListener(createHttpApp(feed, opts).fetch);
+  const fetch = createHttpApp(feed, opts).fetch;
+  const refuse = (x: Exchange, err: unknown): void => {
+    // a body nobody will read stays on the connection: it must not be taken for the next request
+    if (x.req.headers['content-length'] !== undefined || x.req.headers['transfer-encoding'] !== undefined) x.res.shouldKeepAlive = false;
+    logWhenDone(opts.logger, x);
+    writeError(x, err, opts.secrets);
+  };
   return (req, res) => {
-    if (!read(req, res)) void framework(req, res);
+    if (read(req, res)) return;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const x: Exchange = { req, res, started: performance.now(), path: q < 0 ? url : url.slice(0, q), bytesSent: 0 };
+    try {
+      // the raw request target: URL parsing would already have resolved "%2e%2e", dot segments and "\\"
+      checkRawPath(x.path);
+    } catch (err) {
+      return refuse(x, err);
+    }
+    const framework = getRequestListener(fetch, {
+      // the framework could not make a request of it (an unparsable target or Host): answered and logged here
+      errorHandler: (err) => void refuse(x, err instanceof RequestError ? badRequest(`malformed request: ${err.message}`) : err),
+    });
+    void framework(req, res);
   };
 }
 
@@ -37,6 +63,7 @@ export function createRequestListener(feed: Feed, opts: HttpOptions): (req: Inco
 export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   const app = new Hono<Vars>();
   const log = opts.logger;
+  const secrets = opts.secrets;
 
   app.use('*', async (c, next) => {
     const started = performance.now();
@@ -45,7 +72,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
       logRequest(log, {
         method: c.req.method,
         path: c.req.path,
-        status: outgoing ? outgoing.statusCode : c.res.status,
+        // closed before it was finished: the client went away (the body's size is not counted here)
+        ...(outgoing ? outcomeOf(outgoing) : { status: c.res.status, aborted: false }),
         started,
         cache: c.get('cache'),
         upstream: c.get('upstream'),
@@ -53,29 +81,31 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
         errorCode: c.get('errorCode'),
         error: c.get('error'),
       });
+    // logged once the response is over, sent or cut off; listened for from the start, since a client may leave
+    // while the upstream is still being asked (its response would then look finished when it is ended)
+    if (outgoing) outgoing.once('close', done);
     try {
-      // the raw request target: URL parsing would already have resolved "%2e%2e" and dot segments
-      checkRawPath((c.env?.incoming?.url ?? new URL(c.req.url).pathname).split('?')[0]!);
+      // (the raw request target was checked by createRequestListener, before the framework parsed it)
       await next();
     } catch (err) {
-      c.res = errorResponse(c, err);
+      c.res = errorResponse(c, err, secrets);
     }
     // answered before the request body was read (a refused or oversize push): the rest of the body is still on
     // the connection, so it must not carry another request
     const incoming = c.env?.incoming;
     if (incoming && !incoming.complete && !outgoing?.headersSent) c.res.headers.set('connection', 'close');
-    if (outgoing && !outgoing.writableFinished) outgoing.once('close', done);
-    else done();
+    if (!outgoing) done();
   });
-  app.onError((err, c) => errorResponse(c, err));
-  app.notFound((c) => errorResponse(c, notFound(`no such resource: ${c.req.path}`)));
+  app.onError((err, c) => errorResponse(c, err, secrets));
+  app.notFound((c) => errorResponse(c, notFound(`no such resource: ${c.req.path}`), secrets));
 
   const base = (c: Context<Vars>): string => publicBase((name) => c.req.header(name), opts);
 
   app.get('/', (c) => c.json({ name: 'nuproxy', serviceIndex: `${base(c)}v3/index.json` }));
   app.get('/health/live', (c) => c.json({ live: true }));
   app.get('/health/ready', (c) => {
-    const r = opts.readiness();
+    // the upstreams' last errors are upstream text
+    const r = withoutSecrets(opts.readiness(), secrets);
     return c.json(r, r.ready ? 200 : 503);
   });
 
@@ -87,8 +117,9 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     const headers: Record<string, string | string[]> = { ...a.headers, 'content-length': String(a.body.length) };
     if (incoming && !incoming.complete) headers.connection = 'close';
     if (!res) return new Response(a.body.length ? new Uint8Array(a.body) : null, { status: a.status });
-    // written directly: the client prints the upstream's reason phrase (nuget.org puts its messages there)
-    if (a.statusText) res.writeHead(a.status, a.statusText.replace(/[^\t\x20-\x7e]/g, ''), headers);
+    // written directly: the client prints the upstream's reason phrase (nuget.org puts its messages there);
+    // the publisher has made it printable and cut the secrets out of it
+    if (a.statusText) res.writeHead(a.status, a.statusText, headers);
     else res.writeHead(a.status, headers);
     res.end(a.body);
     return RESPONSE_ALREADY_SENT;
@@ -110,7 +141,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   app.delete('/v3/package/:id/:version', deleteOrRelist('DELETE'));
   app.post('/v3/package/:id/:version', deleteOrRelist('POST'));
 
-  app.get('/explain/:id', async (c) => c.json(await feed.explain(parseId(c.req.param('id')))));
+  // quotes each upstream's error message, which is upstream text
+  app.get('/explain/:id', async (c) => c.json(withoutSecrets(await feed.explain(parseId(c.req.param('id'))), secrets)));
 
   return app;
 }

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { NuproxyError, type ErrorCode } from '../errors.js';
+import type { Redactor } from '../log.js';
 
 const STATUS: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -27,18 +28,21 @@ export interface ErrorPayload {
   unexpected: boolean;
 }
 
-/** The one place where error codes become HTTP statuses. Bodies are JSON and never carry secrets. */
-export function errorPayload(err: unknown): ErrorPayload {
+/**
+ * The one place where error codes become HTTP statuses. Bodies are JSON and never carry secrets: a message may
+ * quote an upstream's text (a service index's version, a header value), so `secrets` are cut out of it.
+ */
+export function errorPayload(err: unknown, secrets?: Redactor): ErrorPayload {
   const e = err instanceof NuproxyError ? err : new NuproxyError('INTERNAL', 'internal error');
   const status = STATUS[e.code];
-  const body: Record<string, unknown> = { error: e.code.toLowerCase(), message: e.message };
+  const body: Record<string, unknown> = { error: e.code.toLowerCase(), message: secrets ? secrets.redact(e.message) : e.message };
   if (typeof e.details.upstream === 'string') body.upstream = e.details.upstream;
   return { status, code: e.code, body, unexpected: status >= 500 && !(err instanceof NuproxyError) };
 }
 
 /** errorPayload as a framework response (the routes outside the read path). */
-export function errorResponse(c: Context, err: unknown): Response {
-  const p = errorPayload(err);
+export function errorResponse(c: Context, err: unknown, secrets?: Redactor): Response {
+  const p = errorPayload(err, secrets);
   c.set('errorCode', p.code);
   if (p.unexpected) c.set('error', err);
   return c.json(p.body, p.status as 400);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Feed } from '../feed/feed.js';
-import type { Logger } from '../log.js';
+import type { Logger, Redactor } from '../log.js';
 import { badRequest, notFound } from './errors.js';
 import { checkRawPath, parseId, parseVersionParam, rawQueryOf } from './input.js';
 import { publicBase, type BaseOptions } from './public-base.js';
@@ -13,6 +13,8 @@ const TAG_JSON = /^([0-9a-f]{16})\.json$/;
 
 export interface ReadRouteOptions extends BaseOptions {
   logger: Logger;
+  /** The configured secrets, cut out of error answers. */
+  secrets: Redactor;
 }
 
 /** A route's work: it answers on the exchange (throwing turns into the JSON error answer). */
@@ -27,6 +29,7 @@ type Handler = (x: Exchange, seg: string[], query: string) => Promise<void> | vo
  */
 export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const log = opts.logger;
+  const secrets = opts.secrets;
   const renders = new RenderCache(64 * 1024 * 1024);
   // the public base per Host header (a handful of values: each one is checked once, then reused)
   const bases = new Map<string, string>();
@@ -133,7 +136,7 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     seg.shift();
     const handler = route(seg);
     if (!handler) return false;
-    const x: Exchange = { req, res, started: performance.now(), path };
+    const x: Exchange = { req, res, started: performance.now(), path, bytesSent: 0 };
     // a GET that carries a body (nothing here reads one): answer, then close rather than read it all
     if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
       res.shouldKeepAlive = false;
@@ -144,9 +147,9 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
       checkRawPath(path);
       const query = q < 0 ? '' : rawQueryOf(url);
       const p = handler(x, seg, query);
-      if (p) p.catch((err: unknown) => writeError(x, err));
+      if (p) p.catch((err: unknown) => writeError(x, err, secrets));
     } catch (err) {
-      writeError(x, err);
+      writeError(x, err, secrets);
     }
     return true;
   };

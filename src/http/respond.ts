@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { DocAnswer } from '../feed/feed.js';
 import type { BlobInfo, PackageHandle } from '../feed/packages.js';
-import type { Logger } from '../log.js';
+import { ACCESS_MSG, type Logger, type Redactor } from '../log.js';
 import { errorPayload, notFound } from './errors.js';
 import type { RenderCache } from './render-cache.js';
 import { etagOf, parseRange, pipeTo, sendFile } from './send-file.js';
@@ -23,6 +23,11 @@ export interface Exchange {
   errorCode?: string | undefined;
   /** An unexpected error (logged with its stack at level error). */
   error?: unknown;
+  /**
+   * Body bytes handed to the connection so far (counted by the senders below), for the log line of a response
+   * that closed before it was finished.
+   */
+  bytesSent: number;
 }
 
 export interface RequestLogEntry {
@@ -35,9 +40,16 @@ export interface RequestLogEntry {
   partial?: string[] | undefined;
   errorCode?: string | undefined;
   error?: unknown;
+  /** The response closed before it was finished (the client went away, or nuproxy cut it after a failed check). */
+  aborted?: boolean;
+  /** With `aborted`: the body bytes handed to the connection before it closed, when the sender counted them. */
+  bytesSent?: number | undefined;
 }
 
-/** The one access-log line per request (both the read routes and the framework routes write it). */
+/**
+ * The one access-log line per request (both the read routes and the framework routes write it). A response cut
+ * off says so (`aborted: true`, `bytesSent`): its status alone (200) would claim a complete answer.
+ */
 export function logRequest(log: Logger, e: RequestLogEntry): void {
   const entry: Record<string, unknown> = {
     method: e.method,
@@ -49,15 +61,26 @@ export function logRequest(log: Logger, e: RequestLogEntry): void {
   };
   if (e.partial) entry.partial = e.partial;
   if (e.errorCode) entry.error = e.errorCode;
+  if (e.aborted) {
+    entry.aborted = true;
+    if (e.bytesSent !== undefined) entry.bytesSent = e.bytesSent;
+  }
   if (e.error) {
     entry.err = e.error;
     log.error(entry, 'request failed');
-  } else log.info(entry, 'request');
+  } else log.info(entry, ACCESS_MSG);
+}
+
+/** What a closed response's log line says about it: its status (499 if it closed before any), cut off or not. */
+export function outcomeOf(res: ServerResponse): { status: number; aborted: boolean } {
+  const aborted = !res.writableFinished;
+  // (nginx's "client closed request": nothing was sent, so no status is true)
+  return { status: aborted && !res.headersSent ? 499 : res.statusCode, aborted };
 }
 
 /** Logs the exchange once its response is over (sent, or cut off). */
 export function logWhenDone(log: Logger, x: Exchange): void {
-  const done = (): void => logRequest(log, { method: x.req.method ?? 'GET', status: x.res.statusCode, ...x });
+  const done = (): void => logRequest(log, { method: x.req.method ?? 'GET', ...x, ...outcomeOf(x.res) });
   if (x.res.writableFinished) done();
   else x.res.once('close', done);
 }
@@ -70,8 +93,9 @@ export function header(req: IncomingMessage, name: string): string | undefined {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-export function writeError(x: Exchange, err: unknown): void {
-  const p = errorPayload(err);
+/** The JSON error answer (errors.ts), with the configured secrets cut out of its message. */
+export function writeError(x: Exchange, err: unknown, secrets?: Redactor): void {
+  const p = errorPayload(err, secrets);
   x.errorCode = p.code;
   if (p.unexpected) x.error = err;
   const { res } = x;
@@ -81,7 +105,9 @@ export function writeError(x: Exchange, err: unknown): void {
   }
   const body = Buffer.from(JSON.stringify(p.body));
   res.writeHead(p.status, { 'content-type': JSON_TYPE, 'content-length': String(body.length) });
-  res.end(x.req.method === 'HEAD' ? undefined : body);
+  if (x.req.method === 'HEAD') return void res.end();
+  res.end(body);
+  x.bytesSent = body.length;
 }
 
 /** A stored or merged document, rendered for the request's public base, gzip when the client takes it. */
@@ -112,7 +138,9 @@ export function sendDoc(x: Exchange, doc: DocAnswer | undefined, what: string, r
   if (useGzip) headers['content-encoding'] = 'gzip';
   headers['content-length'] = String(body.length);
   res.writeHead(200, headers);
-  res.end(req.method === 'HEAD' ? undefined : body);
+  if (req.method === 'HEAD') return void res.end();
+  res.end(body);
+  x.bytesSent = body.length;
 }
 
 /** Headers of a stored file, computed once per file (they never change: the files are immutable). */
@@ -147,7 +175,7 @@ export function sendPackage(x: Exchange, handle: PackageHandle | undefined, cont
       if (handle.kind === 'stream') handle.stream.destroy();
       return bare(200);
     }
-    return pipeTo(res, 200, headers, handle.stream as Readable);
+    return pipeTo(res, 200, headers, handle.stream as Readable, x);
   }
   const { info, bytes } = handle;
   const fh = fileHeaders(info);
@@ -169,7 +197,8 @@ export function sendPackage(x: Exchange, handle: PackageHandle | undefined, cont
   if (bytes) {
     res.writeHead(status, headers);
     res.end(range ? bytes.subarray(start, end + 1) : bytes);
+    x.bytesSent = end - start + 1;
     return;
   }
-  sendFile(res, status, headers, info.path, start, end);
+  sendFile(res, status, headers, info.path, start, end, x);
 }

@@ -32,13 +32,20 @@ export function etagOf(info: BlobInfo): string {
   return info.sha512 ? `"${info.sha512.slice(0, 32).replace(/[+/]/g, (c) => (c === '+' ? '-' : '_'))}"` : `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
 }
 
+/** Where a sender counts the body bytes it has handed to the connection (the exchange, for its log line). */
+export interface SendProgress {
+  bytesSent: number;
+}
+
 /** Writes a stream to the raw Node response; a failed source destroys the socket so the client sees truncation. */
-export function pipeTo(res: ServerResponse, status: number, headers: Record<string, string>, body: Readable | undefined): void {
+export function pipeTo(res: ServerResponse, status: number, headers: Record<string, string>, body: Readable | undefined, progress?: SendProgress): void {
   res.writeHead(status, headers);
   if (!body) {
     res.end();
     return;
   }
+  // (a stream is a download under way, never a cache hit: counting its chunks costs a hit nothing)
+  if (progress) body.on('data', (chunk: Buffer) => (progress.bytesSent += chunk.length));
   pipeline(body, res, (err) => {
     if (err) res.destroy();
   });
@@ -67,7 +74,7 @@ function giveBuffer(b: Buffer): void {
  * Sends bytes start..end (inclusive) of a stored file. A failed read destroys the socket so the client sees a
  * truncated body, never a wrong one; a client that goes away stops the reads.
  */
-export function sendFile(res: ServerResponse, status: number, headers: Record<string, string>, path: string, start: number, end: number): void {
+export function sendFile(res: ServerResponse, status: number, headers: Record<string, string>, path: string, start: number, end: number, progress?: SendProgress): void {
   res.writeHead(status, headers);
   if (end < start) {
     res.end();
@@ -100,6 +107,7 @@ export function sendFile(res: ServerResponse, status: number, headers: Record<st
         res.write(n === buf.length ? buf : buf.subarray(0, n), (werr) => {
           inFlight--;
           if (werr) return finish(werr);
+          if (progress) progress.bytesSent += n;
           giveBuffer(buf);
           if (pos > end && inFlight === 0) finish();
           else pump();
