@@ -22,7 +22,7 @@ export function generalUsage(version: string): string {
 Usage:
   nuproxy serve [--config FILE] [--port N] [--host ADDR] [--offline]
   nuproxy check-config [--config FILE]
-  nuproxy warm [--config FILE] [--concurrency N] [--tfm TFM]... [--json] <packages.lock.json|project.assets.json|.csproj|Directory.Packages.props|list|dir>...
+  nuproxy warm [--config FILE] [--concurrency N] [--tfm TFM]... [--all-frameworks] [--json] <packages.lock.json|project.assets.json|.csproj|Directory.Packages.props|list|dir>...
   nuproxy export [--config FILE] <out.tar> [--since <manifest.json>] [--json]
   nuproxy import [--config FILE] <bundle.tar> [--json]
   nuproxy hash-key          (reads an API key on stdin, prints its SHA-256 for publish.keys)

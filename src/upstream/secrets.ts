@@ -22,6 +22,8 @@ export const MIN_SCANNED_SECRET = 8;
 export class SecretSet {
   /** Every byte sequence to keep in, longest first (a longer one may contain a shorter one). */
   private readonly all: Buffer[];
+  /** The same as strings (redact works on text). */
+  private readonly allText: string[];
   /** Those long enough to be looked for in bodies. */
   private readonly scanned: Buffer[];
   /** Labels of secrets too short to be looked for in bodies. */
@@ -44,6 +46,7 @@ export class SecretSet {
     }
     const sorted = [...forms.entries()].sort((a, b) => b[0].length - a[0].length);
     this.all = sorted.map(([f]) => Buffer.from(f));
+    this.allText = sorted.map(([f]) => f);
     this.scanned = sorted.filter(([, s]) => s).map(([f]) => Buffer.from(f));
     this.weak = weak;
     this.maxLength = this.scanned.reduce((m, b) => Math.max(m, b.length), 0);
@@ -61,10 +64,7 @@ export class SecretSet {
   redact(text: string): string {
     if (this.all.length === 0 || text.length === 0) return text;
     let out = text;
-    for (const s of this.all) {
-      const f = s.toString();
-      if (out.includes(f)) out = out.split(f).join(REDACTED);
-    }
+    for (const f of this.allText) if (out.includes(f)) out = out.split(f).join(REDACTED);
     return out;
   }
 
@@ -72,7 +72,21 @@ export class SecretSet {
   redactBytes(body: Buffer): Buffer {
     if (this.all.length === 0 || body.length === 0) return body;
     if (!this.all.some((s) => body.includes(s))) return body;
-    return Buffer.from(this.redact(body.toString('latin1')), 'latin1');
+    // byte by byte: whatever the body's encoding, the secret's bytes are what is replaced
+    let out = body;
+    const mark = Buffer.from(REDACTED);
+    for (const s of this.all) {
+      if (!out.includes(s)) continue;
+      const parts: Buffer[] = [];
+      let from = 0;
+      for (let at = out.indexOf(s); at >= 0; at = out.indexOf(s, from)) {
+        parts.push(out.subarray(from, at), mark);
+        from = at + s.length;
+      }
+      parts.push(out.subarray(from));
+      out = Buffer.concat(parts);
+    }
+    return out;
   }
 
   /** True when a whole body (a document) holds a scanned secret. */
