@@ -9,8 +9,9 @@ import type { BoxLink } from '../cache/box-link.js';
 import { LRUCache } from 'lru-cache';
 import { sortVersionStrings } from '../protocol/sort.js';
 import { readNuspecBytes } from './nuspec.js';
-import { verifyNuspec, verifyZip } from './verify.js';
+import { verifyNuspecOf, verifyPackage, type ContentCheck } from './verify.js';
 import type { UpstreamSource } from './upstream-source.js';
+import { NuproxyError } from '../errors.js';
 
 export type PackageFile = 'nupkg' | 'nuspec';
 export type { BlobInfo };
@@ -43,7 +44,10 @@ type BoxDownloadMessage =
   | { kind: 'dl-progress'; key: string; written: number; verified: boolean }
   | { kind: 'dl-done'; key: string; info: BlobInfo }
   | { kind: 'dl-failed'; key: string; message: string }
-  | { kind: 'holder-gone'; key: string };
+  | { kind: 'holder-gone'; key: string }
+  // a client of another worker started (join) or stopped (leave) following a download: it is still wanted
+  | { kind: 'dl-join'; key: string }
+  | { kind: 'dl-leave'; key: string };
 /** Longest a stored package waits for a quiet moment before its nuspec is extracted. */
 const NUSPEC_MAX_WAIT_MS = 30_000;
 /** A quiet moment: no download under way and no package asked for during this long. */
@@ -53,6 +57,13 @@ const NUSPEC_QUIET_MS = 1_000;
  * no file system call and one socket write.
  */
 const SMALL_FILE = 2 * 1024 * 1024;
+/**
+ * A miss for a package up to this size (most packages; by its Content-Length, or as long as no more has
+ * arrived) is answered only once the whole file has passed its checks: a package that fails them (wrong
+ * identity, cut short, wrong hash) is a 502 with a JSON body, not a cut connection. Larger ones stream to their
+ * clients as they arrive, and a failed check cuts the connection (the last byte is never sent).
+ */
+const ANSWER_WHEN_VERIFIED = 2 * 1024 * 1024;
 
 export class PackageFiles {
   private readonly downloads = new Map<string, Promise<Fetched | undefined>>();
@@ -73,7 +84,17 @@ export class PackageFiles {
   private readonly remote = new Map<string, RemoteDownload>();
   private readonly remoteWaiters = new Map<string, (() => void)[]>();
 
+  /** This worker's downloads that other workers follow, and the holds their clients keep on them. */
+  private readonly announced = new Map<string, { dl: SharedDownload; holds: (() => void)[] }>();
+
   private onBoxMessage(m: BoxDownloadMessage): void {
+    if (m?.kind === 'dl-join' || m?.kind === 'dl-leave') {
+      const mine = this.announced.get(m.key);
+      if (!mine) return;
+      if (m.kind === 'dl-join') mine.holds.push(mine.dl.hold());
+      else mine.holds.pop()?.();
+      return;
+    }
     if (m?.kind === 'dl-start') {
       this.remote.set(m.key, new RemoteDownload(m.tempPath, m.length, m.upstream, REMOTE_IDLE_MS));
       for (const wake of this.remoteWaiters.get(m.key) ?? []) wake();
@@ -108,6 +129,12 @@ export class PackageFiles {
   /** Tells the other workers about a download this worker makes, so their clients follow its temp file. */
   private announce(key: string, dl: SharedDownload): void {
     const box = this.box!;
+    const mine = { dl, holds: [] as (() => void)[] };
+    this.announced.set(key, mine);
+    const forget = (): void => {
+      if (this.announced.get(key) === mine) this.announced.delete(key);
+    };
+    dl.done.then(forget, forget);
     box.publish({ kind: 'dl-start', key, tempPath: dl.tempPath, length: dl.expectedLength, upstream: dl.upstream, written: dl.bytesWritten, verified: dl.isVerified } satisfies BoxDownloadMessage);
     let sent = dl.bytesWritten;
     let sentVerified = false;
@@ -167,11 +194,20 @@ export class PackageFiles {
     const fetched = await started;
     if (!fetched) return undefined;
     if (fetched instanceof RemoteDownload) {
-      return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
+      const stream = fetched.createReader();
+      // the worker writing it learns that a client here still wants it (so it is not abandoned)
+      this.box?.publish({ kind: 'dl-join', key } satisfies BoxDownloadMessage);
+      stream.once('close', () => this.box?.publish({ kind: 'dl-leave', key } satisfies BoxDownloadMessage));
+      return { kind: 'stream', stream, length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
     }
     if (!(fetched instanceof SharedDownload)) {
       const { file: info } = fetched;
       return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}) };
+    }
+    if (fetched.abandoned) {
+      // cancelled a moment ago (nobody was reading), not forgotten yet: this client starts it again
+      if (this.downloads.get(key) === started) this.downloads.delete(key);
+      return this.open(lowerId, lowerVersion, file, method, resolve);
     }
     return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
   }
@@ -224,7 +260,7 @@ export class PackageFiles {
     if (!this.tier) return this.start(chosen.source, key, lowerId, lowerVersion, file);
     const deadline = Date.now() + LOCK_MS;
     for (;;) {
-      const shared = await this.fromTier(key);
+      const shared = await this.fromTier(key, lowerId, lowerVersion, file);
       if (shared) return { file: shared };
       const release = await this.tier.lock(key, LOCK_MS);
       if (release) {
@@ -250,7 +286,7 @@ export class PackageFiles {
       // or try ourselves
       while (Date.now() < deadline && (await this.tier.locked(key))) {
         await new Promise((r) => setTimeout(r, POLL_MS));
-        const shared2 = await this.fromTier(key);
+        const shared2 = await this.fromTier(key, lowerId, lowerVersion, file);
         if (shared2) return { file: shared2 };
       }
       const onDisk = await this.blobs.stat(key);
@@ -259,25 +295,33 @@ export class PackageFiles {
     }
   }
 
-  /** A package from the shared tier, written to this instance's disk (hash checked) first. */
-  private async fromTier(key: string): Promise<BlobInfo | undefined> {
+  /**
+   * A package from the shared tier, written to this instance's disk first: hash, zip and identity checked like
+   * a download (another instance, or an older version of nuproxy, may have put anything there).
+   */
+  private async fromTier(key: string, lowerId: string, lowerVersion: string, file: PackageFile): Promise<BlobInfo | undefined> {
     const blob = await this.tier?.get(key);
     if (!blob) return undefined;
     try {
       const writer = await this.blobs.createWriter(key);
       writer.write(blob.bytes);
       const hash = createHash('sha512').update(blob.bytes).digest('base64');
-      return await writer.commit(hash, { expectedSha512: blob.sha512, verify: key.endsWith('.nupkg') ? verifyZip : verifyNuspec, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
+      const verify = contentCheck(file, { lowerId, lowerVersion, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
+      return await writer.commit(hash, { expectedSha512: blob.sha512, verify, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
     } catch (err) {
       this.log.warn({ key, err: (err as Error).message }, 'package in the shared tier failed its checks; fetching it again');
       return undefined;
     }
   }
 
+  /**
+   * Opens the upstream body and starts storing it. Resolves once clients may be answered (see
+   * ANSWER_WHEN_VERIFIED); a download that fails before that rejects, so waiting clients get an error status.
+   */
   private async start(source: UpstreamSource, key: string, lowerId: string, lowerVersion: string, file: PackageFile): Promise<SharedDownload | undefined> {
     const url = await this.upstreamUrl(source, lowerId, lowerVersion, file);
     if (!url) return undefined;
-    const res = await source.client.openBlob(url);
+    const res = await source.client.openBlob(url, 'GET', file);
     if (res.kind === 'not-found') return undefined;
     let writer;
     try {
@@ -286,28 +330,49 @@ export class PackageFiles {
       res.body.destroy();
       throw err;
     }
-    const dl = new SharedDownload(writer, res.body, res.length, {
-      ...(res.length !== undefined ? { expectedLength: res.length } : {}),
-      ...(res.sha512 && file === 'nupkg' ? { expectedSha512: res.sha512 } : {}),
-      verify: file === 'nupkg' ? verifyZip : verifyNuspec,
-      upstream: source.name,
-    });
+    let nuspec: Buffer | undefined; // the package's own, found by its identity check
+    const expected = { lowerId, lowerVersion, upstream: source.name };
+    const abandonAfterMs = res.abandonAfterMs;
+    const dl = new SharedDownload(
+      writer,
+      res.body,
+      res.length,
+      {
+        ...(res.length !== undefined ? { expectedLength: res.length } : {}),
+        ...(res.sha512 && file === 'nupkg' ? { expectedSha512: res.sha512 } : {}),
+        // the size limit was enforced while the body streamed (limits.nuspecBytes)
+        verify: file === 'nupkg' ? verifyPackage(expected, (b) => (nuspec = b)) : verifyNuspecOf(expected, Infinity),
+        upstream: source.name,
+      },
+      {
+        abandonAfterMs,
+        abandonError: () => new NuproxyError('UPSTREAM_UNREACHABLE', `download from upstream ${source.name} cancelled: no client read it for ${abandonAfterMs / 1000} s (limits.abandonAfter)`, { upstream: source.name }),
+      },
+    );
     dl.done.then(
       (info) => {
         this.log.info({ key, upstream: source.name, bytes: info.size }, 'package stored');
         // the nuspec travels with the package: offline answers (registration, dependencies) are built from it.
-        // Extracted one at a time, off the path of the downloads under way (it is also read on demand).
-        if (file === 'nupkg') this.scheduleNuspec(lowerId, lowerVersion, info.path, source.name);
+        // Kept one at a time, off the path of the downloads under way (it is also read on demand).
+        if (file === 'nupkg') this.scheduleNuspec(lowerId, lowerVersion, info.path, source.name, nuspec);
       },
       (err: Error) => this.log.warn({ key, upstream: source.name, err: err.message }, 'package download failed; nothing stored'),
     );
+    const waiting = dl.hold(); // the clients waiting for it want it (they become readers next)
+    try {
+      await dl.ready(ANSWER_WHEN_VERIFIED);
+    } catch (err) {
+      throw naming(err, source.name);
+    } finally {
+      waiting();
+    }
     return dl;
   }
 
   private async head(source: UpstreamSource, lowerId: string, lowerVersion: string, file: PackageFile): Promise<PackageHandle | undefined> {
     const url = await this.upstreamUrl(source, lowerId, lowerVersion, file);
     if (!url) return undefined;
-    const res = await source.client.openBlob(url, 'HEAD');
+    const res = await source.client.openBlob(url, 'HEAD', file);
     if (res.kind === 'not-found') return undefined;
     res.body.destroy(new Error('HEAD has no body'));
     return { kind: 'head', length: res.length, outcome: 'bypass', upstream: source.name };
@@ -324,10 +389,10 @@ export class PackageFiles {
   private draining = false;
   private lastAsked = 0;
 
-  private scheduleNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): void {
+  private scheduleNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string, known?: Buffer): void {
     this.nuspecChain = this.nuspecChain
       .then(() => this.quiet())
-      .then(() => this.keepNuspec(lowerId, lowerVersion, nupkgPath, upstream))
+      .then(() => this.keepNuspec(lowerId, lowerVersion, nupkgPath, upstream, known))
       .catch(() => undefined);
   }
 
@@ -342,10 +407,11 @@ export class PackageFiles {
     while ((this.downloads.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS) && Date.now() < until && !this.draining);
   }
 
-  private async keepNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): Promise<Buffer | undefined> {
+  /** Stores the nuspec of a stored package beside it: `known` (read by its identity check) or read from it. */
+  private async keepNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string, known?: Buffer): Promise<Buffer | undefined> {
     const key = packageKey(lowerId, lowerVersion, 'nuspec');
     try {
-      const bytes = await readNuspecBytes(nupkgPath);
+      const bytes = known ?? (await readNuspecBytes(nupkgPath));
       if (!bytes) return undefined;
       // the nuspec inside the (checked) package is the authority: it replaces a different stored copy
       const existing = await this.blobs.stat(key);
@@ -404,4 +470,15 @@ export class PackageFiles {
   get active(): number {
     return this.downloads.size;
   }
+}
+
+/** The content check of a package file asked for as `expected` (the same for downloads and the shared tier). */
+function contentCheck(file: PackageFile, expected: { lowerId: string; lowerVersion: string; upstream?: string }): ContentCheck {
+  return file === 'nupkg' ? verifyPackage(expected) : verifyNuspecOf(expected);
+}
+
+/** A download's failure as a client sees it: naming the upstream that supplied the bytes. */
+function naming(err: unknown, upstream: string): unknown {
+  if (!(err instanceof NuproxyError) || typeof err.details.upstream === 'string') return err;
+  return new NuproxyError(err.code, err.message, { ...err.details, upstream }, err);
 }
