@@ -14,6 +14,16 @@ import type { UpstreamSource } from './upstream-source.js';
 import { NuproxyError } from '../errors.js';
 
 export type PackageFile = 'nupkg' | 'nuspec';
+
+/**
+ * The client a package is opened for, as far as a download needs to know it: whether it is still there (the
+ * HTTP response; it emits 'close' when the client goes). Without one (tools such as warm), the caller counts as
+ * waiting until the download can be read.
+ */
+export interface Asker {
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+}
 export type { BlobInfo };
 
 export type PackageHandle =
@@ -31,6 +41,41 @@ export function packageKey(lowerId: string, lowerVersion: string, file: PackageF
  * asks while it is written to the store, so concurrent misses for one file make exactly one upstream request.
  */
 type Fetched = SharedDownload | RemoteDownload | { file: BlobInfo };
+
+/**
+ * The clients waiting for a download of one key before they can read it (its first bytes, or its verification:
+ * see ANSWER_WHEN_VERIFIED). While one of them is still there the download is held; when the last one goes
+ * before reading, the download's abandonment budget starts, as for readers who left.
+ */
+class Waiting {
+  count = 0;
+  private dl: SharedDownload | undefined;
+  private release: (() => void) | undefined;
+
+  /** The download these clients wait for, once it exists. */
+  attach(dl: SharedDownload): void {
+    this.dl = dl;
+    if (this.count > 0 && !this.release) this.release = dl.hold();
+  }
+
+  /** A client starts waiting; the returned function says it stopped (it reads now, or it left). */
+  add(asker: Asker | undefined): () => void {
+    this.count++;
+    if (this.dl && !this.release) this.release = this.dl.hold();
+    let done = false;
+    const stop = (): void => {
+      if (done) return;
+      done = true;
+      asker?.off('close', stop);
+      if (--this.count === 0) {
+        this.release?.();
+        this.release = undefined;
+      }
+    };
+    asker?.once('close', stop);
+    return stop;
+  }
+}
 
 /** How long one instance may hold the shared fetch lock, and how long others wait for it. */
 const LOCK_MS = 60_000;
@@ -67,6 +112,8 @@ const ANSWER_WHEN_VERIFIED = 2 * 1024 * 1024;
 
 export class PackageFiles {
   private readonly downloads = new Map<string, Promise<Fetched | undefined>>();
+  /** Per download under way in this process: the clients still waiting to read it. */
+  private readonly waiting = new Map<string, Waiting>();
   private readonly small = new LRUCache<string, Buffer>({ maxSize: 128 * 1024 * 1024, sizeCalculation: (b) => b.length || 1 });
 
   constructor(
@@ -163,7 +210,14 @@ export class PackageFiles {
    * `resolve` names the upstream to fetch from; it is only called on a miss, so a cached package is served
    * without asking anything (and with every upstream down).
    */
-  async open(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<PackageHandle | undefined> {
+  async open(
+    lowerId: string,
+    lowerVersion: string,
+    file: PackageFile,
+    method: 'GET' | 'HEAD',
+    resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>,
+    asker?: Asker,
+  ): Promise<PackageHandle | undefined> {
     const key = packageKey(lowerId, lowerVersion, file);
     this.lastAsked = Date.now();
     const pending = this.downloads.get(key);
@@ -186,12 +240,41 @@ export class PackageFiles {
     }
     if (!started) {
       outcome = 'miss';
+      const waiting = new Waiting();
+      this.waiting.set(key, waiting);
       started = this.fetch(key, lowerId, lowerVersion, file, resolve);
       this.downloads.set(key, started);
-      const forget = (): void => void this.downloads.delete(key);
+      const forget = (): void => {
+        if (this.downloads.get(key) === started) this.downloads.delete(key);
+        if (this.waiting.get(key) === waiting) this.waiting.delete(key);
+      };
       started.then((f) => (f instanceof SharedDownload || f instanceof RemoteDownload ? f.done.then(forget, forget) : forget()), forget);
     }
-    const fetched = await started;
+    const stopWaiting = this.waiting.get(key)?.add(asker);
+    let fetched: Fetched | undefined;
+    try {
+      fetched = await started;
+    } catch (err) {
+      stopWaiting?.();
+      throw err;
+    }
+    const handle = this.handleFor(key, started, fetched, outcome, lowerId, lowerVersion, file, method, resolve, asker);
+    stopWaiting?.(); // after the reader exists: the download is held throughout
+    return handle;
+  }
+
+  private handleFor(
+    key: string,
+    started: Promise<Fetched | undefined>,
+    fetched: Fetched | undefined,
+    outcome: 'miss' | 'shared',
+    lowerId: string,
+    lowerVersion: string,
+    file: PackageFile,
+    method: 'GET' | 'HEAD',
+    resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>,
+    asker: Asker | undefined,
+  ): PackageHandle | Promise<PackageHandle | undefined> | undefined {
     if (!fetched) return undefined;
     if (fetched instanceof RemoteDownload) {
       const stream = fetched.createReader();
@@ -207,7 +290,8 @@ export class PackageFiles {
     if (fetched.abandoned) {
       // cancelled a moment ago (nobody was reading), not forgotten yet: this client starts it again
       if (this.downloads.get(key) === started) this.downloads.delete(key);
-      return this.open(lowerId, lowerVersion, file, method, resolve);
+      this.waiting.delete(key);
+      return this.open(lowerId, lowerVersion, file, method, resolve, asker);
     }
     return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
   }
@@ -358,13 +442,11 @@ export class PackageFiles {
       },
       (err: Error) => this.log.warn({ key, upstream: source.name, err: err.message }, 'package download failed; nothing stored'),
     );
-    const waiting = dl.hold(); // the clients waiting for it want it (they become readers next)
+    this.waiting.get(key)?.attach(dl); // held while a client still waits for it
     try {
       await dl.ready(ANSWER_WHEN_VERIFIED);
     } catch (err) {
       throw naming(err, source.name);
-    } finally {
-      waiting();
     }
     return dl;
   }

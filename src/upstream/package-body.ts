@@ -49,6 +49,7 @@ export const RATE_GRACE_MS = 10_000;
 /** Rate checks are at least this far apart (a body exactly at minRate would otherwise be checked constantly). */
 const MIN_CHECK_MS = 200;
 const ZIP_LOCAL_HEADER = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 /** Whitespace a .nuspec may start with before its first "<" (beyond this it is not XML). */
 const MAX_LEADING_WHITESPACE = 1024;
 
@@ -88,7 +89,8 @@ function headCheck(r: PackageBodyRules): (head: Buffer, ended: boolean) => boole
     };
   }
   return (head, ended) => {
-    let i = head.length >= 3 && head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
+    if (!ended && head.length < 3 && UTF8_BOM.subarray(0, head.length).equals(head)) return false; // a BOM, maybe
+    let i = head.length >= 3 && head.subarray(0, 3).equals(UTF8_BOM) ? 3 : 0;
     while (i < head.length && (head[i] === 0x20 || head[i] === 0x09 || head[i] === 0x0a || head[i] === 0x0d)) i++;
     if (i < head.length) {
       if (head[i] === 0x3c) return true; // "<"
