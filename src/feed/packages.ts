@@ -8,22 +8,17 @@ import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
 import type { BoxLink } from '../cache/box-link.js';
 import { LRUCache } from 'lru-cache';
 import { sortVersionStrings } from '../protocol/sort.js';
-import { readNuspecBytes } from './nuspec.js';
+import { NuspecKeeper } from './nuspec-keeper.js';
 import { verifyNuspecOf, verifyPackage, type ContentCheck } from './verify.js';
 import type { UpstreamSource } from './upstream-source.js';
 import { NuproxyError } from '../errors.js';
+import { Waiting, type Asker } from './waiting.js';
+import { WorkerDownloads } from './worker-downloads.js';
+
+export type { Asker };
 
 export type PackageFile = 'nupkg' | 'nuspec';
 
-/**
- * The client a package is opened for, as far as a download needs to know it: whether it is still there (the
- * HTTP response; it emits 'close' when the client goes). Without one (tools such as warm), the caller counts as
- * waiting until the download can be read.
- */
-export interface Asker {
-  once(event: 'close', listener: () => void): unknown;
-  off(event: 'close', listener: () => void): unknown;
-}
 export type { BlobInfo };
 
 export type PackageHandle =
@@ -42,60 +37,10 @@ export function packageKey(lowerId: string, lowerVersion: string, file: PackageF
  */
 type Fetched = SharedDownload | RemoteDownload | { file: BlobInfo };
 
-/**
- * The clients waiting for a download of one key before they can read it (its first bytes, or its verification:
- * see ANSWER_WHEN_VERIFIED). While one of them is still there the download is held; when the last one goes
- * before reading, the download's abandonment budget starts, as for readers who left.
- */
-class Waiting {
-  count = 0;
-  private dl: SharedDownload | undefined;
-  private release: (() => void) | undefined;
-
-  /** The download these clients wait for, once it exists. */
-  attach(dl: SharedDownload): void {
-    this.dl = dl;
-    if (this.count > 0 && !this.release) this.release = dl.hold();
-  }
-
-  /** A client starts waiting; the returned function says it stopped (it reads now, or it left). */
-  add(asker: Asker | undefined): () => void {
-    this.count++;
-    if (this.dl && !this.release) this.release = this.dl.hold();
-    let done = false;
-    const stop = (): void => {
-      if (done) return;
-      done = true;
-      asker?.off('close', stop);
-      if (--this.count === 0) {
-        this.release?.();
-        this.release = undefined;
-      }
-    };
-    asker?.once('close', stop);
-    return stop;
-  }
-}
-
 /** How long one instance may hold the shared fetch lock, and how long others wait for it. */
 const LOCK_MS = 60_000;
 const POLL_MS = 50;
-/** A download another worker announced fails when it reports nothing for this long. */
-const REMOTE_IDLE_MS = 120_000;
-
-/** What a worker tells the others about its downloads (through the primary process). */
-type BoxDownloadMessage =
-  | { kind: 'dl-start'; key: string; tempPath: string; length: number | undefined; upstream: string; written: number; verified: boolean }
-  | { kind: 'dl-progress'; key: string; written: number; verified: boolean }
-  | { kind: 'dl-done'; key: string; info: BlobInfo }
-  | { kind: 'dl-failed'; key: string; message: string }
-  | { kind: 'holder-gone'; key: string }
-  // a client of another worker started (join) or stopped (leave) following a download: it is still wanted
-  | { kind: 'dl-join'; key: string }
-  | { kind: 'dl-leave'; key: string };
-/** Longest a stored package waits for a quiet moment before its nuspec is extracted. */
-const NUSPEC_MAX_WAIT_MS = 30_000;
-/** A quiet moment: no download under way and no package asked for during this long. */
+/** A quiet moment for keeping nuspecs: no package asked for during this long (and no download under way). */
 const NUSPEC_QUIET_MS = 1_000;
 /**
  * Files up to this size (most packages) are also kept in memory once read (LRU, 128 MB): a warm hit then costs
@@ -122,89 +67,16 @@ export class PackageFiles {
     /** The shared tier (Redis) when several instances work as one cache. */
     private readonly tier?: RedisBlobTier,
     /** The other worker processes of this nuproxy (config `workers`), sharing this disk. */
-    private readonly box?: BoxLink,
+    box?: BoxLink,
   ) {
-    box?.subscribe((payload) => this.onBoxMessage(payload as BoxDownloadMessage));
+    this.workers = box ? new WorkerDownloads(box) : undefined;
+    this.nuspecs = new NuspecKeeper(blobs, log, () => this.downloads.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS, (key) => this.small.delete(key));
   }
 
-  /** Downloads other workers are making now, as they announce them (followed by this worker's clients). */
-  private readonly remote = new Map<string, RemoteDownload>();
-  private readonly remoteWaiters = new Map<string, (() => void)[]>();
+  /** Keeps the nuspec of each stored package beside it (offline answers are built from them). */
+  private readonly nuspecs: NuspecKeeper;
 
-  /** This worker's downloads that other workers follow, and the holds their clients keep on them. */
-  private readonly announced = new Map<string, { dl: SharedDownload; holds: (() => void)[] }>();
-
-  private onBoxMessage(m: BoxDownloadMessage): void {
-    if (m?.kind === 'dl-join' || m?.kind === 'dl-leave') {
-      const mine = this.announced.get(m.key);
-      if (!mine) return;
-      if (m.kind === 'dl-join') mine.holds.push(mine.dl.hold());
-      else mine.holds.pop()?.();
-      return;
-    }
-    if (m?.kind === 'dl-start') {
-      this.remote.set(m.key, new RemoteDownload(m.tempPath, m.length, m.upstream, REMOTE_IDLE_MS));
-      for (const wake of this.remoteWaiters.get(m.key) ?? []) wake();
-      this.remoteWaiters.delete(m.key);
-    }
-    const r = this.remote.get(m?.key);
-    if (!r) return;
-    if (m.kind === 'dl-progress' || m.kind === 'dl-start') r.progress(m.written, m.verified);
-    else if (m.kind === 'dl-done') r.finish(m.info);
-    else if (m.kind === 'dl-failed') r.fail(m.message);
-    else if (m.kind === 'holder-gone') r.fail('the worker fetching this package stopped');
-    if (r.settled) this.remote.delete(m.key);
-  }
-
-  /** Another worker's download of `key` that is still under way (a settled one is forgotten). */
-  private followable(key: string): RemoteDownload | undefined {
-    const r = this.remote.get(key);
-    if (r?.settled) this.remote.delete(key);
-    return r && !r.settled ? r : undefined;
-  }
-
-  /** Resolves when another worker announces a download of `key`, or after `ms`. */
-  private remoteStart(key: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const list = this.remoteWaiters.get(key) ?? [];
-      list.push(resolve);
-      this.remoteWaiters.set(key, list);
-      setTimeout(resolve, ms).unref();
-    });
-  }
-
-  /** Tells the other workers about a download this worker makes, so their clients follow its temp file. */
-  private announce(key: string, dl: SharedDownload): void {
-    const box = this.box!;
-    const mine = { dl, holds: [] as (() => void)[] };
-    this.announced.set(key, mine);
-    const forget = (): void => {
-      if (this.announced.get(key) === mine) this.announced.delete(key);
-    };
-    dl.done.then(forget, forget);
-    box.publish({ kind: 'dl-start', key, tempPath: dl.tempPath, length: dl.expectedLength, upstream: dl.upstream, written: dl.bytesWritten, verified: dl.isVerified } satisfies BoxDownloadMessage);
-    let sent = dl.bytesWritten;
-    let sentVerified = false;
-    const off = dl.onProgress(() => {
-      const written = dl.bytesWritten;
-      const verified = dl.isVerified;
-      // every 256 KB, and once verified (with the final length: verification comes after the last byte)
-      if (written - sent < 256 * 1024 && verified === sentVerified) return;
-      sent = written;
-      sentVerified = verified;
-      box.publish({ kind: 'dl-progress', key, written, verified } satisfies BoxDownloadMessage);
-    });
-    dl.done.then(
-      (info) => {
-        off();
-        box.publish({ kind: 'dl-done', key, info } satisfies BoxDownloadMessage);
-      },
-      (err: Error) => {
-        off();
-        box.publish({ kind: 'dl-failed', key, message: err.message } satisfies BoxDownloadMessage);
-      },
-    );
-  }
+  private readonly workers: WorkerDownloads | undefined;
 
   /**
    * `resolve` names the upstream to fetch from; it is only called on a miss, so a cached package is served
@@ -258,47 +130,34 @@ export class PackageFiles {
       stopWaiting?.();
       throw err;
     }
-    const handle = this.handleFor(key, started, fetched, outcome, lowerId, lowerVersion, file, method, resolve, asker);
+    if (fetched instanceof SharedDownload && fetched.abandoned) {
+      // cancelled a moment ago (nobody was reading), not forgotten yet: this client starts it again
+      stopWaiting?.();
+      if (this.downloads.get(key) === started) this.downloads.delete(key);
+      this.waiting.delete(key);
+      return this.open(lowerId, lowerVersion, file, method, resolve, asker);
+    }
+    const handle = this.handleFor(key, fetched, outcome);
     stopWaiting?.(); // after the reader exists: the download is held throughout
     return handle;
   }
 
-  private handleFor(
-    key: string,
-    started: Promise<Fetched | undefined>,
-    fetched: Fetched | undefined,
-    outcome: 'miss' | 'shared',
-    lowerId: string,
-    lowerVersion: string,
-    file: PackageFile,
-    method: 'GET' | 'HEAD',
-    resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>,
-    asker: Asker | undefined,
-  ): PackageHandle | Promise<PackageHandle | undefined> | undefined {
+  /** What a client reads once the download it waited for can be read (or what the other worker stored). */
+  private handleFor(key: string, fetched: Fetched | undefined, outcome: 'miss' | 'shared'): PackageHandle | undefined {
     if (!fetched) return undefined;
     if (fetched instanceof RemoteDownload) {
-      const stream = fetched.createReader();
-      // the worker writing it learns that a client here still wants it (so it is not abandoned)
-      this.box?.publish({ kind: 'dl-join', key } satisfies BoxDownloadMessage);
-      stream.once('close', () => this.box?.publish({ kind: 'dl-leave', key } satisfies BoxDownloadMessage));
-      return { kind: 'stream', stream, length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
+      return { kind: 'stream', stream: this.workers!.follow(key, fetched), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
     }
     if (!(fetched instanceof SharedDownload)) {
       const { file: info } = fetched;
       return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}) };
-    }
-    if (fetched.abandoned) {
-      // cancelled a moment ago (nobody was reading), not forgotten yet: this client starts it again
-      if (this.downloads.get(key) === started) this.downloads.delete(key);
-      this.waiting.delete(key);
-      return this.open(lowerId, lowerVersion, file, method, resolve, asker);
     }
     return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
   }
 
   /** A miss: coordinated with the other workers of this nuproxy when there are any, else fetchHere. */
   private async fetch(key: string, lowerId: string, lowerVersion: string, file: PackageFile, resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<Fetched | undefined> {
-    const box = this.box;
+    const box = this.workers;
     if (!box) return this.fetchHere(key, lowerId, lowerVersion, file, resolve);
     // Workers of one nuproxy: one of them fetches (and stores on the shared disk), the others wait for it and
     // serve the stored file. A worker that gives up or dies releases the lock; then the next one fetches.
@@ -313,17 +172,17 @@ export class PackageFiles {
           if (!(fetched instanceof SharedDownload)) release();
         }
         if (fetched instanceof SharedDownload) {
-          this.announce(key, fetched);
+          box.announce(key, fetched);
           fetched.done.then(release, release);
         }
         return fetched;
       }
       // another worker holds the lock: follow its download as soon as it announces it, or read what it stored
-      const following = this.followable(key);
+      const following = box.followable(key);
       if (following) return following;
       const left = Math.max(0, deadline - Date.now());
-      await Promise.race([box.waitUnlocked(key, left), this.remoteStart(key, left)]);
-      const announced = this.followable(key);
+      await Promise.race([box.waitUnlocked(key, left), box.remoteStart(key, left)]);
+      const announced = box.followable(key);
       if (announced) return announced;
       const onDisk = await this.blobs.stat(key);
       if (onDisk) return { file: onDisk };
@@ -438,7 +297,7 @@ export class PackageFiles {
         this.log.info({ key, upstream: source.name, bytes: info.size }, 'package stored');
         // the nuspec travels with the package: offline answers (registration, dependencies) are built from it.
         // Kept one at a time, off the path of the downloads under way (it is also read on demand).
-        if (file === 'nupkg') this.scheduleNuspec(lowerId, lowerVersion, info.path, source.name, nuspec);
+        if (file === 'nupkg') this.nuspecs.schedule(lowerId, lowerVersion, info.path, source.name, nuspec);
       },
       (err: Error) => this.log.warn({ key, upstream: source.name, err: err.message }, 'package download failed; nothing stored'),
     );
@@ -467,45 +326,7 @@ export class PackageFiles {
     return `${resources.flat}${lowerId}/${lowerVersion}/${name}`;
   }
 
-  private nuspecChain: Promise<unknown> = Promise.resolve();
-  private draining = false;
   private lastAsked = 0;
-
-  private scheduleNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string, known?: Buffer): void {
-    this.nuspecChain = this.nuspecChain
-      .then(() => this.quiet())
-      .then(() => this.keepNuspec(lowerId, lowerVersion, nupkgPath, upstream, known))
-      .catch(() => undefined);
-  }
-
-  /**
-   * Waits until no download is under way and no package was asked for during NUSPEC_QUIET_MS (a cold restore
-   * fetches dozens at once, and between its bursts the client needs the CPU: the nuspecs are extracted after it,
-   * not in its way), but not longer than NUSPEC_MAX_WAIT_MS on a server that is never idle.
-   */
-  private async quiet(): Promise<void> {
-    const until = Date.now() + NUSPEC_MAX_WAIT_MS;
-    do await new Promise((r) => setTimeout(r, 50));
-    while ((this.downloads.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS) && Date.now() < until && !this.draining);
-  }
-
-  /** Stores the nuspec of a stored package beside it: `known` (read by its identity check) or read from it. */
-  private async keepNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string, known?: Buffer): Promise<Buffer | undefined> {
-    const key = packageKey(lowerId, lowerVersion, 'nuspec');
-    try {
-      const bytes = known ?? (await readNuspecBytes(nupkgPath));
-      if (!bytes) return undefined;
-      // the nuspec inside the (checked) package is the authority: it replaces a different stored copy
-      const existing = await this.blobs.stat(key);
-      if (existing && (await readFile(existing.path)).equals(bytes)) return bytes;
-      await this.blobs.put(key, bytes, upstream);
-      this.small.delete(key);
-      return bytes;
-    } catch (err) {
-      this.log.warn({ key, err: (err as Error).message }, 'could not keep the nuspec of a stored package');
-      return undefined;
-    }
-  }
 
   /** Versions of an id whose .nupkg is in the cache (lowercase normalized, ascending). */
   async localVersions(lowerId: string, suppliedBy: (upstream: string | undefined) => boolean = () => true): Promise<string[]> {
@@ -530,7 +351,7 @@ export class PackageFiles {
     if (nuspec) return (await readFile(nuspec.path, 'utf8')).replace(/^\uFEFF/, '');
     const nupkg = await this.safeStat(packageKey(lowerId, lowerVersion, 'nupkg'));
     if (!nupkg) return undefined;
-    return (await this.keepNuspec(lowerId, lowerVersion, nupkg.path, nupkg.upstream))?.toString('utf8').replace(/^\uFEFF/, '');
+    return (await this.nuspecs.keep(lowerId, lowerVersion, nupkg.path, nupkg.upstream))?.toString('utf8').replace(/^\uFEFF/, '');
   }
 
   private async safeStat(key: string): Promise<BlobInfo | undefined> {
@@ -543,10 +364,10 @@ export class PackageFiles {
 
   /** Resolves when every download under way has finished (graceful shutdown). */
   async drain(): Promise<void> {
-    this.draining = true; // nuspecs still waiting for a quiet moment are extracted now
+    this.nuspecs.hurry(); // nuspecs still waiting for a quiet moment are kept now
     const all = [...this.downloads.values()].map((p) => p.then((d) => (d instanceof SharedDownload ? d.done : undefined)).catch(() => undefined));
     await Promise.all(all);
-    await this.nuspecChain;
+    await this.nuspecs.drain();
   }
 
   get active(): number {
