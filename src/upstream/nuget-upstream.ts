@@ -1,10 +1,9 @@
 import { gunzip, inflate } from 'node:zlib';
 import { promisify } from 'node:util';
 import { NuproxyError } from '../errors.js';
+import { guardPackageBody, packageRulesOf, RATE_GRACE_MS, tooLarge, type GuardedBody, type PackageFileKind, type PackageRules } from './package-body.js';
 import { safeUrl } from '../log.js';
 import { UpstreamHttp, toUpstreamError, type UpstreamHttpOptions } from './http-client.js';
-import { defaultLimits, guardPackageBody, RATE_GRACE_MS, tooLarge, type GuardedBody, type PackageFileKind, type UpstreamLimits } from './package-body.js';
-import { SecretSet } from './secrets.js';
 
 const gunzipAsync = promisify(gunzip);
 const inflateAsync = promisify(inflate);
@@ -33,18 +32,18 @@ export type BlobResult =
 
 /** Talks to one NuGet V3 feed. Knows the protocol's transport facts, nothing of caches or merging. */
 export class NugetV3Upstream {
+  /** What package bodies are held to (openBlob). */
+  private readonly packageRules: PackageRules;
   readonly name: string;
   readonly serviceIndexUrl: string;
   private readonly http: UpstreamHttp;
-  /** What package bodies are held to (openBlob). */
-  private readonly packageRules: { limits: UpstreamLimits; secrets: SecretSet };
 
   constructor(serviceIndexUrl: string, opts: UpstreamHttpOptions) {
     this.name = opts.name;
     this.serviceIndexUrl = serviceIndexUrl;
     this.http = new UpstreamHttp(opts);
-    this.packageRules = { limits: opts.limits ?? defaultLimits(), secrets: opts.secrets ?? SecretSet.none() };
     this.http.allowOrigin(serviceIndexUrl);
+    this.packageRules = packageRulesOf(opts.limits, opts.secrets);
   }
 
   /** Hosts named by the upstream's service index become fetchable. */

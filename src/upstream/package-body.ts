@@ -11,7 +11,7 @@
 import { NuproxyError } from '../errors.js';
 import { safeUrl } from '../log.js';
 import { toUpstreamError } from './http-client.js';
-import type { SecretSet } from './secrets.js';
+import { SecretSet } from './secrets.js';
 import { configSchema, type UpstreamConfig } from '../config/schema.js';
 
 /** Which file a body claims to be: decides its first-bytes check and its size limit. */
@@ -38,10 +38,19 @@ export interface GuardedBody extends AsyncIterable<Uint8Array> {
 
 export type UpstreamLimits = UpstreamConfig['limits'];
 
+/** What one upstream's package bodies are held to: its limits and every configured secret. */
+export interface PackageRules {
+  limits: UpstreamLimits;
+  secrets: SecretSet;
+}
+
 let defaults: UpstreamLimits | undefined;
-/** The schema's limits (the one place for defaults), for a client built without a config (tools, tests). */
-export function defaultLimits(): UpstreamLimits {
-  return (defaults ??= configSchema.parse({}).upstreams[0]!.limits);
+/**
+ * An upstream's package rules from its client options; without them (a client built without a config: tools,
+ * tests) the schema's limits (the one place for defaults) and no secrets.
+ */
+export function packageRulesOf(limits: UpstreamLimits | undefined, secrets: SecretSet | undefined): PackageRules {
+  return { limits: limits ?? (defaults ??= configSchema.parse({}).upstreams[0]!.limits), secrets: secrets ?? SecretSet.none() };
 }
 
 /** The grace before minRate applies (a cold connection, TLS, a slow first byte). */
