@@ -157,11 +157,11 @@ export class SharedDownload {
       return this.committed;
     } catch (err) {
       if (this.abandonTimer) clearTimeout(this.abandonTimer);
-      // the failure is recorded before the temp file goes: a reader opening now follows the outcome
+      // the temp file goes first: whoever hears of the failure (a client's 502) finds nothing left of it
+      await this.writer.abort();
       this.failure = this.cancelled ?? (err instanceof Error ? err : new Error(String(err)));
       this.firstBytes.reject(this.failure);
       this.events.emit('progress');
-      await this.writer.abort();
       throw this.failure;
     }
   }
