@@ -16,7 +16,7 @@ import { extract as tarExtract, pack as tarPack, type Pack } from 'tar-stream';
 import { z } from 'zod';
 import { createCore, type Core } from '../app.js';
 import { FsBlobStore } from '../cache/fs-blob-store.js';
-import { verifyNuspec, verifyZip } from '../feed/verify.js';
+import { verifyNuspecOf, verifyPackage } from '../feed/verify.js';
 import type { CliCommand, CliContext } from './context.js';
 
 export const BUNDLE_FORMAT = 'nuproxy-bundle/1';
@@ -689,8 +689,9 @@ async function checkStaged(manifest: BundleManifest, staged: Map<string, Staged>
     }
     const p = parseBundlePath(f.path)!;
     try {
-      if (p.kind === 'package' && p.file === 'nupkg') await verifyZip(s.file, s.size);
-      else if (p.kind === 'package') await verifyNuspec(s.file, s.size);
+      // a package must be what its path says (its nuspec's id and version), as for a download
+      if (p.kind === 'package' && p.file === 'nupkg') await verifyPackage(p)(s.file, s.size);
+      else if (p.kind === 'package') await verifyNuspecOf(p)(s.file, s.size);
       else {
         if (s.size > MAX_VULN_DOC_BYTES) throw new Error('too large for a vulnerability document');
         JSON.parse(await readFile(s.file, 'utf8'));

@@ -12,7 +12,7 @@ import { mergeVersionLists, type MergedVersions } from './merge-versions.js';
 import { checkFailures, combinedOutcome, fanOut, versionOf, type Contribution, type Gathered } from './fan-out.js';
 import { MergedSearch } from './merged-search.js';
 import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
-import type { PackageFiles, PackageFile, PackageHandle } from './packages.js';
+import type { Asker, PackageFiles, PackageFile, PackageHandle } from './packages.js';
 import { UpstreamDocs, type LeafSet } from './upstream-docs.js';
 import { LocalFeed, contentVersion } from './local-feed.js';
 import { isUpstreamFailure } from '../errors.js';
@@ -214,7 +214,7 @@ export class Feed {
    * shows up without waiting for the lists to expire). A version missing while an allowed upstream failed is a
    * 502, not a 404: "down" never looks like "absent".
    */
-  openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD'): Promise<PackageHandle | undefined> {
+  openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
     return this.packages.open(lowerId, lowerVersion, file, method, async () => {
       if (this.offline) return undefined; // only what is cached
       let g = await this.gatherVersions(lowerId, false);
@@ -229,7 +229,7 @@ export class Feed {
         return undefined;
       }
       return { source: this.source(winner), partial: g.failed.map((f) => f.upstream) };
-    });
+    }, asker);
   }
 
   /**

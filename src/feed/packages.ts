@@ -8,11 +8,17 @@ import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
 import type { BoxLink } from '../cache/box-link.js';
 import { LRUCache } from 'lru-cache';
 import { sortVersionStrings } from '../protocol/sort.js';
-import { readNuspecBytes } from './nuspec.js';
-import { verifyNuspec, verifyZip } from './verify.js';
+import { NuspecKeeper } from './nuspec-keeper.js';
+import { verifyNuspecOf, verifyPackage, type ContentCheck } from './verify.js';
 import type { UpstreamSource } from './upstream-source.js';
+import { NuproxyError } from '../errors.js';
+import { Waiting, type Asker } from './waiting.js';
+import { WorkerDownloads } from './worker-downloads.js';
+
+export type { Asker };
 
 export type PackageFile = 'nupkg' | 'nuspec';
+
 export type { BlobInfo };
 
 export type PackageHandle =
@@ -34,28 +40,25 @@ type Fetched = SharedDownload | RemoteDownload | { file: BlobInfo };
 /** How long one instance may hold the shared fetch lock, and how long others wait for it. */
 const LOCK_MS = 60_000;
 const POLL_MS = 50;
-/** A download another worker announced fails when it reports nothing for this long. */
-const REMOTE_IDLE_MS = 120_000;
-
-/** What a worker tells the others about its downloads (through the primary process). */
-type BoxDownloadMessage =
-  | { kind: 'dl-start'; key: string; tempPath: string; length: number | undefined; upstream: string; written: number; verified: boolean }
-  | { kind: 'dl-progress'; key: string; written: number; verified: boolean }
-  | { kind: 'dl-done'; key: string; info: BlobInfo }
-  | { kind: 'dl-failed'; key: string; message: string }
-  | { kind: 'holder-gone'; key: string };
-/** Longest a stored package waits for a quiet moment before its nuspec is extracted. */
-const NUSPEC_MAX_WAIT_MS = 30_000;
-/** A quiet moment: no download under way and no package asked for during this long. */
+/** A quiet moment for keeping nuspecs: no package asked for during this long (and no download under way). */
 const NUSPEC_QUIET_MS = 1_000;
 /**
  * Files up to this size (most packages) are also kept in memory once read (LRU, 128 MB): a warm hit then costs
  * no file system call and one socket write.
  */
 const SMALL_FILE = 2 * 1024 * 1024;
+/**
+ * A miss for a package up to this size (most packages; by its Content-Length, or as long as no more has
+ * arrived) is answered only once the whole file has passed its checks: a package that fails them (wrong
+ * identity, cut short, wrong hash) is a 502 with a JSON body, not a cut connection. Larger ones stream to their
+ * clients as they arrive, and a failed check cuts the connection (the last byte is never sent).
+ */
+const ANSWER_WHEN_VERIFIED = 2 * 1024 * 1024;
 
 export class PackageFiles {
   private readonly downloads = new Map<string, Promise<Fetched | undefined>>();
+  /** Per download under way in this process: the clients still waiting to read it. */
+  private readonly waiting = new Map<string, Waiting>();
   private readonly small = new LRUCache<string, Buffer>({ maxSize: 128 * 1024 * 1024, sizeCalculation: (b) => b.length || 1 });
 
   constructor(
@@ -64,79 +67,29 @@ export class PackageFiles {
     /** The shared tier (Redis) when several instances work as one cache. */
     private readonly tier?: RedisBlobTier,
     /** The other worker processes of this nuproxy (config `workers`), sharing this disk. */
-    private readonly box?: BoxLink,
+    box?: BoxLink,
   ) {
-    box?.subscribe((payload) => this.onBoxMessage(payload as BoxDownloadMessage));
+    this.workers = box ? new WorkerDownloads(box) : undefined;
+    this.nuspecs = new NuspecKeeper(blobs, log, () => this.downloads.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS, (key) => this.small.delete(key));
   }
 
-  /** Downloads other workers are making now, as they announce them (followed by this worker's clients). */
-  private readonly remote = new Map<string, RemoteDownload>();
-  private readonly remoteWaiters = new Map<string, (() => void)[]>();
+  /** Keeps the nuspec of each stored package beside it (offline answers are built from them). */
+  private readonly nuspecs: NuspecKeeper;
 
-  private onBoxMessage(m: BoxDownloadMessage): void {
-    if (m?.kind === 'dl-start') {
-      this.remote.set(m.key, new RemoteDownload(m.tempPath, m.length, m.upstream, REMOTE_IDLE_MS));
-      for (const wake of this.remoteWaiters.get(m.key) ?? []) wake();
-      this.remoteWaiters.delete(m.key);
-    }
-    const r = this.remote.get(m?.key);
-    if (!r) return;
-    if (m.kind === 'dl-progress' || m.kind === 'dl-start') r.progress(m.written, m.verified);
-    else if (m.kind === 'dl-done') r.finish(m.info);
-    else if (m.kind === 'dl-failed') r.fail(m.message);
-    else if (m.kind === 'holder-gone') r.fail('the worker fetching this package stopped');
-    if (r.settled) this.remote.delete(m.key);
-  }
-
-  /** Another worker's download of `key` that is still under way (a settled one is forgotten). */
-  private followable(key: string): RemoteDownload | undefined {
-    const r = this.remote.get(key);
-    if (r?.settled) this.remote.delete(key);
-    return r && !r.settled ? r : undefined;
-  }
-
-  /** Resolves when another worker announces a download of `key`, or after `ms`. */
-  private remoteStart(key: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const list = this.remoteWaiters.get(key) ?? [];
-      list.push(resolve);
-      this.remoteWaiters.set(key, list);
-      setTimeout(resolve, ms).unref();
-    });
-  }
-
-  /** Tells the other workers about a download this worker makes, so their clients follow its temp file. */
-  private announce(key: string, dl: SharedDownload): void {
-    const box = this.box!;
-    box.publish({ kind: 'dl-start', key, tempPath: dl.tempPath, length: dl.expectedLength, upstream: dl.upstream, written: dl.bytesWritten, verified: dl.isVerified } satisfies BoxDownloadMessage);
-    let sent = dl.bytesWritten;
-    let sentVerified = false;
-    const off = dl.onProgress(() => {
-      const written = dl.bytesWritten;
-      const verified = dl.isVerified;
-      // every 256 KB, and once verified (with the final length: verification comes after the last byte)
-      if (written - sent < 256 * 1024 && verified === sentVerified) return;
-      sent = written;
-      sentVerified = verified;
-      box.publish({ kind: 'dl-progress', key, written, verified } satisfies BoxDownloadMessage);
-    });
-    dl.done.then(
-      (info) => {
-        off();
-        box.publish({ kind: 'dl-done', key, info } satisfies BoxDownloadMessage);
-      },
-      (err: Error) => {
-        off();
-        box.publish({ kind: 'dl-failed', key, message: err.message } satisfies BoxDownloadMessage);
-      },
-    );
-  }
+  private readonly workers: WorkerDownloads | undefined;
 
   /**
    * `resolve` names the upstream to fetch from; it is only called on a miss, so a cached package is served
    * without asking anything (and with every upstream down).
    */
-  async open(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<PackageHandle | undefined> {
+  async open(
+    lowerId: string,
+    lowerVersion: string,
+    file: PackageFile,
+    method: 'GET' | 'HEAD',
+    resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>,
+    asker?: Asker,
+  ): Promise<PackageHandle | undefined> {
     const key = packageKey(lowerId, lowerVersion, file);
     this.lastAsked = Date.now();
     const pending = this.downloads.get(key);
@@ -159,15 +112,41 @@ export class PackageFiles {
     }
     if (!started) {
       outcome = 'miss';
+      const waiting = new Waiting();
+      this.waiting.set(key, waiting);
       started = this.fetch(key, lowerId, lowerVersion, file, resolve);
       this.downloads.set(key, started);
-      const forget = (): void => void this.downloads.delete(key);
+      const forget = (): void => {
+        if (this.downloads.get(key) === started) this.downloads.delete(key);
+        if (this.waiting.get(key) === waiting) this.waiting.delete(key);
+      };
       started.then((f) => (f instanceof SharedDownload || f instanceof RemoteDownload ? f.done.then(forget, forget) : forget()), forget);
     }
-    const fetched = await started;
+    const stopWaiting = this.waiting.get(key)?.add(asker);
+    let fetched: Fetched | undefined;
+    try {
+      fetched = await started;
+    } catch (err) {
+      stopWaiting?.();
+      throw err;
+    }
+    if (fetched instanceof SharedDownload && fetched.abandoned) {
+      // cancelled a moment ago (nobody was reading), not forgotten yet: this client starts it again
+      stopWaiting?.();
+      if (this.downloads.get(key) === started) this.downloads.delete(key);
+      this.waiting.delete(key);
+      return this.open(lowerId, lowerVersion, file, method, resolve, asker);
+    }
+    const handle = this.handleFor(key, fetched, outcome);
+    stopWaiting?.(); // after the reader exists: the download is held throughout
+    return handle;
+  }
+
+  /** What a client reads once the download it waited for can be read (or what the other worker stored). */
+  private handleFor(key: string, fetched: Fetched | undefined, outcome: 'miss' | 'shared'): PackageHandle | undefined {
     if (!fetched) return undefined;
     if (fetched instanceof RemoteDownload) {
-      return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
+      return { kind: 'stream', stream: this.workers!.follow(key, fetched), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
     }
     if (!(fetched instanceof SharedDownload)) {
       const { file: info } = fetched;
@@ -178,7 +157,7 @@ export class PackageFiles {
 
   /** A miss: coordinated with the other workers of this nuproxy when there are any, else fetchHere. */
   private async fetch(key: string, lowerId: string, lowerVersion: string, file: PackageFile, resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<Fetched | undefined> {
-    const box = this.box;
+    const box = this.workers;
     if (!box) return this.fetchHere(key, lowerId, lowerVersion, file, resolve);
     // Workers of one nuproxy: one of them fetches (and stores on the shared disk), the others wait for it and
     // serve the stored file. A worker that gives up or dies releases the lock; then the next one fetches.
@@ -193,17 +172,17 @@ export class PackageFiles {
           if (!(fetched instanceof SharedDownload)) release();
         }
         if (fetched instanceof SharedDownload) {
-          this.announce(key, fetched);
+          box.announce(key, fetched);
           fetched.done.then(release, release);
         }
         return fetched;
       }
       // another worker holds the lock: follow its download as soon as it announces it, or read what it stored
-      const following = this.followable(key);
+      const following = box.followable(key);
       if (following) return following;
       const left = Math.max(0, deadline - Date.now());
-      await Promise.race([box.waitUnlocked(key, left), this.remoteStart(key, left)]);
-      const announced = this.followable(key);
+      await Promise.race([box.waitUnlocked(key, left), box.remoteStart(key, left)]);
+      const announced = box.followable(key);
       if (announced) return announced;
       const onDisk = await this.blobs.stat(key);
       if (onDisk) return { file: onDisk };
@@ -224,7 +203,7 @@ export class PackageFiles {
     if (!this.tier) return this.start(chosen.source, key, lowerId, lowerVersion, file);
     const deadline = Date.now() + LOCK_MS;
     for (;;) {
-      const shared = await this.fromTier(key);
+      const shared = await this.fromTier(key, lowerId, lowerVersion, file);
       if (shared) return { file: shared };
       const release = await this.tier.lock(key, LOCK_MS);
       if (release) {
@@ -250,7 +229,7 @@ export class PackageFiles {
       // or try ourselves
       while (Date.now() < deadline && (await this.tier.locked(key))) {
         await new Promise((r) => setTimeout(r, POLL_MS));
-        const shared2 = await this.fromTier(key);
+        const shared2 = await this.fromTier(key, lowerId, lowerVersion, file);
         if (shared2) return { file: shared2 };
       }
       const onDisk = await this.blobs.stat(key);
@@ -259,25 +238,33 @@ export class PackageFiles {
     }
   }
 
-  /** A package from the shared tier, written to this instance's disk (hash checked) first. */
-  private async fromTier(key: string): Promise<BlobInfo | undefined> {
+  /**
+   * A package from the shared tier, written to this instance's disk first: hash, zip and identity checked like
+   * a download (another instance, or an older version of nuproxy, may have put anything there).
+   */
+  private async fromTier(key: string, lowerId: string, lowerVersion: string, file: PackageFile): Promise<BlobInfo | undefined> {
     const blob = await this.tier?.get(key);
     if (!blob) return undefined;
     try {
       const writer = await this.blobs.createWriter(key);
       writer.write(blob.bytes);
       const hash = createHash('sha512').update(blob.bytes).digest('base64');
-      return await writer.commit(hash, { expectedSha512: blob.sha512, verify: key.endsWith('.nupkg') ? verifyZip : verifyNuspec, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
+      const verify = contentCheck(file, { lowerId, lowerVersion, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
+      return await writer.commit(hash, { expectedSha512: blob.sha512, verify, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
     } catch (err) {
       this.log.warn({ key, err: (err as Error).message }, 'package in the shared tier failed its checks; fetching it again');
       return undefined;
     }
   }
 
+  /**
+   * Opens the upstream body and starts storing it. Resolves once clients may be answered (see
+   * ANSWER_WHEN_VERIFIED); a download that fails before that rejects, so waiting clients get an error status.
+   */
   private async start(source: UpstreamSource, key: string, lowerId: string, lowerVersion: string, file: PackageFile): Promise<SharedDownload | undefined> {
     const url = await this.upstreamUrl(source, lowerId, lowerVersion, file);
     if (!url) return undefined;
-    const res = await source.client.openBlob(url);
+    const res = await source.client.openBlob(url, 'GET', file);
     if (res.kind === 'not-found') return undefined;
     let writer;
     try {
@@ -286,28 +273,47 @@ export class PackageFiles {
       res.body.destroy();
       throw err;
     }
-    const dl = new SharedDownload(writer, res.body, res.length, {
-      ...(res.length !== undefined ? { expectedLength: res.length } : {}),
-      ...(res.sha512 && file === 'nupkg' ? { expectedSha512: res.sha512 } : {}),
-      verify: file === 'nupkg' ? verifyZip : verifyNuspec,
-      upstream: source.name,
-    });
+    let nuspec: Buffer | undefined; // the package's own, found by its identity check
+    const expected = { lowerId, lowerVersion, upstream: source.name };
+    const abandonAfterMs = res.abandonAfterMs;
+    const dl = new SharedDownload(
+      writer,
+      res.body,
+      res.length,
+      {
+        ...(res.length !== undefined ? { expectedLength: res.length } : {}),
+        ...(res.sha512 && file === 'nupkg' ? { expectedSha512: res.sha512 } : {}),
+        // the size limit was enforced while the body streamed (limits.nuspecBytes)
+        verify: file === 'nupkg' ? verifyPackage(expected, (b) => (nuspec = b)) : verifyNuspecOf(expected, Infinity),
+        upstream: source.name,
+      },
+      {
+        abandonAfterMs,
+        abandonError: () => new NuproxyError('UPSTREAM_UNREACHABLE', `download from upstream ${source.name} cancelled: no client read it for ${abandonAfterMs / 1000} s (limits.abandonAfter)`, { upstream: source.name }),
+      },
+    );
     dl.done.then(
       (info) => {
         this.log.info({ key, upstream: source.name, bytes: info.size }, 'package stored');
         // the nuspec travels with the package: offline answers (registration, dependencies) are built from it.
-        // Extracted one at a time, off the path of the downloads under way (it is also read on demand).
-        if (file === 'nupkg') this.scheduleNuspec(lowerId, lowerVersion, info.path, source.name);
+        // Kept one at a time, off the path of the downloads under way (it is also read on demand).
+        if (file === 'nupkg') this.nuspecs.schedule(lowerId, lowerVersion, info.path, source.name, nuspec);
       },
       (err: Error) => this.log.warn({ key, upstream: source.name, err: err.message }, 'package download failed; nothing stored'),
     );
+    this.waiting.get(key)?.attach(dl); // held while a client still waits for it
+    try {
+      await dl.ready(ANSWER_WHEN_VERIFIED);
+    } catch (err) {
+      throw naming(err, source.name);
+    }
     return dl;
   }
 
   private async head(source: UpstreamSource, lowerId: string, lowerVersion: string, file: PackageFile): Promise<PackageHandle | undefined> {
     const url = await this.upstreamUrl(source, lowerId, lowerVersion, file);
     if (!url) return undefined;
-    const res = await source.client.openBlob(url, 'HEAD');
+    const res = await source.client.openBlob(url, 'HEAD', file);
     if (res.kind === 'not-found') return undefined;
     res.body.destroy(new Error('HEAD has no body'));
     return { kind: 'head', length: res.length, outcome: 'bypass', upstream: source.name };
@@ -320,44 +326,7 @@ export class PackageFiles {
     return `${resources.flat}${lowerId}/${lowerVersion}/${name}`;
   }
 
-  private nuspecChain: Promise<unknown> = Promise.resolve();
-  private draining = false;
   private lastAsked = 0;
-
-  private scheduleNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): void {
-    this.nuspecChain = this.nuspecChain
-      .then(() => this.quiet())
-      .then(() => this.keepNuspec(lowerId, lowerVersion, nupkgPath, upstream))
-      .catch(() => undefined);
-  }
-
-  /**
-   * Waits until no download is under way and no package was asked for during NUSPEC_QUIET_MS (a cold restore
-   * fetches dozens at once, and between its bursts the client needs the CPU: the nuspecs are extracted after it,
-   * not in its way), but not longer than NUSPEC_MAX_WAIT_MS on a server that is never idle.
-   */
-  private async quiet(): Promise<void> {
-    const until = Date.now() + NUSPEC_MAX_WAIT_MS;
-    do await new Promise((r) => setTimeout(r, 50));
-    while ((this.downloads.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS) && Date.now() < until && !this.draining);
-  }
-
-  private async keepNuspec(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string): Promise<Buffer | undefined> {
-    const key = packageKey(lowerId, lowerVersion, 'nuspec');
-    try {
-      const bytes = await readNuspecBytes(nupkgPath);
-      if (!bytes) return undefined;
-      // the nuspec inside the (checked) package is the authority: it replaces a different stored copy
-      const existing = await this.blobs.stat(key);
-      if (existing && (await readFile(existing.path)).equals(bytes)) return bytes;
-      await this.blobs.put(key, bytes, upstream);
-      this.small.delete(key);
-      return bytes;
-    } catch (err) {
-      this.log.warn({ key, err: (err as Error).message }, 'could not keep the nuspec of a stored package');
-      return undefined;
-    }
-  }
 
   /** Versions of an id whose .nupkg is in the cache (lowercase normalized, ascending). */
   async localVersions(lowerId: string, suppliedBy: (upstream: string | undefined) => boolean = () => true): Promise<string[]> {
@@ -382,7 +351,7 @@ export class PackageFiles {
     if (nuspec) return (await readFile(nuspec.path, 'utf8')).replace(/^\uFEFF/, '');
     const nupkg = await this.safeStat(packageKey(lowerId, lowerVersion, 'nupkg'));
     if (!nupkg) return undefined;
-    return (await this.keepNuspec(lowerId, lowerVersion, nupkg.path, nupkg.upstream))?.toString('utf8').replace(/^\uFEFF/, '');
+    return (await this.nuspecs.keep(lowerId, lowerVersion, nupkg.path, nupkg.upstream))?.toString('utf8').replace(/^\uFEFF/, '');
   }
 
   private async safeStat(key: string): Promise<BlobInfo | undefined> {
@@ -395,13 +364,24 @@ export class PackageFiles {
 
   /** Resolves when every download under way has finished (graceful shutdown). */
   async drain(): Promise<void> {
-    this.draining = true; // nuspecs still waiting for a quiet moment are extracted now
+    this.nuspecs.hurry(); // nuspecs still waiting for a quiet moment are kept now
     const all = [...this.downloads.values()].map((p) => p.then((d) => (d instanceof SharedDownload ? d.done : undefined)).catch(() => undefined));
     await Promise.all(all);
-    await this.nuspecChain;
+    await this.nuspecs.drain();
   }
 
   get active(): number {
     return this.downloads.size;
   }
+}
+
+/** The content check of a package file asked for as `expected` (the same for downloads and the shared tier). */
+function contentCheck(file: PackageFile, expected: { lowerId: string; lowerVersion: string; upstream?: string }): ContentCheck {
+  return file === 'nupkg' ? verifyPackage(expected) : verifyNuspecOf(expected);
+}
+
+/** A download's failure as a client sees it: naming the upstream that supplied the bytes. */
+function naming(err: unknown, upstream: string): unknown {
+  if (!(err instanceof NuproxyError) || typeof err.details.upstream === 'string') return err;
+  return new NuproxyError(err.code, err.message, { ...err.details, upstream }, err);
 }

@@ -1,9 +1,24 @@
 import { readFile } from 'node:fs/promises';
 import { readTail } from '../cache/fs-blob-store.js';
-import { parseNuspecDependencies } from '../protocol/nuspec.js';
+import type { CommitCheck } from '../cache/fs-blob-store.js';
+import { parseNuspecDependencies, type NuspecDependencies } from '../protocol/nuspec.js';
+import { lowerNormalizedVersion } from '../protocol/version.js';
 import { NuproxyError } from '../errors.js';
+import { nuspecOfPackage } from './nuspec.js';
 
 const EOCD = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
+
+/** A commit's content check (CommitCheck.verify). */
+export type ContentCheck = NonNullable<CommitCheck['verify']>;
+
+/** What a package file was asked for as: its nuspec must say the same (NuGet equality). */
+export interface ExpectedPackage {
+  lowerId: string;
+  /** Lowercase, normalized (src/protocol/version.ts). */
+  lowerVersion: string;
+  /** Who supplied it, for the error a client sees. */
+  upstream?: string;
+}
 
 /**
  * A .nupkg is a zip: its end-of-central-directory record sits in the last 22 + 65535 bytes. A body cut short or
@@ -27,8 +42,8 @@ const MAX_NUSPEC = 4 * 1024 * 1024;
  * A .nuspec is a whole XML document with an id and a version: an HTML page, an empty body or a document cut
  * short (nothing else vouches for a nuspec: no announced hash, no zip structure) never enters the cache.
  */
-export async function verifyNuspec(path: string, size: number): Promise<void> {
-  if (size === 0 || size > MAX_NUSPEC) throw new NuproxyError('INTEGRITY', 'upstream .nuspec is empty or too large');
+export async function verifyNuspec(path: string, size: number, maxBytes = MAX_NUSPEC): Promise<NuspecDependencies> {
+  if (size === 0 || size > maxBytes) throw new NuproxyError('INTEGRITY', 'upstream .nuspec is empty or too large');
   const text = (await readFile(path, 'utf8')).replace(/^\uFEFF/, '').trim();
   if (!text.startsWith('<') || /^<!doctype html|^<html/i.test(text) || !/<package[\s>]/.test(text) || !/<\/(?:[\w-]+:)?package>$/.test(text)) {
     throw new NuproxyError('INTEGRITY', 'upstream .nuspec is not a complete nuspec document');
@@ -36,7 +51,53 @@ export async function verifyNuspec(path: string, size: number): Promise<void> {
   try {
     const parsed = parseNuspecDependencies(text);
     if (!parsed.id || !parsed.version) throw new Error('no id or version');
+    return parsed;
   } catch (err) {
     throw new NuproxyError('INTEGRITY', `upstream .nuspec is not a valid nuspec document: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Throws unless a nuspec names the package it was asked for: id case-insensitive, version normalized (1.0 is
+ * 1.0.0, prerelease labels case-insensitive, build metadata ignored). Without this a package served under
+ * another name (`wrongid/1.0.0` holding `Evil.Other 6.6.6`) would be kept and reported as that other package.
+ * The message never repeats what the nuspec says (it is the upstream's text, not ours to relay).
+ */
+export function checkIdentity(nuspec: Pick<NuspecDependencies, 'id' | 'version'>, expected: ExpectedPackage, what: 'package' | '.nuspec'): void {
+  const from = expected.upstream ? `upstream ${expected.upstream} sent a ${what}` : `the ${what}`;
+  const details = expected.upstream ? { upstream: expected.upstream } : {};
+  if (nuspec.id.toLowerCase() !== expected.lowerId) {
+    throw new NuproxyError('INTEGRITY', `${from} whose nuspec names another id than ${expected.lowerId}`, details);
+  }
+  if (lowerNormalizedVersion(nuspec.version) !== expected.lowerVersion) {
+    throw new NuproxyError('INTEGRITY', `${from} whose nuspec names another version than ${expected.lowerVersion}`, details);
+  }
+}
+
+function parseNuspecBytes(bytes: Buffer): NuspecDependencies {
+  try {
+    return parseNuspecDependencies(bytes.toString('utf8').replace(/^\uFEFF/, ''));
+  } catch (err) {
+    throw new NuproxyError('INTEGRITY', `package has a .nuspec that does not parse: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The check a .nupkg passes before it is committed: a complete zip, whose one .nuspec at the root names the
+ * package asked for. `onNuspec` receives that nuspec (kept beside the package without reading it again).
+ */
+export function verifyPackage(expected: ExpectedPackage, onNuspec?: (bytes: Buffer) => void): ContentCheck {
+  return async (path, size, tail) => {
+    await verifyZip(path, size, tail);
+    const bytes = await nuspecOfPackage(path, size, tail);
+    checkIdentity(parseNuspecBytes(bytes), expected, 'package');
+    onNuspec?.(bytes);
+  };
+}
+
+/** The check a .nuspec fetched on its own passes before it is committed: whole, and naming the package asked for. */
+export function verifyNuspecOf(expected: ExpectedPackage, maxBytes = MAX_NUSPEC): ContentCheck {
+  return async (path, size) => {
+    checkIdentity(await verifyNuspec(path, size, maxBytes), expected, '.nuspec');
+  };
 }

@@ -65,10 +65,11 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     const lid = parseId(rawId);
     const lver = parseVersionParam(rawVersion);
     const method = x.req.method === 'HEAD' ? 'HEAD' : 'GET';
+    // x.res: a download this client waits for learns when it leaves (and may then be abandoned)
     if (file === `${lid}.${lver}.nupkg` || file === `${rawId}.${rawVersion}.nupkg`.toLowerCase()) {
-      return sendPackage(x, await feed.openPackage(lid, lver, 'nupkg', method), 'application/octet-stream');
+      return sendPackage(x, await feed.openPackage(lid, lver, 'nupkg', method, x.res), 'application/octet-stream');
     }
-    if (file === `${lid}.nuspec`) return sendPackage(x, await feed.openPackage(lid, lver, 'nuspec', method), 'text/xml; charset=utf-8');
+    if (file === `${lid}.nuspec`) return sendPackage(x, await feed.openPackage(lid, lver, 'nuspec', method, x.res), 'text/xml; charset=utf-8');
     throw badRequest('file name does not match the package id and version', { file: file.slice(0, 120) });
   };
 

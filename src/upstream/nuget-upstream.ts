@@ -1,6 +1,7 @@
 import { gunzip, inflate } from 'node:zlib';
 import { promisify } from 'node:util';
 import { NuproxyError } from '../errors.js';
+import { guardPackageBody, packageRulesOf, RATE_GRACE_MS, tooLarge, type GuardedBody, type PackageFileKind, type PackageRules } from './package-body.js';
 import { safeUrl } from '../log.js';
 import { UpstreamHttp, toUpstreamError, type UpstreamHttpOptions } from './http-client.js';
 
@@ -22,12 +23,17 @@ export type BlobResult =
       kind: 'ok';
       length?: number;
       sha512?: string; // base64, when the upstream announces it (x-ms-meta-sha512, as nuget.org's blob storage does)
-      body: AsyncIterable<Uint8Array> & { destroy(err?: Error): void };
+      /** Only bytes that passed the package rules (src/upstream/package-body.ts); destroy() cancels the download. */
+      body: GuardedBody;
+      /** limits.abandonAfter: how long the download may go on once nobody reads it. */
+      abandonAfterMs: number;
     }
   | { kind: 'not-found' };
 
 /** Talks to one NuGet V3 feed. Knows the protocol's transport facts, nothing of caches or merging. */
 export class NugetV3Upstream {
+  /** What package bodies are held to (openBlob). */
+  private readonly packageRules: PackageRules;
   readonly name: string;
   readonly serviceIndexUrl: string;
   private readonly http: UpstreamHttp;
@@ -37,6 +43,7 @@ export class NugetV3Upstream {
     this.serviceIndexUrl = serviceIndexUrl;
     this.http = new UpstreamHttp(opts);
     this.http.allowOrigin(serviceIndexUrl);
+    this.packageRules = packageRulesOf(opts.limits, opts.secrets);
   }
 
   /** Hosts named by the upstream's service index become fetchable. */
@@ -91,8 +98,13 @@ export class NugetV3Upstream {
     return { kind: 'ok', json, text, gzip: encoding === 'gzip', ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
   }
 
-  /** GET (or HEAD) a package file. The body is streamed, never buffered; the caller must consume or destroy it. */
-  async openBlob(url: string, method: 'GET' | 'HEAD' = 'GET'): Promise<BlobResult> {
+  /**
+   * GET (or HEAD) a package file. The body is streamed, never buffered; the caller must consume or destroy it.
+   * Its bytes are held to the package rules as they arrive (a zip or XML start, limits.packageBytes or
+   * nuspecBytes, no configured secret, limits.minRate); a Content-Length over the limit is refused at once.
+   * `rateGraceMs` shortens the grace before minRate applies (tests).
+   */
+  async openBlob(url: string, method: 'GET' | 'HEAD' = 'GET', file: PackageFileKind = 'nupkg', opts: { rateGraceMs?: number } = {}): Promise<BlobResult> {
     // identity: package bytes are stored and served exactly as published
     const res = await this.http.request(url, { method, headers: { 'accept-encoding': 'identity' } });
     if (res.status === 404 || res.status === 204 || res.status === 410) {
@@ -113,26 +125,19 @@ export class NugetV3Upstream {
       discard(res.body);
       throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent an HTML page instead of a package`, { upstream: this.name, url: safeUrl(url) });
     }
+    const { limits, secrets } = this.packageRules;
+    const maxBytes = file === 'nupkg' ? limits.packageBytes : limits.nuspecBytes;
     const lengthHeader = header(res.headers, 'content-length');
     const length = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    if (length !== undefined && length > maxBytes) {
+      discard(res.body); // the connection goes with it: nothing of the body is read
+      throw tooLarge({ upstream: this.name, url, file, maxBytes }, length);
+    }
     const sha = header(res.headers, 'x-ms-meta-sha512');
     const sha512 = sha && /^[A-Za-z0-9+/]{86}==$/.test(sha) ? sha : undefined;
-    const name = this.name;
-    const body = res.body;
-    const wrapped = {
-      async *[Symbol.asyncIterator]() {
-        try {
-          for await (const chunk of body) yield chunk as Uint8Array;
-        } catch (err) {
-          throw toUpstreamError(err, name, url);
-        }
-      },
-      destroy: (err?: Error) => {
-        body.on('error', () => undefined);
-        body.destroy(err);
-      },
-    };
-    return { kind: 'ok', body: wrapped, ...(length !== undefined ? { length } : {}), ...(sha512 ? { sha512 } : {}) };
+    const body = guardPackageBody(res.body, { upstream: this.name, url, file, maxBytes, minRate: limits.minRate, graceMs: opts.rateGraceMs ?? RATE_GRACE_MS, secrets });
+    if (method === 'HEAD') body.destroy(new Error('HEAD has no body'));
+    return { kind: 'ok', body, abandonAfterMs: limits.abandonAfter, ...(length !== undefined ? { length } : {}), ...(sha512 ? { sha512 } : {}) };
   }
 
   health(): ReturnType<UpstreamHttp['breaker']['health']> {

@@ -324,7 +324,7 @@ describe('export and import bundles (air gap)', () => {
     expect(existsSync(join(fresh, 'evil'))).toBe(false);
   });
 
-  it('refuses a bundle whose manifest and entries disagree (missing, extra, duplicate, wrong size, not a zip)', async () => {
+  it('refuses a bundle whose manifest and entries disagree (missing, extra, duplicate, wrong size, not a zip, another package)', async () => {
     const entries = await readTar(await readFile(bundle1));
     const manifest = JSON.parse(entries.at(-1)!.data.toString('utf8')) as BundleManifest;
     const files = entries.slice(0, -1);
@@ -332,6 +332,7 @@ describe('export and import bundles (air gap)', () => {
     const mk = (m: BundleManifest): { header: { name: string }; data: Buffer } => ({ header: { name: 'manifest.json' }, data: Buffer.from(JSON.stringify(m)) });
     const fresh = await freshDir('disagree');
     const notZip = Buffer.from('this is not a zip file at all, not even close');
+    const evil = Buffer.from(makeNupkg({ id: 'Evil.Other', version: '6.6.6' })); // a good zip under another package's name
 
     const variants: [string, { header: Partial<Header> & { name: string }; data?: Buffer }[], RegExp][] = [
       ['missing', [...files.filter((e) => e.header.name !== alpha), entries.at(-1)!], new RegExp(`${alpha}: listed in the manifest but missing`)],
@@ -342,6 +343,11 @@ describe('export and import bundles (air gap)', () => {
         'not a zip',
         [...files.filter((e) => e.header.name !== alpha), { header: { name: alpha }, data: notZip }, mk({ ...manifest, files: manifest.files.map((f) => (f.path === alpha ? { ...f, size: notZip.length, sha512: sha512(notZip) } : f)) })],
         /not a complete zip/,
+      ],
+      [
+        'another identity',
+        [...files.filter((e) => e.header.name !== alpha), { header: { name: alpha }, data: evil }, mk({ ...manifest, files: manifest.files.map((f) => (f.path === alpha ? { ...f, size: evil.length, sha512: sha512(evil) } : f)) })],
+        /whose nuspec names another id than contoso\.alpha/,
       ],
       ['bad manifest', [...files, { header: { name: 'manifest.json' }, data: Buffer.from('{"format":"other"}') }], /manifest\.json: not a nuproxy-bundle\/1 manifest/],
     ];

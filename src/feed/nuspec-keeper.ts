@@ -1,0 +1,69 @@
+import { readFile } from 'node:fs/promises';
+import type { FsBlobStore } from '../cache/fs-blob-store.js';
+import type { Logger } from '../log.js';
+import { readNuspecBytes } from './nuspec.js';
+
+/** Longest a stored package waits for a quiet moment before its nuspec is kept. */
+const NUSPEC_MAX_WAIT_MS = 30_000;
+
+/**
+ * The nuspec of every stored package, kept beside it (packages/{id}/{version}/{id}.nuspec): offline answers
+ * (registration, dependencies, search) are built from them. Kept one at a time, at a quiet moment: a cold
+ * restore fetches dozens of packages at once, and between its bursts the client needs the CPU.
+ */
+export class NuspecKeeper {
+  private chain: Promise<unknown> = Promise.resolve();
+  private hurried = false;
+
+  constructor(
+    private readonly blobs: FsBlobStore,
+    private readonly log: Logger,
+    /** True while the proxy is busy with packages (downloads under way, or a package just asked for). */
+    private readonly busy: () => boolean,
+    /** Called with the key of a nuspec once stored (a memory copy of the old one must go). */
+    private readonly stored: (key: string) => void,
+  ) {}
+
+  /** Keeps the nuspec of a package just stored: `known` (read by its identity check), or read from the file. */
+  schedule(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string, known?: Buffer): void {
+    this.chain = this.chain
+      .then(() => this.quiet())
+      .then(() => this.keep(lowerId, lowerVersion, nupkgPath, upstream, known))
+      .catch(() => undefined);
+  }
+
+  /** Waits until not busy, but not longer than NUSPEC_MAX_WAIT_MS on a server that is never idle. */
+  private async quiet(): Promise<void> {
+    const until = Date.now() + NUSPEC_MAX_WAIT_MS;
+    do await new Promise((r) => setTimeout(r, 50));
+    while (this.busy() && Date.now() < until && !this.hurried);
+  }
+
+  /** Stores the nuspec of a stored package beside it (`known`, or read from the .nupkg); its bytes, or undefined. */
+  async keep(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string, known?: Buffer): Promise<Buffer | undefined> {
+    const key = `packages/${lowerId}/${lowerVersion}/${lowerId}.nuspec`;
+    try {
+      const bytes = known ?? (await readNuspecBytes(nupkgPath));
+      if (!bytes) return undefined;
+      // the nuspec inside the (checked) package is the authority: it replaces a different stored copy
+      const existing = await this.blobs.stat(key);
+      if (existing && (await readFile(existing.path)).equals(bytes)) return bytes;
+      await this.blobs.put(key, bytes, upstream);
+      this.stored(key);
+      return bytes;
+    } catch (err) {
+      this.log.warn({ key, err: (err as Error).message }, 'could not keep the nuspec of a stored package');
+      return undefined;
+    }
+  }
+
+  /** Shutting down: nuspecs still waiting for a quiet moment are kept now. */
+  hurry(): void {
+    this.hurried = true;
+  }
+
+  /** Resolves when every nuspec scheduled so far is kept. */
+  drain(): Promise<unknown> {
+    return this.chain;
+  }
+}
