@@ -1,6 +1,6 @@
 // Two nuproxy processes sharing one Redis (and one test upstream), with nginx balancing between them: the
 // docker-compose.yml topology, from plain processes.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,26 +12,15 @@ import { startNuproxy, type NuproxyProcess } from '../support/process.js';
 import { get } from '../support/http.js';
 import { pushMultipart } from '../support/push.js';
 import { freePort } from '../support/net.js';
+import { needTool, nginxPath } from '../support/need.js';
 
-const missing = redisServerPath() === undefined;
-if (missing) console.warn(`\n${'!'.repeat(80)}\nSKIPPED scale-out: redis-server is not installed (apt-get install redis-server)\n${'!'.repeat(80)}\n`);
-
-function nginxPath(): string | undefined {
-  for (const p of ['/usr/sbin/nginx', '/usr/bin/nginx']) {
-    try {
-      execFileSync(p, ['-v'], { stdio: 'ignore' });
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
+const missing = needTool('redis-server', redisServerPath() !== undefined, 'scale-out (several nuproxy instances sharing Redis)');
+const nginx = nginxPath();
+const noNginx = needTool('nginx', nginx !== undefined, 'scale-out behind nginx (the docker-compose.yml topology)');
 
 const KEY = 'push-key';
 
-describe.skipIf(missing)('several nuproxy instances sharing Redis', () => {
+describe.skipIf(missing !== undefined)('several nuproxy instances sharing Redis', () => {
   let dir: string;
   let redis: TestRedis;
   let upstream: TestUpstream;
@@ -133,8 +122,8 @@ describe.skipIf(missing)('several nuproxy instances sharing Redis', () => {
     expect(warns.length).toBeLessThanOrEqual(2);
   });
 
-  describe.skipIf(nginxPath() === undefined)('behind nginx as in docker-compose.yml', () => {
-    let nginx: ChildProcess;
+  describe.skipIf(noNginx !== undefined)('behind nginx as in docker-compose.yml', () => {
+    let lbProcess: ChildProcess;
     let lb: string;
     beforeAll(async () => {
       const port = await freePort();
@@ -144,7 +133,7 @@ describe.skipIf(missing)('several nuproxy instances sharing Redis', () => {
         conf,
         `pid ${join(dir, 'nginx.pid')};\nerror_log stderr;\ndaemon off;\nevents {}\nhttp {\n  access_log off;\n  client_body_temp_path ${join(dir, 'nginx-body')};\n  proxy_temp_path ${join(dir, 'nginx-proxy')};\n  upstream nuproxy { ${ports.map((p) => `server 127.0.0.1:${p};`).join(' ')} }\n  server {\n    listen 127.0.0.1:${port};\n    client_max_body_size 0;\n    location / {\n      proxy_pass http://nuproxy;\n      proxy_http_version 1.1;\n      proxy_request_buffering off;\n      proxy_buffering off;\n      proxy_set_header Host $http_host;\n      proxy_set_header X-Forwarded-Proto $scheme;\n      proxy_set_header X-Forwarded-Host $http_host;\n    }\n  }\n}\n`,
       );
-      nginx = spawn(nginxPath()!, ['-p', dir, '-c', conf], { stdio: 'ignore' });
+      lbProcess = spawn(nginx!, ['-p', dir, '-c', conf], { stdio: 'ignore' });
       lb = `http://127.0.0.1:${port}/`;
       for (let i = 0; i < 50; i++) {
         if ((await get(`${lb}health/live`).catch(() => ({ status: 0 }))).status === 200) break;
@@ -152,7 +141,7 @@ describe.skipIf(missing)('several nuproxy instances sharing Redis', () => {
       }
     });
     afterAll(() => {
-      nginx?.kill('SIGTERM');
+      lbProcess?.kill('SIGTERM');
     });
 
     it('serves the feed through the load balancer, with URLs of the balancer', async () => {

@@ -486,8 +486,7 @@ describe('test upstream: publish with feed auth and faults', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // The real client
 
-const reason = skipReason();
-if (reason) console.warn(`\n\n${'!'.repeat(100)}\n${reason}\n${'!'.repeat(100)}\n`);
+const reason = skipReason('real `dotnet nuget push` / `dotnet nuget delete` against the test upstream');
 
 interface Run {
   code: number;

@@ -10,6 +10,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeNupkg, readNupkg } from '../support/nupkg.js';
 import { findRealPackagesDir } from '../support/real-packages.js';
+import { needTool } from '../support/need.js';
 import { BLOB_NOT_FOUND_XML, startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
 const REG2 = '/v3/registration5-gz-semver2/';
@@ -525,7 +526,9 @@ describe('test upstream options', () => {
     });
   });
 
-  it.skipIf(!findRealPackagesDir())('readNupkg parses real nuspecs (xunit, Microsoft.NET.Test.Sdk, xunit.core)', () => {
+  const noReal = needTool('real-packages', findRealPackagesDir() !== undefined, 'the test upstream tests over real packages');
+
+  it.skipIf(noReal !== undefined)('readNupkg parses real nuspecs (xunit, Microsoft.NET.Test.Sdk, xunit.core)', () => {
     const root = findRealPackagesDir()!;
     const xunit = readNupkg(readFileSync(join(root, 'xunit', '2.9.3', 'xunit.2.9.3.nupkg')));
     expect(xunit).toMatchObject({ id: 'xunit', version: '2.9.3', authors: 'jnewkirk,bradwilson' });
@@ -547,7 +550,7 @@ describe('test upstream options', () => {
     ]);
   });
 
-  it.skipIf(!findRealPackagesDir())('serves real packages with nuget.org-style registration data', async () => {
+  it.skipIf(noReal !== undefined)('serves real packages with nuget.org-style registration data', async () => {
     const up = await startTestUpstream({ packageDirs: [findRealPackagesDir()!] });
     try {
       const xunit = await getJson(`${up.origin}${REG2}xunit/index.json`);
