@@ -17,6 +17,7 @@ import {
   type TestUpstream,
   type TestUpstreamOptions,
 } from '../support/upstream.js';
+import { waitFor } from '../support/wait.js';
 
 const KEY = 'test-api-key-0123';
 const PUSH = '/api/v2/package';
@@ -304,6 +305,35 @@ describe('test upstream: push', () => {
     expect(await flatVersions(up, 'contoso.toobig')).toBeUndefined();
     const small = makeNupkg({ id: 'Contoso.TooBig', version: '1.0.1', padBytes: 32 * 1024 });
     expect((await push(up, small)).status).toBe(201);
+  });
+
+  it('records every publish attempt as it arrives: accepted, refused, unparsable, and cut off before its end', async () => {
+    const from = up.publishAttempts.length;
+    const ok = makeNupkg({ id: 'Contoso.Attempt', version: '1.0.0' });
+    expect((await push(up, ok)).status).toBe(201);
+    expect((await push(up, ok, { key: 'wrong-key' })).status).toBe(403);
+    expect((await push(up, Buffer.from('not a zip'))).status).toBe(400);
+    // a body that never ends: every byte of a valid push but the end of the chunked encoding, then a reset
+    const body = multipart(BOUNDARY, [Buffer.from(makeNupkg({ id: 'Contoso.Cut', version: '1.0.0' }))]);
+    const u = new URL(`${up.origin}${PUSH}/`);
+    const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', agent: false, headers: { 'x-nuget-apikey': KEY, 'content-type': `multipart/form-data; boundary="${BOUNDARY}"`, 'transfer-encoding': 'chunked' } });
+    req.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => req.once('close', () => resolve()));
+    req.write(body);
+    const cut = await waitFor('the whole body at the upstream', () => (up.publishAttempts[from + 3]?.bytes === body.length ? up.publishAttempts[from + 3] : undefined));
+    expect(cut.body).toBe('receiving');
+    req.destroy();
+    await closed;
+    await waitFor('the cut to be seen', () => cut.body !== 'receiving');
+    expect(up.publishAttempts.slice(from).map((a) => [a.kind, a.body, a.status])).toEqual([
+      ['push', 'complete', 201],
+      ['push', 'complete', 403],
+      ['push', 'complete', 400],
+      ['push', 'cut', undefined],
+    ]);
+    expect(up.publishAttempts[from]!.bytes).toBeGreaterThan(ok.length);
+    expect(await flatVersions(up, 'contoso.cut')).toBeUndefined();
+    expect(up.pushes.map((p) => p.id)).not.toContain('Contoso.Cut');
   });
 
   it('does not treat GET on the publish path or unknown methods as publishing', async () => {
