@@ -11,6 +11,7 @@ import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { get } from '../support/http.js';
 import { MAIN, startNuproxy } from '../support/process.js';
 import { needTool, opensslAvailable } from '../support/need.js';
+import { waitFor } from '../support/wait.js';
 
 const noOpenssl = needTool('openssl', opensslAvailable(), 'the HTTPS serving test');
 
@@ -75,7 +76,8 @@ describe('nuproxy command', () => {
     expect((await get(`${s.url}v3/index.json`)).status).toBe(200);
     upstream.setFault('/v3-flatcontainer/slow.package/1.0.0/slow.package.1.0.0.nupkg', { kind: 'throttle', bytesPerSecond: 2 * 1024 * 1024 });
     const download = get(`${s.url}v3/flat/slow.package/1.0.0/slow.package.1.0.0.nupkg`);
-    await new Promise((r) => setTimeout(r, 300)); // the download is under way (it takes about a second)
+    // the download is under way (throttled, it takes about a second): the upstream has been asked for the bytes
+    await waitFor('the upstream download to start', () => upstream.hits('/v3-flatcontainer/slow.package/1.0.0/slow.package.1.0.0.nupkg') === 1);
     s.child.kill('SIGTERM');
     const r = await download;
     expect(r.status).toBe(200);
