@@ -34,7 +34,7 @@ describe('circuit breaker: failures, cooldown, one probe, state on /health/ready
   beforeAll(async () => {
     upstream = await startTestUpstream({ packages: ids.map((id) => makeNupkg({ id, version: '1.0.0' })) });
     proxy = await startTestProxy({
-      upstreams: [{ name: 'flaky', serviceIndex: upstream.serviceIndexUrl, retries: 0, timeouts, circuitBreaker: { failures: 3, cooldown: '400ms' } }],
+      upstreams: [{ name: 'flaky', serviceIndex: upstream.serviceIndexUrl, retries: 0, timeouts, circuitBreaker: { failures: 3, cooldown: '1500ms' } }],
     });
     expect((await get(proxy.index)).status).toBe(200); // the service index is fetched (and fresh) before the faults
   });
