@@ -87,13 +87,16 @@ export class RedisLink {
       this.probing = probe = true;
     }
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Error(`redis did not answer within ${this.timeoutMs} ms`);
+    let timedOut = false;
     try {
       const result = await Promise.race([
         // still starting up: wait (within the bound) for the first connection
         (this.everReady ? Promise.resolve() : this.firstReady).then(op),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(timedOut), this.timeoutMs);
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(new Error(`redis did not answer within ${this.timeoutMs} ms`));
+          }, this.timeoutMs);
         }),
       ]);
       this.hungUntil = 0;
@@ -101,7 +104,7 @@ export class RedisLink {
       this.mark('up');
       return result;
     } catch (err) {
-      if (err === timedOut && this.client.isReady && (probe || this.hungUntil === 0)) {
+      if (timedOut && this.client.isReady && (probe || this.hungUntil === 0)) {
         this.hungStreak++;
         this.hungUntil = Date.now() + Math.min(this.timeoutMs * 2 ** (this.hungStreak - 1), 2_000);
       }
