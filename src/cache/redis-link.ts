@@ -18,6 +18,14 @@ export class RedisLink {
   private everReady = false;
   private readonly firstReady: Promise<void>;
   private resolveFirstReady!: () => void;
+  /**
+   * A Redis that hangs (connected, never answering) would cost every call the whole timeout, several per
+   * request. After a call times out on a ready connection, calls fail at once until `hungUntil`; then one call
+   * probes (the others still fail at once), and backs off again (doubling, at most 2 s) if it times out too.
+   */
+  private hungUntil = 0;
+  private hungStreak = 0;
+  private probing = false;
 
   constructor(
     url: string,
@@ -73,22 +81,38 @@ export class RedisLink {
       this.mark('down', new Error('not connected'));
       return fallback;
     }
+    let probe = false;
+    if (this.hungUntil > 0) {
+      if (this.probing || Date.now() < this.hungUntil) return fallback; // hung: fail fast
+      this.probing = probe = true;
+    }
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     try {
       const result = await Promise.race([
         // still starting up: wait (within the bound) for the first connection
         (this.everReady ? Promise.resolve() : this.firstReady).then(op),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`redis did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(new Error(`redis did not answer within ${this.timeoutMs} ms`));
+          }, this.timeoutMs);
         }),
       ]);
+      this.hungUntil = 0;
+      this.hungStreak = 0;
       this.mark('up');
       return result;
     } catch (err) {
+      if (timedOut && this.client.isReady && (probe || this.hungUntil === 0)) {
+        this.hungStreak++;
+        this.hungUntil = Date.now() + Math.min(this.timeoutMs * 2 ** (this.hungStreak - 1), 2_000);
+      }
       this.mark('down', err);
       return fallback;
     } finally {
       clearTimeout(timer);
+      if (probe) this.probing = false;
     }
   }
 

@@ -50,6 +50,11 @@ export class CircuitBreaker {
     if (this.state !== 'closed') this.set('closed');
   }
 
+  /** The request was given up by the caller (not the upstream's doing): frees a probe without a verdict. */
+  abandoned(): void {
+    this.probing = false;
+  }
+
   failure(err: unknown): void {
     this.probing = false;
     this.consecutive++;

@@ -175,7 +175,9 @@ export class UpstreamHttp {
       else this.breaker.success();
       return { status: res.statusCode, ...(typeof statusText === 'string' ? { statusText } : {}), headers: res.headers, body: Buffer.concat(chunks) };
     } catch (err) {
-      this.breaker.failure(err);
+      // aborted by the caller (an oversize push, a client gone): no fault of the upstream's, so not a failure
+      if (init.signal?.aborted) this.breaker.abandoned();
+      else this.breaker.failure(err);
       throw toUpstreamError(err, this.opts.name, url);
     }
   }

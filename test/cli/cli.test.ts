@@ -10,7 +10,10 @@ import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { get } from '../support/http.js';
 import { MAIN, startNuproxy } from '../support/process.js';
+import { needTool, opensslAvailable } from '../support/need.js';
+import { waitFor } from '../support/wait.js';
 
+const noOpenssl = needTool('openssl', opensslAvailable(), 'the HTTPS serving test');
 
 function run(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
   try {
@@ -73,7 +76,8 @@ describe('nuproxy command', () => {
     expect((await get(`${s.url}v3/index.json`)).status).toBe(200);
     upstream.setFault('/v3-flatcontainer/slow.package/1.0.0/slow.package.1.0.0.nupkg', { kind: 'throttle', bytesPerSecond: 2 * 1024 * 1024 });
     const download = get(`${s.url}v3/flat/slow.package/1.0.0/slow.package.1.0.0.nupkg`);
-    await new Promise((r) => setTimeout(r, 300)); // the download is under way (it takes about a second)
+    // the download is under way (throttled, it takes about a second): the upstream has been asked for the bytes
+    await waitFor('the upstream download to start', () => upstream.hits('/v3-flatcontainer/slow.package/1.0.0/slow.package.1.0.0.nupkg') === 1);
     s.child.kill('SIGTERM');
     const r = await download;
     expect(r.status).toBe(200);
@@ -94,15 +98,11 @@ describe('nuproxy command', () => {
     expect(config.cache.metadata).toBe('redis://r:6379');
   });
 
-  it('serves HTTPS when tls is configured', async () => {
+  it.skipIf(noOpenssl !== undefined)('serves HTTPS when tls is configured', async () => {
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
-    try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-    } catch {
-      console.warn('\n!!! SKIPPED https test: openssl is not installed !!!\n');
-      return;
-    }
+    // openssl is there (checked above): a failure here is a failure of the test, never a skip
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'pipe' });
     const file = join(dir, 'tls.yaml');
     await writeFile(
       file,

@@ -1,6 +1,7 @@
 // Conformance suite for the blob store (and the SharedDownload built on its writers). FsBlobStore is the only
 // backend today; another backend joins by providing a BlobStoreFixture and calling blobStoreContract.
 import { createHash, randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FsBlobStore } from '../../src/cache/fs-blob-store.js';
@@ -71,6 +72,11 @@ async function until(probe: () => boolean, timeoutMs = 5_000): Promise<void> {
     if (Date.now() > deadline) throw new Error('condition not reached in time');
     await tick(5);
   }
+}
+
+/** Readers of `dl` that have caught up and wait for its next progress event (the download's own emitter). */
+function parked(dl: SharedDownload): number {
+  return (dl as unknown as { events: EventEmitter }).events.listenerCount('progress');
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -340,7 +346,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         // paused before its last chunk: a reader attached now catches up, but never past total-1
         const paused = watch(dl.createReader());
         await until(() => paused.received() === dl.bytesWritten - 1);
-        await tick(50);
+        await until(() => parked(dl) === 2); // both readers caught up: a byte too many would have been given by now
         expect(paused.received()).toBeLessThanOrEqual(TOTAL - 1);
         expect(paused.received()).toBe(dl.bytesWritten - 1);
         expect(early.received()).toBeLessThanOrEqual(TOTAL - 1);
@@ -350,7 +356,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         await verifying.promise;
         expect(dl.bytesWritten).toBe(TOTAL);
         await until(() => early.received() === TOTAL - 1 && paused.received() === TOTAL - 1);
-        await tick(50);
+        await until(() => parked(dl) === 2);
         expect(early.received()).toBe(TOTAL - 1);
         expect(paused.received()).toBe(TOTAL - 1);
 

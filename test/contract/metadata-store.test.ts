@@ -8,23 +8,18 @@ import { RedisLink } from '../../src/cache/redis-link.js';
 import { createOverlayMetadataStore } from '../../src/cache/overlay-metadata-store.js';
 import { RedisBlobTier } from '../../src/cache/redis-blob-tier.js';
 import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
+import { needTool } from '../support/need.js';
 import { metadataStoreContract } from './metadata-store.contract.js';
 
 const HOUR = 3_600_000;
-const hasRedis = redisServerPath() !== undefined;
-if (!hasRedis) {
-  console.warn(
-    '[nuproxy contract] SKIPPED: `redis-server` is not on PATH; the Redis MetadataStore tests did not run ' +
-      '(install it, e.g. `apt-get install -y redis-server`; CI installs it via .ci/run)',
-  );
-}
+const noRedis = needTool('redis-server', redisServerPath() !== undefined, 'the Redis MetadataStore contract tests');
 
 metadataStoreContract('memory', async () => {
   const store = createMemoryMetadataStore(64 * 1024 * 1024);
   return { store, cleanup: () => store.close() };
 });
 
-describe.skipIf(!hasRedis)('redis backend', () => {
+describe.skipIf(noRedis !== undefined)('redis backend', () => {
   let redis: TestRedis;
   beforeAll(async () => {
     redis = await startRedis();
@@ -120,7 +115,7 @@ describe('memory store specifics', () => {
   });
 });
 
-describe.skipIf(!hasRedis)('redis store outage and recovery', () => {
+describe.skipIf(noRedis !== undefined)('redis store outage and recovery', () => {
   const timeoutMs = 300;
   let redis: TestRedis;
   let store: MetadataStore;
@@ -197,7 +192,7 @@ describe.skipIf(!hasRedis)('redis store outage and recovery', () => {
   });
 });
 
-describe.skipIf(!hasRedis)('redis link: the two connections come back at different times', () => {
+describe.skipIf(noRedis !== undefined)('redis link: the two connections come back at different times', () => {
   // A TCP gate between the link and Redis: it can drop every connection and hold the next ones back, so the
   // client and the subscriber reconnect one after the other, as they do when their backoffs differ.
   let redis: TestRedis;

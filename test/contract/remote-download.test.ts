@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EventEmitter } from 'node:events';
 import { RemoteDownload } from '../../src/cache/shared-download.js';
+import { waitFor } from '../support/wait.js';
 
 // A download another worker writes: the follower reads the real temp file as progress is reported, and the last
 // byte only comes once the writer says the whole passed its checks.
@@ -20,7 +22,15 @@ function drain(r: Readable): { bytes: () => Buffer; outcome: Promise<'end' | Err
   return { bytes: () => Buffer.concat(chunks), outcome };
 }
 
-const tick = (ms = 30): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * Resolves once a reader of `dl` has caught up: it has `bytes` and waits for the next progress report (the
+ * download's own event). A reader that would give more than it may has given it by then, with no sleep to
+ * guess how long "by then" is on a busy machine.
+ */
+function caughtUp(dl: RemoteDownload, r: { bytes: () => Buffer }, bytes: number): Promise<unknown> {
+  const events = (dl as unknown as { events: EventEmitter }).events;
+  return waitFor(`a reader with ${bytes} bytes, waiting for progress`, () => r.bytes().length >= bytes && events.listenerCount('progress') > 0, { stepMs: 2 });
+}
 
 describe('RemoteDownload (following another worker\'s temp file)', () => {
   let dir: string;
@@ -39,11 +49,11 @@ describe('RemoteDownload (following another worker\'s temp file)', () => {
     const dl = new RemoteDownload(file, data.length, 'u', 60_000);
     dl.progress(100_000, false);
     const r = drain(dl.createReader());
-    await tick();
+    await caughtUp(dl, r, 99_999);
     expect(r.bytes().length).toBe(99_999);
     appendFileSync(file, data.subarray(100_000));
     dl.progress(data.length, false); // all bytes are there, not yet checked
-    await tick();
+    await caughtUp(dl, r, data.length - 1);
     expect(r.bytes().length).toBe(data.length - 1);
     dl.progress(data.length, true);
     expect(await r.outcome).toBe('end');
@@ -55,7 +65,7 @@ describe('RemoteDownload (following another worker\'s temp file)', () => {
     const dl = new RemoteDownload(file, data.length, 'u', 60_000);
     dl.progress(data.length, false);
     const r = drain(dl.createReader());
-    await tick();
+    await caughtUp(dl, r, data.length - 1);
     dl.fail('zip end record missing');
     const outcome = await r.outcome;
     expect(outcome).toBeInstanceOf(Error);

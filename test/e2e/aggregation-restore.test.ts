@@ -11,8 +11,7 @@ import { findRealPackagesDir, XUNIT_AND_NEWTONSOFT } from '../support/real-packa
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 
-const reason = skipReason();
-if (reason) console.warn(`\n\n${'!'.repeat(100)}\nSKIPPED aggregation-restore: ${reason}\n${'!'.repeat(100)}\n`);
+const reason = skipReason('aggregation-restore (dotnet through one nuproxy URL merging two upstreams)');
 
 const timeouts = { connect: '5s', headers: '30s', body: '30s' };
 

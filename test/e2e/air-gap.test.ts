@@ -16,8 +16,7 @@ import { startTestProxy } from '../support/proxy.js';
 import { MAIN, startNuproxy } from '../support/process.js';
 import { auditCache } from '../support/cache-audit.js';
 
-const reason = skipReason();
-if (reason) console.warn(`\n\n${'!'.repeat(100)}\nSKIPPED air-gap: ${reason}\n${'!'.repeat(100)}\n`);
+const reason = skipReason('air-gap (warm, export, import, restore with dotnet)');
 
 const REFS = [
   { id: 'xunit', version: '2.9.3' },

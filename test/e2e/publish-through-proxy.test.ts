@@ -7,8 +7,7 @@ import { startTestUpstream, INVALID_KEY_MESSAGE, type TestUpstream } from '../su
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
 
-const reason = skipReason();
-if (reason) console.warn(`\n\n${'!'.repeat(100)}\nSKIPPED publish-through-proxy: ${reason}\n${'!'.repeat(100)}\n`);
+const reason = skipReason('publish-through-proxy (dotnet nuget push / delete through nuproxy)');
 
 const KEY = 'company-push-key-42';
 const ID = 'Contoso.Published';

@@ -6,8 +6,7 @@ import { findRealPackagesDir, XUNIT_AND_NEWTONSOFT } from '../support/real-packa
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 
-const reason = skipReason();
-if (reason) console.warn(`\n\n${'!'.repeat(100)}\nSKIPPED restore-through-proxy: ${reason}\n${'!'.repeat(100)}\n`);
+const reason = skipReason('restore-through-proxy (dotnet restore through nuproxy)');
 
 const EXPECTED = [
   ...XUNIT_AND_NEWTONSOFT,

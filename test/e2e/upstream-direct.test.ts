@@ -6,8 +6,7 @@ import { makeNupkg } from '../support/nupkg.js';
 import { findRealPackagesDir } from '../support/real-packages.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
-const reason = skipReason();
-if (reason) console.warn(`\n\n${'!'.repeat(100)}\n${reason}\n${'!'.repeat(100)}\n`);
+const reason = skipReason('upstream-direct (dotnet restore directly against the test upstream)');
 
 const projects: DotnetProject[] = [];
 async function project(sourceUrl: string, packages: { id: string; version: string }[]): Promise<DotnetProject> {

@@ -7,6 +7,7 @@ import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
 import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
+import { needTool } from '../support/need.js';
 
 const MINUTE = 60_000;
 
@@ -77,10 +78,9 @@ describe('kept merged answers follow the freshness of their documents', () => {
   });
 });
 
-const noRedis = redisServerPath() === undefined;
-if (noRedis) console.warn(`\n${'!'.repeat(80)}\nSKIPPED answer-memo (Redis part): redis-server is not installed (apt-get install redis-server)\n${'!'.repeat(80)}\n`);
+const noRedis = needTool('redis-server', redisServerPath() !== undefined, 'answer-memo (the Redis part)');
 
-describe.skipIf(noRedis)('kept merged answers with Redis shared by two instances', () => {
+describe.skipIf(noRedis !== undefined)('kept merged answers with Redis shared by two instances', () => {
   let redis: TestRedis;
   let upstream: TestUpstream;
   let a: TestProxy;

@@ -5,6 +5,8 @@ import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
 import { pushMultipart, send } from '../support/push.js';
 import { hashKey } from '../../src/feed/publish.js';
+import { waitFor } from '../support/wait.js';
+import { waitForEmptyTmp } from '../support/cache-audit.js';
 
 const UPSTREAM_KEY = 'upstream-key-1234567890';
 
@@ -60,13 +62,38 @@ describe('publishing through the proxy (pass-through keys)', () => {
     expect(proxy.logs.raw()).not.toContain(UPSTREAM_KEY);
   });
 
-  it('refuses a push over the size limit with 413, and the upstream never accepts a partial package', async () => {
+  it('refuses a push over the size limit with 413, and the upstream sees a cut upload, never a whole package', async () => {
     const big = makeNupkg({ id: 'Team.Huge', version: '1.0.0', padBytes: 3 * 1024 * 1024 });
-    const r = await pushMultipart(`${proxy.url}v3/package/`, big, { 'x-nuget-apikey': UPSTREAM_KEY }).catch((err: Error) => ({ status: -1, text: err.message, headers: {} }));
-    // the proxy answers 413 and may close the connection before the client finished sending
-    if (r.status !== -1) expect(r.status).toBe(413);
-    expect(upstream.pushes.map((p) => p.id)).not.toContain('Team.Huge');
+    const before = upstream.publishAttempts.length;
+    const half = Math.floor(big.length / 2); // under the 2 MB limit
+    // the first half, then the rest once the upstream is receiving the push: it streams through, and it is cut
+    const body = async function* (): AsyncIterable<Uint8Array> {
+      yield big.subarray(0, half);
+      await waitFor('the upstream receiving the push', () => (upstream.publishAttempts[before]?.bytes ?? 0) > 0);
+      yield big.subarray(half);
+    };
+    const r = await pushMultipart(`${proxy.url}v3/package/`, body, { 'x-nuget-apikey': UPSTREAM_KEY });
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.text)).toMatchObject({ error: 'payload_too_large' });
+    const attempt = await waitFor('the upload to the upstream to end', () => (upstream.publishAttempts[before]?.body !== 'receiving' ? upstream.publishAttempts[before] : undefined));
+    expect(upstream.publishAttempts).toHaveLength(before + 1);
+    expect(attempt).toMatchObject({ kind: 'push', body: 'cut' });
+    expect(attempt.status).toBeUndefined();
+    expect(attempt.bytes).toBeLessThanOrEqual(2 * 1024 * 1024);
+    expect(upstream.isListed('Team.Huge', '1.0.0')).toBeUndefined();
     expect((await get(`${proxy.url}v3/flat/team.huge/index.json`)).status).toBe(404);
+  });
+
+  it("counts a push cut for the client's sake (too large) as no failure of the upstream: its circuit stays closed", async () => {
+    const big = makeNupkg({ id: 'Team.Huge', version: '2.0.0', padBytes: 3 * 1024 * 1024 });
+    // more oversize pushes in a row than circuitBreaker.failures (5)
+    for (let i = 0; i < 6; i++) expect((await pushMultipart(`${proxy.url}v3/package/`, big, { 'x-nuget-apikey': UPSTREAM_KEY })).status).toBe(413);
+    const ready = (await get(`${proxy.url}health/ready`)).json();
+    expect(ready.upstreams).toEqual([expect.objectContaining({ name: 'company', circuit: expect.objectContaining({ state: 'closed', consecutiveFailures: 0 }) })]);
+    const list = await get(`${proxy.url}v3/flat/team.lib/index.json`, { 'cache-control': 'no-cache' });
+    expect(list.status).toBe(200);
+    const ok = await pushMultipart(`${proxy.url}v3/package/`, makeNupkg({ id: 'Team.Lib', version: '1.2.0' }), { 'x-nuget-apikey': UPSTREAM_KEY });
+    expect(ok.status).toBe(201);
   });
 
   it('passes delete (unlist) and relist through, with id and version normalized, and drops cached answers', async () => {
@@ -82,22 +109,31 @@ describe('publishing through the proxy (pass-through keys)', () => {
     expect((await send(`${proxy.url}v3/package/bad%20id/1.0.0`, 'DELETE', { 'x-nuget-apikey': UPSTREAM_KEY })).status).toBe(400);
   });
 
-  it('survives a client that drops the connection in the middle of a push', async () => {
+  it('a client that drops the connection before its push ends: the upstream sees a cut upload, never a whole package', async () => {
     const { request } = await import('node:http');
     const u = new URL(`${proxy.url}v3/package/`);
-    await new Promise<void>((resolve) => {
-      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', headers: { 'content-type': 'multipart/form-data; boundary=b', 'transfer-encoding': 'chunked', 'x-nuget-apikey': UPSTREAM_KEY } });
-      req.on('error', () => resolve());
-      req.write('--b\r\nContent-Disposition: form-data; name=package; filename=package.nupkg\r\n\r\n');
-      req.write(Buffer.alloc(256 * 1024, 1));
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 100);
-    });
-    await new Promise((r) => setTimeout(r, 200));
+    const pkg = makeNupkg({ id: 'Team.Dropped', version: '1.0.0', padBytes: 256 * 1024 });
+    // every byte of a valid push, closing boundary included; only the end of the chunked body never comes
+    const body = Buffer.concat([Buffer.from('--b\r\nContent-Disposition: form-data; name=package; filename=package.nupkg\r\n\r\n'), Buffer.from(pkg), Buffer.from('\r\n--b--\r\n')]);
+    const before = upstream.publishAttempts.length;
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', headers: { 'content-type': 'multipart/form-data; boundary=b', 'transfer-encoding': 'chunked', 'x-nuget-apikey': UPSTREAM_KEY } });
+    let answered: number | undefined;
+    req.on('response', (res) => (answered = res.statusCode));
+    const gone = new Promise<void>((resolve) => req.once('close', () => resolve()));
+    req.on('error', () => undefined);
+    req.write(body);
+    const attempt = await waitFor('the upstream to have every byte of the push', () => (upstream.publishAttempts[before]?.bytes === body.length ? upstream.publishAttempts[before] : undefined));
+    req.destroy();
+    await gone;
+    await waitFor('the upload to the upstream to end', () => attempt.body !== 'receiving');
+    expect(answered).toBeUndefined();
+    expect(upstream.publishAttempts).toHaveLength(before + 1);
+    expect(attempt).toMatchObject({ kind: 'push', body: 'cut' });
+    expect(attempt.status).toBeUndefined();
+    expect(upstream.isListed('Team.Dropped', '1.0.0')).toBeUndefined();
     expect((await get(proxy.index)).status).toBe(200);
-    expect(upstream.pushes.map((p) => p.id)).not.toContain('X');
+    // the proxy's copy of the push (read for its id) is gone too
+    expect(await waitForEmptyTmp(proxy.cacheDir)).toEqual([]);
   });
 
   it('sends symbol packages to the upstream SymbolPackagePublish', async () => {

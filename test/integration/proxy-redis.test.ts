@@ -4,11 +4,11 @@ import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
 import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
+import { needTool } from '../support/need.js';
 
-const missing = redisServerPath() === undefined;
-if (missing) console.warn(`\n${'!'.repeat(80)}\nSKIPPED proxy-redis: redis-server is not installed (apt-get install redis-server)\n${'!'.repeat(80)}\n`);
+const missing = needTool('redis-server', redisServerPath() !== undefined, 'proxy-redis (metadata in a real Redis)');
 
-describe.skipIf(missing)('metadata in a real Redis', () => {
+describe.skipIf(missing !== undefined)('metadata in a real Redis', () => {
   let redis: TestRedis;
   let upstream: TestUpstream;
 

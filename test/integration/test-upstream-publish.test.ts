@@ -17,6 +17,7 @@ import {
   type TestUpstream,
   type TestUpstreamOptions,
 } from '../support/upstream.js';
+import { waitFor } from '../support/wait.js';
 
 const KEY = 'test-api-key-0123';
 const PUSH = '/api/v2/package';
@@ -306,6 +307,35 @@ describe('test upstream: push', () => {
     expect((await push(up, small)).status).toBe(201);
   });
 
+  it('records every publish attempt as it arrives: accepted, refused, unparsable, and cut off before its end', async () => {
+    const from = up.publishAttempts.length;
+    const ok = makeNupkg({ id: 'Contoso.Attempt', version: '1.0.0' });
+    expect((await push(up, ok)).status).toBe(201);
+    expect((await push(up, ok, { key: 'wrong-key' })).status).toBe(403);
+    expect((await push(up, Buffer.from('not a zip'))).status).toBe(400);
+    // a body that never ends: every byte of a valid push but the end of the chunked encoding, then a reset
+    const body = multipart(BOUNDARY, [Buffer.from(makeNupkg({ id: 'Contoso.Cut', version: '1.0.0' }))]);
+    const u = new URL(`${up.origin}${PUSH}/`);
+    const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', agent: false, headers: { 'x-nuget-apikey': KEY, 'content-type': `multipart/form-data; boundary="${BOUNDARY}"`, 'transfer-encoding': 'chunked' } });
+    req.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => req.once('close', () => resolve()));
+    req.write(body);
+    const cut = await waitFor('the whole body at the upstream', () => (up.publishAttempts[from + 3]?.bytes === body.length ? up.publishAttempts[from + 3] : undefined));
+    expect(cut.body).toBe('receiving');
+    req.destroy();
+    await closed;
+    await waitFor('the cut to be seen', () => cut.body !== 'receiving');
+    expect(up.publishAttempts.slice(from).map((a) => [a.kind, a.body, a.status])).toEqual([
+      ['push', 'complete', 201],
+      ['push', 'complete', 403],
+      ['push', 'complete', 400],
+      ['push', 'cut', undefined],
+    ]);
+    expect(up.publishAttempts[from]!.bytes).toBeGreaterThan(ok.length);
+    expect(await flatVersions(up, 'contoso.cut')).toBeUndefined();
+    expect(up.pushes.map((p) => p.id)).not.toContain('Contoso.Cut');
+  });
+
   it('does not treat GET on the publish path or unknown methods as publishing', async () => {
     expect((await send(`${up.origin}${PUSH}`, 'GET')).status).toBe(404);
     expect((await send(`${up.origin}${PUSH}/Contoso.Existing/1.0.0`, 'PUT', { headers: { 'x-nuget-apikey': KEY } })).status).toBe(404);
@@ -486,8 +516,7 @@ describe('test upstream: publish with feed auth and faults', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // The real client
 
-const reason = skipReason();
-if (reason) console.warn(`\n\n${'!'.repeat(100)}\n${reason}\n${'!'.repeat(100)}\n`);
+const reason = skipReason('real `dotnet nuget push` / `dotnet nuget delete` against the test upstream');
 
 interface Run {
   code: number;

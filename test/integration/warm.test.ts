@@ -15,6 +15,7 @@ import { readWarmInputs, WarmInputError, type WarmRoot } from '../../src/cli/war
 import { makeNupkg, type NupkgSpec } from '../support/nupkg.js';
 import { createLogSink } from '../support/log-sink.js';
 import { findRealPackagesDir } from '../support/real-packages.js';
+import { needTool } from '../support/need.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
 const timeouts = { connect: '2s', headers: '5s', body: '5s' };
@@ -576,9 +577,9 @@ describe('nuproxy warm', () => {
 
   describe('with the real packages folder as upstream', () => {
     const realDir = findRealPackagesDir();
-    if (!realDir) {
-      console.warn('[nuproxy] SKIPPED: no folder of real NuGet packages (xunit/2.9.3) was found; set NUPROXY_REAL_PACKAGES; the real-package warm test did not run');
-      it.skip('warm xunit@2.9.3 (no real packages folder on this machine)', () => {});
+    const skip = needTool('real-packages', realDir !== undefined, 'the real-package warm test');
+    if (skip || !realDir) {
+      it.skip(`warm xunit@2.9.3 (${skip})`, () => {});
       return;
     }
     let real: TestUpstream;

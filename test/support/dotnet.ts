@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { escapeXml } from './nupkg.js';
+import { needTool } from './need.js';
 import { findRealPackagesDir } from './real-packages.js';
 
 let versionCache: { v: string | undefined } | undefined;
@@ -33,18 +34,12 @@ export function dotnetAvailable(): boolean {
   return dotnetVersion() !== undefined;
 }
 
-/** A loud reason why e2e tests against the real client cannot run here, or undefined when they can. */
-export function skipReason(): string | undefined {
-  if (!dotnetAvailable()) {
-    return '[nuproxy e2e] SKIPPED: the `dotnet` SDK is not available (`dotnet --version` failed); real-client tests did not run';
-  }
-  if (!findRealPackagesDir()) {
-    return (
-      '[nuproxy e2e] SKIPPED: no folder of real NuGet packages (xunit/2.9.3/xunit.2.9.3.nupkg) was found; ' +
-      'set NUPROXY_REAL_PACKAGES to a global-packages style folder'
-    );
-  }
-  return undefined;
+/**
+ * Why `what` (tests of the real client over the real packages) cannot run here, or undefined when it can: a loud
+ * skip locally, a failure under CI (see needTool).
+ */
+export function skipReason(what: string): string | undefined {
+  return needTool('dotnet', dotnetAvailable(), what) ?? needTool('real-packages', findRealPackagesDir() !== undefined, what);
 }
 
 export interface DotnetProject {

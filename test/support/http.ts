@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { request, Agent } from 'undici';
 
 export interface Got {
@@ -22,4 +23,38 @@ export function allStrings(v: unknown, out: string[] = []): string[] {
   else if (Array.isArray(v)) v.forEach((x) => allStrings(x, out));
   else if (v && typeof v === 'object') Object.values(v).forEach((x) => allStrings(x, out));
   return out;
+}
+
+/** What a client got for a GET over a fresh connection, whether or not the server cut it off. */
+export interface Outcome {
+  /** 0 when no response head arrived at all. */
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  /** The body ended normally ('end'); false when the connection was cut before the end. */
+  complete: boolean;
+}
+
+/**
+ * A GET that never throws: a refused answer, a body cut off mid-way and a dead connection are all outcomes to
+ * assert on (undici's request() rejects on a cut body, which hides how much arrived).
+ */
+export function getOutcome(url: string, headers: Record<string, string> = {}): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const finish = (o: Omit<Outcome, 'body'>): void => {
+      if (settled) return;
+      settled = true;
+      resolve({ ...o, body: Buffer.concat(chunks) });
+    };
+    const req = httpRequest(url, { agent: false, headers }, (res) => {
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => finish({ status: res.statusCode ?? 0, headers: res.headers, complete: res.complete }));
+      res.on('error', () => finish({ status: res.statusCode ?? 0, headers: res.headers, complete: false }));
+      res.on('close', () => finish({ status: res.statusCode ?? 0, headers: res.headers, complete: false }));
+    });
+    req.on('error', () => finish({ status: 0, headers: {}, complete: false }));
+    req.end();
+  });
 }

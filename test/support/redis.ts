@@ -22,6 +22,12 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Starts a fresh server on the same port (after stop/kill, or stops the running one first). */
   restart(): Promise<void>;
+  /**
+   * SIGSTOP: the server hangs (not dead): its port accepts connections and nothing is ever answered, like a
+   * Redis stuck in a long command or a swapping host. `resume()` (SIGCONT) lets it go on where it stopped.
+   */
+  pause(): void;
+  resume(): void;
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -107,7 +113,12 @@ export async function startRedis(): Promise<TestRedis> {
   const end = async (signal: NodeJS.Signals): Promise<void> => {
     const c = child;
     child = undefined;
+    if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGCONT'); // a paused server cannot act on SIGTERM
     if (c) await waitExit(c, signal);
+  };
+  const signal = (s: NodeJS.Signals): void => {
+    if (!child) throw new Error('redis-server is not running');
+    child.kill(s);
   };
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -118,5 +129,7 @@ export async function startRedis(): Promise<TestRedis> {
       await end('SIGTERM');
       child = await spawnOn(bin, port);
     },
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
   };
 }

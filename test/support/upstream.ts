@@ -10,6 +10,7 @@ import {
   resolvePublish,
   servePublish,
   SYMBOL_PUBLISH_PATH,
+  type PublishAttempt,
   type PublishOptions,
   type PublishRoute,
   type PushRecord,
@@ -19,7 +20,7 @@ import { conditional, notFound, type Resp } from './upstream/responses.js';
 import { PackageStore } from './upstream/store.js';
 
 export type { Fault } from './upstream/faults.js';
-export type { PublishOptions, PushRecord } from './upstream/publish.js';
+export type { PublishAttempt, PublishOptions, PushRecord } from './upstream/publish.js';
 export { INVALID_KEY_MESSAGE, PROTOCOL_VERSION_MESSAGE, SYMBOL_PUBLISH_PATH } from './upstream/publish.js';
 export { BLOB_NOT_FOUND_XML } from './upstream/responses.js';
 
@@ -75,6 +76,8 @@ export interface TestUpstream {
   readonly pushes: PushRecord[];
   /** Accepted symbol package pushes (201), in order. */
   readonly symbolPushes: PushRecord[];
+  /** Every request to a publish route, accepted or not, whole or cut off, in order of arrival. */
+  readonly publishAttempts: PublishAttempt[];
   /** Listed state of a package (id and version in any case / spelling), undefined when the feed does not have it. */
   isListed(id: string, version: string): boolean | undefined;
   close(): Promise<void>;
@@ -145,6 +148,7 @@ export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise
   const publish = opts.publish ? resolvePublish(opts.publish) : undefined;
   const pushes: PushRecord[] = [];
   const symbolPushes: PushRecord[] = [];
+  const publishAttempts: PublishAttempt[] = [];
   const faults: { match: Matcher; fault: Fault; remaining: number }[] = [];
   const sockets = new Set<Socket>();
   const closing = new AbortController();
@@ -199,9 +203,21 @@ export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise
       respond(req, res, fault, () => serve(req));
       return;
     }
-    readBody(req, publish!.maxBytes).then(
-      (body) => respond(req, res, fault, () => servePublished(req, pub, body)),
-      () => res.destroy(),
+    const attempt: PublishAttempt = { kind: pub.kind, method: req.method ?? 'GET', path: fullPath, headers: { ...req.headers }, bytes: 0, body: 'receiving' };
+    publishAttempts.push(attempt);
+    readBody(req, publish!.maxBytes, (n) => (attempt.bytes = n)).then(
+      (body) => {
+        attempt.body = 'complete';
+        respond(req, res, fault, () => {
+          const r = servePublished(req, pub, body);
+          attempt.status = r.status;
+          return r;
+        });
+      },
+      () => {
+        attempt.body = 'cut';
+        res.destroy();
+      },
     );
   };
 
@@ -245,6 +261,7 @@ export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise
     },
     pushes,
     symbolPushes,
+    publishAttempts,
     isListed: (id, version) => store.find(id, version)?.listed,
     close: async () => {
       closing.abort();

@@ -14,7 +14,12 @@ export type Fault =
   | { kind: 'stall-body'; afterBytes: number; ms: number }
   | { kind: 'html' }
   | { kind: 'invalid-json' }
-  | { kind: 'throttle'; bytesPerSecond: number };
+  | { kind: 'throttle'; bytesPerSecond: number }
+  /**
+   * The normal answer, held until `until` settles (or the client goes away); `arrived` runs as the request comes
+   * in. Tests synchronise on what the proxy did (e.g. "both upstreams were asked") instead of on time.
+   */
+  | { kind: 'hold'; until: Promise<unknown>; arrived?: () => void };
 
 export const HTML_ERROR_PAGE =
   '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>' +
@@ -123,6 +128,13 @@ export async function sendWithFault(
     case 'stall':
       if (await sleep(fault.ms, signal)) sendResp(req, res, real());
       return;
+    case 'hold': {
+      fault.arrived?.();
+      const gone = new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+      await Promise.race([fault.until.catch(() => undefined), gone]);
+      if (!signal.aborted) sendResp(req, res, real());
+      return;
+    }
     default:
       break;
   }

@@ -35,6 +35,24 @@ export interface PushRecord {
   headers: Record<string, string | string[] | undefined>;
 }
 
+/**
+ * One request to a publish route (push, symbols, delete, relist), recorded as it arrives, whatever becomes of it:
+ * refused, unparsable, or cut off before its body ended. `pushes` holds only what was accepted, so "no push
+ * recorded" alone cannot tell a proxy that never sent a package from one that sent it whole and had it refused.
+ */
+export interface PublishAttempt {
+  kind: PublishRoute['kind'];
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** Body bytes received so far (kept up to date while the body arrives). */
+  bytes: number;
+  /** 'receiving' until the body ended ('complete') or the connection died before its end ('cut'). */
+  body: 'receiving' | 'complete' | 'cut';
+  /** The status the test upstream answered with, once it answered ('cut' bodies get none). */
+  status?: number;
+}
+
 export interface ResolvedPublish {
   readonly apiKey: string;
   /** Without trailing slash, e.g. '/api/v2/package'. */
@@ -99,14 +117,15 @@ export interface ReadBody {
   tooLarge: boolean;
 }
 
-/** Reads a request body (chunked or Content-Length) into memory, keeping at most `maxBytes`. */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<ReadBody> {
+/** Reads a request body (chunked or Content-Length) into memory, keeping at most `maxBytes`; `onBytes` sees the running total. */
+export function readBody(req: IncomingMessage, maxBytes: number, onBytes?: (bytes: number) => void): Promise<ReadBody> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
     let tooLarge = false;
     req.on('data', (c: Buffer) => {
       bytes += c.length;
+      onBytes?.(bytes);
       if (tooLarge) return;
       if (bytes > maxBytes) {
         tooLarge = true;

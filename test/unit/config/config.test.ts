@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { validateConfig, loadConfig } from '../../../src/config/load.js';
@@ -96,7 +98,39 @@ describe('config', () => {
   });
 
   it('reads YAML and JSON files, and names the file in errors', () => {
-    expect(() => loadConfig('/nonexistent/nuproxy.yaml', {})).toThrow(/nonexistent\/nuproxy\.yaml.*cannot read/s);
+    const dir = mkdtempSync(join(tmpdir(), 'nuproxy-config-'));
+    try {
+      const yamlFile = join(dir, 'nuproxy.yaml');
+      writeFileSync(yamlFile, 'listen:\n  port: 6100\ncache:\n  freshness: { versions: 90s }\nupstreams:\n  - name: company\n    serviceIndex: https://pkgs.example.com/v3/index.json\n');
+      const fromYaml = loadConfig(yamlFile, {});
+      expect(fromYaml.config.listen.port).toBe(6100);
+      expect(fromYaml.config.cache.freshness.versions).toBe(90_000);
+      expect(fromYaml.config.upstreams.map((u) => u.name)).toEqual(['company']);
+
+      const jsonFile = join(dir, 'nuproxy.json');
+      writeFileSync(jsonFile, JSON.stringify({ listen: { port: 6200 }, publicUrl: 'https://nuget.example.com/', upstreams: [{ name: 'json-feed', serviceIndex: 'https://pkgs.example.com/v3/index.json' }] }));
+      const fromJson = loadConfig(jsonFile, {});
+      expect(fromJson.config.listen.port).toBe(6200);
+      expect(fromJson.config.publicUrl).toBe('https://nuget.example.com/');
+      expect(fromJson.config.upstreams[0]!.name).toBe('json-feed');
+      // and a .json file is read as JSON, not as YAML (which would take this)
+      const yamlInJson = join(dir, 'yaml-inside.json');
+      writeFileSync(yamlInJson, 'listen:\n  port: 6201\n');
+      expect(() => loadConfig(yamlInJson, {})).toThrow(/yaml-inside\.json.*cannot parse/s);
+      // NUPROXY_CONFIG names the file when no path is given; the environment still overrides it
+      expect(loadConfig(undefined, { NUPROXY_CONFIG: yamlFile, NUPROXY_PORT: '6300' }).config.listen.port).toBe(6300);
+
+      // errors name the file: unreadable, unparsable, invalid
+      expect(() => loadConfig(join(dir, 'missing.yaml'), {})).toThrow(/missing\.yaml.*cannot read/s);
+      const broken = join(dir, 'broken.json');
+      writeFileSync(broken, '{"listen": ');
+      expect(() => loadConfig(broken, {})).toThrow(/broken\.json.*cannot parse/s);
+      const invalid = join(dir, 'invalid.yaml');
+      writeFileSync(invalid, 'listen: { port: eighty }\n');
+      expect(() => loadConfig(invalid, {})).toThrow(/invalid\.yaml.*listen\.port/s);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   describe('upstream id rules and freshness overrides', () => {

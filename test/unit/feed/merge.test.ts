@@ -5,6 +5,7 @@ import { checkFailures, combinedOutcome, fanOut } from '../../../src/feed/fan-ou
 import { freshness } from '../../../src/feed/freshness.js';
 import { BASE } from '../../../src/protocol/urls.js';
 import { NuproxyError } from '../../../src/errors.js';
+import { deferred } from '../../support/wait.js';
 
 describe('mergeVersionLists', () => {
   it('unions with NuGet equality, first upstream wins, sorted by precedence', () => {
@@ -81,13 +82,30 @@ describe('buildRegistration', () => {
 describe('fan-out policy', () => {
   it('asks in parallel and sorts contributions', async () => {
     const started: string[] = [];
+    // no ask answers before every upstream has been asked: a sequential loop would wait for 'a' forever, so the
+    // first ask gives up (and the test fails) if the others do not start
+    let allAsked!: () => void;
+    const asked = new Promise<void>((r) => (allAsked = r));
+    const notParallel = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`asked one at a time: only ${started.join(', ')} started`)), 5_000).unref());
+    // and they answer in reverse order ('c' first, 'a' last): the contributions still come out in priority order
+    const answered: string[] = [];
+    const turn = new Map(['a', 'b', 'c'].map((u) => [u, deferred()]));
+    const waitsFor: Record<string, string | undefined> = { a: 'b', b: 'c', c: undefined };
     const g = await fanOut(['a', 'b', 'c'], async (u) => {
       started.push(u);
+      if (started.length === 3) allAsked();
+      await Promise.race([asked, notParallel]);
+      const before = waitsFor[u];
+      if (before) await turn.get(before)!.promise;
+      answered.push(u);
+      turn.get(u)!.resolve();
       if (u === 'b') throw new NuproxyError('UPSTREAM_TIMEOUT', 'slow');
       if (u === 'c') return { upstream: u, kind: 'absent' };
       return { upstream: u, kind: 'ok', value: 1, outcome: 'hit', version: '1' };
     });
     expect(started).toEqual(['a', 'b', 'c']);
+    expect(g.failed.map((f) => [f.upstream, (f.error as Error).message])).toEqual([['b', 'slow']]);
+    expect(answered).toEqual(['c', 'b', 'a']);
     expect(g.ok.map((c) => c.upstream)).toEqual(['a']);
     expect(g.absent).toEqual(['c']);
     expect(g.failed.map((f) => f.upstream)).toEqual(['b']);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { dependenciesFor, nearestGroup, parseFramework, parseNuspecDependencies, scanXml } from '../../../src/protocol/nuspec.js';
 import { makeNuspecXml, parseNuspec } from '../../support/nupkg.js';
 import { findRealPackagesDir } from '../../support/real-packages.js';
+import { needTool } from '../../support/need.js';
 
 const NS = 'http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd';
 
@@ -250,9 +251,9 @@ describe('target frameworks and the nearest dependency group', () => {
 
 describe('the nuspecs of the real packages folder', () => {
   const dir = findRealPackagesDir();
-  if (!dir) {
-    console.warn('[nuproxy] SKIPPED: no folder of real NuGet packages (xunit/2.9.3) was found; set NUPROXY_REAL_PACKAGES; real nuspec tests did not run');
-    it.skip('real nuspecs (no real packages folder on this machine)', () => {});
+  const skip = needTool('real-packages', dir !== undefined, 'the real nuspec tests');
+  if (skip || !dir) {
+    it.skip(`real nuspecs (${skip})`, () => {});
     return;
   }
   const nuspecs: { path: string; lowerId: string; lowerVersion: string }[] = [];
