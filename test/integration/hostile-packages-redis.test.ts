@@ -8,11 +8,12 @@ import { createClient } from '@redis/client';
 import { request } from 'undici';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
+import { needTool } from '../support/need.js';
 import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
 import { startHostileUpstream, type HostileUpstream } from '../support/hostile/server.js';
 import { everyIdHas, flatPath, serveBytes, trickle, VERSION_LISTS, ZIP_START, type Watch } from '../support/hostile/packages.js';
 
-const missing = redisServerPath() === undefined;
+const missing = needTool('redis-server', redisServerPath() !== undefined, 'the shared-tier hostile package tests') !== undefined;
 if (missing) console.warn(`\n${'!'.repeat(80)}\nSKIPPED hostile-packages-redis: redis-server is not installed (apt-get install redis-server)\n${'!'.repeat(80)}\n`);
 
 async function until(probe: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {

@@ -18,8 +18,7 @@ import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
 type Json = Record<string, any>;
 
-const reason = skipReason();
-if (reason) console.warn(`\n\n${'!'.repeat(100)}\nSKIPPED search-from-cache (dotnet package search): ${reason}\n${'!'.repeat(100)}\n`);
+const reason = skipReason('dotnet package search / dotnet new install over the cache');
 
 const PAGE_IDS = Array.from({ length: 12 }, (_, i) => `Page.Lib.${String(i).padStart(2, '0')}`);
 

@@ -97,7 +97,8 @@ describe('a cut-off response is logged as aborted, with the bytes sent', () => {
   });
 
   it('the upstream dies mid-download and nuproxy cuts the streamed response: aborted, bytesSent short of the size', async () => {
-    const pkg = makeNupkg({ id: 'Reset.Cut', version: '1.0.0', padBytes: 1024 * 1024 });
+    // over 2 MB: streamed as it arrives (a smaller package is answered only once verified: a 502, not a cut body)
+    const pkg = makeNupkg({ id: 'Reset.Cut', version: '1.0.0', padBytes: 3 * 1024 * 1024 });
     upstream = await startTestUpstream({ packages: [pkg] });
     upstream.setFault(/\.nupkg$/, { kind: 'reset-mid-body', afterBytes: 256 * 1024 }, 1);
     proxy = await startTestProxy({ upstreams: [upstream.serviceIndexUrl] });

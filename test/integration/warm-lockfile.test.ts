@@ -15,8 +15,7 @@ import { MAIN } from '../support/process.js';
 import { findRealPackagesDir } from '../support/real-packages.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
-const reason = skipReason();
-if (reason) console.warn(`\n\n${'!'.repeat(100)}\nSKIPPED warm-lockfile: ${reason}\n${'!'.repeat(100)}\n`);
+const reason = skipReason('warm from a lock file written by dotnet restore');
 
 interface Summary {
   failures: { package: string; reason: string; requiredBy?: string }[];

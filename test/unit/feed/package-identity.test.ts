@@ -1,6 +1,7 @@
 // The identity check a package passes before it is committed (src/feed/verify.ts verifyPackage, the nuspec found
 // through the zip's central directory by src/feed/nuspec.ts): on the machine's real packages (every one passes,
 // its nuspec read equals yauzl's, and what it costs), and on packages built to fail it.
+import { needTool } from '../../support/need.js';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,9 +97,9 @@ describe('the identity of a package: its nuspec names what was asked for', () =>
 
   describe('the real packages of this machine', () => {
     const root = findRealPackagesDir();
-    if (!root) {
-      console.warn('[nuproxy] SKIPPED: no folder of real NuGet packages (xunit/2.9.3) was found; set NUPROXY_REAL_PACKAGES; identity checks on real packages did not run');
-      it.skip('real packages (no real packages folder on this machine)', () => {});
+    const skip = needTool('real-packages', root !== undefined, 'the identity checks on real packages');
+    if (skip || !root) {
+      it.skip(`real packages (${skip})`, () => {});
       return;
     }
     const packages: { path: string; lowerId: string; lowerVersion: string }[] = [];
