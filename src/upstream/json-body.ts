@@ -1,0 +1,131 @@
+/**
+ * Reads one metadata document from an upstream response, bounded while it streams: an upstream (or anything in
+ * front of it) may send a gzip bomb, an endless or 500 MB version list, a document nested 100,000 deep, or an echo
+ * of nuproxy's own credentials. Each is refused the moment it shows, the upstream body destroyed (its connection
+ * closed), nothing kept: the caller stores nothing, and memory goes back to where it was.
+ *
+ * - upstreams[].limits.metadataCompressedBytes: the bytes of a gzip/deflate-encoded body as received (an announced
+ *   Content-Length over it is refused before reading). An unencoded body is bounded by metadataBytes alone.
+ * - upstreams[].limits.metadataBytes: the decoded bytes, counted as they come out of zlib.
+ * - upstreams[].limits.jsonDepth: nesting (json-reader.ts, which also parses in slices: no long event-loop block).
+ * - a configured secret in the decoded bytes, or in a string once its JSON escapes are undone.
+ */
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createInflate } from 'node:zlib';
+import { NuproxyError } from '../errors.js';
+import { safeUrl } from '../log.js';
+import { toUpstreamError, type UpstreamResponse } from './http-client.js';
+import { JsonDepthError, JsonReader, JsonSyntaxError } from './json-reader.js';
+import type { SecretSet } from './secrets.js';
+
+export interface DocumentLimits {
+  metadataBytes: number;
+  metadataCompressedBytes: number;
+  jsonDepth: number;
+}
+
+export interface DocumentContext {
+  upstream: string;
+  url: string;
+  limits: DocumentLimits;
+  secrets: SecretSet;
+}
+
+/** The parsed document (an object or array), or a NuproxyError (502; 504 for a timeout). */
+export async function readJsonDocument(res: UpstreamResponse, ctx: DocumentContext): Promise<object> {
+  const { upstream, limits } = ctx;
+  const details = { upstream, url: safeUrl(ctx.url) };
+  const encoding = (header(res.headers, 'content-encoding') ?? '').trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
+    discard(res.body);
+    throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} sent a document with Content-Encoding ${encoding}, which nuproxy did not ask for`, details);
+  }
+  const encoded = encoding === 'gzip' || encoding === 'deflate';
+  const wireKey = encoded ? 'metadataCompressedBytes' : 'metadataBytes';
+  const wireLimit = limits[wireKey];
+  const tooLarge = (key: keyof DocumentLimits, what: string): NuproxyError =>
+    new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} sent a metadata document ${what}, over limits.${key} (${formatBytes(limits[key])})`, { ...details, limit: `limits.${key}` });
+
+  const announced = header(res.headers, 'content-length');
+  if (announced !== undefined && /^\d+$/.test(announced.trim()) && Number(announced) > wireLimit) {
+    discard(res.body);
+    throw tooLarge(wireKey, `of ${formatBytes(Number(announced))}${encoded ? ` ${encoding}-encoded` : ''}`);
+  }
+
+  const secretFound = (): NuproxyError =>
+    new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} sent a metadata document that contains one of nuproxy's configured secrets (does it echo request headers?)`, details);
+  const reader = new JsonReader({
+    maxDepth: limits.jsonDepth,
+    onEscapedString: (s) => {
+      if (ctx.secrets.foundIn(s)) throw secretFound();
+    },
+  });
+  const scanner = ctx.secrets.scanner();
+  let wire = 0;
+  let decoded = 0;
+  const countWire = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      wire += chunk.length;
+      if (wire > wireLimit) throw tooLarge(wireKey, `larger than announced or without a length${encoded ? ` (${encoding}-encoded)` : ''}`);
+      yield chunk;
+    }
+  };
+  const consume = async (source: AsyncIterable<Buffer>): Promise<void> => {
+    for await (const chunk of source) {
+      decoded += chunk.length;
+      if (decoded > limits.metadataBytes) throw tooLarge('metadataBytes', `that decodes to more bytes than allowed`);
+      if (scanner.push(chunk)) throw secretFound();
+      reader.push(chunk);
+    }
+  };
+  try {
+    if (encoded) await pipeline(res.body, countWire, encoding === 'gzip' ? createGunzip() : createInflate(), consume);
+    else await pipeline(res.body, countWire, consume);
+    return asDocument(reader.end(), ctx);
+  } catch (err) {
+    throw documentError(err, res, ctx, encoding);
+  }
+}
+
+function asDocument(json: unknown, ctx: DocumentContext): object {
+  if (json === null || typeof json !== 'object') {
+    throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${ctx.upstream} sent JSON that is not a document`, { upstream: ctx.upstream, url: safeUrl(ctx.url) });
+  }
+  return json;
+}
+
+function documentError(err: unknown, res: UpstreamResponse, ctx: DocumentContext, encoding: string): NuproxyError {
+  if (err instanceof NuproxyError) return err;
+  const details = { upstream: ctx.upstream, url: safeUrl(ctx.url) };
+  if (err instanceof JsonDepthError) {
+    return new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${ctx.upstream} sent a metadata document nested deeper than limits.jsonDepth (${ctx.limits.jsonDepth})`, { ...details, limit: 'limits.jsonDepth' }, err);
+  }
+  if (err instanceof JsonSyntaxError) {
+    const contentType = header(res.headers, 'content-type') ?? 'unknown';
+    return new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${ctx.upstream} sent ${/html/i.test(contentType) ? 'an HTML page' : 'invalid JSON'} instead of a JSON document`, { ...details, contentType }, err);
+  }
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${ctx.upstream} sent a body that does not decode as ${encoding}`, details, err);
+  }
+  return toUpstreamError(err, ctx.upstream, ctx.url);
+}
+
+/** 67108864 -> "64 MB": limits named in errors as they are written in the config. */
+export function formatBytes(n: number): string {
+  for (const [unit, size] of [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
+    if (n >= size) return `${Number.isInteger(n / size) ? n / size : (n / size).toFixed(1)} ${unit}`;
+  }
+  return `${n} bytes`;
+}
+
+function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Drops a response body we will not read (closing its connection), without an unhandled 'error'. */
+function discard(body: { on(event: 'error', fn: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
