@@ -54,13 +54,11 @@ export async function readJsonDocument(res: UpstreamResponse, ctx: DocumentConte
 
   const secretFound = (): NuproxyError =>
     new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} sent a metadata document that contains one of nuproxy's configured secrets (does it echo request headers?)`, details);
-  const reader = new JsonReader({
-    maxDepth: limits.jsonDepth,
-    onEscapedString: (s) => {
-      if (ctx.secrets.foundIn(s)) throw secretFound();
-    },
-  });
+  // while it streams: sizes, depth and secrets are checked and the bytes kept, nothing parsed (an attack that is
+  // cut at a limit costs at most the limit's bytes, never the objects of a 64 MB parse)
+  const scan = new JsonReader({ maxDepth: limits.jsonDepth, scanOnly: true });
   const scanner = ctx.secrets.scanner();
+  const chunks: (Buffer | undefined)[] = [];
   let wire = 0;
   let decoded = 0;
   const countWire = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -75,17 +73,39 @@ export async function readJsonDocument(res: UpstreamResponse, ctx: DocumentConte
       decoded += chunk.length;
       if (decoded > limits.metadataBytes) throw tooLarge('metadataBytes', `that decodes to more bytes than allowed`);
       if (scanner.push(chunk)) throw secretFound();
-      reader.push(chunk);
+      scan.push(chunk);
+      chunks.push(chunk);
     }
   };
   try {
     if (encoded) await pipeline(res.body, countWire, encoding === 'gzip' ? createGunzip() : createInflate(), consume);
     else await pipeline(res.body, countWire, consume);
+    scan.end();
+    // then parsed in slices, giving the event loop a turn every few milliseconds (a 64 MB document takes about a
+    // second of CPU here; health probes and warm hits go on meanwhile)
+    const reader = new JsonReader({
+      maxDepth: limits.jsonDepth,
+      onEscapedString: (s) => {
+        if (ctx.secrets.foundIn(s)) throw secretFound();
+      },
+    });
+    let turn = performance.now();
+    for (let i = 0; i < chunks.length; i++) {
+      reader.push(chunks[i]!);
+      chunks[i] = undefined; // the reader lets go of what it has parsed
+      if (performance.now() - turn > TURN_MS) {
+        await new Promise((r) => setImmediate(r));
+        turn = performance.now();
+      }
+    }
     return asDocument(reader.end(), ctx);
   } catch (err) {
     throw documentError(err, res, ctx, encoding);
   }
 }
+
+/** Longest stretch of parsing between two turns of the event loop. */
+const TURN_MS = 10;
 
 function asDocument(json: unknown, ctx: DocumentContext): object {
   if (json === null || typeof json !== 'object') {

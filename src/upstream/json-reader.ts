@@ -24,6 +24,8 @@ export class JsonDepthError extends Error {
 
 export interface JsonReaderOptions {
   maxDepth: number;
+  /** Only check the structure and depth, keeping no bytes and building nothing (end() returns undefined). */
+  scanOnly?: boolean;
   /** Target size of one JSON.parse (bytes). */
   sliceBytes?: number;
   /** Called with each string (or key) that contains an escape, decoded. May throw to stop the read. */
@@ -54,6 +56,7 @@ export class JsonReader {
   private readonly maxDepth: number;
   private readonly slice: number;
   private readonly onEscaped: ((value: string) => void) | undefined;
+  private readonly scanOnly: boolean;
   /** A key no real document uses, for placeholder members of objects. */
   private readonly dummy = `nuproxy-placeholder-${Math.random().toString(36).slice(2)}`;
   private chunks: Buffer[] = [];
@@ -77,12 +80,15 @@ export class JsonReader {
     this.maxDepth = opts.maxDepth;
     this.slice = opts.sliceBytes ?? DEFAULT_SLICE;
     this.onEscaped = opts.onEscapedString;
+    this.scanOnly = opts.scanOnly ?? false;
+    // nothing is built: every member boundary is left alone, as in a document of unknown shape
+    if (this.scanOnly) this.other = true;
   }
 
   /** The next bytes of the document. Throws JsonDepthError or JsonSyntaxError (then the reader is done). */
   push(chunk: Buffer): void {
     const base = this.total;
-    this.chunks.push(chunk);
+    if (!this.scanOnly) this.chunks.push(chunk);
     this.total += chunk.length;
     const n = chunk.length;
     let i = 0;
@@ -115,7 +121,7 @@ export class JsonReader {
         if (nextQuote === -1) break;
         this.inString = false;
         i = nextQuote + 1;
-        if (this.strEscaped) this.escapedString(this.strStart, base + i);
+        if (this.strEscaped && !this.scanOnly) this.escapedString(this.strStart, base + i);
         continue;
       }
       const c = chunk[i]!;
@@ -129,6 +135,7 @@ export class JsonReader {
   /** The document, once every byte was pushed. */
   end(): unknown {
     if (this.inString || this.frames.length > 0) throw new JsonSyntaxError('the JSON document ends before it is complete');
+    if (this.scanOnly) return undefined;
     if (this.root !== undefined && !this.other) return this.root;
     const text = this.text(this.leading === 3 ? 3 : 0, this.total);
     try {
