@@ -160,11 +160,16 @@ describe('hostile metadata against the nuproxy process, default limits', () => {
     await alive();
   });
 
-  it('a document nested 100,000 deep: 502 naming limits.jsonDepth (64), not 500', async () => {
+  it('a document nested 100,000 deep: 502 naming limits.jsonDepth (64), not 500 (registration) or 200 (version list)', async () => {
+    const deep = `{"count":1,"items":[{"items":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`;
     hostile.on(`${FLAT}deep.lib/index.json`, document(deepDocument(100_000)));
-    const r = await get(`${proc.url}v3/flat/deep.lib/index.json`);
-    expect(r.status).toBe(502);
-    expect(r.json()).toEqual({ error: 'upstream_bad_response', message: expect.stringContaining('limits.jsonDepth (64)'), upstream: 'hostile' });
+    hostile.on(`${REG}deep.reg/index.json`, document(deep));
+    hostile.on(`${FLAT}deep.reg/index.json`, document('{"versions":["1.0.0"]}'));
+    for (const path of ['v3/flat/deep.lib/index.json', 'v3/registration/semver2/deep.reg/index.json']) {
+      const r = await get(`${proc.url}${path}`);
+      expect(r.status, path).toBe(502);
+      expect(r.json(), path).toEqual({ error: 'upstream_bad_response', message: expect.stringContaining('limits.jsonDepth (64)'), upstream: 'hostile' });
+    }
     await alive();
   });
 });
