@@ -71,7 +71,7 @@ export class UpstreamHttp {
     this.redirectAllow = new RedirectAllowList(opts.redirectAllow ?? DEFAULT_REDIRECT_ORIGINS);
     this.metadataAgent = new Agent({ connect: { timeout: opts.timeouts.connect }, ...pool });
     // package downloads may be redirected off the upstream's origins: those connections check their address
-    const plain = buildConnector({ timeout: opts.timeouts.connect });
+    const plain = buildConnector({ timeout: opts.timeouts.connect, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
     const guarded = buildConnector({ timeout: opts.timeouts.connect, lookup: guardedLookup(opts.lookup) });
     this.packageAgent = new Agent({
       ...pool,
