@@ -51,6 +51,9 @@ const DEFAULT_SLICE = 512 * 1024;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const BOM = [0xef, 0xbb, 0xbf];
+/** The bytes the scan acts on inside a container: " { } [ ] , */
+const STRUCTURAL = new Uint8Array(256);
+for (const c of '"{}[],') STRUCTURAL[c.charCodeAt(0)] = 1;
 
 export class JsonReader {
   private readonly maxDepth: number;
@@ -69,6 +72,7 @@ export class JsonReader {
   private escapeNext = false;
   private strStart = 0;
   private strEscaped = false;
+  private anyEscape = false;
   private leading = 0; // BOM bytes seen at the start
   private leadDone = false;
   /** Something other than one object or array at the top: left whole to JSON.parse at the end. */
@@ -114,6 +118,7 @@ export class JsonReader {
         if (nextBackslash !== -1 && nextBackslash < i) nextBackslash = chunk.indexOf(BACKSLASH, i);
         if (nextBackslash !== -1 && (nextQuote === -1 || nextBackslash < nextQuote)) {
           this.strEscaped = true;
+          this.anyEscape = true;
           this.escapeNext = true;
           i = nextBackslash + 1;
           continue;
@@ -124,12 +129,23 @@ export class JsonReader {
         if (this.strEscaped && !this.scanOnly) this.escapedString(this.strStart, base + i);
         continue;
       }
-      const c = chunk[i]!;
-      if (this.frames.length === 0) this.top(c, base + i);
-      else this.inside(c, base + i);
+      if (this.frames.length === 0) {
+        this.top(chunk[i]!, base + i);
+        i++;
+        continue;
+      }
+      // numbers, literals, whitespace, colons: nothing to do
+      while (i < n && STRUCTURAL[chunk[i]!] === 0) i++;
+      if (i === n) break;
+      this.inside(chunk[i]!, base + i);
       i++;
     }
     this.release();
+  }
+
+  /** True once a string (or key) with an escape has been seen. */
+  get sawEscape(): boolean {
+    return this.anyEscape;
   }
 
   /** The document, once every byte was pushed. */
