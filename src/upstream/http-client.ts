@@ -1,12 +1,12 @@
-import { isIP, type LookupFunction } from 'node:net';
-import { Agent, buildConnector, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { LookupFunction } from 'node:net';
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { NuproxyError } from '../errors.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { safeUrl, type Logger } from '../log.js';
 import type { ResolvedAuth } from '../config/load.js';
 import { DEFAULT_REDIRECT_ORIGINS, type UpstreamConfig } from '../config/schema.js';
 import type { SecretSet } from './secrets.js';
-import { ADDRESS_REFUSED, addressRefused, guardedLookup, isSpecialAddress, RedirectAllowList } from './redirect-policy.js';
+import { ADDRESS_REFUSED, addressCheckingConnector, RedirectAllowList } from './redirect-policy.js';
 
 export interface UpstreamHttpOptions {
   name: string;
@@ -71,17 +71,13 @@ export class UpstreamHttp {
     this.redirectAllow = new RedirectAllowList(opts.redirectAllow ?? DEFAULT_REDIRECT_ORIGINS);
     this.metadataAgent = new Agent({ connect: { timeout: opts.timeouts.connect }, ...pool });
     // package downloads may be redirected off the upstream's origins: those connections check their address
-    const plain = buildConnector({ timeout: opts.timeouts.connect, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
-    const guarded = buildConnector({ timeout: opts.timeouts.connect, lookup: guardedLookup(opts.lookup) });
     this.packageAgent = new Agent({
       ...pool,
-      connect: (o, callback) => {
-        const origin = `${o.protocol}//${o.host}`;
-        if (this.allowedOrigins.has(origin) || this.redirectAllow.match(new URL(origin)) === 'exact') return plain(o, callback);
-        // a name is checked on what it resolves to; a bare address (never matched by a wildcard) here
-        if (isIP(o.hostname) !== 0 && isSpecialAddress(o.hostname)) return callback(addressRefused(o.hostname, o.hostname), null);
-        return guarded(o, callback);
-      },
+      connect: addressCheckingConnector({
+        timeout: opts.timeouts.connect,
+        ...(opts.lookup ? { lookup: opts.lookup } : {}),
+        trusted: (origin) => this.allowedOrigins.has(origin.origin) || this.redirectAllow.match(origin) === 'exact',
+      }),
     });
     this.log = opts.logger.child({ upstream: opts.name });
     this.breaker = new CircuitBreaker(opts.name, {

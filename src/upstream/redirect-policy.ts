@@ -11,6 +11,7 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { buildConnector } from 'undici';
 
 /** How a target origin stands with the allow list. */
 export type AllowMatch = 'exact' | 'wildcard' | undefined;
@@ -107,6 +108,22 @@ export function guardedLookup(resolve: LookupFunction = dnsLookup as LookupFunct
       if (bad) return callback(addressRefused(hostname, bad.address) as NodeJS.ErrnoException, address, family);
       callback(null, address, family);
     });
+  };
+}
+
+/**
+ * The connector of the package pool: an origin `trusted` says (the upstream's own, or listed exactly) is connected
+ * to as usual; any other (matched by a wildcard) only if its address is public, checked on the address the name
+ * resolves to, the one the socket then connects to.
+ */
+export function addressCheckingConnector(opts: { timeout: number; lookup?: LookupFunction; trusted: (origin: URL) => boolean }): buildConnector.connector {
+  const plain = buildConnector({ timeout: opts.timeout, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
+  const guarded = buildConnector({ timeout: opts.timeout, lookup: guardedLookup(opts.lookup) });
+  return (o, callback) => {
+    if (opts.trusted(new URL(`${o.protocol}//${o.host}`))) return plain(o, callback);
+    // a bare address is never looked up: checked here (a wildcard never matches one, so this is a second guard)
+    if (isIP(o.hostname) !== 0 && isSpecialAddress(o.hostname)) return callback(addressRefused(o.hostname, o.hostname), null);
+    return guarded(o, callback);
   };
 }
 
