@@ -247,7 +247,9 @@ export class UpstreamHttp {
           throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.opts.name} redirected from https to ${next.protocol.replace(/:$/, '')}`, { upstream: this.opts.name, url: safeUrl(url) });
         }
         if (!this.allowedOrigins.has(next.origin)) {
-          if (kind === 'metadata') throw this.refused(url, `redirected a metadata request to ${next.origin}, outside its service index (metadata comes from the upstream's own origins only)`);
+          if (kind === 'metadata') {
+            throw this.refused(url, `redirected a metadata request to ${next.origin}, outside its service index (metadata comes from the upstream's own origins only; if the feed moved there, configure its new serviceIndex)`);
+          }
           if (this.redirectAllow.match(next) === undefined) throw this.refused(url, `redirected a package download to ${next.origin}, which redirects.allow does not list`);
         }
         current = next;
