@@ -39,7 +39,7 @@ export async function readJsonDocument(res: UpstreamResponse, ctx: DocumentConte
   if (encoding !== '' && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
     discard(res.body);
     // the header is the upstream's text: shortened and kept free of secrets before it goes into a message
-    const shown = ctx.secrets.redact(encoding.slice(0, 40));
+    const shown = ctx.secrets.redact(encoding).slice(0, 40);
     throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} sent a document with Content-Encoding ${shown}, which nuproxy did not ask for`, details);
   }
   const encoded = encoding === 'gzip' || encoding === 'deflate';
