@@ -35,13 +35,9 @@ export interface DocumentContext {
 export async function readJsonDocument(res: UpstreamResponse, ctx: DocumentContext): Promise<object> {
   const { upstream, limits } = ctx;
   const details = { upstream, url: safeUrl(ctx.url) };
+  // a coding nuproxy did not ask for is read as it is, as NuGet's own client does (servers that send
+  // "Content-Encoding: utf-8" exist); if it really was compressed, the document does not parse
   const encoding = (header(res.headers, 'content-encoding') ?? '').trim().toLowerCase();
-  if (encoding !== '' && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
-    discard(res.body);
-    // the header is the upstream's text: shortened and kept free of secrets before it goes into a message
-    const shown = ctx.secrets.redact(encoding).slice(0, 40);
-    throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} sent a document with Content-Encoding ${shown}, which nuproxy did not ask for`, details);
-  }
   const encoded = encoding === 'gzip' || encoding === 'deflate';
   const wireKey = encoded ? 'metadataCompressedBytes' : 'metadataBytes';
   const wireLimit = limits[wireKey];
@@ -173,7 +169,10 @@ function documentError(err: unknown, res: UpstreamResponse, ctx: DocumentContext
   }
   if (err instanceof JsonSyntaxError) {
     const contentType = header(res.headers, 'content-type') ?? 'unknown';
-    return new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${ctx.upstream} sent ${/html/i.test(contentType) ? 'an HTML page' : 'invalid JSON'} instead of a JSON document`, { ...details, contentType }, err);
+    // a header is the upstream's text: kept free of secrets, then shortened, before it goes into a message
+    const asSent = header(res.headers, 'content-encoding') ?? '';
+    const coding = encoding === '' || encoding === 'identity' || encoding === 'gzip' || encoding === 'deflate' ? '' : ` (Content-Encoding ${ctx.secrets.redact(asSent).slice(0, 40)}, which nuproxy did not ask for)`;
+    return new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${ctx.upstream} sent ${/html/i.test(contentType) ? 'an HTML page' : 'invalid JSON'} instead of a JSON document${coding}`, { ...details, contentType: ctx.secrets.redact(contentType) }, err);
   }
   const code = (err as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && code.startsWith('Z_')) {

@@ -178,6 +178,25 @@ describe('echoed credentials in a metadata document', () => {
     hostile.on(`${FLAT}${id}/index.json`, document('{"versions":["2.0.0"]}'));
     expect((await get(`${proxy.url}v3/flat/${id}/index.json`)).json()).toEqual({ versions: ['2.0.0'] });
   });
+
+  it('the credentials echoed as the Content-Encoding of a body that is not JSON: 502 naming the coding, the secret not in the answer', async () => {
+    hostile.on(`${FLAT}bearer.encoding/index.json`, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': String(req.headers.authorization) });
+      res.end(gzipSync('{"versions":["1.0.0"]}'));
+    });
+    const r = await get(`${proxy.url}v3/flat/bearer.encoding/index.json`);
+    expect(r.status).toBe(502);
+    expect(r.json()).toEqual({ error: 'upstream_bad_response', message: expect.stringMatching(/invalid JSON .*Content-Encoding (Bearer )?\[redacted\]/), upstream: 'bearer' });
+    expect(`${JSON.stringify(r.headers)}${r.text}`).not.toContain(token);
+  });
+
+  it('a coding nuproxy did not ask for over a plain JSON body is read as it is (as NuGet does)', async () => {
+    hostile.on(`${FLAT}bearer.utf8/index.json`, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'utf-8' });
+      res.end('{"versions":["1.0.0"]}');
+    });
+    expect((await get(`${proxy.url}v3/flat/bearer.utf8/index.json`)).json()).toEqual({ versions: ['1.0.0'] });
+  });
 });
 
 describe.skipIf(redisServerPath() === undefined)('refused metadata with Redis and with a stored copy', () => {
