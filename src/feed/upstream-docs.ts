@@ -150,7 +150,7 @@ export class UpstreamDocs {
     const kept = filterSemVer2 ? leaves.filter((l) => !isSemVer2(parseVersion(String((l.catalogEntry as Json).version))!)) : leaves;
     const { items: _items, count: _count, '@id': _id, ...extras } = doc;
     void leafKey;
-    return { kind: 'ok', json: { leaves: kept, extras }, text: '', gzip: r.gzip, ...(r.etag ? { etag: r.etag } : {}), ...(r.lastModified ? { lastModified: r.lastModified } : {}) };
+    return { kind: 'ok', json: { leaves: kept, extras }, gzip: r.gzip, ...(r.etag ? { etag: r.etag } : {}), ...(r.lastModified ? { lastModified: r.lastModified } : {}) };
   }
 
   async search(src: UpstreamSource, rawQuery: string, hive: string): Promise<Contribution<Json>> {

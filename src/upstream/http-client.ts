@@ -1,10 +1,12 @@
+import type { LookupFunction } from 'node:net';
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { NuproxyError } from '../errors.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { safeUrl, type Logger } from '../log.js';
 import type { ResolvedAuth } from '../config/load.js';
-import type { UpstreamConfig } from '../config/schema.js';
+import { DEFAULT_REDIRECT_ORIGINS, type UpstreamConfig } from '../config/schema.js';
 import type { SecretSet } from './secrets.js';
+import { ADDRESS_REFUSED, addressCheckingConnector, RedirectAllowList } from './redirect-policy.js';
 
 export interface UpstreamHttpOptions {
   name: string;
@@ -24,7 +26,15 @@ export interface UpstreamHttpOptions {
   redirectAllow?: readonly string[];
   /** Every configured secret: none may leave nuproxy in a body or header. */
   secrets?: SecretSet;
+  /** How names of wildcard-allowed redirect targets are resolved (dns.lookup; tests resolve names of their own). */
+  lookup?: LookupFunction;
 }
+
+/**
+ * What a request is for. Metadata and package bytes have their own connection pools (32 slow downloads must not
+ * hold up a version list) and their own redirect rules (only package downloads may leave the upstream's origins).
+ */
+export type RequestKind = 'metadata' | 'package';
 
 export interface UpstreamResponse {
   status: number;
@@ -38,23 +48,36 @@ const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const MAX_REDIRECTS = 5;
 
 /**
- * HTTP to ONE upstream feed: a keep-alive undici Agent, timeouts, retries with backoff for idempotent requests,
- * auth, and redirects followed here without carrying credentials to another host. Requests are only made to
- * hosts the upstream's own service index names (plus redirect targets, which never get credentials).
+ * HTTP to ONE upstream feed: two keep-alive undici Agents (metadata, package bytes), timeouts, retries with backoff
+ * for idempotent requests, auth, and redirects followed here without carrying credentials to another origin.
+ * Requests are only made to origins the upstream's own service index names, plus, for package downloads only,
+ * redirect targets allowed by upstreams[].redirects.allow (see redirect-policy.ts), which never get credentials.
  */
 export class UpstreamHttp {
-  private readonly agent: Agent;
+  private readonly metadataAgent: Agent;
+  private readonly packageAgent: Agent;
   private readonly allowedOrigins = new Set<string>();
+  private readonly redirectAllow: RedirectAllowList;
   private readonly log: Logger;
   readonly breaker: CircuitBreaker;
 
   constructor(private readonly opts: UpstreamHttpOptions) {
-    this.agent = new Agent({
-      connect: { timeout: opts.timeouts.connect },
+    const pool = {
       headersTimeout: opts.timeouts.headers,
       bodyTimeout: opts.timeouts.body,
       keepAliveTimeout: 30_000,
       connections: 32,
+    };
+    this.redirectAllow = new RedirectAllowList(opts.redirectAllow ?? DEFAULT_REDIRECT_ORIGINS);
+    this.metadataAgent = new Agent({ connect: { timeout: opts.timeouts.connect }, ...pool });
+    // package downloads may be redirected off the upstream's origins: those connections check their address
+    this.packageAgent = new Agent({
+      ...pool,
+      connect: addressCheckingConnector({
+        timeout: opts.timeouts.connect,
+        ...(opts.lookup ? { lookup: opts.lookup } : {}),
+        trusted: (origin) => this.allowedOrigins.has(origin.origin) || this.redirectAllow.match(origin) === 'exact',
+      }),
     });
     this.log = opts.logger.child({ upstream: opts.name });
     this.breaker = new CircuitBreaker(opts.name, {
@@ -93,7 +116,7 @@ export class UpstreamHttp {
 
   async request(
     url: string,
-    init: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; retry?: boolean } = {},
+    init: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; retry?: boolean; kind?: RequestKind } = {},
   ): Promise<UpstreamResponse> {
     if (!this.isAllowed(url)) {
       throw new NuproxyError('UPSTREAM_HOST_NOT_ALLOWED', `upstream ${this.opts.name} referred to a host outside its service index`, {
@@ -115,14 +138,14 @@ export class UpstreamHttp {
 
   private async requestWithRetries(
     url: string,
-    init: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; retry?: boolean },
+    init: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; retry?: boolean; kind?: RequestKind },
   ): Promise<UpstreamResponse> {
     const attempts = init.retry === false ? 1 : this.opts.retries + 1;
     let lastErr: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) await delay(backoff(attempt, this.opts.retryDelayMs ?? 200));
       try {
-        const res = await this.followRedirects(url, init.method ?? 'GET', init.headers ?? {});
+        const res = await this.followRedirects(url, init.method ?? 'GET', init.headers ?? {}, init.kind ?? 'metadata');
         if (RETRYABLE_STATUS.has(res.status) && attempt < attempts - 1) {
           await res.body.dump().catch(() => undefined);
           this.log.debug({ url: safeUrl(url), status: res.status, attempt }, 'retrying upstream request');
@@ -130,6 +153,8 @@ export class UpstreamHttp {
         }
         return res;
       } catch (err) {
+        // a refused redirect is the upstream's answer, not a transient failure: asking again gets it again
+        if (err instanceof NuproxyError) throw err;
         lastErr = err;
         if (attempt < attempts - 1) this.log.debug({ url: safeUrl(url), err: (err as Error).message, attempt }, 'retrying upstream request');
       }
@@ -152,7 +177,8 @@ export class UpstreamHttp {
     this.admit(url);
     const u = new URL(url);
     try {
-      const res = await this.agent.request({
+      // a push is a long transfer like a download: it shares the package pool, never holding up metadata
+      const res = await this.packageAgent.request({
         origin: u.origin,
         path: u.pathname + u.search,
         method: init.method,
@@ -182,32 +208,64 @@ export class UpstreamHttp {
     }
   }
 
-  private async followRedirects(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<UpstreamResponse> {
+  /**
+   * Follows at most MAX_REDIRECTS redirects, never from https to http. Metadata stays on the upstream's own
+   * origins; a package download may go to an origin redirects.allow matches. Only the upstream's own origins get
+   * its credentials.
+   */
+  private async followRedirects(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, kind: RequestKind): Promise<UpstreamResponse> {
+    const agent = kind === 'package' ? this.packageAgent : this.metadataAgent;
     let current = new URL(url);
-    const firstOrigin = current.origin;
     for (let hop = 0; ; hop++) {
-      const sameHost = current.origin === firstOrigin || this.allowedOrigins.has(current.origin);
-      const res = await this.agent.request({
-        origin: current.origin,
-        path: current.pathname + current.search,
-        method,
-        headers: { 'user-agent': this.opts.userAgent, ...headers, ...(sameHost ? this.authHeaders() : {}) },
-      });
+      const own = this.allowedOrigins.has(current.origin);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await agent.request({
+          origin: current.origin,
+          path: current.pathname + current.search,
+          method,
+          headers: { 'user-agent': this.opts.userAgent, ...headers, ...(own ? this.authHeaders() : {}) },
+        });
+      } catch (err) {
+        if ((err as { code?: unknown }).code === ADDRESS_REFUSED) {
+          const target = this.opts.secrets ? this.opts.secrets.redact(current.origin) : current.origin;
+          this.log.warn({ url: safeUrl(url), target, address: (err as { address?: unknown }).address }, 'refused a redirect to a loopback, private or link-local address');
+          throw this.refused(url, `redirected a package download to ${current.origin}, whose address is loopback, private or link-local (allowed only when that exact origin is in redirects.allow)`);
+        }
+        throw err;
+      }
       const location = res.headers.location;
       if (REDIRECTS.has(res.statusCode) && typeof location === 'string') {
         await res.body.dump().catch(() => undefined);
         if (hop >= MAX_REDIRECTS) {
-          throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.opts.name} redirected too many times`, { url: safeUrl(url) });
+          throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.opts.name} redirected more than ${MAX_REDIRECTS} times`, { upstream: this.opts.name, url: safeUrl(url) });
         }
-        const next = new URL(location, current);
+        let next: URL;
+        try {
+          next = new URL(location, current);
+        } catch {
+          throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.opts.name} redirected to an invalid URL`, { upstream: this.opts.name, url: safeUrl(url) });
+        }
         if (current.protocol === 'https:' && next.protocol !== 'https:') {
-          throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.opts.name} redirected from https to http`, { url: safeUrl(url) });
+          throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.opts.name} redirected from https to ${next.protocol.replace(/:$/, '')}`, { upstream: this.opts.name, url: safeUrl(url) });
+        }
+        if (!this.allowedOrigins.has(next.origin)) {
+          if (kind === 'metadata') {
+            throw this.refused(url, `redirected a metadata request to ${next.origin}, outside its service index (metadata comes from the upstream's own origins only; if the feed moved there, configure its new serviceIndex)`);
+          }
+          if (this.redirectAllow.match(next) === undefined) throw this.refused(url, `redirected a package download to ${next.origin}, which redirects.allow does not list`);
         }
         current = next;
         continue;
       }
       return { status: res.statusCode, headers: res.headers, body: res.body, url: current.toString() };
     }
+  }
+
+  /** The error for a redirect not followed; the target is the upstream's text, so it is kept free of secrets. */
+  private refused(url: string, what: string): NuproxyError {
+    const message = `upstream ${this.opts.name} ${what}: refused`;
+    return new NuproxyError('UPSTREAM_HOST_NOT_ALLOWED', this.opts.secrets ? this.opts.secrets.redact(message) : message, { upstream: this.opts.name, url: safeUrl(url) });
   }
 
   private authHeaders(): Record<string, string> {
@@ -224,7 +282,7 @@ export class UpstreamHttp {
   }
 
   async close(): Promise<void> {
-    await this.agent.close().catch(() => undefined);
+    await Promise.all([this.metadataAgent.close().catch(() => undefined), this.packageAgent.close().catch(() => undefined)]);
   }
 }
 

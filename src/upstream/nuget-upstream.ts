@@ -1,12 +1,10 @@
-import { gunzip, inflate } from 'node:zlib';
-import { promisify } from 'node:util';
 import { NuproxyError } from '../errors.js';
 import { guardPackageBody, packageRulesOf, RATE_GRACE_MS, tooLarge, type GuardedBody, type PackageFileKind, type PackageRules } from './package-body.js';
 import { safeUrl } from '../log.js';
+import { configSchema } from '../config/schema.js';
 import { UpstreamHttp, toUpstreamError, type UpstreamHttpOptions } from './http-client.js';
-
-const gunzipAsync = promisify(gunzip);
-const inflateAsync = promisify(inflate);
+import { readJsonDocument, type DocumentLimits } from './json-body.js';
+import { SecretSet } from './secrets.js';
 
 export interface Validators {
   etag?: string;
@@ -14,7 +12,7 @@ export interface Validators {
 }
 
 export type JsonResult =
-  | { kind: 'ok'; json: unknown; text: string; etag?: string; lastModified?: string; gzip: boolean }
+  | { kind: 'ok'; json: unknown; etag?: string; lastModified?: string; gzip: boolean }
   | { kind: 'not-modified'; etag?: string; lastModified?: string }
   | { kind: 'not-found' };
 
@@ -37,10 +35,14 @@ export class NugetV3Upstream {
   readonly name: string;
   readonly serviceIndexUrl: string;
   private readonly http: UpstreamHttp;
+  private readonly limits: DocumentLimits;
+  private readonly secrets: SecretSet;
 
   constructor(serviceIndexUrl: string, opts: UpstreamHttpOptions) {
     this.name = opts.name;
     this.serviceIndexUrl = serviceIndexUrl;
+    this.limits = opts.limits ?? defaultLimits();
+    this.secrets = opts.secrets ?? SecretSet.none();
     this.http = new UpstreamHttp(opts);
     this.http.allowOrigin(serviceIndexUrl);
     this.packageRules = packageRulesOf(opts.limits, opts.secrets);
@@ -71,31 +73,10 @@ export class NugetV3Upstream {
       await res.body.dump().catch(() => undefined);
       throw this.statusError(res.status, url);
     }
-    let raw: Buffer;
-    try {
-      raw = Buffer.from(await res.body.arrayBuffer());
-    } catch (err) {
-      throw toUpstreamError(err, this.name, url);
-    }
-    const encoding = (header(res.headers, 'content-encoding') ?? '').toLowerCase();
-    let text: string;
-    try {
-      const decoded = encoding === 'gzip' ? await gunzipAsync(raw) : encoding === 'deflate' ? await inflateAsync(raw) : raw;
-      text = decoded.toString('utf8').replace(/^\uFEFF/, '');
-    } catch (err) {
-      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent a body that does not decode as ${encoding}`, { upstream: this.name, url: safeUrl(url) }, err);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      const contentType = header(res.headers, 'content-type') ?? 'unknown';
-      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent ${/html/i.test(contentType) ? 'an HTML page' : 'invalid JSON'} instead of a JSON document`, { upstream: this.name, url: safeUrl(url), contentType }, err);
-    }
-    if (json === null || typeof json !== 'object') {
-      throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${this.name} sent JSON that is not a document`, { upstream: this.name, url: safeUrl(url) });
-    }
-    return { kind: 'ok', json, text, gzip: encoding === 'gzip', ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+    // bounded while it streams: size (wire and decoded), depth, echoed secrets (json-body.ts)
+    const json = await readJsonDocument(res, { upstream: this.name, url, limits: this.limits, secrets: this.secrets });
+    const gzip = (header(res.headers, 'content-encoding') ?? '').trim().toLowerCase() === 'gzip';
+    return { kind: 'ok', json, gzip, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
   }
 
   /**
@@ -106,7 +87,7 @@ export class NugetV3Upstream {
    */
   async openBlob(url: string, method: 'GET' | 'HEAD' = 'GET', file: PackageFileKind = 'nupkg', opts: { rateGraceMs?: number } = {}): Promise<BlobResult> {
     // identity: package bytes are stored and served exactly as published
-    const res = await this.http.request(url, { method, headers: { 'accept-encoding': 'identity' } });
+    const res = await this.http.request(url, { method, headers: { 'accept-encoding': 'identity' }, kind: 'package' });
     if (res.status === 404 || res.status === 204 || res.status === 410) {
       await res.body.dump().catch(() => undefined);
       return { kind: 'not-found' };
@@ -157,6 +138,12 @@ export class NugetV3Upstream {
   close(): Promise<void> {
     return this.http.close();
   }
+}
+
+let defaults: DocumentLimits | undefined;
+/** The schema's limits (the one place of defaults), for a client built without a config. */
+function defaultLimits(): DocumentLimits {
+  return (defaults ??= configSchema.parse({}).upstreams[0]!.limits);
 }
 
 function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
