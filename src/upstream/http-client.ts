@@ -1,5 +1,5 @@
 import type { LookupFunction } from 'node:net';
-import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import { Agent, buildConnector, errors as undiciErrors, type Dispatcher } from 'undici';
 import { NuproxyError } from '../errors.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { safeUrl, type Logger } from '../log.js';
@@ -7,6 +7,7 @@ import type { ResolvedAuth } from '../config/load.js';
 import { DEFAULT_REDIRECT_ORIGINS, type UpstreamConfig } from '../config/schema.js';
 import type { SecretSet } from './secrets.js';
 import { ADDRESS_REFUSED, addressCheckingConnector, RedirectAllowList } from './redirect-policy.js';
+import { withPausedEndGuard } from './paused-end-guard.js';
 
 export interface UpstreamHttpOptions {
   name: string;
@@ -69,15 +70,19 @@ export class UpstreamHttp {
       connections: 32,
     };
     this.redirectAllow = new RedirectAllowList(opts.redirectAllow ?? DEFAULT_REDIRECT_ORIGINS);
-    this.metadataAgent = new Agent({ connect: { timeout: opts.timeouts.connect }, ...pool });
+    // both pools' sockets carry the guard against undici's crash on a paused body (see paused-end-guard.ts)
+    this.metadataAgent = new Agent({
+      ...pool,
+      connect: withPausedEndGuard(buildConnector({ timeout: opts.timeouts.connect, allowHalfOpen: true, ...(opts.lookup ? { lookup: opts.lookup } : {}) })),
+    });
     // package downloads may be redirected off the upstream's origins: those connections check their address
     this.packageAgent = new Agent({
       ...pool,
-      connect: addressCheckingConnector({
+      connect: withPausedEndGuard(addressCheckingConnector({
         timeout: opts.timeouts.connect,
         ...(opts.lookup ? { lookup: opts.lookup } : {}),
         trusted: (origin) => this.allowedOrigins.has(origin.origin) || this.redirectAllow.match(origin) === 'exact',
-      }),
+      })),
     });
     this.log = opts.logger.child({ upstream: opts.name });
     this.breaker = new CircuitBreaker(opts.name, {

@@ -117,8 +117,9 @@ export function guardedLookup(resolve: LookupFunction = dnsLookup as LookupFunct
  * resolves to, the one the socket then connects to.
  */
 export function addressCheckingConnector(opts: { timeout: number; lookup?: LookupFunction; trusted: (origin: URL) => boolean }): buildConnector.connector {
-  const plain = buildConnector({ timeout: opts.timeout, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
-  const guarded = buildConnector({ timeout: opts.timeout, lookup: guardedLookup(opts.lookup) });
+  // half-open: see src/upstream/paused-end-guard.ts (the guard the pools put on these sockets)
+  const plain = buildConnector({ timeout: opts.timeout, allowHalfOpen: true, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
+  const guarded = buildConnector({ timeout: opts.timeout, allowHalfOpen: true, lookup: guardedLookup(opts.lookup) });
   return (o, callback) => {
     if (opts.trusted(new URL(`${o.protocol}//${o.host}`))) return plain(o, callback);
     // a bare address is never looked up: checked here (a wildcard never matches one, so this is a second guard)
