@@ -103,9 +103,9 @@ describe('workers: 2 (node:cluster, one disk cache)', () => {
 
   it('a download that fails its checks reaches no client of either worker as a complete body; nothing is stored', async () => {
     const path = 'herd.bad/1.0.0/herd.bad.1.0.0.nupkg';
-    // Content-Length announces half the package: what arrives is the first half of a zip, which fails the
-    // end-record check only once every byte is in
-    upstream.setFault(`/v3-flatcontainer/${path}`, { kind: 'long-body' });
+    // the body ends before its Content-Length (3 MB: over 2 MB, so it streams to every client as it arrives):
+    // the download fails its length check only once the upstream has sent all it will
+    upstream.setFault(`/v3-flatcontainer/${path}`, { kind: 'short-body' });
     const results = await Promise.all(Array.from({ length: 20 }, () => getOutcome(`${proxy.url}v3/flat/${path}`, { connection: 'close' })));
     // every client of either worker (the fetching one's and the followers'): the head, then a cut before the end
     for (const r of results) {

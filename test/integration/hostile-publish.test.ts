@@ -192,15 +192,15 @@ describe('secrets in relayed publish answers', () => {
     expect(index.status).toBe(200);
     expect(versions.status).toBe(502);
     expect(JSON.parse(versions.body)).toMatchObject({ error: 'upstream_bad_response', upstream: 'evil' });
-    // the messages still say what went wrong, with the secret cut out of them
-    expect(JSON.parse(versions.body).message).toContain(`service index version auth=Bearer ${REDACTED}`);
-    expect(JSON.parse(explain.body).upstreams[0].error).toContain(`auth=Bearer ${REDACTED}`);
+    // a document holding a configured secret is refused whole (src/upstream/json-body.ts): the messages say why,
+    // and none of them quotes the upstream's text
+    expect(JSON.parse(versions.body).message).toMatch(/configured secrets/);
+    expect(JSON.parse(explain.body).upstreams[0].error).toMatch(/configured secrets/);
     expect(ready.status).toBe(200);
     for (const a of [index, versions, explain, ready]) {
       expect(a.all).not.toContain(token);
       expect(a.all).not.toContain(b64(token));
     }
-    expect(proxy.logs.raw()).toContain(REDACTED);
     expect(proxy.logs.raw()).not.toContain(token);
   });
 });

@@ -157,7 +157,9 @@ describe('cache.maxStale: stored metadata is served stale while the upstream fai
 describe('a full-length package whose SHA-512 is not the one its upstream announced', () => {
   let hostile: HostileUpstream;
   let proxy: TestProxy;
-  const pkg = Buffer.from(makeNupkg({ id: 'Bad.Hash', version: '1.0.0', padBytes: 256 * 1024 }));
+  // over 2 MB, so it streams as it arrives and the held-back last byte is what protects the client (a package up
+  // to 2 MB is answered only once verified: a 502, tested in hostile-packages.test.ts)
+  const pkg = Buffer.from(makeNupkg({ id: 'Bad.Hash', version: '1.0.0', padBytes: 3 * 1024 * 1024 }));
   const announced = createHash('sha512').update(Buffer.from(makeNupkg({ id: 'Bad.Hash', version: '1.0.0', description: 'other bytes' }))).digest('base64');
   const NUPKG = '/v3-flatcontainer/bad.hash/1.0.0/bad.hash.1.0.0.nupkg';
 

@@ -100,7 +100,8 @@ describe('a cut-off response is logged as aborted, with the bytes sent', () => {
     // over 2 MB: streamed as it arrives (a smaller package is answered only once verified: a 502, not a cut body)
     const pkg = makeNupkg({ id: 'Reset.Cut', version: '1.0.0', padBytes: 3 * 1024 * 1024 });
     upstream = await startTestUpstream({ packages: [pkg] });
-    upstream.setFault(/\.nupkg$/, { kind: 'reset-mid-body', afterBytes: 256 * 1024 }, 1);
+    // past 2 MB: the response is under way when the upstream dies (before that, the client gets a clean 502)
+    upstream.setFault(/\.nupkg$/, { kind: 'reset-mid-body', afterBytes: 2.5 * 1024 * 1024 }, 1);
     proxy = await startTestProxy({ upstreams: [upstream.serviceIndexUrl] });
     const path = '/v3/flat/reset.cut/1.0.0/reset.cut.1.0.0.nupkg';
     const received = await getAndHangUp(proxy.url, path, Number.MAX_SAFE_INTEGER);
