@@ -97,6 +97,7 @@ const upstreamSchema = z.strictObject({
       metadataBytes: byteSize('64MB'), // a metadata document once decoded (gzip/deflate undone)
       metadataCompressedBytes: byteSize('16MB'), // a metadata document as sent
       jsonDepth: z.number().int().min(8).max(1000).default(64), // nesting of a metadata document
+      versions: z.number().int().min(1).default(100_000), // entries of a version list or registration (real: a few thousand)
       packageBytes: byteSize('260MB'), // a .nupkg (nuget.org accepts up to 250 MB)
       nuspecBytes: byteSize('4MB'), // a .nuspec fetched on its own
       minRate: byteSize('16KB'), // bytes per second a package download keeps up on average (after a grace)

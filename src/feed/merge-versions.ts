@@ -1,4 +1,4 @@
-import { compareVersions, lowerNormalizedVersion, parseVersion, type NuGetVersion } from '../protocol/version.js';
+import { sortSortable, sortableVersion, type SortableVersion } from '../protocol/version-key.js';
 
 export interface UpstreamVersions {
   upstream: string;
@@ -15,18 +15,21 @@ export interface MergedVersions {
 /**
  * The union of several upstreams' version lists (protocol notes Appendix B). Input order is priority order;
  * for a version listed by several upstreams the first one wins, which is also the dependency-confusion policy.
+ * Each version is parsed once (version-key.ts); upstream lists come sorted, so one list is not sorted again and
+ * several are runs that the (stable, run-detecting) sort merges.
  */
 export function mergeVersionLists(lists: readonly UpstreamVersions[]): MergedVersions {
-  const winners: Record<string, string> = {};
-  const parsed: { lower: string; v: NuGetVersion }[] = [];
+  const winner = new Map<string, string>();
+  const kept: SortableVersion[] = [];
   for (const { upstream, versions } of lists) {
     for (const raw of versions) {
-      const lower = lowerNormalizedVersion(raw);
-      if (!lower || lower in winners) continue;
-      winners[lower] = upstream;
-      parsed.push({ lower, v: parseVersion(lower)! });
+      const v = sortableVersion(raw);
+      if (!v || winner.has(v.lower)) continue;
+      winner.set(v.lower, upstream);
+      kept.push(v);
     }
   }
-  parsed.sort((a, b) => compareVersions(a.v, b.v));
-  return { versions: parsed.map((p) => p.lower), winners };
+  const winners: Record<string, string> = {};
+  for (const [lower, upstream] of winner) winners[lower] = upstream;
+  return { versions: sortSortable(kept).map((v) => v.lower), winners };
 }

@@ -7,6 +7,7 @@ import type { HiveName } from '../protocol/service-types.js';
 import { sortVersionStrings } from '../protocol/sort.js';
 import { isSemVer2, lowerNormalizedVersion, parseVersion } from '../protocol/version.js';
 import { rewriteVulnerabilityIndex, vulnerabilityPageUrl } from '../protocol/vulnerability.js';
+import { checkEntryCount } from '../upstream/json-body.js';
 import type { JsonResult, Validators } from '../upstream/nuget-upstream.js';
 import type { Contribution } from './fan-out.js';
 import type { DocSource, MetadataCache } from './metadata-cache.js';
@@ -96,6 +97,7 @@ export class UpstreamDocs {
         transform: (json) => {
           const raw = isObj(json) ? json.versions : undefined;
           if (!Array.isArray(raw)) throw badShape(src.name, 'a version list without "versions"');
+          checkEntryCount(raw.length, 'a version list', { upstream: src.name, limits: src.client.limits });
           return { body: JSON.stringify(sortVersionStrings(raw.filter((x): x is string => typeof x === 'string'))) };
         },
       },
@@ -127,6 +129,10 @@ export class UpstreamDocs {
     const r = await src.client.fetchJson(url, v);
     if (r.kind !== 'ok') return r;
     if (!isObj(r.json)) throw badShape(src.name, 'a registration index that is not an object');
+    const count = { upstream: src.name, url, limits: src.client.limits };
+    const pages = Array.isArray(r.json.items) ? (r.json.items as unknown[]) : [];
+    checkEntryCount(pages.length, 'a registration index with pages', count);
+    checkEntryCount(pages.reduce<number>((n, p) => n + (isObj(p) && Array.isArray(p.items) ? p.items.length : 0), 0), 'a registration index with leaves', count);
     const { doc, links } = rewriteRegistrationIndex(r.json, lowerId, hive);
     const leaves: Json[] = [];
     const external: Promise<Json[]>[] = [];
@@ -146,7 +152,10 @@ export class UpstreamDocs {
         }),
       );
     }
-    for (const items of await Promise.all(external)) leaves.push(...items);
+    for (const items of await Promise.all(external)) {
+      checkEntryCount(leaves.length + items.length, 'a registration (index and pages) with leaves', count);
+      leaves.push(...items);
+    }
     const kept = filterSemVer2 ? leaves.filter((l) => !isSemVer2(parseVersion(String((l.catalogEntry as Json).version))!)) : leaves;
     const { items: _items, count: _count, '@id': _id, ...extras } = doc;
     void leafKey;

@@ -9,6 +9,8 @@
  * - upstreams[].limits.metadataBytes: the decoded bytes, counted as they come out of zlib.
  * - upstreams[].limits.jsonDepth: nesting (json-reader.ts, which also parses in slices: no long event-loop block).
  * - a configured secret in the decoded bytes, or in a string once its JSON escapes are undone.
+ * - upstreams[].limits.versions: entries of a version list or registration, checked by the caller once the
+ *   document is parsed and before any per-entry work (checkEntryCount).
  */
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createInflate } from 'node:zlib';
@@ -22,6 +24,7 @@ export interface DocumentLimits {
   metadataBytes: number;
   metadataCompressedBytes: number;
   jsonDepth: number;
+  versions: number;
 }
 
 export interface DocumentContext {
@@ -127,6 +130,21 @@ export async function readJsonDocument(res: UpstreamResponse, ctx: DocumentConte
   } catch (err) {
     throw documentError(err, res, ctx, encoding);
   }
+}
+
+/**
+ * Refuses a document that lists more entries (versions of a version list, leaves or pages of a registration) than
+ * limits.versions, before anything is done per entry: no real feed has that many (nuget.org's largest packages
+ * have a few thousand versions), and sorting, merging and rewriting them is work that holds the event loop (a
+ * 12 MB list of 800,000 versions took seconds), which a parse in slices does not bound.
+ */
+export function checkEntryCount(count: number, what: string, ctx: { upstream: string; url?: string; limits: Pick<DocumentLimits, 'versions'> }): void {
+  if (count <= ctx.limits.versions) return;
+  throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${ctx.upstream} sent ${what} of ${count} entries, over limits.versions (${ctx.limits.versions})`, {
+    upstream: ctx.upstream,
+    ...(ctx.url !== undefined ? { url: safeUrl(ctx.url) } : {}),
+    limit: 'limits.versions',
+  });
 }
 
 /** Longest stretch of parsing between two turns of the event loop, and the bytes handed to the parser at once. */

@@ -35,7 +35,8 @@ export class NugetV3Upstream {
   readonly name: string;
   readonly serviceIndexUrl: string;
   private readonly http: UpstreamHttp;
-  private readonly limits: DocumentLimits;
+  /** What one metadata document may cost (config upstreams[].limits); callers check entry counts against it. */
+  readonly limits: DocumentLimits;
   private readonly secrets: SecretSet;
 
   constructor(serviceIndexUrl: string, opts: UpstreamHttpOptions) {

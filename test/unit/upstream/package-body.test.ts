@@ -104,7 +104,7 @@ describe('package bodies from a hostile upstream (openBlob, real sockets)', () =
       retries: 0,
       userAgent: 'test',
       logger: createLogSink().logger,
-      limits: { metadataBytes: 1 << 26, metadataCompressedBytes: 1 << 24, jsonDepth: 64, packageBytes: 1 << 20, nuspecBytes: 1 << 16, minRate: 16 * 1024, abandonAfter: 30_000, ...limits },
+      limits: { metadataBytes: 1 << 26, metadataCompressedBytes: 1 << 24, jsonDepth: 64, versions: 100_000, packageBytes: 1 << 20, nuspecBytes: 1 << 16, minRate: 16 * 1024, abandonAfter: 30_000, ...limits },
     });
   const consume = async (body: AsyncIterable<Uint8Array>): Promise<{ bytes: number; err?: unknown }> => {
     let bytes = 0;
