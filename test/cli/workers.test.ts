@@ -103,9 +103,9 @@ describe('workers: 2 (node:cluster, one disk cache)', () => {
 
   it('a download that fails its checks reaches no client of either worker as a complete body; nothing is stored', async () => {
     const path = 'herd.bad/1.0.0/herd.bad.1.0.0.nupkg';
-    // the body ends before its Content-Length (3 MB: over 2 MB, so it streams to every client as it arrives):
-    // the download fails its length check only once the upstream has sent all it will
-    upstream.setFault(`/v3-flatcontainer/${path}`, { kind: 'short-body' });
+    // the upstream dies 2.5 MB into the 3 MB package: the response is under way for every client (past 2 MB a
+    // package streams as it arrives), and the fetching worker's download fails
+    upstream.setFault(`/v3-flatcontainer/${path}`, { kind: 'reset-mid-body', afterBytes: 2.5 * 1024 * 1024 });
     const results = await Promise.all(Array.from({ length: 20 }, () => getOutcome(`${proxy.url}v3/flat/${path}`, { connection: 'close' })));
     // every client of either worker (the fetching one's and the followers'): the head, then a cut before the end
     for (const r of results) {
