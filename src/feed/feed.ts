@@ -268,13 +268,14 @@ export class Feed {
     ]);
     checkFailures(g, routing);
     if (versions.ok.length === 0) return undefined;
+    // a large registration (issue #11: tens of thousands of leaves) gives the event loop a turn between the
+    // steps of its merge; a normal one is merged in one synchronous step as before
+    const large = g.ok.some((c) => c.value.leaves.length > LARGE_LEAVES);
+    if (large) await yieldTurn();
     const merged = this.mergeLists(lowerId, versions);
     const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}`;
     let built = this.built.get(key);
     if (!built) {
-      // a large registration (issue #11: tens of thousands of leaves) gives the event loop a turn between the
-      // steps of its merge; a normal one is merged in one synchronous step as before
-      const large = g.ok.some((c) => c.value.leaves.length > LARGE_LEAVES);
       if (large) await yieldTurn();
       const chosen = this.chooseLeaves(hive, lowerId, merged, g);
       if (large) await yieldTurn();
