@@ -11,6 +11,7 @@ import { buildRegistration, leafDocument, synthesizeLeaf, type BuiltRegistration
 import { mergeVersionLists, type MergedVersions } from './merge-versions.js';
 import { checkFailures, combinedOutcome, fanOut, versionOf, type Contribution, type Gathered } from './fan-out.js';
 import { MergedSearch } from './merged-search.js';
+import { LARGE_LEAVES, yieldTurn } from './sliced-json.js';
 import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
 import type { Asker, PackageFiles, PackageFile, PackageHandle } from './packages.js';
 import { UpstreamDocs, type LeafSet } from './upstream-docs.js';
@@ -267,11 +268,18 @@ export class Feed {
     ]);
     checkFailures(g, routing);
     if (versions.ok.length === 0) return undefined;
+    // a large registration (issue #11: tens of thousands of leaves) gives the event loop a turn between the
+    // steps of its merge; a normal one is merged in one synchronous step as before
+    const large = g.ok.some((c) => c.value.leaves.length > LARGE_LEAVES);
+    if (large) await yieldTurn();
     const merged = this.mergeLists(lowerId, versions);
     const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}`;
     let built = this.built.get(key);
     if (!built) {
-      built = this.buildMerged(hive, lowerId, merged, g);
+      if (large) await yieldTurn();
+      const chosen = this.chooseLeaves(hive, lowerId, merged, g);
+      if (large) await yieldTurn();
+      built = buildRegistration(hive, lowerId, chosen, g.ok[0]?.value.extras ?? {});
       this.built.set(key, built);
     }
     const all = [...versions.ok, ...g.ok];
@@ -293,7 +301,7 @@ export class Feed {
    * vulnerabilities describe the bytes that upstream serves. Another upstream's leaf would describe other bytes,
    * so a version whose winner has no leaf gets a minimal one instead (SemVer 2 hive; the SemVer 1 hives leave it out).
    */
-  private buildMerged(hive: HiveName, lowerId: string, merged: MergedVersions, g: Gathered<LeafSet>): BuiltRegistration {
+  private chooseLeaves(hive: HiveName, lowerId: string, merged: MergedVersions, g: Gathered<LeafSet>): Record<string, unknown>[] {
     const byUpstream = new Map(g.ok.map((c) => [c.upstream, new Map(c.value.leaves.map((leaf) => [leafVersionOf(leaf), leaf]))]));
     const idSpelling = firstIdSpelling(g) ?? lowerId;
     const chosen: Record<string, unknown>[] = [];
@@ -308,7 +316,7 @@ export class Feed {
       if (leaf) chosen.push(leaf);
     }
     if (synthesized > 0) this.log.warn({ id: lowerId, hive, synthesized }, "the winning upstream's registration lacks versions its flat container lists; minimal leaves synthesized");
-    return buildRegistration(hive, lowerId, chosen, g.ok[0]?.value.extras ?? {});
+    return chosen;
   }
 
   async registrationIndex(hive: string, lowerId: string): Promise<DocAnswer | undefined> {

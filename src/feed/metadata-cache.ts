@@ -12,13 +12,26 @@ export interface CachedDoc {
   outcome: CacheOutcome;
   /** Until when (clock ms) the entry answers without asking the upstream; 0 for a stale copy. */
   freshUntil: number;
+  /** The parsed form of a body just fetched (from the transform): the reader need not parse it again. */
+  value?: unknown;
+}
+
+/** What a transform makes of an upstream document: the stored body, links, and optionally its parsed form. */
+export interface Transformed {
+  body: string;
+  links?: Record<string, string>;
+  /** The document `body` is the JSON text of, when the transform has it (large ones are costly to parse again). */
+  value?: unknown;
 }
 
 export interface DocSource {
   upstream: string;
   fetch: (validators: Validators) => Promise<JsonResult>;
-  /** Turns the upstream JSON into the stored body (rewritten to the proxy's placeholder base) and links. */
-  transform: (json: unknown) => { body: string; links?: Record<string, string> };
+  /**
+   * Turns the upstream JSON into the stored body (rewritten to the proxy's placeholder base) and links. A
+   * promise only for large documents, whose stringify is sliced so it does not hold the event loop.
+   */
+  transform: (json: unknown) => Transformed | Promise<Transformed>;
 }
 
 /**
@@ -125,7 +138,8 @@ export class MetadataCache {
     if (result.kind === 'not-modified') {
       throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${source.upstream} answered 304 to an unconditional request`, { upstream: source.upstream });
     }
-    const { body, links } = source.transform(result.json);
+    const t = source.transform(result.json);
+    const { body, links, value } = t instanceof Promise ? await t : t;
     const entry: MetadataEntry = {
       body,
       fetchedAt: now,
@@ -135,7 +149,7 @@ export class MetadataCache {
       ...pickValidators(result),
     };
     await this.store.set(key, entry, ttl);
-    return { entry, outcome: stored ? 'revalidated' : 'miss', freshUntil: now + maxAgeMs };
+    return { entry, outcome: stored ? 'revalidated' : 'miss', freshUntil: now + maxAgeMs, ...(value !== undefined ? { value } : {}) };
   }
 }
 

@@ -11,6 +11,7 @@ import { checkEntryCount } from '../upstream/json-body.js';
 import type { JsonResult, Validators } from '../upstream/nuget-upstream.js';
 import type { Contribution } from './fan-out.js';
 import type { DocSource, MetadataCache } from './metadata-cache.js';
+import { LARGE_LEAVES, rewriteLargeRegistrationIndex, stringifyLarge } from './sliced-json.js';
 import type { UpstreamSource } from './upstream-source.js';
 
 type Json = Record<string, unknown>;
@@ -75,7 +76,8 @@ export class UpstreamDocs {
       const pk = `${key}\n${doc.entry.fetchedAt}`;
       hit = this.parsed.get(pk);
       if (!hit) {
-        hit = { value: parse(doc.entry.body) };
+        // a body just fetched comes with its parsed form (a large one took long to parse the first time)
+        hit = { value: doc.value !== undefined ? doc.value : parse(doc.entry.body) };
         this.parsed.set(pk, hit);
       }
       this.parsedByEntry.set(doc.entry, hit);
@@ -98,7 +100,8 @@ export class UpstreamDocs {
           const raw = isObj(json) ? json.versions : undefined;
           if (!Array.isArray(raw)) throw badShape(src.name, 'a version list without "versions"');
           checkEntryCount(raw.length, 'a version list', { upstream: src.name, limits: src.client.limits });
-          return { body: JSON.stringify(sortVersionStrings(raw.filter((x): x is string => typeof x === 'string'))) };
+          const sorted = sortVersionStrings(raw.filter((x): x is string => typeof x === 'string'));
+          return { body: JSON.stringify(sorted), value: sorted };
         },
       },
       (body) => JSON.parse(body) as string[],
@@ -119,7 +122,12 @@ export class UpstreamDocs {
           const filterSemVer2 = hive !== 'semver2' && upstreamHive.name === 'semver2';
           return this.fetchLeaves(src, `${upstreamHive.url}${lowerId}/index.json`, hive, lowerId, filterSemVer2, v);
         },
-        transform: (json) => ({ body: JSON.stringify(json) }),
+        transform: (json) => {
+          // kept parsed beside its text; a large set is stringified in slices that let the event loop run
+          const set = json as LeafSet;
+          if (set.leaves.length <= LARGE_LEAVES) return { body: JSON.stringify(set), value: set };
+          return stringifyLarge(set as unknown as Json, 'leaves').then((body) => ({ body, value: set }));
+        },
       },
       (body) => JSON.parse(body) as LeafSet,
     );
@@ -132,8 +140,9 @@ export class UpstreamDocs {
     const count = { upstream: src.name, url, limits: src.client.limits };
     const pages = Array.isArray(r.json.items) ? (r.json.items as unknown[]) : [];
     checkEntryCount(pages.length, 'a registration index with pages', count);
-    checkEntryCount(pages.reduce<number>((n, p) => n + (isObj(p) && Array.isArray(p.items) ? p.items.length : 0), 0), 'a registration index with leaves', count);
-    const { doc, links } = rewriteRegistrationIndex(r.json, lowerId, hive);
+    const inlined = pages.reduce<number>((n, p) => n + (isObj(p) && Array.isArray(p.items) ? p.items.length : 0), 0);
+    checkEntryCount(inlined, 'a registration index with leaves', count);
+    const { doc, links } = inlined > LARGE_LEAVES ? await rewriteLargeRegistrationIndex(r.json, lowerId, hive) : rewriteRegistrationIndex(r.json, lowerId, hive);
     const leaves: Json[] = [];
     const external: Promise<Json[]>[] = [];
     for (const page of Array.isArray(doc.items) ? (doc.items as Json[]) : []) {

@@ -1,0 +1,144 @@
+// Issue #11 item 1, "a parse that cannot block the event loop for seconds", for large registration indexes: a
+// ~60 MB index inlining 75,000 leaves (under limits.metadataBytes, 64 MB, and limits.versions, 100,000) used to
+// hold the event loop for 2.2-2.6 s while it was rewritten, stringified to be stored, parsed again and merged
+// (/health/live waited that long). Against the real nuproxy process at default limits: the index is answered,
+// rewritten to the proxy's URLs, while every health probe answers; and the warm answer is the same.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { get } from '../support/http.js';
+import { document } from '../support/hostile/metadata.js';
+import { startHostileUpstream, type HostileUpstream } from '../support/hostile/server.js';
+import { startNuproxy, type NuproxyProcess } from '../support/process.js';
+
+const FLAT = '/v3-flatcontainer/';
+const REG = '/v3/registration5-gz-semver2/';
+const ID = 'Big.Lib';
+const LID = 'big.lib';
+const LEAVES = 75_000;
+/** A probe that waits this long means the event loop was held for well over a second. */
+const PROBE_CEILING_MS = 1500;
+
+type Json = Record<string, unknown>;
+
+/** A leaf shaped like nuget.org's (catalog entry with dependency groups), every URL the upstream's. */
+function leaf(origin: string, v: string): Json {
+  const dep = (id: string): Json => ({ id, range: '[1.0.0, )', registration: `${origin}${REG}${id.toLowerCase()}/index.json` });
+  return {
+    '@id': `${origin}${REG}${LID}/${v}.json`,
+    '@type': 'Package',
+    catalogEntry: {
+      '@id': `${origin}/catalog/${LID}.${v}.json`,
+      '@type': 'PackageDetails',
+      authors: 'Someone',
+      description: 'Many versions.',
+      dependencyGroups: [{ targetFramework: 'net8.0', dependencies: [dep('Dep.Two')] }],
+      id: ID,
+      listed: true,
+      packageContent: `${origin}${FLAT}${LID}/${v}/${LID}.${v}.nupkg`,
+      published: '2024-01-02T03:04:05.678Z',
+      version: v,
+    },
+    packageContent: `${origin}${FLAT}${LID}/${v}/${LID}.${v}.nupkg`,
+    registration: `${origin}${REG}${LID}/index.json`,
+  };
+}
+
+/** The index, inlining every leaf in pages of 64 as nuget.org pages them, and its size in bytes. */
+function bigIndex(origin: string): { body: string; versions: string[] } {
+  const versions = Array.from({ length: LEAVES }, (_, i) => `${Math.floor(i / 10_000)}.${Math.floor(i / 100) % 100}.${i % 100}`);
+  const items: Json[] = [];
+  for (let i = 0; i < versions.length; i += 64) {
+    const vs = versions.slice(i, i + 64);
+    items.push({ '@id': `${origin}${REG}${LID}/index.json#page/${vs[0]}/${vs[vs.length - 1]}`, '@type': 'catalog:CatalogPage', count: vs.length, lower: vs[0], upper: vs[vs.length - 1], parent: `${origin}${REG}${LID}/index.json`, items: vs.map((v) => leaf(origin, v)) });
+  }
+  return { body: JSON.stringify({ '@id': `${origin}${REG}${LID}/index.json`, '@type': ['catalog:CatalogRoot', 'PackageRegistration'], count: items.length, items }), versions };
+}
+
+describe('a large registration index against the nuproxy process, default limits', () => {
+  let dir: string;
+  let hostile: HostileUpstream;
+  let proc: NuproxyProcess;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nuproxy-regsize-'));
+    hostile = await startHostileUpstream();
+    hostile.on(`${FLAT}good.lib/index.json`, document('{"versions":["1.0.0"]}'));
+    proc = await startNuproxy(dir, 'regsize', { cache: { dir: join(dir, 'cache') }, upstreams: [{ name: 'hostile', serviceIndex: hostile.serviceIndexUrl, retries: 0 }] });
+    expect((await get(`${proc.url}v3/flat/good.lib/index.json`)).status).toBe(200);
+  });
+  afterAll(async () => {
+    await proc?.stop();
+    await hostile?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs `request` while probing /health/live back to back; returns its answer and the slowest probe. */
+  async function whileProbing<T>(request: () => Promise<T>): Promise<{ answer: T; slowest: number; probes: number }> {
+    let running = true;
+    const times: number[] = [];
+    const prober = (async () => {
+      while (running) {
+        const t = performance.now();
+        expect((await get(`${proc.url}health/live`)).status).toBe(200);
+        times.push(performance.now() - t);
+      }
+    })();
+    let answer: T;
+    try {
+      answer = await request();
+    } finally {
+      running = false;
+      // the probe in flight is the one a blocked event loop holds up: it is counted too
+      await prober;
+    }
+    return { answer, slowest: Math.max(...times, 0), probes: times.length };
+  }
+
+  it(`a ~60 MB index of ${LEAVES} inlined leaves is served rewritten, cold and warm, while /health/live keeps answering`, async () => {
+    const { body, versions } = bigIndex(hostile.origin);
+    expect(body.length).toBeGreaterThan(55 * 1024 * 1024);
+    expect(body.length).toBeLessThan(64 * 1024 * 1024);
+    hostile.on(`${REG}${LID}/index.json`, document(body));
+    hostile.on(`${FLAT}${LID}/index.json`, document(JSON.stringify({ versions })));
+    const url = `${proc.url}v3/registration/semver2/${LID}/index.json`;
+    for (const round of ['cold', 'warm']) {
+      const { answer, slowest, probes } = await whileProbing(() => get(url));
+      console.log(`${(body.length / 1024 / 1024).toFixed(1)} MB registration (${round}): slowest of ${probes} health probes ${slowest.toFixed(0)} ms`);
+      expect(answer.status, round).toBe(200);
+      const index = answer.json() as { count: number; items: { '@id': string; count: number; lower: string; upper: string; items?: Json[] }[] };
+      const pages = Math.ceil(LEAVES / 64);
+      expect(index.count, round).toBe(pages);
+      expect(index.items.reduce((n, p) => n + p.count, 0), round).toBe(LEAVES);
+      // over 127 leaves the proxy pages the index itself: spot-check the first, a middle and the last page
+      for (const i of [0, Math.floor(pages / 2), pages - 1]) {
+        const p = index.items[i]!;
+        expect(p.items, round).toBeUndefined();
+        expect(p['@id'], round).toBe(`${proc.url}v3/registration/semver2/${LID}/page/${p.lower}/${p.upper}.json`);
+        expect(p.lower, round).toBe(versions[i * 64]);
+      }
+      expect(answer.text.includes(hostile.origin), round).toBe(false);
+      expect(probes, round).toBeGreaterThan(0);
+      expect(slowest, round).toBeLessThan(PROBE_CEILING_MS);
+    }
+    // a page of it: leaves and their URLs rewritten to the proxy
+    const mid = index0(versions, Math.floor(LEAVES / 2));
+    const page = (await get(`${proc.url}v3/registration/semver2/${LID}/page/${mid.lower}/${mid.upper}.json`)).json() as { items: Json[] };
+    expect(page.items.length).toBe(64);
+    const l = page.items[5]!;
+    const v = versions[mid.start + 5]!;
+    expect(l['@id']).toBe(`${proc.url}v3/registration/semver2/${LID}/${v}.json`);
+    expect(l.packageContent).toBe(`${proc.url}v3/flat/${LID}/${v}/${LID}.${v}.nupkg`);
+    const ce = l.catalogEntry as { version: string; packageContent: string; dependencyGroups: { dependencies: { registration: string }[] }[] };
+    expect(ce.version).toBe(v);
+    expect(ce.packageContent).toBe(`${proc.url}v3/flat/${LID}/${v}/${LID}.${v}.nupkg`);
+    expect(ce.dependencyGroups[0]!.dependencies[0]!.registration).toBe(`${proc.url}v3/registration/semver2/dep.two/index.json`);
+  });
+});
+
+/** The bounds of the 64-leaf page holding leaf `n`. */
+function index0(versions: string[], n: number): { start: number; lower: string; upper: string } {
+  const start = Math.floor(n / 64) * 64;
+  return { start, lower: versions[start]!, upper: versions[Math.min(start + 63, versions.length - 1)]! };
+}
