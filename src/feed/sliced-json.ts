@@ -1,4 +1,4 @@
-import { rewriteRegistrationIndex, type Rewritten } from '../protocol/registration.js';
+import { rewriteRegistrationIndex, rewriteRegistrationPage, type Rewritten } from '../protocol/registration.js';
 
 type Json = Record<string, unknown>;
 
@@ -15,7 +15,6 @@ export const LARGE_LEAVES = 1000;
 export function yieldTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
-
 
 /**
  * rewriteRegistrationIndex for an index with many inlined leaves: its pages are rewritten a slice at a time
@@ -57,4 +56,19 @@ export async function stringifyLarge(value: Json, member: string): Promise<strin
   }
   const others = JSON.stringify(rest);
   return `{${JSON.stringify(member)}:[${parts.join(',')}]${others === '{}' ? '}' : `,${others.slice(1)}`}`;
+}
+
+/**
+ * The rewritten leaves of a registration page fetched on its own (rewriteRegistrationPage's items): a page with
+ * many leaves (a hostile one: real pages hold at most 64) is rewritten a slice at a time, yielding between slices.
+ */
+export async function rewriteRegistrationPageItems(doc: Json, lowerId: string, hive: string, lower: string, upper: string): Promise<Json[]> {
+  const items = Array.isArray(doc.items) ? (doc.items as unknown[]) : [];
+  if (items.length <= LARGE_LEAVES) return rewriteRegistrationPage(doc, lowerId, hive, lower, upper).doc.items as Json[];
+  const out: Json[] = [];
+  for (let i = 0; i < items.length; i += LARGE_LEAVES) {
+    if (i > 0) await yieldTurn();
+    out.push(...(rewriteRegistrationPage({ ...doc, items: items.slice(i, i + LARGE_LEAVES) }, lowerId, hive, lower, upper).doc.items as Json[]));
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
-import { leafKey, pageKey, rewriteRegistrationIndex, rewriteRegistrationPage } from '../protocol/registration.js';
+import { leafKey, pageKey, rewriteRegistrationIndex } from '../protocol/registration.js';
 import { rewriteSearch } from '../protocol/search.js';
 import type { HiveName } from '../protocol/service-types.js';
 import { sortVersionStrings } from '../protocol/sort.js';
@@ -11,7 +11,7 @@ import { checkEntryCount } from '../upstream/json-body.js';
 import type { JsonResult, Validators } from '../upstream/nuget-upstream.js';
 import type { Contribution } from './fan-out.js';
 import type { DocSource, MetadataCache } from './metadata-cache.js';
-import { LARGE_LEAVES, rewriteLargeRegistrationIndex, stringifyLarge } from './sliced-json.js';
+import { LARGE_LEAVES, rewriteLargeRegistrationIndex, rewriteRegistrationPageItems, stringifyLarge } from './sliced-json.js';
 import type { UpstreamSource } from './upstream-source.js';
 
 type Json = Record<string, unknown>;
@@ -157,7 +157,9 @@ export class UpstreamDocs {
       external.push(
         src.client.fetchJson(pageUrl).then((p) => {
           if (p.kind !== 'ok' || !isObj(p.json)) throw new NuproxyError('UPSTREAM_BAD_RESPONSE', `upstream ${src.name} lists a registration page it does not serve`, { upstream: src.name });
-          return rewriteRegistrationPage(p.json, lowerId, hive, lower!, upper!).doc.items as Json[];
+          // a page's own leaves are counted before any work on them (the total is counted again below)
+          checkEntryCount(Array.isArray(p.json.items) ? p.json.items.length : 0, 'a registration page with leaves', count);
+          return rewriteRegistrationPageItems(p.json, lowerId, hive, lower!, upper!);
         }),
       );
     }

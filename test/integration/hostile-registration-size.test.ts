@@ -23,7 +23,7 @@ const PROBE_CEILING_MS = 1500;
 type Json = Record<string, unknown>;
 
 /** A leaf shaped like nuget.org's (catalog entry with dependency groups), every URL the upstream's. */
-function leaf(origin: string, v: string): Json {
+function leaf(origin: string, v: string, LID = 'big.lib', ID = 'Big.Lib'): Json {
   const dep = (id: string): Json => ({ id, range: '[1.0.0, )', registration: `${origin}${REG}${id.toLowerCase()}/index.json` });
   return {
     '@id': `${origin}${REG}${LID}/${v}.json`,
@@ -134,6 +134,28 @@ describe('a large registration index against the nuproxy process, default limits
     expect(ce.version).toBe(v);
     expect(ce.packageContent).toBe(`${proc.url}v3/flat/${LID}/${v}/${LID}.${v}.nupkg`);
     expect(ce.dependencyGroups[0]!.dependencies[0]!.registration).toBe(`${proc.url}v3/registration/semver2/dep.two/index.json`);
+  });
+
+  it(`an index whose one page, fetched on its own, holds ${LEAVES} leaves: served rewritten while /health/live keeps answering`, async () => {
+    const lid = 'big.page';
+    const versions = Array.from({ length: LEAVES }, (_, i) => `${Math.floor(i / 10_000)}.${Math.floor(i / 100) % 100}.${i % 100}`);
+    const pageUrl = `${hostile.origin}${REG}${lid}/page/${versions[0]}/${versions[LEAVES - 1]}.json`;
+    const bounds = { lower: versions[0], upper: versions[LEAVES - 1] };
+    const page = JSON.stringify({ '@id': pageUrl, ...bounds, count: LEAVES, parent: `${hostile.origin}${REG}${lid}/index.json`, items: versions.map((v) => leaf(hostile.origin, v, lid, 'Big.Page')) });
+    expect(page.length).toBeGreaterThan(50 * 1024 * 1024);
+    expect(page.length).toBeLessThan(64 * 1024 * 1024);
+    hostile.on(pageUrl.slice(hostile.origin.length), document(page));
+    hostile.on(`${REG}${lid}/index.json`, document(JSON.stringify({ '@id': `${hostile.origin}${REG}${lid}/index.json`, count: 1, items: [{ '@id': pageUrl, ...bounds, count: LEAVES }] })));
+    hostile.on(`${FLAT}${lid}/index.json`, document(JSON.stringify({ versions })));
+    const { answer, slowest, probes } = await whileProbing(() => get(`${proc.url}v3/registration/semver2/${lid}/index.json`));
+    console.log(`${(page.length / 1024 / 1024).toFixed(1)} MB registration page: slowest of ${probes} health probes ${slowest.toFixed(0)} ms`);
+    expect(answer.status).toBe(200);
+    const index = answer.json() as { count: number; items: { count: number }[] };
+    expect(index.count).toBe(Math.ceil(LEAVES / 64));
+    expect(index.items.reduce((n, p) => n + p.count, 0)).toBe(LEAVES);
+    expect(answer.text.includes(hostile.origin)).toBe(false);
+    expect(probes).toBeGreaterThan(0);
+    expect(slowest).toBeLessThan(PROBE_CEILING_MS);
   });
 });
 

@@ -1,8 +1,8 @@
 // The sliced forms used for large registrations (src/feed/sliced-json.ts) must give exactly what the one-shot
 // forms give: the same rewritten index and links, the same JSON text's value; and they must really yield.
 import { describe, expect, it } from 'vitest';
-import { rewriteRegistrationIndex } from '../../../src/protocol/registration.js';
-import { LARGE_LEAVES, rewriteLargeRegistrationIndex, stringifyLarge } from '../../../src/feed/sliced-json.js';
+import { rewriteRegistrationIndex, rewriteRegistrationPage } from '../../../src/protocol/registration.js';
+import { LARGE_LEAVES, rewriteLargeRegistrationIndex, rewriteRegistrationPageItems, stringifyLarge } from '../../../src/feed/sliced-json.js';
 
 type Json = Record<string, unknown>;
 const UP = 'https://up.example/reg/odd.lib/';
@@ -44,5 +44,24 @@ describe('sliced rewrite and stringify of large registrations', () => {
     }
     expect(JSON.parse(await stringifyLarge({ leaves: [1, 2] }, 'leaves'))).toEqual({ leaves: [1, 2] });
     expect(JSON.parse(await stringifyLarge({ other: 1 }, 'leaves'))).toEqual({ other: 1 });
+  });
+
+  it('rewriteRegistrationPageItems gives the leaves rewriteRegistrationPage gives, and yields for a large page', async () => {
+    for (const n of [0, 5, LARGE_LEAVES, LARGE_LEAVES * 4 + 3]) {
+      const vs = Array.from({ length: n }, (_, k) => `2.${k}.0`);
+      const page: Json = {
+        '@id': `${UP}page/2.0.0/9.0.0.json`,
+        lower: '2.0.0',
+        upper: '9.0.0',
+        count: n,
+        items: vs.map((v, k) => (k === 7 ? { broken: true } : { '@id': `${UP}${v}.json`, catalogEntry: { id: 'Odd.Lib', version: v, packageContent: `${UP}${v}.nupkg` } })),
+      };
+      let turns = 0;
+      const counter = setInterval(() => turns++, 0);
+      const sliced = await rewriteRegistrationPageItems(page, 'odd.lib', 'semver2', '2.0.0', '9.0.0');
+      clearInterval(counter);
+      expect(sliced, String(n)).toEqual(rewriteRegistrationPage(page, 'odd.lib', 'semver2', '2.0.0', '9.0.0').doc.items);
+      if (n > LARGE_LEAVES) expect(turns, String(n)).toBeGreaterThan(0);
+    }
   });
 });
