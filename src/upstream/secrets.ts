@@ -43,6 +43,9 @@ export class SecretSet {
       // the base64 form of a token alone (some relays encode what they echo)
       const b64 = Buffer.from(s.value).toString('base64');
       if (b64.length >= MIN_SCANNED_SECRET) forms.set(b64, longEnough);
+      // percent-encoded, as a relay echoing a URL or a form would write it (only when that differs)
+      const pct = encodeURIComponent(s.value);
+      if (pct !== s.value) forms.set(pct, longEnough);
     }
     const sorted = [...forms.entries()].sort((a, b) => b[0].length - a[0].length);
     this.all = sorted.map(([f]) => Buffer.from(f));

@@ -55,4 +55,11 @@ describe('SecretSet', () => {
     expect(none.redact('anything')).toBe('anything');
     expect(none.scanner().push(Buffer.from('anything'))).toBe(false);
   });
+
+  it('knows the percent-encoded form of a secret that has characters URLs escape', () => {
+    const odd = new SecretSet([{ label: 'odd', value: 'p@ss/w0rd+key!' }]);
+    const pct = encodeURIComponent('p@ss/w0rd+key!');
+    expect(odd.redact(`echo?k=${pct}`)).toBe(`echo?k=${REDACTED}`);
+    expect(odd.foundIn(`{"u":"/x?k=${pct}"}`)).toBe(true);
+  });
 });
