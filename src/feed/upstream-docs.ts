@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
-import { leafKey, pageKey, rewriteRegistrationIndex } from '../protocol/registration.js';
+import { pageKey, rewriteRegistrationIndex } from '../protocol/registration.js';
 import { rewriteSearch } from '../protocol/search.js';
 import type { HiveName } from '../protocol/service-types.js';
 import { sortVersionStrings } from '../protocol/sort.js';
@@ -169,7 +169,6 @@ export class UpstreamDocs {
     }
     const kept = filterSemVer2 ? leaves.filter((l) => !isSemVer2(parseVersion(String((l.catalogEntry as Json).version))!)) : leaves;
     const { items: _items, count: _count, '@id': _id, ...extras } = doc;
-    void leafKey;
     return { kind: 'ok', json: { leaves: kept, extras }, gzip: r.gzip, ...(r.etag ? { etag: r.etag } : {}), ...(r.lastModified ? { lastModified: r.lastModified } : {}) };
   }
 

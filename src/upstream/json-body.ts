@@ -19,6 +19,7 @@ import { safeUrl } from '../log.js';
 import { toUpstreamError, type UpstreamResponse } from './http-client.js';
 import { JsonDepthError, JsonReader, JsonSyntaxError } from './json-reader.js';
 import type { SecretSet } from './secrets.js';
+import { discard, header } from './body-util.js';
 
 export interface DocumentLimits {
   metadataBytes: number;
@@ -205,15 +206,4 @@ export function formatBytes(n: number): string {
     if (n >= size) return `${Number.isInteger(n / size) ? n / size : (n / size).toFixed(1)} ${unit}`;
   }
   return `${n} bytes`;
-}
-
-function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** Drops a response body we will not read (closing its connection), without an unhandled 'error'. */
-function discard(body: { on(event: 'error', fn: () => void): unknown; destroy(): unknown }): void {
-  body.on('error', () => undefined);
-  body.destroy();
 }

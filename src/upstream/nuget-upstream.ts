@@ -2,9 +2,10 @@ import { NuproxyError } from '../errors.js';
 import { guardPackageBody, packageRulesOf, RATE_GRACE_MS, tooLarge, type GuardedBody, type PackageFileKind, type PackageRules } from './package-body.js';
 import { safeUrl } from '../log.js';
 import { configSchema } from '../config/schema.js';
-import { UpstreamHttp, toUpstreamError, type UpstreamHttpOptions } from './http-client.js';
+import { UpstreamHttp, type UpstreamHttpOptions } from './http-client.js';
 import { readJsonDocument, type DocumentLimits } from './json-body.js';
 import { SecretSet } from './secrets.js';
+import { discard, header } from './body-util.js';
 
 export interface Validators {
   etag?: string;
@@ -145,15 +146,4 @@ let defaults: DocumentLimits | undefined;
 /** The schema's limits (the one place of defaults), for a client built without a config. */
 function defaultLimits(): DocumentLimits {
   return (defaults ??= configSchema.parse({}).upstreams[0]!.limits);
-}
-
-function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** Drops a response body we will not read, without an unhandled 'error' from the destroyed stream. */
-function discard(body: { on(event: 'error', fn: () => void): unknown; destroy(): unknown }): void {
-  body.on('error', () => undefined);
-  body.destroy();
 }

@@ -2,18 +2,17 @@
 // packages.lock.json and exports a bundle; the upstream goes away; the bundle is imported into fresh cache dirs of
 // instance B (upstream unreachable, or offline), and the real `dotnet restore --locked-mode` succeeds through B.
 // A bundle with one byte flipped inside a package is refused, and leaves no package in the cache it was meant for.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProject, defaultTfm, removeProject, restore, restoredPackages, skipReason, type DotnetProject, type RestoreResult } from '../support/dotnet.js';
+import { createProject, defaultTfm, removeProject, restore, restoredPackages, skipReason, type DotnetProject } from '../support/dotnet.js';
 import { findRealPackagesDir } from '../support/real-packages.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy } from '../support/proxy.js';
-import { MAIN, startNuproxy } from '../support/process.js';
+import { runNuproxy, startNuproxy } from '../support/process.js';
 import { auditCache } from '../support/cache-audit.js';
 
 const reason = skipReason('air-gap (warm, export, import, restore with dotnet)');
@@ -28,23 +27,7 @@ function explain(r: { code: number; stdout: string; stderr: string }): string {
   return `exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
 }
 
-/** `node dist/main.js …` in its own process, asynchronously (the test upstream lives in this process). */
-function nuproxy(args: string[], cwd: string): Promise<RestoreResult> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
+const nuproxy = runNuproxy;
 
 /** Tar entries of a bundle with the offset of their data (ustar; pax/GNU long-name records skipped). */
 function tarEntries(tar: Buffer): { name: string; offset: number; size: number }[] {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get } from '../support/http.js';
+import { whileProbing as probing } from '../support/probe.js';
 import { document } from '../support/hostile/metadata.js';
 import { startHostileUpstream, type HostileUpstream } from '../support/hostile/server.js';
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
@@ -23,25 +24,25 @@ const PROBE_CEILING_MS = 1500;
 type Json = Record<string, unknown>;
 
 /** A leaf shaped like nuget.org's (catalog entry with dependency groups), every URL the upstream's. */
-function leaf(origin: string, v: string, LID = 'big.lib', ID = 'Big.Lib'): Json {
+function leaf(origin: string, v: string, lid = LID, id = ID): Json {
   const dep = (id: string): Json => ({ id, range: '[1.0.0, )', registration: `${origin}${REG}${id.toLowerCase()}/index.json` });
   return {
-    '@id': `${origin}${REG}${LID}/${v}.json`,
+    '@id': `${origin}${REG}${lid}/${v}.json`,
     '@type': 'Package',
     catalogEntry: {
-      '@id': `${origin}/catalog/${LID}.${v}.json`,
+      '@id': `${origin}/catalog/${lid}.${v}.json`,
       '@type': 'PackageDetails',
       authors: 'Someone',
       description: 'Many versions.',
       dependencyGroups: [{ targetFramework: 'net8.0', dependencies: [dep('Dep.Two')] }],
-      id: ID,
+      id,
       listed: true,
-      packageContent: `${origin}${FLAT}${LID}/${v}/${LID}.${v}.nupkg`,
+      packageContent: `${origin}${FLAT}${lid}/${v}/${lid}.${v}.nupkg`,
       published: '2024-01-02T03:04:05.678Z',
       version: v,
     },
-    packageContent: `${origin}${FLAT}${LID}/${v}/${LID}.${v}.nupkg`,
-    registration: `${origin}${REG}${LID}/index.json`,
+    packageContent: `${origin}${FLAT}${lid}/${v}/${lid}.${v}.nupkg`,
+    registration: `${origin}${REG}${lid}/index.json`,
   };
 }
 
@@ -74,27 +75,7 @@ describe('a large registration index against the nuproxy process, default limits
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  /** Runs `request` while probing /health/live back to back; returns its answer and the slowest probe. */
-  async function whileProbing<T>(request: () => Promise<T>): Promise<{ answer: T; slowest: number; probes: number }> {
-    let running = true;
-    const times: number[] = [];
-    const prober = (async () => {
-      while (running) {
-        const t = performance.now();
-        expect((await get(`${proc.url}health/live`)).status).toBe(200);
-        times.push(performance.now() - t);
-      }
-    })();
-    let answer: T;
-    try {
-      answer = await request();
-    } finally {
-      running = false;
-      // the probe in flight is the one a blocked event loop holds up: it is counted too
-      await prober;
-    }
-    return { answer, slowest: Math.max(...times, 0), probes: times.length };
-  }
+  const whileProbing = <T>(request: () => Promise<T>): ReturnType<typeof probing<T>> => probing(proc.url, request);
 
   it(`a ~60 MB index of ${LEAVES} inlined leaves is served rewritten, cold and warm, while /health/live keeps answering`, async () => {
     const { body, versions } = bigIndex(hostile.origin);

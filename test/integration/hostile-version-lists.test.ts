@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get } from '../support/http.js';
+import { whileProbing as probing } from '../support/probe.js';
 import { document } from '../support/hostile/metadata.js';
 import { startHostileUpstream, type HostileUpstream } from '../support/hostile/server.js';
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
@@ -65,27 +66,7 @@ describe('large version lists against the nuproxy process, default limits', () =
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  /** Runs `request` while probing /health/live back to back; returns its answer and the slowest probe. */
-  async function whileProbing<T>(request: () => Promise<T>): Promise<{ answer: T; slowest: number; probes: number }> {
-    let running = true;
-    const times: number[] = [];
-    const prober = (async () => {
-      while (running) {
-        const t = performance.now();
-        expect((await get(`${proc.url}health/live`)).status).toBe(200);
-        times.push(performance.now() - t);
-      }
-    })();
-    let answer: T;
-    try {
-      answer = await request();
-    } finally {
-      running = false;
-      // the probe in flight is the one a blocked event loop holds up: it is counted too
-      await prober;
-    }
-    return { answer, slowest: Math.max(...times, 0), probes: times.length };
-  }
+  const whileProbing = <T>(request: () => Promise<T>): ReturnType<typeof probing<T>> => probing(proc.url, request);
 
   /** Files under the cache directory that mention `id` (a stored answer would). */
   async function storedFor(id: string): Promise<string[]> {

@@ -3,7 +3,6 @@
 // re-resolves their dependencies for other frameworks (NETStandard.Library, which net10.0 prunes and the real
 // packages folder does not have, is never even asked for), and with --all-frameworks fetches the every-framework
 // superset while a package only some other framework needs never fails the run.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProject, defaultTfm, removeProject, restore, skipReason, type DotnetProject, type RestoreResult } from '../support/dotnet.js';
-import { MAIN } from '../support/process.js';
+import { runNuproxy } from '../support/process.js';
 import { findRealPackagesDir } from '../support/real-packages.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
@@ -28,24 +27,7 @@ function explain(r: RestoreResult): string {
   return `exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
 }
 
-/** `node dist/main.js …` in its own process, asynchronously (the test upstream lives in this process). */
-function nuproxy(args: string[], cwd: string): Promise<RestoreResult> {
-  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
+const nuproxy = runNuproxy;
 
 /** "lowerid/version" of every .nupkg in a nuproxy cache dir, sorted. */
 async function cachedPackages(cacheDir: string): Promise<string[]> {

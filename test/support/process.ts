@@ -61,3 +61,33 @@ export async function startNuproxy(dir: string, name: string, config: Record<str
     },
   };
 }
+
+/** What a one-shot command printed (warm, export, import, …). */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/**
+ * `node dist/main.js <args>` in its own process, asynchronously (so a test upstream living in the test's process
+ * keeps answering it); killed after 120 s.
+ */
+export function runNuproxy(args: string[], cwd: string): Promise<CommandResult> {
+  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
