@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import { secretSources, type LoadedConfig } from './config/load.js';
+import { divideMemory, type MemoryShares } from './config/memory-budget.js';
 import { SecretSet } from './upstream/secrets.js';
 import { relaySecrets } from './feed/relay-secrets.js';
 import { FsBlobStore } from './cache/fs-blob-store.js';
@@ -67,6 +68,8 @@ export interface Core {
   blobs: FsBlobStore;
   /** The configured secrets, for what the HTTP edge sends: cut out of error bodies and JSON answers. */
   secrets: Redactor;
+  /** `cache.memoryMaxMB` divided among the memory caches (startApp hands the render cache its share). */
+  memory: MemoryShares;
   /** Closes upstream connections and the metadata store (after waiting for downloads under way). */
   close(): Promise<void>;
 }
@@ -75,6 +78,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const { config } = loaded;
   const log = opts.logger;
   const clock = opts.clock ?? systemClock;
+  const memory = divideMemory(config.cache.memoryMaxMB);
 
   const blobs = new FsBlobStore(config.cache.dir);
   const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
@@ -85,7 +89,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   let tier: RedisBlobTier | undefined;
   const box = opts.box ? new BoxLink(opts.box) : undefined;
   if (config.cache.metadata === 'memory') {
-    store = createMemoryMetadataStore(config.cache.memoryMaxMB * 1024 * 1024);
+    store = createMemoryMetadataStore(memory.metadataStore);
     // workers: each keeps its own memory store; invalidations after a push reach all of them
     if (box) store = createBoxMetadataStore(store, box);
   } else {
@@ -100,7 +104,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     link = new RedisLink(config.cache.metadata, config.cache.redisTimeout, log);
     link.connect();
     const redis = createRedisMetadataStore(link, config.cache.redisTimeout, log);
-    store = createOverlayMetadataStore(redis, link, { maxBytes: config.cache.memoryMaxMB * 1024 * 1024, localTtlMs: config.cache.localTtl });
+    store = createOverlayMetadataStore(redis, link, { maxBytes: memory.metadataStore, localTtlMs: config.cache.localTtl });
     if (config.cache.redisBlobMaxMB > 0) tier = new RedisBlobTier(link, Math.floor(config.cache.redisBlobMaxMB * 1024 * 1024), config.cache.redisBlobTtl);
   }
   const cache = new MetadataCache(store, config.cache.maxStale, clock, log.child({ component: 'metadata' }), config.cache.freshness.notFound);
@@ -153,6 +157,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     store,
     blobs,
     secrets: relayed,
+    memory,
     close: async () => {
       await packages.drain();
       await Promise.all(clients.map((c) => c.close()));
@@ -172,6 +177,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   const listener = createRequestListener(feed, {
     logger: log,
     secrets: core.secrets,
+    renderCacheBytes: core.memory.renderCache,
     publicUrl: config.publicUrl,
     trustForwardedHeaders: config.trustForwardedHeaders,
     tls: config.tls !== undefined,

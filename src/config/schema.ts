@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
+import { DEFAULT_MEMORY_MB, MIN_MEMORY_MB } from './memory-budget.js';
 import { ownershipConflicts, patternError } from '../protocol/id-rules.js';
 
 /**
@@ -150,7 +151,11 @@ export const configSchema = z.strictObject({
         .string()
         .default('memory')
         .refine((v) => v === 'memory' || /^rediss?:\/\/[^\s]+$/.test(v), 'must be "memory" or a redis:// URL'),
-      memoryMaxMB: z.number().positive().default(128),
+      // the one memory budget, shared by every cache held in memory (config/memory-budget.ts)
+      memoryMaxMB: z
+        .number()
+        .min(MIN_MEMORY_MB, `must be at least ${MIN_MEMORY_MB} (MB): it is shared by the metadata store, the package memory tier, the render cache and the memo caches`)
+        .default(DEFAULT_MEMORY_MB),
       freshness: z
         .strictObject({
           serviceIndex: duration('1h'),

@@ -15,6 +15,8 @@ export interface HttpOptions extends BaseOptions {
   logger: Logger;
   /** The configured secrets: cut out of error bodies and of the JSON answers that quote upstream errors. */
   secrets: Redactor;
+  /** The render cache's share of the memory budget (config cache.memoryMaxMB). */
+  renderCacheBytes: number;
   /** Readiness details (metadata store, upstreams); `ready: false` answers 503. */
   readiness: () => { ready: boolean; [k: string]: unknown };
 }

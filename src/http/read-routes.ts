@@ -15,6 +15,8 @@ export interface ReadRouteOptions extends BaseOptions {
   logger: Logger;
   /** The configured secrets, cut out of error answers. */
   secrets: Redactor;
+  /** The render cache's share of the memory budget (config cache.memoryMaxMB). */
+  renderCacheBytes: number;
 }
 
 /** A route's work: it answers on the exchange (throwing turns into the JSON error answer). */
@@ -30,7 +32,7 @@ type Handler = (x: Exchange, seg: string[], query: string) => Promise<void> | vo
 export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const log = opts.logger;
   const secrets = opts.secrets;
-  const renders = new RenderCache(64 * 1024 * 1024);
+  const renders = new RenderCache(opts.renderCacheBytes);
   // the public base per Host header (a handful of values: each one is checked once, then reused)
   const bases = new Map<string, string>();
   const baseOf = (req: IncomingMessage): string => {
