@@ -157,7 +157,7 @@ export class FsBlobStore implements BlobStore {
     return bytes;
   }
 
-  reader(key: string): Promise<ByteReader | undefined> {
+  async reader(key: string): Promise<ByteReader | undefined> {
     const path = this.fileOf(key);
     return new Promise((resolve, reject) =>
       openCb(path, 'r', (err, fd) => {
