@@ -15,7 +15,7 @@ export type DownloadSource = AsyncIterable<Uint8Array> & { destroy?(err?: Error)
 export interface DownloadOptions {
   /**
    * Once no reader (and no hold) is left, the download goes on at most this long, then it is cancelled: the
-   * source destroyed, the temp file removed, `done` rejected with `abandonError()`. Unset: it always goes on.
+   * source destroyed, what was written dropped, `done` rejected with `abandonError()`. Unset: it always goes on.
    */
   abandonAfterMs?: number;
   abandonError?: () => Error;
@@ -23,9 +23,10 @@ export interface DownloadOptions {
 
 /**
  * One upstream body written once into the blob store and read by any number of clients while it arrives.
- * Readers follow the writer (BlobWriter.follow: the disk's temp file); memory stays flat whatever the size. The last byte is held back from readers
- * until the blob is verified and committed, so no client ever receives a complete-looking body that failed its
- * checks: on failure their streams are destroyed and the client sees a truncated response.
+ * Readers follow the writer (BlobWriter.follow: on disk, its temp file); memory stays flat whatever the size. The
+ * last byte is held back from readers until the blob is verified and committed, so no client ever receives a
+ * complete-looking body that failed its checks: on failure their streams are destroyed and the client sees a
+ * truncated response.
  *
  * Whoever wants the bytes holds the download (each reader does while it is open, others with `hold()`); once
  * nobody has for `abandonAfterMs`, it is cancelled, so clients that left do not keep an upstream connection and
@@ -48,7 +49,7 @@ export class SharedDownload {
   private failure: Error | undefined;
   /**
    * A small download (announced length up to MEMORY_MAX) is also kept in memory while it lasts: its readers
-   * take the bytes from there instead of reading the temp file back (one file-system round trip less per chunk).
+   * take the bytes from there instead of reading them back from the store (one disk round trip less per chunk).
    */
   private mem: Buffer[] | undefined;
   private firstBytes!: { resolve: () => void; reject: (err: Error) => void };
@@ -79,7 +80,7 @@ export class SharedDownload {
 
   /**
    * Marks the download as wanted by someone who is not (yet) a reader here, e.g. a client of another worker
-   * following the temp file. Call the returned function (once) when they are gone.
+   * following it through the store. Call the returned function (once) when they are gone.
    */
   hold(): () => void {
     this.holders++;
@@ -155,7 +156,7 @@ export class SharedDownload {
       return this.committed;
     } catch (err) {
       if (this.abandonTimer) clearTimeout(this.abandonTimer);
-      // the temp file goes first: whoever hears of the failure (a client's 502) finds nothing left of it
+      // what was written goes first: whoever hears of the failure (a client's 502) finds nothing left of it
       await this.writer.abort();
       this.failure = this.cancelled ?? (err instanceof Error ? err : new Error(String(err)));
       this.firstBytes.reject(this.failure);
