@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import type { BlobInfo, BlobWriter, CommitCheck } from './fs-blob-store.js';
-import { fileReader, memoryReader, settledReader } from './follow-reader.js';
+import type { BlobInfo, BlobWriter, CommitCheck, FollowLimits } from './blob-store.js';
+import { memoryReader, settledReader } from './follow-reader.js';
 
-/** Another worker's download, followed through its temp file (re-exported: one module for both kinds). */
+/** Another worker's download, followed through the store (re-exported: one module for both kinds). */
 export { RemoteDownload } from './remote-download.js';
-/** A reader for a committed blob (the serving path). */
-export { committedReader } from './follow-reader.js';
 
 const MEMORY_MAX = 2 * 1024 * 1024;
 
@@ -17,7 +15,7 @@ export type DownloadSource = AsyncIterable<Uint8Array> & { destroy?(err?: Error)
 export interface DownloadOptions {
   /**
    * Once no reader (and no hold) is left, the download goes on at most this long, then it is cancelled: the
-   * source destroyed, the temp file removed, `done` rejected with `abandonError()`. Unset: it always goes on.
+   * source destroyed, what was written dropped, `done` rejected with `abandonError()`. Unset: it always goes on.
    */
   abandonAfterMs?: number;
   abandonError?: () => Error;
@@ -25,9 +23,10 @@ export interface DownloadOptions {
 
 /**
  * One upstream body written once into the blob store and read by any number of clients while it arrives.
- * Readers follow the temp file; memory stays flat whatever the size. The last byte is held back from readers
- * until the blob is verified and committed, so no client ever receives a complete-looking body that failed its
- * checks: on failure their streams are destroyed and the client sees a truncated response.
+ * Readers follow the writer (BlobWriter.follow: on disk, its temp file); memory stays flat whatever the size. The
+ * last byte is held back from readers until the blob is verified and committed, so no client ever receives a
+ * complete-looking body that failed its checks: on failure their streams are destroyed and the client sees a
+ * truncated response.
  *
  * Whoever wants the bytes holds the download (each reader does while it is open, others with `hold()`); once
  * nobody has for `abandonAfterMs`, it is cancelled, so clients that left do not keep an upstream connection and
@@ -50,7 +49,7 @@ export class SharedDownload {
   private failure: Error | undefined;
   /**
    * A small download (announced length up to MEMORY_MAX) is also kept in memory while it lasts: its readers
-   * take the bytes from there instead of reading the temp file back (one file-system round trip less per chunk).
+   * take the bytes from there instead of reading them back from the store (one disk round trip less per chunk).
    */
   private mem: Buffer[] | undefined;
   private firstBytes!: { resolve: () => void; reject: (err: Error) => void };
@@ -81,7 +80,7 @@ export class SharedDownload {
 
   /**
    * Marks the download as wanted by someone who is not (yet) a reader here, e.g. a client of another worker
-   * following the temp file. Call the returned function (once) when they are gone.
+   * following it through the store. Call the returned function (once) when they are gone.
    */
   hold(): () => void {
     this.holders++;
@@ -157,7 +156,7 @@ export class SharedDownload {
       return this.committed;
     } catch (err) {
       if (this.abandonTimer) clearTimeout(this.abandonTimer);
-      // the temp file goes first: whoever hears of the failure (a client's 502) finds nothing left of it
+      // what was written goes first: whoever hears of the failure (a client's 502) finds nothing left of it
       await this.writer.abort();
       this.failure = this.cancelled ?? (err instanceof Error ? err : new Error(String(err)));
       this.firstBytes.reject(this.failure);
@@ -194,9 +193,9 @@ export class SharedDownload {
     return this.verified || this.committed !== undefined;
   }
 
-  /** Where the bytes are being written (other processes on this disk may follow it). */
-  get tempPath(): string {
-    return this.writer.tempPath;
+  /** What another process of this nuproxy follows the download by (BlobStore.followShared), if the store can share. */
+  get shareRef(): string | undefined {
+    return this.writer.shareRef;
   }
 
   /** Called on every chunk written, on verification and at the end. */
@@ -210,27 +209,38 @@ export class SharedDownload {
    * open it holds the download (see hold()).
    */
   createReader(): Readable {
-    if (this.committed) return fileReader(this.committed.path, 0, () => this.committed?.size ?? 0, () => true);
-    if (this.failure) return settledReader(this.done);
+    if (this.committed) return this.writer.follow(0, this.committedLimits(this.committed));
+    if (this.failure) return this.afterOutcome();
     const reader = this.followingReader();
     const release = this.hold();
     reader.once('close', release);
     return reader;
   }
 
+  private committedLimits(info: BlobInfo): FollowLimits {
+    return { limit: () => info.size, finished: () => true, events: this.events };
+  }
+
+  /** Waits for the outcome: the committed bytes, or the download's error. */
+  private afterOutcome(): Readable {
+    return settledReader(this.done, (info) => this.writer.follow(0, this.committedLimits(info)));
+  }
+
   private followingReader(): Readable {
     const self = this;
-    const limit = (): number => (self.committed ? self.committed.size : self.verified ? self.writer.written : Math.max(0, self.writer.written - 1));
-    const finished = (): boolean => self.committed !== undefined || self.verified;
-    const failed = (): Error | undefined => self.failure ?? self.cancelled;
-    if (this.mem) return memoryReader(this.mem, limit, finished, failed, this.events);
+    const limits: FollowLimits = {
+      limit: () => (self.committed ? self.committed.size : self.verified ? self.writer.written : Math.max(0, self.writer.written - 1)),
+      finished: () => self.committed !== undefined || self.verified,
+      failed: () => self.failure ?? self.cancelled,
+      events: this.events,
+    };
+    if (this.mem) return memoryReader(this.mem, limits);
     try {
-      return fileReader(this.writer.tempPath, 0, limit, finished, failed, this.events);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // The temp file is gone but the outcome is not recorded yet: commit has just renamed it into place, or a
-      // failure has just removed it. Follow the outcome instead of failing with ENOENT.
-      return settledReader(this.done);
+      return this.writer.follow(0, limits);
+    } catch {
+      // The writer's bytes are gone but the outcome is not recorded yet: a failure has just removed them. Follow
+      // the outcome instead of failing with the writer's error.
+      return this.afterOutcome();
     }
   }
 }

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/cache/fs-blob-store.js';
 import { SingleFlight } from '../../src/cache/single-flight.js';
+import { EventEmitter } from 'node:events';
 import { NuproxyError } from '../../src/errors.js';
-import { BAD_KEYS, blobStoreContract, type BlobStoreFixture } from './blob-store.contract.js';
+import { BAD_KEYS, blobStoreContract, sha512b64, type BlobStoreFixture } from './blob-store.contract.js';
 
 /** Every file and directory under `dir`, relative, sorted; the temp directory itself is not listed, its contents are. */
 async function listTree(dir: string): Promise<string[]> {
@@ -73,6 +74,45 @@ describe('FsBlobStore specifics', () => {
 
   it('pathOf maps a key to a file inside the root', () => {
     expect(store.pathOf('a/b/c.nupkg')).toBe(join(store.root, 'a', 'b', 'c.nupkg'));
+  });
+
+  it('keeps the layout existing caches and bundles have: the blob at its key, its record in a .meta sidecar', async () => {
+    expect(store.kind).toBe('disk');
+    expect(store.location).toBe(store.root);
+    const bytes = Buffer.from('{"index":true}');
+    await store.put('vulnerabilities/index.json', bytes, { upstream: 'up' });
+    expect((await readFile(join(store.root, 'vulnerabilities', 'index.json'))).equals(bytes)).toBe(true);
+    const meta = JSON.parse(await readFile(join(store.root, 'vulnerabilities', 'index.json.meta'), 'utf8')) as unknown;
+    expect(meta).toEqual({ sha512: sha512b64(bytes), upstream: 'up' });
+    expect(await store.list('vulnerabilities')).toEqual(['index.json']); // sidecars are not names
+  });
+
+  it('a blob an old version stored without a sidecar: stat without a hash; import compares its bytes', async () => {
+    const key = 'packages/old/1.0.0/old.1.0.0.nupkg';
+    const bytes = Buffer.from('old bytes');
+    await mkdir(join(store.root, 'packages', 'old', '1.0.0'), { recursive: true });
+    await writeFile(store.pathOf(key), bytes);
+    const info = await store.stat(key);
+    expect(info).toMatchObject({ size: bytes.length });
+    expect(info?.sha512).toBeUndefined();
+    const same = await store.import(key, (async function* () { yield bytes; })(), {});
+    expect(same.size).toBe(bytes.length);
+    const err = await store.import(key, (async function* () { yield Buffer.from('new bytes'); })(), {}).catch((e: unknown) => e);
+    expect((err as NuproxyError).code).toBe('CONFLICT');
+    expect((await readFile(store.pathOf(key))).equals(bytes)).toBe(true);
+  });
+
+  it('followShared opens nothing but a temp file of the store: any other reference is BAD_REQUEST', () => {
+    const events = new EventEmitter();
+    for (const ref of ['../vulnerabilities/index.json', '/etc/passwd', 'host-0123456789abcdef.part/../../x', 'x.part', '']) {
+      let caught: unknown;
+      try {
+        store.followShared(ref, 0, { limit: () => 1, finished: () => true, events });
+      } catch (err) {
+        caught = err;
+      }
+      expect((caught as NuproxyError).code, ref).toBe('BAD_REQUEST');
+    }
   });
 });
 
