@@ -1,8 +1,9 @@
 import type { Logger } from '../log.js';
-import type { IdRouter } from '../protocol/id-rules.js';
+import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
 import { capabilitiesOf, type ProxyCapabilities } from '../protocol/service-index.js';
 import type { AnswerMemo } from './answer-memo.js';
 import type { LocalFeed } from './local-feed.js';
+import { neverAskedOf } from './offline-upstream.js';
 import type { Upstream } from './upstream.js';
 
 /** Which cached packages the disk may answer with (by the id and the upstream that supplied the copy). */
@@ -24,6 +25,8 @@ export interface FeedContext {
    */
   readonly allowedLocally: AllowedLocally;
   readonly log: Logger;
+  /** Set when no upstream is ever asked (offline): see routeToAsk. */
+  readonly neverAsked: Error | undefined;
 }
 
 export function createFeedContext(upstreams: readonly Upstream[], router: IdRouter, local: LocalFeed, answers: AnswerMemo, log: Logger): FeedContext {
@@ -37,7 +40,18 @@ export function createFeedContext(upstreams: readonly Upstream[], router: IdRout
     answers,
     allowedLocally: (lowerId, upstream) => upstream === undefined || upstream === 'import' || router.route(lowerId).allowed.includes(upstream),
     log,
+    neverAsked: neverAskedOf(upstreams),
   };
+}
+
+/**
+ * The routing of an id whose allowed upstreams a fan-out asks. Asking none when none is ever asked (offline) is
+ * the never-asked failure, so the disk answers for such an id too (orLocal), not "absent" as online.
+ */
+export function routeToAsk(ctx: FeedContext, lowerId: string): IdRouting {
+  const routing = ctx.router.route(lowerId);
+  if (routing.allowed.length === 0 && ctx.neverAsked) throw ctx.neverAsked;
+  return routing;
 }
 
 /** The upstreams whose service index offers what `pick` looks for, in priority order (an unknown one counts: it is asked). */

@@ -24,6 +24,16 @@ export function isNeverAsked(err: unknown): boolean {
 type Json = Record<string, unknown>;
 
 /**
+ * When every upstream is an OfflineUpstream: the failure a fan-out over none of them stands for. An id the rules
+ * allow no upstream for is asked of nobody, so nothing fails; offline its answer is still the disk's (an imported
+ * copy), as for every other id.
+ */
+export function neverAskedOf(upstreams: readonly Upstream[]): NeverAskedError | undefined {
+  const first = upstreams[0];
+  return first && upstreams.every((u) => u instanceof OfflineUpstream) ? new NeverAskedError(first.name) : undefined;
+}
+
+/**
  * Offline mode as an upstream (a null object): every call fails at once as an upstream failure, before any
  * store or socket is touched, so every answer comes from the disk cache alone. It takes no pushes (publishing is
  * off offline) and its circuit never opens.

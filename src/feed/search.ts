@@ -20,7 +20,7 @@ import { REGISTRATION_HIVES } from '../protocol/service-types.js';
 import { answerKey } from './cache-keys.js';
 import { cacheAnswer, mergedAnswer, type DocAnswer } from './doc-answer.js';
 import { checkFailures, fanOut, versionOf, type Contribution } from './fan-out.js';
-import { withCapability, type AllowedLocally, type FeedContext } from './feed-context.js';
+import { routeToAsk, withCapability, type AllowedLocally, type FeedContext } from './feed-context.js';
 import { contentVersion, type LocalFeed } from './local-feed.js';
 import { orLocal } from './or-local.js';
 import type { Upstream } from './upstream.js';
@@ -109,7 +109,7 @@ export class Search {
     const id = new URLSearchParams(rawQuery).get('id');
     if (id !== null && isAutocompleteVersionsQuery(rawQuery)) {
       // versions of one id: only the upstreams allowed to serve it (and the cache, for those without autocomplete)
-      const routing = this.ctx.router.route(id.toLowerCase());
+      const routing = routeToAsk(this.ctx, id.toLowerCase());
       const g = await fanOut(plan.names.filter((n) => routing.allowed.includes(n)), (name) => this.ctx.upstream(name).autocomplete(rawQuery));
       checkFailures(g, routing);
       const fromCache = plan.cached && (await this.ctx.local.autocomplete(new URLSearchParams(rawQuery), plan.cached));

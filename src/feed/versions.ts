@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { answerKey, memoKind } from './cache-keys.js';
 import { lazyBody, cacheAnswer, mergedAnswer, type DocAnswer } from './doc-answer.js';
 import { checkFailures, fanOut, versionOf, type Gathered } from './fan-out.js';
-import type { FeedContext } from './feed-context.js';
+import { routeToAsk, type FeedContext } from './feed-context.js';
 import { mergeVersionLists, type MergedVersions } from './merge-versions.js';
 import { isNeverAsked } from './offline-upstream.js';
 import { orLocal } from './or-local.js';
@@ -22,7 +22,7 @@ export class Versions {
 
   /** What every allowed upstream lists for an id (failures checked: an owner's failure throws). */
   async gather(lowerId: string, revalidate: boolean): Promise<Gathered<string[]>> {
-    const routing = this.ctx.router.route(lowerId);
+    const routing = routeToAsk(this.ctx, lowerId);
     const g = await fanOut(routing.allowed, (name) => this.ctx.upstream(name).versions(lowerId, revalidate));
     checkFailures(g, routing);
     for (const f of g.failed) this.ctx.log.warn({ id: lowerId, upstream: f.upstream, err: (f.error as Error).message }, 'upstream failed; version list is partial');
