@@ -69,7 +69,7 @@ export class Feed {
     cache.onChange((key) => answers.forget(idOfKey(key)));
     this.ctx = createFeedContext(upstreams, router, new LocalFeed(packages, opts.cacheDir), answers, log);
     this.publisher = new Publisher(
-      upstreams.find((u) => u.writable),
+      this.ctx.neverAsked ? undefined : upstreams.find((u) => u.writable), // offline: read-only
       publish,
       (lowerId) => this.invalidate(lowerId),
       log.child({ component: 'publish' }),

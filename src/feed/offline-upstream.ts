@@ -35,15 +35,18 @@ export function neverAskedOf(upstreams: readonly Upstream[]): NeverAskedError | 
 
 /**
  * Offline mode as an upstream (a null object): every call fails at once as an upstream failure, before any
- * store or socket is touched, so every answer comes from the disk cache alone. It takes no pushes (publishing is
- * off offline) and its circuit never opens.
+ * store or socket is touched, so every answer comes from the disk cache alone. Its circuit never opens.
+ * `writable` is its configured role, as /health shows it; nothing is pushed to it (the feed publishes to no
+ * upstream when none is ever asked: neverAskedOf).
  */
 export class OfflineUpstream implements Upstream {
-  readonly writable = false;
   /** One failure, made once: an offline answer costs no error (and stack) per request. */
   private readonly failure: Promise<never>;
 
-  constructor(readonly name: string) {
+  constructor(
+    readonly name: string,
+    readonly writable = false,
+  ) {
     this.failure = Promise.reject(new NeverAskedError(name));
     this.failure.catch(() => undefined); // rejected before anyone awaits it: not an unhandled rejection
   }

@@ -10,7 +10,7 @@ import { createLogSink } from '../../support/log-sink.js';
 const down = (): NuproxyError => new NuproxyError('UPSTREAM_UNREACHABLE', 'upstream company: connect ECONNREFUSED', { upstream: 'company' });
 
 describe('OfflineUpstream', () => {
-  it('fails every call at once as an upstream failure that says it was never asked, and takes no pushes', async () => {
+  it('fails every call at once as an upstream failure that says it was never asked; its circuit stays closed', async () => {
     const u: Upstream = new OfflineUpstream('company');
     const calls: [string, () => Promise<unknown>][] = [
       ['resources', () => u.resources()],
@@ -33,6 +33,7 @@ describe('OfflineUpstream', () => {
       expect((err as Error).message, name).toBe('offline mode: upstream company is never asked');
     }
     expect(u.writable).toBe(false);
+    expect(new OfflineUpstream('company', true).writable).toBe(true); // its configured role, as /health shows it
     expect(u.health()).toEqual({ state: 'closed', consecutiveFailures: 0 });
     expect(isNeverAsked(down())).toBe(false);
   });
