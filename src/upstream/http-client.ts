@@ -93,7 +93,7 @@ export class UpstreamHttp {
     });
   }
 
-  /** The circuit breaker: may this upstream be asked now? (Offline mode builds no client: feed/offline-upstream.ts.) */
+  /** The circuit breaker: may this upstream be asked now? (Offline mode builds no client at all.) */
   private admit(): void {
     this.breaker.enter();
   }
