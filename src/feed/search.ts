@@ -29,6 +29,9 @@ type Json = Record<string, unknown>;
 
 const HIVE_NAMES = REGISTRATION_HIVES.map((h) => h.name);
 
+const offersSearch = (c: ProxyCapabilities): boolean => c.search;
+const offersAutocomplete = (c: ProxyCapabilities): boolean => c.autocomplete;
+
 /** The name the cache goes by among the sources of a merged search (not a valid upstream name: no clash). */
 const CACHE_SOURCE = '(cache)';
 
@@ -98,32 +101,36 @@ export class Search {
    * Search merged over the upstreams that have it and, for those that have none, the cache (as one more source,
    * last in priority; see plan). Every source is asked for the same window, so paging stays exact.
    */
-  private async mergedSearch(rawQuery: string): Promise<DocAnswer> {
+  private mergedSearch(rawQuery: string): Promise<DocAnswer> {
     const hive = searchHive(new URLSearchParams(rawQuery), HIVE_NAMES)!;
-    return this.paged(SEARCH, rawQuery, hive, await this.plan((c) => c.search));
+    return this.paged(SEARCH, rawQuery, hive, this.plan(offersSearch));
   }
 
   /** Autocomplete (ids, or the versions of one id) merged like search, the cache included the same way. */
-  private async mergedAutocomplete(rawQuery: string): Promise<DocAnswer> {
-    const plan = await this.plan((c) => c.autocomplete);
+  private mergedAutocomplete(rawQuery: string): Promise<DocAnswer> {
+    const plan = this.plan(offersAutocomplete);
     const id = new URLSearchParams(rawQuery).get('id');
-    if (id !== null && isAutocompleteVersionsQuery(rawQuery)) {
-      // versions of one id: only the upstreams allowed to serve it (and the cache, for those without autocomplete)
-      const routing = routeToAsk(this.ctx, id.toLowerCase());
-      const g = await fanOut(plan.names.filter((n) => routing.allowed.includes(n)), (name) => this.ctx.upstream(name).autocomplete(rawQuery));
-      checkFailures(g, routing);
-      const fromCache = plan.cached && (await this.ctx.local.autocomplete(new URLSearchParams(rawQuery), plan.cached));
-      const doc = mergeAutocompleteVersions([...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheSource(fromCache)]);
-      return mergedAnswer(this.ctx.log, answerKey.autocomplete(rawQuery), JSON.stringify(doc), versionOf(g) + cacheVersion(fromCache), false, g);
-    }
+    if (id !== null && isAutocompleteVersionsQuery(rawQuery)) return this.autocompleteVersions(rawQuery, id, plan);
     return this.paged(AUTOCOMPLETE_IDS, rawQuery, '', plan);
+  }
+
+  /** The versions of one id: only the upstreams allowed to serve it (and the cache, for those without autocomplete). */
+  private async autocompleteVersions(rawQuery: string, id: string, planned: Promise<Plan>): Promise<DocAnswer> {
+    const plan = await planned;
+    const routing = routeToAsk(this.ctx, id.toLowerCase());
+    const g = await fanOut(plan.names.filter((n) => routing.allowed.includes(n)), (name) => this.ctx.upstream(name).autocomplete(rawQuery));
+    checkFailures(g, routing);
+    const fromCache = plan.cached && (await this.ctx.local.autocomplete(new URLSearchParams(rawQuery), plan.cached));
+    const doc = mergeAutocompleteVersions([...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheSource(fromCache)]);
+    return mergedAnswer(this.ctx.log, answerKey.autocomplete(rawQuery), JSON.stringify(doc), versionOf(g) + cacheVersion(fromCache), false, g);
   }
 
   /**
    * The one paging loop: every source is asked for the same window, growing until the merge has enough for
    * skip+take (or the largest window is reached).
    */
-  private async paged(p: Paging, rawQuery: string, hive: string, { names, cached }: Plan): Promise<DocAnswer> {
+  private async paged(p: Paging, rawQuery: string, hive: string, planned: Promise<Plan>): Promise<DocAnswer> {
+    const { names, cached } = await planned;
     const { skip, take } = p.query(rawQuery);
     const allowed = (lid: string, up: string): boolean => up === CACHE_SOURCE || this.ctx.router.route(lid).allowed.includes(up);
     for (let window = searchWindowFor(skip, take); ; window = nextWindow(window)) {
