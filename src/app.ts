@@ -22,6 +22,9 @@ import { systemClock, type Clock } from './feed/freshness.js';
 import { MetadataCache } from './feed/metadata-cache.js';
 import { PackageFiles } from './feed/packages.js';
 import { UpstreamSource } from './feed/upstream-source.js';
+import { UpstreamDocs } from './feed/upstream-docs.js';
+import { OfflineUpstream } from './feed/offline-upstream.js';
+import type { Upstream } from './feed/upstream.js';
 import { createRequestListener } from './http/app.js';
 import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
@@ -123,26 +126,29 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const relayed = relaySecrets(secretForms);
   keepSecretsOut(log, relayed);
   for (const label of secrets.weak) log.warn({ secret: label }, 'a configured secret is shorter than 8 characters: it is kept out of relayed answers, but not looked for in package bytes and documents');
-  const clients = config.upstreams.map((u) => {
-    const auth = loaded.secrets.get(u.name);
-    return new NugetV3Upstream(u.serviceIndex, {
-      name: u.name,
-      timeouts: u.timeouts,
-      retries: u.retries,
-      userAgent: `nuproxy/${VERSION} (+https://github.com/nuproxy)`,
-      logger: log,
-      ...(auth ? { auth } : {}),
-      ...(opts.retryDelayMs !== undefined ? { retryDelayMs: opts.retryDelayMs } : {}),
-      circuit: { failures: u.circuitBreaker.failures, cooldownMs: u.circuitBreaker.cooldown },
-      offline: config.offline,
-      limits: u.limits,
-      redirectAllow: u.redirects.allow,
-      secrets,
-    });
-  });
-  const sources = clients.map(
-    (c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }, config.upstreams[i]!.writable),
-  );
+  // offline: upstreams that never connect (no client, no socket); every answer comes from the disk cache
+  const clients = config.offline
+    ? []
+    : config.upstreams.map((u) => {
+        const auth = loaded.secrets.get(u.name);
+        return new NugetV3Upstream(u.serviceIndex, {
+          name: u.name,
+          timeouts: u.timeouts,
+          retries: u.retries,
+          userAgent: `nuproxy/${VERSION} (+https://github.com/nuproxy)`,
+          logger: log,
+          ...(auth ? { auth } : {}),
+          ...(opts.retryDelayMs !== undefined ? { retryDelayMs: opts.retryDelayMs } : {}),
+          circuit: { failures: u.circuitBreaker.failures, cooldownMs: u.circuitBreaker.cooldown },
+          limits: u.limits,
+          redirectAllow: u.redirects.allow,
+          secrets,
+        });
+      });
+  const docs = new UpstreamDocs(cache);
+  const upstreams: Upstream[] = config.offline
+    ? config.upstreams.map((u) => new OfflineUpstream(u.name, u.writable))
+    : clients.map((c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }, config.upstreams[i]!.writable, docs));
   const packages = new PackageFiles(blobs, log.child({ component: 'packages' }), tier, box);
   const router = new IdRouter(config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })));
   const publish = {
@@ -155,11 +161,11 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     tmpDir: resolve(config.cache.dir, '.tmp'),
     secrets: relayed,
   };
-  const feed = new Feed(sources, cache, packages, router, publish, log.child({ component: 'feed' }), {
-    offline: config.offline,
+  const feed = new Feed(upstreams, cache, packages, router, publish, log.child({ component: 'feed' }), {
     blobs,
-    // Redis mode: a merged answer is kept no longer than a memory copy of a shared document may be used
-    answerMaxAgeMs: config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
+    // Redis mode: a merged answer is kept no longer than a memory copy of a shared document may be used;
+    // offline: none is kept (every answer is the disk's own, read each time)
+    answerMaxAgeMs: config.offline ? 0 : config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
   });
   return {
     feed,

@@ -20,9 +20,10 @@ export class AnswerMemo {
   constructor(
     private readonly now: () => number,
     private readonly maxAgeMs: number,
-    maxIds = 20_000,
+    /** `maxIds`: how many ids' answers are kept. */
+    bounds: { maxIds?: number | undefined } = {},
   ) {
-    this.byId = new LRUCache({ max: maxIds });
+    this.byId = new LRUCache({ max: bounds.maxIds ?? 20_000 });
   }
 
   get enabled(): boolean {

@@ -7,6 +7,7 @@ import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
 import type { BoxLink } from '../cache/box-link.js';
 import { LRUCache } from 'lru-cache';
 import { sortVersionStrings } from '../protocol/sort.js';
+import { packageKey } from './cache-keys.js';
 import { NuspecKeeper } from './nuspec-keeper.js';
 import { verifyNuspecOf, verifyPackage, type ContentCheck } from './verify.js';
 import type { UpstreamSource } from './upstream-source.js';
@@ -68,11 +69,6 @@ export type PackageHandle =
   | StoredFile
   | { kind: 'stream'; stream: Readable; length: number | undefined; outcome: 'miss' | 'shared'; upstream: string }
   | { kind: 'head'; length: number | undefined; outcome: 'bypass'; upstream: string };
-
-export function packageKey(lowerId: string, lowerVersion: string, file: PackageFile): string {
-  const name = file === 'nupkg' ? `${lowerId}.${lowerVersion}.nupkg` : `${lowerId}.nuspec`;
-  return `packages/${lowerId}/${lowerVersion}/${name}`;
-}
 
 /**
  * Package files: immutable, stored once, never expired. A miss streams the upstream body to every client that

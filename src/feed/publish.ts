@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { isValidPackageId, lowerId as toLowerId } from '../protocol/id.js';
 import { normalizeVersion, parseVersion } from '../protocol/version.js';
 import { readNuspecIdentity } from './nuspec.js';
-import type { UpstreamSource } from './upstream-source.js';
+import type { Upstream } from './upstream.js';
 import type { SecretSet } from '../upstream/secrets.js';
 import { relayedAnswer, type PublishAnswer, type UpstreamAnswer } from './publish-answer.js';
 
@@ -44,7 +44,7 @@ export class Publisher {
   private readonly hashes: Buffer[];
 
   constructor(
-    private readonly writable: UpstreamSource | undefined,
+    private readonly writable: Upstream | undefined,
     private readonly opts: PublishOptions,
     private readonly invalidate: (lowerId: string) => Promise<void>,
     private readonly log: Logger,
@@ -65,7 +65,7 @@ export class Publisher {
     }
   }
 
-  private target(): UpstreamSource {
+  private target(): Upstream {
     if (!this.writable) {
       throw new NuproxyError('READ_ONLY', 'this feed is read-only: no upstream is configured with writable: true');
     }
@@ -130,7 +130,7 @@ export class Publisher {
     try {
       let answer;
       try {
-        answer = await src.client.send(`${base.replace(/\/+$/, '')}/`, {
+        answer = await src.send(`${base.replace(/\/+$/, '')}/`, {
           method: 'PUT',
           headers: this.headersFor(clientHeaders, key),
           body: toUpstream,
@@ -176,7 +176,7 @@ export class Publisher {
     const { resources } = await src.resources();
     if (!resources.publish) throw new NuproxyError('READ_ONLY', `upstream ${src.name} offers no PackagePublish resource`, { upstream: src.name });
     const url = `${resources.publish.replace(/\/+$/, '')}/${encodeURIComponent(rawId)}/${encodeURIComponent(normalizeVersion(v))}`;
-    const answer = await src.client.send(url, { method, headers: this.headersFor(clientHeaders, key), timeoutMs: this.opts.timeoutMs });
+    const answer = await src.send(url, { method, headers: this.headersFor(clientHeaders, key), timeoutMs: this.opts.timeoutMs });
     if (answer.status >= 200 && answer.status < 300) {
       await this.invalidate(toLowerId(rawId));
       this.log.info({ upstream: src.name, id: rawId, version: normalizeVersion(v), action: method === 'DELETE' ? 'delete' : 'relist' }, 'passed to the writable upstream; cached answers for the id dropped');

@@ -9,6 +9,7 @@ import { isSemVer2, lowerNormalizedVersion, parseVersion } from '../protocol/ver
 import { rewriteVulnerabilityIndex, vulnerabilityPageUrl } from '../protocol/vulnerability.js';
 import { checkEntryCount } from '../upstream/json-body.js';
 import type { JsonResult, Validators } from '../upstream/nuget-upstream.js';
+import { keysOfId, QUERY_GENERATION_KEY, storeKey } from './cache-keys.js';
 import type { Contribution } from './fan-out.js';
 import type { DocSource, MetadataCache } from './metadata-cache.js';
 import { LARGE_LEAVES, rewriteLargeRegistrationIndex, rewriteRegistrationPageItems, stringifyLarge } from './sliced-json.js';
@@ -28,14 +29,17 @@ export interface VulnEntry {
   entry: Json;
 }
 
+/** An upstream's vulnerability index: its entries, each with the URL the proxy serves its page under. */
+export interface VulnIndex {
+  entries: (VulnEntry & { proxyUrl: (name: string) => string })[];
+}
+
 /** Which upstream hive answers for a proxy hive, best first (a SemVer 2 hive can stand in, filtered). */
 const HIVE_FALLBACK: Record<HiveName, HiveName[]> = {
   semver2: ['semver2', 'gz-semver1', 'semver1'],
   'gz-semver1': ['gz-semver1', 'semver1', 'semver2'],
   semver1: ['semver1', 'gz-semver1', 'semver2'],
 };
-
-const GENERATION_KEY = 'gen:queries';
 
 const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -46,24 +50,23 @@ const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && 
  */
 export class UpstreamDocs {
   /** Parsed documents by key and fetch time: a hot answer is not parsed again (values are never mutated). */
-  private readonly parsed = new LRUCache<string, { value: unknown }>({ max: 2000 });
+  private readonly parsed: LRUCache<string, { value: unknown }>;
   private readonly parsedByEntry = new WeakMap<object, { value: unknown }>();
 
-  constructor(private readonly cache: MetadataCache) {}
+  constructor(
+    private readonly cache: MetadataCache,
+    /** `maxParsedDocs`: how many parsed documents are kept for stores that hand out copies (Redis). */
+    bounds: { maxParsedDocs?: number } = {},
+  ) {
+    this.parsed = new LRUCache({ max: bounds.maxParsedDocs ?? 2000 });
+  }
 
   /**
    * Part of every search/autocomplete key, kept in the (shared) metadata store: a publish anywhere replaces it,
    * so every instance's cached queries are dropped together.
    */
   private async queryGeneration(): Promise<string> {
-    return (await this.cache.readValue(GENERATION_KEY)) ?? '0';
-  }
-
-  /** Drops every cached answer about one id (after a push, delete or relist), and every cached query. */
-  async invalidate(upstreams: readonly string[], lowerId: string): Promise<void> {
-    await this.cache.writeValue(GENERATION_KEY, randomBytes(6).toString('hex'), 30 * 86_400_000);
-    const keys = upstreams.flatMap((u) => [`flat:${u}:${lowerId}`, ...Object.keys(HIVE_FALLBACK).map((h) => `reg:${u}:${h}:${lowerId}`)]);
-    await Promise.all(keys.map((k) => this.cache.invalidate(k)));
+    return (await this.cache.readValue(QUERY_GENERATION_KEY)) ?? '0';
   }
 
   private async get<T>(src: UpstreamSource, key: string, maxAgeMs: number, source: Omit<DocSource, 'upstream'>, parse: (body: string) => T): Promise<Contribution<T>> {
@@ -88,7 +91,7 @@ export class UpstreamDocs {
   versions(src: UpstreamSource, lowerId: string, revalidate: boolean): Promise<Contribution<string[]>> {
     return this.get(
       src,
-      `flat:${src.name}:${lowerId}`,
+      storeKey.versions(src.name, lowerId),
       revalidate ? 0 : src.fresh.versions,
       {
         fetch: async (v) => {
@@ -112,7 +115,7 @@ export class UpstreamDocs {
   leaves(src: UpstreamSource, hive: HiveName, lowerId: string): Promise<Contribution<LeafSet>> {
     return this.get(
       src,
-      `reg:${src.name}:${hive}:${lowerId}`,
+      storeKey.registration(src.name, hive, lowerId),
       src.fresh.registration,
       {
         fetch: async (v) => {
@@ -173,11 +176,11 @@ export class UpstreamDocs {
   }
 
   async search(src: UpstreamSource, rawQuery: string, hive: string): Promise<Contribution<Json>> {
-    return this.queryDoc(src, `search:${await this.queryGeneration()}:${src.name}:${hive}:${rawQuery}`, src.fresh.search, (r) => r.search, rawQuery, (json) => rewriteSearch(json, hive));
+    return this.queryDoc(src, storeKey.search(await this.queryGeneration(), src.name, hive, rawQuery), src.fresh.search, (r) => r.search, rawQuery, (json) => rewriteSearch(json, hive));
   }
 
   async autocomplete(src: UpstreamSource, rawQuery: string): Promise<Contribution<Json>> {
-    return this.queryDoc(src, `ac:${await this.queryGeneration()}:${src.name}:${rawQuery}`, src.fresh.autocomplete, (r) => r.autocomplete, rawQuery, (json) => json);
+    return this.queryDoc(src, storeKey.autocomplete(await this.queryGeneration(), src.name, rawQuery), src.fresh.autocomplete, (r) => r.autocomplete, rawQuery, (json) => json);
   }
 
   private queryDoc(
@@ -207,10 +210,10 @@ export class UpstreamDocs {
     );
   }
 
-  vulnerabilityIndex(src: UpstreamSource): Promise<Contribution<{ entries: (VulnEntry & { proxyUrl: (name: string) => string })[] }>> {
+  vulnerabilityIndex(src: UpstreamSource): Promise<Contribution<VulnIndex>> {
     return this.get(
       src,
-      `vuln:${src.name}:index`,
+      storeKey.vulnerabilityIndex(src.name),
       src.fresh.vulnerabilities,
       {
         fetch: async (v) => {
@@ -234,10 +237,10 @@ export class UpstreamDocs {
   }
 
   /** Vulnerability pages change URL when their content changes, so a stored page is kept for a day of freshness. */
-  vulnerabilityPage(src: UpstreamSource, url: string, keySuffix: string): Promise<Contribution<Json>> {
+  vulnerabilityPage(src: UpstreamSource, url: string, name: string, tag: string): Promise<Contribution<Json>> {
     return this.get(
       src,
-      `vuln:${src.name}:page:${keySuffix}`,
+      storeKey.vulnerabilityPage(src.name, name, tag),
       Math.max(src.fresh.vulnerabilities, 86_400_000),
       {
         fetch: (v) => src.client.fetchJson(url, v),
@@ -249,6 +252,15 @@ export class UpstreamDocs {
       (body) => JSON.parse(body) as Json,
     );
   }
+}
+
+/**
+ * Drops every cached document about one id at every upstream (after a push, delete or relist), and every cached
+ * query (a new query generation: other instances sharing the store drop theirs too).
+ */
+export async function invalidateId(cache: MetadataCache, upstreams: readonly string[], lowerId: string): Promise<void> {
+  await cache.writeValue(QUERY_GENERATION_KEY, randomBytes(6).toString('hex'), 30 * 86_400_000);
+  await Promise.all(upstreams.flatMap((u) => keysOfId(u, lowerId)).map((k) => cache.invalidate(k)));
 }
 
 function badShape(upstream: string, what: string): NuproxyError {

@@ -1,16 +1,24 @@
 import { NuproxyError } from '../errors.js';
 import { parseServiceIndex, ServiceIndexError, type UpstreamResources } from '../protocol/service-index.js';
-import type { NugetV3Upstream } from '../upstream/nuget-upstream.js';
+import type { HiveName } from '../protocol/service-types.js';
+import type { BlobResult, NugetV3Upstream } from '../upstream/nuget-upstream.js';
+import { storeKey } from './cache-keys.js';
+import type { Contribution } from './fan-out.js';
 import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
+import type { Upstream, UpstreamHealth } from './upstream.js';
+import type { LeafSet, UpstreamDocs, VulnIndex } from './upstream-docs.js';
 import type { Config } from '../config/schema.js';
 
 export type Freshness = Config['cache']['freshness'];
 
+type Json = Record<string, unknown>;
+
 /**
  * One configured upstream as the feed sees it: the client plus its service index, cached like any other
  * metadata (so it survives a restart when the store is Redis, and is served stale when the upstream is down).
+ * Its documents are read through `docs`, which all upstreams share (one bound on parsed documents).
  */
-export class UpstreamSource {
+export class UpstreamSource implements Upstream {
   private parsed: { fetchedAt: number; resources: UpstreamResources } | undefined;
 
   constructor(
@@ -19,7 +27,8 @@ export class UpstreamSource {
     /** Freshness per kind of document for this upstream (its own overrides over cache.freshness). */
     readonly fresh: Freshness,
     /** Pushes, deletes and relists go to this upstream. */
-    readonly writable = false,
+    readonly writable: boolean,
+    private readonly docs: UpstreamDocs,
   ) {}
 
   get name(): string {
@@ -27,7 +36,7 @@ export class UpstreamSource {
   }
 
   async resources(): Promise<{ resources: UpstreamResources; outcome: CacheOutcome }> {
-    const doc = await this.cache.get(`svc:${this.name}`, this.fresh.serviceIndex, {
+    const doc = await this.cache.get(storeKey.serviceIndex(this.name), this.fresh.serviceIndex, {
       upstream: this.name,
       fetch: (v) => this.client.fetchJson(this.client.serviceIndexUrl, v),
       transform: (json) => {
@@ -48,5 +57,44 @@ export class UpstreamSource {
       this.parsed = { fetchedAt: doc.entry.fetchedAt, resources };
     }
     return { resources: this.parsed.resources, outcome: doc.outcome };
+  }
+
+  versions(lowerId: string, revalidate: boolean): Promise<Contribution<string[]>> {
+    return this.docs.versions(this, lowerId, revalidate);
+  }
+
+  leaves(hive: HiveName, lowerId: string): Promise<Contribution<LeafSet>> {
+    return this.docs.leaves(this, hive, lowerId);
+  }
+
+  search(rawQuery: string, hive: string): Promise<Contribution<Json>> {
+    return this.docs.search(this, rawQuery, hive);
+  }
+
+  autocomplete(rawQuery: string): Promise<Contribution<Json>> {
+    return this.docs.autocomplete(this, rawQuery);
+  }
+
+  vulnerabilityIndex(): Promise<Contribution<VulnIndex>> {
+    return this.docs.vulnerabilityIndex(this);
+  }
+
+  vulnerabilityPage(url: string, name: string, tag: string): Promise<Contribution<Json>> {
+    return this.docs.vulnerabilityPage(this, url, name, tag);
+  }
+
+  async openPackage(lowerId: string, lowerVersion: string, file: 'nupkg' | 'nuspec', method: 'GET' | 'HEAD'): Promise<BlobResult | undefined> {
+    const { resources } = await this.resources();
+    if (!resources.flat) return undefined;
+    const name = file === 'nupkg' ? `${lowerId}.${lowerVersion}.nupkg` : `${lowerId}.nuspec`;
+    return this.client.openBlob(`${resources.flat}${lowerId}/${lowerVersion}/${name}`, method, file);
+  }
+
+  send(url: string, init: Parameters<NugetV3Upstream['send']>[1]): ReturnType<NugetV3Upstream['send']> {
+    return this.client.send(url, init);
+  }
+
+  health(): UpstreamHealth {
+    return this.client.health();
   }
 }

@@ -19,8 +19,6 @@ export interface UpstreamHttpOptions {
   /** Base delay for retry backoff in ms (tests shorten it). */
   retryDelayMs?: number;
   circuit?: { failures: number; cooldownMs: number };
-  /** Offline mode: no connection is ever opened. */
-  offline?: boolean;
   /** What one response may cost (config upstreams[].limits); defaults from the schema when absent. */
   limits?: UpstreamConfig['limits'];
   /** Origins package downloads may be redirected to (config upstreams[].redirects.allow). */
@@ -95,11 +93,8 @@ export class UpstreamHttp {
     });
   }
 
-  /** Offline mode and the circuit breaker: may this upstream be asked now? */
-  private admit(url: string): void {
-    if (this.opts.offline) {
-      throw new NuproxyError('UPSTREAM_UNREACHABLE', `offline mode: upstream ${this.opts.name} is never asked`, { upstream: this.opts.name, url: safeUrl(url) });
-    }
+  /** The circuit breaker: may this upstream be asked now? (Offline mode builds no client at all.) */
+  private admit(): void {
     this.breaker.enter();
   }
 
@@ -129,7 +124,7 @@ export class UpstreamHttp {
         url: safeUrl(url),
       });
     }
-    this.admit(url);
+    this.admit();
     try {
       const res = await this.requestWithRetries(url, init);
       if (res.status >= 500) this.breaker.failure(new Error(`status ${res.status}`));
@@ -179,7 +174,7 @@ export class UpstreamHttp {
     if (!this.isAllowed(url)) {
       throw new NuproxyError('UPSTREAM_HOST_NOT_ALLOWED', `upstream ${this.opts.name} referred to a host outside its service index`, { upstream: this.opts.name, url: safeUrl(url) });
     }
-    this.admit(url);
+    this.admit();
     const u = new URL(url);
     try {
       // a push is a long transfer like a download: it shares the package pool, never holding up metadata

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packageKey } from '../../src/feed/packages.js';
+import { packageKey } from '../../src/feed/cache-keys.js';
 import { nugetConfigXml, runDotnet, skipReason } from '../support/dotnet.js';
 import { get } from '../support/http.js';
 import { makeNupkg } from '../support/nupkg.js';

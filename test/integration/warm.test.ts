@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCore } from '../../src/app.js';
 import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
-import { packageKey } from '../../src/feed/packages.js';
+import { packageKey } from '../../src/feed/cache-keys.js';
 import { warm, warmCommand, pickVersion, type WarmSummary } from '../../src/cli/warm.js';
 import { readWarmInputs, WarmInputError, type WarmRoot } from '../../src/cli/warm-inputs.js';
 import { makeNupkg, type NupkgSpec } from '../support/nupkg.js';
