@@ -91,7 +91,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const clock = opts.clock ?? systemClock;
   const memory = divideMemory(config.cache.memoryMaxMB);
 
-  const blobs: CoreBlobs = new FsBlobStore(config.cache.dir);
+  const blobs: CoreBlobs = new FsBlobStore(config.cache.dir, { maxStats: memory.blobInfo.entries });
   const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
   if (swept > 0) log.info({ swept }, 'removed temp files left by an earlier run');
 
@@ -145,7 +145,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
           secrets,
         });
       });
-  const docs = new UpstreamDocs(cache);
+  const docs = new UpstreamDocs(cache, { maxParsedDocs: memory.parsedDocs.entries });
   const upstreams: Upstream[] = config.offline
     ? config.upstreams.map((u) => new OfflineUpstream(u.name, u.writable))
     : clients.map((c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }, config.upstreams[i]!.writable, docs));
@@ -166,6 +166,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     // Redis mode: a merged answer is kept no longer than a memory copy of a shared document may be used;
     // offline: none is kept (every answer is the disk's own, read each time)
     answerMaxAgeMs: config.offline ? 0 : config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
+    memo: { mergedVersionLists: memory.versionLists.entries, builtRegistrations: memory.registrations.entries, answerIds: memory.answers.entries },
   });
   return {
     feed,

@@ -34,7 +34,7 @@ export class FsBlobStore implements BlobStore {
   /** @deprecated bundle only, until it moves onto BlobStore (use `location` for logs). */
   readonly root: string;
   private readonly tmpRoot: string;
-  private readonly infoCache = new LRUCache<string, BlobInfo>({ max: 10_000 });
+  private readonly infoCache: LRUCache<string, BlobInfo>;
   /** The file of each info this store handed out: send() finds it without parsing the key again. */
   private readonly files = new WeakMap<BlobInfo, string>();
   private reads = new Set<string>();
@@ -43,7 +43,9 @@ export class FsBlobStore implements BlobStore {
     committed: (key, info, path) => this.remember(key, info, path),
   };
 
-  constructor(root: string) {
+  /** `maxStats`: how many stats are kept in memory (a share of cache.memoryMaxMB, see config/memory-budget.ts). */
+  constructor(root: string, opts: { maxStats?: number } = {}) {
+    this.infoCache = new LRUCache<string, BlobInfo>({ max: Math.max(1, opts.maxStats ?? 10_000) });
     this.root = resolve(root);
     this.tmpRoot = join(this.root, TMP_DIR);
   }
