@@ -1,0 +1,206 @@
+// `nuproxy export`: the cached packages (+ nuspecs) and the feed's vulnerability data into one bundle (the
+// format: bundle-format.ts; the tar: bundle-export-tar.ts).
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Core } from '../app.js';
+import { BUNDLE_FORMAT, errorText, hashFile, manifestSchema, parseBundlePath, readSidecar, writeFileAtomic, type BundleManifest } from './bundle-format.js';
+import { CorruptFile, writeBundle, type Candidate, type ExportProblem } from './bundle-export-tar.js';
+import { silentProgress, type ProgressSink } from './bundle-progress.js';
+
+export type { ExportProblem } from './bundle-export-tar.js';
+
+/** What export reads: the cache root, and the feed when vulnerability data should travel too. */
+export type ExportSource = string | { blobs: { root: string }; feed?: Pick<Core['feed'], 'vulnerabilityIndex' | 'vulnerabilityPage'> };
+
+export interface ExportOptions {
+  /** Earlier manifests: files whose path and SHA-512 one of them lists are left out. */
+  since?: string[];
+  /** Where the manifest copy goes (default `<out>.manifest.json`). */
+  manifestPath?: string;
+  /** false: no vulnerability data even when the feed has some. */
+  vulnerabilities?: boolean;
+  progress?: ProgressSink;
+  now?: () => Date;
+}
+
+export interface ExportSummary {
+  bundle: string;
+  manifest: string;
+  /** Files in the bundle (the manifest itself not counted). */
+  files: number;
+  packages: number;
+  /** Bytes of the files in the bundle. */
+  bytes: number;
+  /** Size of the tar. */
+  bundleBytes: number;
+  /** Files left out because an earlier manifest (--since) has them with the same hash. */
+  unchanged: number;
+  vulnerabilities: { documents: number; note?: string };
+  /** Cached files left out (corruption, missing sidecar): the export still succeeds, but says so. */
+  problems: ExportProblem[];
+  durationMs: number;
+}
+
+type Walked = Omit<Candidate, 'expected'> & { expected: string | undefined };
+
+async function dirEntries(path: string): Promise<import('node:fs').Dirent[]> {
+  try {
+    return await readdir(path, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw err;
+  }
+}
+
+/** Complete package files in the cache: real files (no links) with their sidecar, never `.tmp/` or stray names. */
+async function walkPackages(root: string, problems: ExportProblem[]): Promise<Walked[]> {
+  const out: Walked[] = [];
+  const base = join(root, 'packages');
+  const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  for (const idDir of (await dirEntries(base)).filter((e) => e.isDirectory()).sort(byName)) {
+    for (const verDir of (await dirEntries(join(base, idDir.name))).filter((e) => e.isDirectory()).sort(byName)) {
+      const folder = join(base, idDir.name, verDir.name);
+      const names = new Map((await dirEntries(folder)).map((e) => [e.name, e]));
+      const nupkg = `${idDir.name}.${verDir.name}.nupkg`;
+      const nuspec = `${idDir.name}.nuspec`;
+      const nupkgPath = `packages/${idDir.name}/${verDir.name}/${nupkg}`;
+      if (!parseBundlePath(nupkgPath)) continue; // not a cache key export would write (e.g. upper case): not ours
+      const pkgEntry = names.get(nupkg);
+      if (!pkgEntry?.isFile()) continue; // no package (a nuspec alone does not make a restorable package)
+      const files: string[] = [];
+      if (names.get(nuspec)?.isFile()) files.push(nuspec); // nuspec first: on import it is in place before its package
+      files.push(nupkg);
+      for (const name of files) {
+        const abs = join(folder, name);
+        const path = `packages/${idDir.name}/${verDir.name}/${name}`;
+        const meta = await readSidecar(abs);
+        if (!meta) {
+          problems.push({ path, problem: 'no .meta sidecar next to the cached file; left out' });
+          continue;
+        }
+        let size: number;
+        try {
+          size = (await stat(abs)).size;
+        } catch (err) {
+          problems.push({ path, problem: `cannot read: ${errorText(err)}` });
+          continue;
+        }
+        out.push({ path, abs, size, expected: meta.sha512 });
+      }
+    }
+  }
+  return out;
+}
+
+async function loadSince(paths: string[]): Promise<Set<string>> {
+  const known = new Set<string>();
+  for (const p of paths) {
+    let parsed;
+    try {
+      parsed = manifestSchema.parse(JSON.parse(await readFile(p, 'utf8')));
+    } catch (err) {
+      throw new Error(`--since ${p}: not a ${BUNDLE_FORMAT} manifest (${errorText(err).split('\n')[0]})`);
+    }
+    for (const f of parsed.files) known.add(`${f.path}\0${f.sha512}`);
+  }
+  return known;
+}
+
+async function vulnerabilityDocs(source: ExportSource, enabled: boolean): Promise<{ docs: { path: string; body: Buffer }[]; note?: string }> {
+  if (!enabled) return { docs: [], note: 'not exported (--no-vulnerabilities)' };
+  const feed = typeof source === 'string' ? undefined : source.feed;
+  if (!feed) return { docs: [], note: 'not exported (no feed to ask)' };
+  try {
+    const index = await feed.vulnerabilityIndex();
+    if (!index) return { docs: [], note: 'none exported: no upstream offers vulnerability data' };
+    const docs: { path: string; body: Buffer }[] = [];
+    for (const key of [...index.pages.keys()].sort()) {
+      const [name, tag] = key.split('/') as [string, string];
+      const path = `vulnerabilities/${name}/${tag}.json`;
+      if (!parseBundlePath(path)) return { docs: [], note: `none exported: unexpected page name ${JSON.stringify(key)}` };
+      const page = await feed.vulnerabilityPage(name, tag);
+      if (!page) return { docs: [], note: `none exported: page ${key} could not be fetched` };
+      docs.push({ path, body: Buffer.from(page.body, 'utf8') });
+    }
+    docs.push({ path: 'vulnerabilities/index.json', body: Buffer.from(index.body, 'utf8') });
+    const note = index.partial.length > 0 ? `incomplete: upstream(s) ${index.partial.join(', ')} did not answer` : undefined;
+    return { docs, ...(note ? { note } : {}) };
+  } catch (err) {
+    return { docs: [], note: `none exported: upstreams could not be asked (${errorText(err)})` };
+  }
+}
+
+/**
+ * Writes a bundle of the cached packages (+ nuspecs) and the feed's vulnerability data to `outFile` (via
+ * `<outFile>.partial`, renamed at the end), and its manifest next to it. A cached file that no longer matches
+ * its sidecar is left out and reported; the bundle never contains a byte its manifest does not vouch for.
+ */
+export async function exportBundle(source: ExportSource, outFile: string, opts: ExportOptions = {}): Promise<ExportSummary> {
+  const started = Date.now();
+  const root = resolve(typeof source === 'string' ? source : source.blobs.root);
+  const out = resolve(outFile);
+  const manifestPath = resolve(opts.manifestPath ?? `${out}.manifest.json`);
+  const progress = opts.progress ?? silentProgress;
+  const now = opts.now ?? (() => new Date());
+  const problems: ExportProblem[] = [];
+
+  const since = await loadSince(opts.since ?? []);
+  const inSince = (path: string, sha512: string): boolean => since.has(`${path}\0${sha512}`);
+
+  const vuln = await vulnerabilityDocs(source, opts.vulnerabilities !== false);
+  const walked = await walkPackages(root, problems);
+
+  let unchanged = 0;
+  const docs = vuln.docs.filter((d) => {
+    const keep = !inSince(d.path, createHash('sha512').update(d.body).digest('base64'));
+    if (!keep) unchanged++;
+    return keep;
+  });
+  const entries: Candidate[] = [];
+  for (const w of walked) {
+    // a sidecar without a hash (not written by nuproxy): hash it now, so --since and the corruption check work
+    const expected = w.expected ?? (await hashFile(w.abs)).sha512;
+    if (inSince(w.path, expected)) {
+      unchanged++;
+      continue;
+    }
+    entries.push({ ...w, expected });
+  }
+
+  await mkdir(dirname(out), { recursive: true });
+  const partial = `${out}.partial`;
+  let written: { manifest: BundleManifest; manifestText: string };
+  try {
+    try {
+      written = await writeBundle(partial, entries, docs, { verifyFirst: false, problems, progress, now });
+    } catch (err) {
+      if (!(err instanceof CorruptFile)) throw err;
+      // Rare: a cached file was found corrupt after its tar entry was begun. Start over, checking each file
+      // against its sidecar before it goes in, so every corrupt file is found and left out in this one retry.
+      written = await writeBundle(partial, entries, docs, { verifyFirst: true, problems, progress, now });
+    }
+    await rename(partial, out);
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw err;
+  }
+  await writeFileAtomic(manifestPath, written.manifestText);
+  const { manifest } = written;
+  return {
+    bundle: out,
+    manifest: manifestPath,
+    files: manifest.files.length,
+    packages: manifest.packages.length,
+    bytes: manifest.files.reduce((n, f) => n + f.size, 0),
+    bundleBytes: (await stat(out)).size,
+    unchanged,
+    vulnerabilities: {
+      documents: manifest.files.filter((f) => f.path.startsWith('vulnerabilities/')).length,
+      ...(vuln.note ? { note: vuln.note } : {}),
+    },
+    problems,
+    durationMs: Date.now() - started,
+  };
+}
+
