@@ -1,9 +1,8 @@
-import type { Readable } from 'node:stream';
-import type { BlobInfo, FsBlobStore } from '../cache/fs-blob-store.js';
+import type { Readable, Writable } from 'node:stream';
+import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
 import { RemoteDownload, SharedDownload } from '../cache/shared-download.js';
 import type { Logger } from '../log.js';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
 import type { BoxLink } from '../cache/box-link.js';
 import { LRUCache } from 'lru-cache';
@@ -19,10 +18,54 @@ export type { Asker };
 
 export type PackageFile = 'nupkg' | 'nuspec';
 
-export type { BlobInfo };
+/** What the HTTP edge knows of a stored package file (its ETag and Last-Modified come from it). */
+export interface StoredPackage {
+  size: number;
+  /** Base64. */
+  sha512?: string;
+  upstream?: string;
+  mtimeMs: number;
+}
+
+/** Where a stored package is sent (a Node ServerResponse is one). */
+export type PackageSink = Pick<Writable, 'write' | 'end' | 'destroy' | 'once' | 'writableFinished'>;
+
+/** A stored package file: its bytes in memory (`bytes`, small files) or sent from the store (`send`). */
+export interface StoredFile {
+  kind: 'file';
+  info: StoredPackage;
+  outcome: 'hit';
+  upstream?: string;
+  bytes?: Buffer;
+  /**
+   * Sends bytes start..endInclusive to a sink whose head is written, and ends it (a failed read destroys it);
+   * `progress.bytesSent` counts what the sink took.
+   */
+  send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void;
+}
+
+/** One object per hit, with `send` on its prototype (bound to the store by its fields, not by a closure). */
+class StoredHandle implements StoredFile {
+  readonly kind = 'file';
+  readonly outcome = 'hit';
+  readonly upstream: string | undefined;
+
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly key: string,
+    readonly info: BlobInfo,
+    readonly bytes?: Buffer,
+  ) {
+    this.upstream = info.upstream;
+  }
+
+  send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void {
+    this.blobs.send(this.key, this.info, sink, start, endInclusive, progress);
+  }
+}
 
 export type PackageHandle =
-  | { kind: 'file'; info: BlobInfo; outcome: 'hit'; upstream?: string; bytes?: Buffer }
+  | StoredFile
   | { kind: 'stream'; stream: Readable; length: number | undefined; outcome: 'miss' | 'shared'; upstream: string }
   | { kind: 'head'; length: number | undefined; outcome: 'bypass'; upstream: string };
 
@@ -62,14 +105,14 @@ export class PackageFiles {
   private readonly small = new LRUCache<string, Buffer>({ maxSize: 128 * 1024 * 1024, sizeCalculation: (b) => b.length || 1 });
 
   constructor(
-    private readonly blobs: FsBlobStore,
+    private readonly blobs: BlobStore,
     private readonly log: Logger,
     /** The shared tier (Redis) when several instances work as one cache. */
     private readonly tier?: RedisBlobTier,
     /** The other worker processes of this nuproxy (config `workers`), sharing this disk. */
     box?: BoxLink,
   ) {
-    this.workers = box ? new WorkerDownloads(box) : undefined;
+    this.workers = box ? new WorkerDownloads(box, blobs) : undefined;
     this.nuspecs = new NuspecKeeper(blobs, log, () => this.downloads.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS, (key) => this.small.delete(key));
   }
 
@@ -98,10 +141,10 @@ export class PackageFiles {
       if (info) {
         let bytes = this.small.get(key);
         if (!bytes && info.size <= SMALL_FILE && method === 'GET') {
-          bytes = await readFile(info.path);
-          this.small.set(key, bytes);
+          bytes = await this.blobs.read(key);
+          if (bytes) this.small.set(key, bytes);
         }
-        return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}), ...(bytes ? { bytes } : {}) };
+        return new StoredHandle(this.blobs, key, info, bytes);
       }
     }
     let outcome: 'miss' | 'shared' = 'shared';
@@ -149,8 +192,7 @@ export class PackageFiles {
       return { kind: 'stream', stream: this.workers!.follow(key, fetched), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
     }
     if (!(fetched instanceof SharedDownload)) {
-      const { file: info } = fetched;
-      return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}) };
+      return new StoredHandle(this.blobs, key, fetched.file);
     }
     return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
   }
@@ -218,7 +260,8 @@ export class PackageFiles {
         if (dl.expectedLength !== undefined && dl.expectedLength > tier.maxBytes) await release(); // the others fetch for themselves
         dl.done.then(
           async (info) => {
-            if (info.size <= tier.maxBytes) await tier.put(key, { bytes: await readFile(info.path), sha512: info.sha512!, ...(info.upstream ? { upstream: info.upstream } : {}) });
+            const bytes = info.size <= tier.maxBytes ? await this.blobs.read(key) : undefined;
+            if (bytes) await tier.put(key, { bytes, sha512: info.sha512!, ...(info.upstream ? { upstream: info.upstream } : {}) });
             await release();
           },
           () => release(),
@@ -297,7 +340,7 @@ export class PackageFiles {
         this.log.info({ key, upstream: source.name, bytes: info.size }, 'package stored');
         // the nuspec travels with the package: offline answers (registration, dependencies) are built from it.
         // Kept one at a time, off the path of the downloads under way (it is also read on demand).
-        if (file === 'nupkg') this.nuspecs.schedule(lowerId, lowerVersion, info.path, source.name, nuspec);
+        if (file === 'nupkg') this.nuspecs.schedule(lowerId, lowerVersion, key, source.name, nuspec);
       },
       (err: Error) => this.log.warn({ key, upstream: source.name, err: err.message }, 'package download failed; nothing stored'),
     );
@@ -330,7 +373,7 @@ export class PackageFiles {
 
   /** Versions of an id whose .nupkg is in the cache (lowercase normalized, ascending). */
   async localVersions(lowerId: string, suppliedBy: (upstream: string | undefined) => boolean = () => true): Promise<string[]> {
-    const names = await this.blobs.children(`packages/${lowerId}`);
+    const names = await this.blobs.list(`packages/${lowerId}`);
     const present = await Promise.all(
       names.map(async (v) => {
         const info = await this.safeStat(packageKey(lowerId, v, 'nupkg'));
@@ -342,16 +385,18 @@ export class PackageFiles {
 
   /** Ids with anything in the cache. */
   localIds(): Promise<string[]> {
-    return this.blobs.children('packages');
+    return this.blobs.list('packages');
   }
 
   /** The nuspec of a cached package: the stored one, or read from the .nupkg (and kept). */
   async localNuspec(lowerId: string, lowerVersion: string): Promise<string | undefined> {
-    const nuspec = await this.safeStat(packageKey(lowerId, lowerVersion, 'nuspec'));
-    if (nuspec) return (await readFile(nuspec.path, 'utf8')).replace(/^\uFEFF/, '');
-    const nupkg = await this.safeStat(packageKey(lowerId, lowerVersion, 'nupkg'));
+    const nuspecKey = packageKey(lowerId, lowerVersion, 'nuspec');
+    const nuspec = (await this.safeStat(nuspecKey)) && (await this.blobs.read(nuspecKey));
+    if (nuspec) return nuspec.toString('utf8').replace(/^\uFEFF/, '');
+    const nupkgKey = packageKey(lowerId, lowerVersion, 'nupkg');
+    const nupkg = await this.safeStat(nupkgKey);
     if (!nupkg) return undefined;
-    return (await this.nuspecs.keep(lowerId, lowerVersion, nupkg.path, nupkg.upstream))?.toString('utf8').replace(/^\uFEFF/, '');
+    return (await this.nuspecs.keep(lowerId, lowerVersion, nupkgKey, nupkg.upstream))?.toString('utf8').replace(/^\uFEFF/, '');
   }
 
   private async safeStat(key: string): Promise<BlobInfo | undefined> {
