@@ -1,9 +1,9 @@
 // Writing the tar of an export: every file streamed in and hashed on the way, the manifest last.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pack as tarPack, type Pack } from 'tar-stream';
-import { BUNDLE_FORMAT, ENTRY_MTIME, MANIFEST_ENTRY, READ_CHUNK, errorText, hashFile, parseBundlePath, writeAll, type BundleManifest, type ManifestFile } from './bundle-format.js';
+import type { BlobStore } from '../cache/blob-store.js';
+import { BUNDLE_FORMAT, ENTRY_MTIME, MANIFEST_ENTRY, errorText, hashBlob, parseBundlePath, writeAll, type BundleManifest, type ManifestFile } from './bundle-format.js';
 import type { ProgressSink } from './bundle-progress.js';
 
 /** A problem with one cached file that export leaves out (and reports). */
@@ -12,14 +12,15 @@ export interface ExportProblem {
   problem: string;
 }
 
+/** A cached blob to export: `path` is its key in the store and its name in the bundle. */
 export interface Candidate {
   path: string;
-  abs: string;
   size: number;
-  /** From the sidecar (or a pre-hash when the sidecar has none). */
+  /** The SHA-512 the store recorded when it committed the blob. */
   expected: string;
 }
 
+// the wording of the disk store's terms is kept: it is what the command has always printed
 export const CORRUPT = 'cached file no longer matches the SHA-512 in its sidecar (cache corruption)';
 
 export class CorruptFile extends Error {
@@ -35,11 +36,12 @@ function addBuffer(pack: Pack, name: string, body: Buffer): Promise<void> {
   });
 }
 
-/** Streams one file into the tar, hashing it on the way; resolves with its SHA-512 once the tar has all of it. */
-function addFile(pack: Pack, name: string, abs: string, size: number, onBytes: (n: number) => void): Promise<string> {
+/** Streams one stored blob into the tar, hashing it on the way; resolves with its SHA-512 once the tar has all of it. */
+async function addBlob(pack: Pack, blobs: BlobStore, name: string, size: number, onBytes: (n: number) => void): Promise<string> {
+  const rs = size > 0 ? await blobs.open(name, { start: 0, endInclusive: size - 1 }) : undefined;
+  if (size > 0 && !rs) throw new Error(`${name}: the cached file was removed during export; run export again`);
   return new Promise((resolve, reject) => {
     const hash = createHash('sha512');
-    const rs = size > 0 ? createReadStream(abs, { start: 0, end: size - 1, highWaterMark: READ_CHUNK }) : undefined;
     const sink = pack.entry({ name, size, mode: 0o644, mtime: ENTRY_MTIME, type: 'file' }, (err) => {
       if (err) {
         rs?.destroy();
@@ -67,6 +69,7 @@ function addFile(pack: Pack, name: string, abs: string, size: number, onBytes: (
 /** One attempt at writing the bundle. Throws CorruptFile (bundle discarded) when `verifyFirst` is off. */
 export async function writeBundle(
   partial: string,
+  blobs: BlobStore,
   entries: Candidate[],
   docs: { path: string; body: Buffer }[],
   opts: { verifyFirst: boolean; problems: ExportProblem[]; progress: ProgressSink; now: () => Date },
@@ -91,14 +94,15 @@ export async function writeBundle(
     const packages: { id: string; version: string }[] = [];
     for (const e of entries) {
       if (opts.verifyFirst) {
-        const actual = await hashFile(e.abs);
+        const actual = await hashBlob(blobs, e.path);
+        if (!actual) throw new Error(`${e.path}: the cached file was removed during export; run export again`);
         if (actual.sha512 !== e.expected || actual.size !== e.size) {
           opts.problems.push({ path: e.path, problem: `${CORRUPT}; left out` });
           done += e.size;
           continue;
         }
       }
-      const sha512 = await addFile(pack, e.path, e.abs, e.size, (n) => {
+      const sha512 = await addBlob(pack, blobs, e.path, e.size, (n) => {
         done += n;
         opts.progress.update(done, `${files.length + 1}/${entries.length + docs.length} files`);
       });

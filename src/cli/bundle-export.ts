@@ -1,17 +1,22 @@
 // `nuproxy export`: the cached packages (+ nuspecs) and the feed's vulnerability data into one bundle (the
 // format: bundle-format.ts; the tar: bundle-export-tar.ts).
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import type { Core } from '../app.js';
-import { BUNDLE_FORMAT, errorText, hashFile, manifestSchema, parseBundlePath, readSidecar, writeFileAtomic, type BundleManifest } from './bundle-format.js';
+import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
+import { FsBlobStore } from '../cache/fs-blob-store.js';
+import { BUNDLE_FORMAT, errorText, isBundleSegment, manifestSchema, parseBundlePath, writeFileAtomic, type BundleManifest } from './bundle-format.js';
 import { CorruptFile, writeBundle, type Candidate, type ExportProblem } from './bundle-export-tar.js';
 import { silentProgress, type ProgressSink } from './bundle-progress.js';
 
 export type { ExportProblem } from './bundle-export-tar.js';
 
-/** What export reads: the cache root, and the feed when vulnerability data should travel too. */
-export type ExportSource = string | { blobs: { root: string }; feed?: Pick<Core['feed'], 'vulnerabilityIndex' | 'vulnerabilityPage'> };
+/**
+ * What export reads: a blob store (or the directory of a disk store), and the feed when vulnerability data should
+ * travel too.
+ */
+export type ExportSource = string | { blobs: BlobStore; feed?: Pick<Core['feed'], 'vulnerabilityIndex' | 'vulnerabilityPage'> };
 
 export interface ExportOptions {
   /** Earlier manifests: files whose path and SHA-512 one of them lists are left out. */
@@ -42,55 +47,49 @@ export interface ExportSummary {
   durationMs: number;
 }
 
-type Walked = Omit<Candidate, 'expected'> & { expected: string | undefined };
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-async function dirEntries(path: string): Promise<import('node:fs').Dirent[]> {
-  try {
-    return await readdir(path, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
-    throw err;
-  }
-}
-
-/** Complete package files in the cache: real files (no links) with their sidecar, never `.tmp/` or stray names. */
-async function walkPackages(root: string, problems: ExportProblem[]): Promise<Walked[]> {
-  const out: Walked[] = [];
-  const base = join(root, 'packages');
-  const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  for (const idDir of (await dirEntries(base)).filter((e) => e.isDirectory()).sort(byName)) {
-    for (const verDir of (await dirEntries(join(base, idDir.name))).filter((e) => e.isDirectory()).sort(byName)) {
-      const folder = join(base, idDir.name, verDir.name);
-      const names = new Map((await dirEntries(folder)).map((e) => [e.name, e]));
-      const nupkg = `${idDir.name}.${verDir.name}.nupkg`;
-      const nuspec = `${idDir.name}.nuspec`;
-      const nupkgPath = `packages/${idDir.name}/${verDir.name}/${nupkg}`;
-      if (!parseBundlePath(nupkgPath)) continue; // not a cache key export would write (e.g. upper case): not ours
-      const pkgEntry = names.get(nupkg);
-      if (!pkgEntry?.isFile()) continue; // no package (a nuspec alone does not make a restorable package)
-      const files: string[] = [];
-      if (names.get(nuspec)?.isFile()) files.push(nuspec); // nuspec first: on import it is in place before its package
-      files.push(nupkg);
-      for (const name of files) {
-        const abs = join(folder, name);
-        const path = `packages/${idDir.name}/${verDir.name}/${name}`;
-        const meta = await readSidecar(abs);
-        if (!meta) {
+/**
+ * Complete package blobs in the store, through its listing and records alone: a package's nupkg (and its nuspec
+ * when there is one), under the exact names export writes; stray names and folders are not ours. A blob with no
+ * recorded SHA-512 is reported and left out: nothing would vouch for its bytes.
+ */
+async function walkPackages(blobs: BlobStore, problems: ExportProblem[]): Promise<Candidate[]> {
+  const out: Candidate[] = [];
+  for (const lowerId of (await blobs.list('packages')).filter(isBundleSegment).sort(byName)) {
+    for (const lowerVersion of (await blobs.list(`packages/${lowerId}`)).filter(isBundleSegment).sort(byName)) {
+      const folder = `packages/${lowerId}/${lowerVersion}`;
+      const names = new Set(await blobs.list(folder));
+      const nupkg = `${folder}/${lowerId}.${lowerVersion}.nupkg`;
+      const nuspec = `${folder}/${lowerId}.nuspec`;
+      if (!parseBundlePath(nupkg)) continue; // not a cache key export would write: not ours
+      if (!names.has(basename(nupkg))) continue; // no package (a nuspec alone does not make a restorable package)
+      const pkgInfo = await statOrProblem(blobs, nupkg, problems);
+      if (pkgInfo === null) continue; // listed, but not a blob (a folder of that name)
+      // nuspec first: on import it is in place before its package
+      const specInfo = names.has(basename(nuspec)) ? await statOrProblem(blobs, nuspec, problems) : null;
+      for (const [path, info] of [[nuspec, specInfo], [nupkg, pkgInfo]] as const) {
+        if (!info) continue;
+        if (info.sha512 === undefined) {
+          // the disk store's term is kept: it is what the command has always printed
           problems.push({ path, problem: 'no .meta sidecar next to the cached file; left out' });
           continue;
         }
-        let size: number;
-        try {
-          size = (await stat(abs)).size;
-        } catch (err) {
-          problems.push({ path, problem: `cannot read: ${errorText(err)}` });
-          continue;
-        }
-        out.push({ path, abs, size, expected: meta.sha512 });
+        out.push({ path, size: info.size, expected: info.sha512 });
       }
     }
   }
   return out;
+}
+
+/** A blob's record; null when there is none, undefined (and a problem noted) when it cannot be read. */
+async function statOrProblem(blobs: BlobStore, path: string, problems: ExportProblem[]): Promise<BlobInfo | null | undefined> {
+  try {
+    return (await blobs.stat(path)) ?? null;
+  } catch (err) {
+    problems.push({ path, problem: `cannot read: ${errorText(err)}` });
+    return undefined;
+  }
 }
 
 async function loadSince(paths: string[]): Promise<Set<string>> {
@@ -138,7 +137,7 @@ async function vulnerabilityDocs(source: ExportSource, enabled: boolean): Promis
  */
 export async function exportBundle(source: ExportSource, outFile: string, opts: ExportOptions = {}): Promise<ExportSummary> {
   const started = Date.now();
-  const root = resolve(typeof source === 'string' ? source : source.blobs.root);
+  const blobs = typeof source === 'string' ? new FsBlobStore(source) : source.blobs;
   const out = resolve(outFile);
   const manifestPath = resolve(opts.manifestPath ?? `${out}.manifest.json`);
   const progress = opts.progress ?? silentProgress;
@@ -149,7 +148,7 @@ export async function exportBundle(source: ExportSource, outFile: string, opts: 
   const inSince = (path: string, sha512: string): boolean => since.has(`${path}\0${sha512}`);
 
   const vuln = await vulnerabilityDocs(source, opts.vulnerabilities !== false);
-  const walked = await walkPackages(root, problems);
+  const walked = await walkPackages(blobs, problems);
 
   let unchanged = 0;
   const docs = vuln.docs.filter((d) => {
@@ -157,28 +156,23 @@ export async function exportBundle(source: ExportSource, outFile: string, opts: 
     if (!keep) unchanged++;
     return keep;
   });
-  const entries: Candidate[] = [];
-  for (const w of walked) {
-    // a sidecar without a hash (not written by nuproxy): hash it now, so --since and the corruption check work
-    const expected = w.expected ?? (await hashFile(w.abs)).sha512;
-    if (inSince(w.path, expected)) {
-      unchanged++;
-      continue;
-    }
-    entries.push({ ...w, expected });
-  }
+  const entries = walked.filter((w) => {
+    const keep = !inSince(w.path, w.expected);
+    if (!keep) unchanged++;
+    return keep;
+  });
 
   await mkdir(dirname(out), { recursive: true });
   const partial = `${out}.partial`;
   let written: { manifest: BundleManifest; manifestText: string };
   try {
     try {
-      written = await writeBundle(partial, entries, docs, { verifyFirst: false, problems, progress, now });
+      written = await writeBundle(partial, blobs, entries, docs, { verifyFirst: false, problems, progress, now });
     } catch (err) {
       if (!(err instanceof CorruptFile)) throw err;
       // Rare: a cached file was found corrupt after its tar entry was begun. Start over, checking each file
       // against its sidecar before it goes in, so every corrupt file is found and left out in this one retry.
-      written = await writeBundle(partial, entries, docs, { verifyFirst: true, problems, progress, now });
+      written = await writeBundle(partial, blobs, entries, docs, { verifyFirst: true, problems, progress, now });
     }
     await rename(partial, out);
   } catch (err) {

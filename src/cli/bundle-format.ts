@@ -9,10 +9,10 @@
 // ever held whole in memory except the (small) vulnerability documents and the manifest. This file: what a bundle
 // may hold, its manifest, and the small helpers both directions share.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, readFile, rename, rm, stat, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
+import { rename, rm, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
+import type { BlobStore } from '../cache/blob-store.js';
 
 export const BUNDLE_FORMAT = 'nuproxy-bundle/1';
 export const MANIFEST_ENTRY = 'manifest.json';
@@ -50,6 +50,11 @@ export const manifestSchema = z.object({
 const SEGMENT = /^[a-z0-9_+-][a-z0-9._+-]{0,199}$/;
 const VULN_SEGMENT = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** A name a bundle may use for a package id or version folder (lowercase, no `.` or `..`). */
+export function isBundleSegment(name: string): boolean {
+  return SEGMENT.test(name) && name !== '.' && name !== '..';
+}
+
 export type BundlePath =
   | { kind: 'package'; lowerId: string; lowerVersion: string; file: 'nupkg' | 'nuspec' }
   | { kind: 'vulnerability'; segments: string[] };
@@ -64,7 +69,7 @@ export function parseBundlePath(path: string): BundlePath | undefined {
   const s = path.split('/');
   if (s[0] === 'packages' && s.length === 4) {
     const [, id, version, name] = s as [string, string, string, string];
-    if (!SEGMENT.test(id) || !SEGMENT.test(version) || id === '..' || version === '..' || id === '.' || version === '.') return undefined;
+    if (!isBundleSegment(id) || !isBundleSegment(version)) return undefined;
     if (name === `${id}.${version}.nupkg`) return { kind: 'package', lowerId: id, lowerVersion: version, file: 'nupkg' };
     if (name === `${id}.nuspec`) return { kind: 'package', lowerId: id, lowerVersion: version, file: 'nuspec' };
     return undefined;
@@ -87,16 +92,23 @@ export class BundleRefused extends Error {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Small file helpers
+// Small helpers
 
-export async function hashFile(path: string): Promise<{ sha512: string; size: number }> {
+/** SHA-512 and size of a stream's bytes. */
+export async function hashStream(body: AsyncIterable<Uint8Array>): Promise<{ sha512: string; size: number }> {
   const h = createHash('sha512');
   let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK })) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+  for await (const chunk of body) {
+    h.update(chunk);
+    size += chunk.length;
   }
   return { sha512: h.digest('base64'), size };
+}
+
+/** The stored blob hashed as it is now (not taken on the record's word); undefined when there is none. */
+export async function hashBlob(blobs: BlobStore, key: string): Promise<{ sha512: string; size: number } | undefined> {
+  const body = await blobs.open(key);
+  return body && hashStream(body);
 }
 
 export async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
@@ -114,50 +126,6 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
-  }
-}
-
-/** rename(), falling back to copy + rename when the staging dir turns out to be on another file system. */
-export async function moveInto(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    const tmp = join(dirname(to), `.${basename(to)}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      await copyFile(from, tmp);
-      await rename(tmp, to);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
-    await rm(from, { force: true });
-  }
-}
-
-export async function readSidecar(path: string): Promise<{ sha512?: string; upstream?: string } | undefined> {
-  let text: string;
-  try {
-    text = await readFile(`${path}.meta`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    const meta = JSON.parse(text) as { sha512?: unknown; upstream?: unknown };
-    return {
-      ...(typeof meta.sha512 === 'string' ? { sha512: meta.sha512 } : {}),
-      ...(typeof meta.upstream === 'string' ? { upstream: meta.upstream } : {}),
-    };
-  } catch {
-    return {};
-  }
-}
-
-export async function isRegularFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
   }
 }
 

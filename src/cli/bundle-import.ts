@@ -1,12 +1,16 @@
 // `nuproxy import`: a bundle checked completely against its manifest before anything of it enters the cache
 // (the format: bundle-format.ts).
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
+import type { BlobStore } from '../cache/blob-store.js';
 import { FsBlobStore } from '../cache/fs-blob-store.js';
-import { verifyNuspecOf, verifyPackage } from '../feed/verify.js';
+import { openFileReader } from '../cache/fs-byte-reader.js';
+import { NuproxyError } from '../errors.js';
+import { verifyNuspecOf, verifyPackage, type ContentCheck } from '../feed/verify.js';
 import {
   BUNDLE_FORMAT,
   BundleRefused,
@@ -15,23 +19,27 @@ import {
   MAX_VULN_DOC_BYTES,
   READ_CHUNK,
   errorText,
-  hashFile,
-  isRegularFile,
+  hashBlob,
   manifestSchema,
-  moveInto,
   parseBundlePath,
-  readSidecar,
   writeAll,
   type BundleManifest,
+  type BundlePath,
   type ManifestFile,
 } from './bundle-format.js';
 import { formatBytes, silentProgress, type ProgressSink } from './bundle-progress.js';
 
-export type ImportTarget = string | { blobs: FsBlobStore };
+/** Where import stores: a blob store (or the directory of a disk store). */
+export type ImportTarget = string | { blobs: BlobStore };
 
 export interface ImportOptions {
   /** A manifest carried separately (e.g. `<bundle>.manifest.json`): the bundle's own must be identical to it. */
   manifestPath?: string;
+  /**
+   * Where the bundle's entries are staged while they are checked (default: the OS temp dir); never the store's
+   * own scratch space, so any backend takes bundles. Removed afterwards.
+   */
+  stagingDir?: string;
   progress?: ProgressSink;
 }
 
@@ -111,6 +119,23 @@ async function stageBundle(file: string, stage: string, progress: ProgressSink):
   return { staged, manifestBytes };
 }
 
+/** The content check a bundle's blob passes (staged, and again as the store commits it), as for a download. */
+function contentCheck(p: BundlePath): ContentCheck | undefined {
+  // a package must be what its path says (its nuspec's id and version)
+  if (p.kind === 'package') return p.file === 'nupkg' ? verifyPackage(p) : verifyNuspecOf(p);
+  return undefined;
+}
+
+/** Runs a content check on a staged file (outside the store: the checks speak ByteReader, whatever holds the bytes). */
+async function checkStagedFile(check: ContentCheck, file: string): Promise<void> {
+  const content = await openFileReader(file);
+  try {
+    await check(content);
+  } finally {
+    await content.close();
+  }
+}
+
 /** Everything the manifest promises, checked against what was staged. Returns the reasons to refuse. */
 async function checkStaged(manifest: BundleManifest, staged: Map<string, Staged>): Promise<string[]> {
   const problems: string[] = [];
@@ -141,8 +166,8 @@ async function checkStaged(manifest: BundleManifest, staged: Map<string, Staged>
     const p = parseBundlePath(f.path)!;
     try {
       // a package must be what its path says (its nuspec's id and version), as for a download
-      if (p.kind === 'package' && p.file === 'nupkg') await verifyPackage(p)(s.file, s.size);
-      else if (p.kind === 'package') await verifyNuspecOf(p)(s.file, s.size);
+      const check = contentCheck(p);
+      if (check) await checkStagedFile(check, s.file);
       else {
         if (s.size > MAX_VULN_DOC_BYTES) throw new Error('too large for a vulnerability document');
         JSON.parse(await readFile(s.file, 'utf8'));
@@ -167,19 +192,24 @@ function importOrder(a: ManifestFile, b: ManifestFile): number {
   return ra < rb ? -1 : ra > rb ? 1 : 0;
 }
 
+/** A disk store at `dir`, prepared without sweeping (safe beside a running instance). */
+async function openDiskStore(dir: string): Promise<BlobStore> {
+  const blobs = new FsBlobStore(dir);
+  await blobs.init({ sweep: false });
+  return blobs;
+}
+
 /**
- * Verifies a bundle completely inside `<cache>/.tmp/import-*` and only then moves its files into the cache.
+ * Verifies a bundle completely in a staging dir of its own and only then stores its files.
  * Throws BundleRefused (with every reason found) and leaves the cache untouched when anything is wrong.
  */
 export async function importBundle(target: ImportTarget, file: string, opts: ImportOptions = {}): Promise<ImportSummary> {
   const started = Date.now();
-  const blobs = typeof target === 'string' ? new FsBlobStore(target) : target.blobs;
   const bundle = resolve(file);
   const progress = opts.progress ?? silentProgress;
   await stat(bundle); // a missing file is an error of its own (ENOENT), not a refused bundle
-  await mkdir(blobs.tmpDir, { recursive: true });
-  const stage = join(blobs.tmpDir, `import-${randomBytes(8).toString('hex')}`);
-  await mkdir(stage);
+  const blobs = typeof target === 'string' ? await openDiskStore(target) : target.blobs;
+  const stage = await mkdtemp(join(opts.stagingDir ?? tmpdir(), 'nuproxy-import-'));
   try {
     const { staged, manifestBytes } = await stageBundle(bundle, stage, progress);
     let manifest: BundleManifest;
@@ -195,55 +225,51 @@ export async function importBundle(target: ImportTarget, file: string, opts: Imp
     const problems = await checkStaged(manifest, staged);
     if (problems.length > 0) throw new BundleRefused(problems);
 
-    // Pass 2: everything checked; move into place.
+    // Pass 2: everything checked; into the store, each blob held to the same checks again as it is committed.
     let newFiles = 0;
     let presentFiles = 0;
     const newPackages = new Set<string>();
     const conflicts: string[] = [];
-    let m = 0;
     for (const f of [...manifest.files].sort(importOrder)) {
-      const s = staged.get(f.path)!;
       const p = parseBundlePath(f.path)!;
-      if (p.kind === 'vulnerability') {
-        const final = join(blobs.root, 'vulnerabilities', ...p.segments);
-        if ((await isRegularFile(final)) && (await hashFile(final)).sha512 === f.sha512) {
+      const current = await blobs.stat(f.path);
+      if (current) {
+        // the stored copy is hashed, not taken on its record's word: "present" means the same bytes
+        const actual = (await hashBlob(blobs, f.path))?.sha512;
+        if (actual === f.sha512 && (p.kind === 'vulnerability' || current.sha512 === f.sha512)) {
           presentFiles++;
           continue;
         }
-        await mkdir(dirname(final), { recursive: true });
-        await moveInto(s.file, final);
-        newFiles++;
-        continue;
-      }
-      const final = blobs.pathOf(f.path);
-      if (await isRegularFile(final)) {
-        // the cached copy is hashed, not taken on its sidecar's word: "present" means the same bytes
-        const meta = await readSidecar(final);
-        const actual = (await hashFile(final)).sha512;
-        if (actual === f.sha512 && meta?.sha512 === f.sha512) {
-          presentFiles++;
-          continue;
-        }
-        if (actual !== f.sha512 && meta?.sha512 === actual) {
+        if (p.kind === 'package' && actual !== f.sha512 && current.sha512 === actual) {
           // a valid, different file under the same name (another upstream's build of it): never replaced
           conflicts.push(f.path);
           continue;
         }
-        // otherwise the cached copy is damaged or its sidecar is missing or wrong: the checked one replaces it
+        // otherwise the stored copy is damaged or its record is missing or wrong: the checked one replaces it
       }
-      await mkdir(dirname(final), { recursive: true });
-      // The sidecar goes first (written whole, then renamed): a blob at its key always has its hash beside it.
-      const metaTmp = join(stage, `${m++}.meta`);
-      await writeFile(metaTmp, `${JSON.stringify({ sha512: f.sha512, upstream: 'import' })}\n`);
-      await moveInto(metaTmp, `${final}.meta`);
-      await moveInto(s.file, final);
-      blobs.forget(f.path);
+      const check = contentCheck(p);
+      try {
+        await blobs.import(f.path, createReadStream(staged.get(f.path)!.file, { highWaterMark: READ_CHUNK }), {
+          expectedLength: f.size,
+          expectedSha512: f.sha512,
+          upstream: 'import',
+          ...(check ? { verify: check } : {}),
+          replace: current !== undefined,
+        });
+      } catch (err) {
+        // stored meanwhile (a running instance downloaded it) with other bytes: kept, like any conflict
+        if (current === undefined && err instanceof NuproxyError && err.code === 'CONFLICT') {
+          conflicts.push(f.path);
+          continue;
+        }
+        throw err;
+      }
       newFiles++;
-      if (p.file === 'nupkg') newPackages.add(`${p.lowerId}/${p.lowerVersion}`);
+      if (p.kind === 'package' && p.file === 'nupkg') newPackages.add(`${p.lowerId}/${p.lowerVersion}`);
     }
     return {
       bundle,
-      cacheDir: blobs.root,
+      cacheDir: blobs.location,
       files: manifest.files.length,
       packages: manifest.files.filter((f) => f.path.endsWith('.nupkg')).length,
       bytes: manifest.files.reduce((n, f) => n + f.size, 0),
