@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import { secretSources, type LoadedConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
 import { SecretSet } from './upstream/secrets.js';
 import { relaySecrets } from './feed/relay-secrets.js';
 import type { BlobStore } from './cache/blob-store.js';
@@ -57,6 +58,14 @@ export interface AppOptions {
  * @deprecated the `root` part: bundle only, until it moves onto BlobStore (then this is `BlobStore`).
  */
 export type CoreBlobs = BlobStore & { readonly root: string };
+
+/**
+ * The configured blob store, not yet prepared (`init`): `nuproxy import` stores through it without the rest of
+ * the core (no upstreams, no metadata store).
+ */
+export function createBlobStore(cache: Config['cache']): BlobStore {
+  return new FsBlobStore(cache.dir);
+}
 
 export interface RunningApp {
   server: Server;

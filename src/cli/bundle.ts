@@ -1,9 +1,10 @@
 // `nuproxy export` / `nuproxy import`: carrying a cache across an air gap in one tar file. This file: the two
 // commands (arguments, output, exit codes); the work is in bundle-export.ts and bundle-import.ts, the format in
 // bundle-format.ts.
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createCore, type Core } from '../app.js';
+import { createBlobStore, createCore, type Core } from '../app.js';
 import { BundleRefused, errorText } from './bundle-format.js';
 import { exportBundle } from './bundle-export.js';
 import { importBundle } from './bundle-import.js';
@@ -99,7 +100,11 @@ export const importCommand: CliCommand = async (args, ctx) => {
   const quiet = values.quiet === true;
   const cacheDir = resolve(ctx.cwd, ctx.loaded.config.cache.dir);
   try {
-    const summary = await importBundle(cacheDir, resolve(ctx.cwd, positionals[0]!), {
+    const bundle = resolve(ctx.cwd, positionals[0]!);
+    await stat(bundle); // a missing bundle fails before the cache is touched
+    const blobs = createBlobStore({ ...ctx.loaded.config.cache, dir: cacheDir });
+    await blobs.init({ sweep: false });
+    const summary = await importBundle({ blobs }, bundle, {
       ...(typeof values.manifest === 'string' ? { manifestPath: resolve(ctx.cwd, values.manifest) } : {}),
       ...(quiet ? {} : { progress: streamProgress(ctx.stderr) }),
     });
