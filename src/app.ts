@@ -54,12 +54,6 @@ export interface AppOptions {
 }
 
 /**
- * The blob store, with the disk's root while cli/bundle.ts still walks it.
- * @deprecated the `root` part: bundle only, until it moves onto BlobStore (then this is `BlobStore`).
- */
-export type CoreBlobs = BlobStore & { readonly root: string };
-
-/**
  * The configured blob store, not yet prepared (`init`): `nuproxy import` stores through it without the rest of
  * the core (no upstreams, no metadata store).
  */
@@ -72,7 +66,7 @@ export interface RunningApp {
   url: string; // http(s)://host:port/ as bound
   feed: Feed;
   store: MetadataStore;
-  blobs: CoreBlobs;
+  blobs: BlobStore;
   close(): Promise<void>;
 }
 
@@ -81,7 +75,7 @@ export interface RunningApp {
 export interface Core {
   feed: Feed;
   store: MetadataStore;
-  blobs: CoreBlobs;
+  blobs: BlobStore;
   /** The configured secrets, for what the HTTP edge sends: cut out of error bodies and JSON answers. */
   secrets: Redactor;
   /** Closes upstream connections and the metadata store (after waiting for downloads under way). */
@@ -93,7 +87,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const log = opts.logger;
   const clock = opts.clock ?? systemClock;
 
-  const blobs: CoreBlobs = new FsBlobStore(config.cache.dir);
+  const blobs = createBlobStore(config.cache);
   const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
   if (swept > 0) log.info({ swept }, 'removed temp files left by an earlier run');
 
