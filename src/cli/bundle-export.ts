@@ -42,7 +42,7 @@ export interface ExportSummary {
   /** Files left out because an earlier manifest (--since) has them with the same hash. */
   unchanged: number;
   vulnerabilities: { documents: number; note?: string };
-  /** Cached files left out (corruption, missing sidecar): the export still succeeds, but says so. */
+  /** Cached files left out (corruption, no recorded hash): the export still succeeds, but says so. */
   problems: ExportProblem[];
   durationMs: number;
 }
@@ -133,7 +133,7 @@ async function vulnerabilityDocs(source: ExportSource, enabled: boolean): Promis
 /**
  * Writes a bundle of the cached packages (+ nuspecs) and the feed's vulnerability data to `outFile` (via
  * `<outFile>.partial`, renamed at the end), and its manifest next to it. A cached file that no longer matches
- * its sidecar is left out and reported; the bundle never contains a byte its manifest does not vouch for.
+ * the SHA-512 its store recorded is left out and reported; the bundle never contains a byte its manifest does not vouch for.
  */
 export async function exportBundle(source: ExportSource, outFile: string, opts: ExportOptions = {}): Promise<ExportSummary> {
   const started = Date.now();
@@ -171,7 +171,7 @@ export async function exportBundle(source: ExportSource, outFile: string, opts: 
     } catch (err) {
       if (!(err instanceof CorruptFile)) throw err;
       // Rare: a cached file was found corrupt after its tar entry was begun. Start over, checking each file
-      // against its sidecar before it goes in, so every corrupt file is found and left out in this one retry.
+      // against its recorded hash before it goes in, so every corrupt file is found and left out in this one retry.
       written = await writeBundle(partial, blobs, entries, docs, { verifyFirst: true, problems, progress, now });
     }
     await rename(partial, out);

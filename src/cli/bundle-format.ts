@@ -62,7 +62,7 @@ export type BundlePath =
 /**
  * What a bundle path means, or undefined for anything a bundle may not hold. Only the exact shapes export writes
  * are accepted: lowercase package files named after their folder, vulnerability documents; no `..`, no absolute
- * paths, no `.meta` sidecars (import writes those itself), nothing else.
+ * paths, no `.meta` sidecars (the disk store writes those itself), nothing else.
  */
 export function parseBundlePath(path: string): BundlePath | undefined {
   if (path.length > 600 || path.includes('\\') || path.includes('\0')) return undefined;
