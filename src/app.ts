@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import { secretSources, type LoadedConfig } from './config/load.js';
 import { divideMemory, type MemoryShares } from './config/memory-budget.js';
+import type { Config } from './config/schema.js';
 import { SecretSet } from './upstream/secrets.js';
 import { relaySecrets } from './feed/relay-secrets.js';
 import type { BlobStore } from './cache/blob-store.js';
@@ -57,17 +58,19 @@ export interface AppOptions {
 }
 
 /**
- * The blob store, with the disk's root while cli/bundle.ts still walks it.
- * @deprecated the `root` part: bundle only, until it moves onto BlobStore (then this is `BlobStore`).
+ * The configured blob store, not yet prepared (`init`): `nuproxy import` stores through it without the rest of
+ * the core (no upstreams, no metadata store).
  */
-export type CoreBlobs = BlobStore & { readonly root: string };
+export function createBlobStore(cache: Config['cache']): BlobStore {
+  return new FsBlobStore(cache.dir, { maxStats: divideMemory(cache.memoryMaxMB).blobInfo.entries });
+}
 
 export interface RunningApp {
   server: Server;
   url: string; // http(s)://host:port/ as bound
   feed: Feed;
   store: MetadataStore;
-  blobs: CoreBlobs;
+  blobs: BlobStore;
   close(): Promise<void>;
 }
 
@@ -76,7 +79,7 @@ export interface RunningApp {
 export interface Core {
   feed: Feed;
   store: MetadataStore;
-  blobs: CoreBlobs;
+  blobs: BlobStore;
   /** The configured secrets, for what the HTTP edge sends: cut out of error bodies and JSON answers. */
   secrets: Redactor;
   /** `cache.memoryMaxMB` divided among the memory caches (startApp hands the render cache its share). */
@@ -91,7 +94,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const clock = opts.clock ?? systemClock;
   const memory = divideMemory(config.cache.memoryMaxMB);
 
-  const blobs: CoreBlobs = new FsBlobStore(config.cache.dir, { maxStats: memory.blobInfo.entries });
+  const blobs = createBlobStore(config.cache);
   const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
   if (swept > 0) log.info({ swept }, 'removed temp files left by an earlier run');
 

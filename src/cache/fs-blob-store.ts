@@ -31,7 +31,7 @@ const isMissing = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes((err
  */
 export class FsBlobStore implements BlobStore {
   readonly kind = 'disk';
-  /** @deprecated bundle only, until it moves onto BlobStore (use `location` for logs). */
+  /** @deprecated tests only (use `location` for logs). */
   readonly root: string;
   private readonly tmpRoot: string;
   private readonly infoCache: LRUCache<string, BlobInfo>;
@@ -54,7 +54,7 @@ export class FsBlobStore implements BlobStore {
     return this.root;
   }
 
-  /** @deprecated bundle only, until it moves onto BlobStore. Scratch space on the same disk, swept at start-up. */
+  /** @deprecated tests only. Scratch space on the same disk, swept at start-up. */
   get tmpDir(): string {
     return this.tmpRoot;
   }
@@ -81,7 +81,7 @@ export class FsBlobStore implements BlobStore {
     return { swept };
   }
 
-  /** @deprecated bundle only, until it moves onto BlobStore. The file of a key (BAD_REQUEST for an invalid key). */
+  /** @deprecated tests only. The file of a key (BAD_REQUEST for an invalid key). */
   pathOf(key: string): string {
     return this.fileOf(key);
   }
@@ -258,10 +258,5 @@ export class FsBlobStore implements BlobStore {
   followShared(ref: string, start: number, limits: FollowLimits): Readable {
     if (!TEMP_NAME.test(ref)) throw new NuproxyError('BAD_REQUEST', 'invalid share reference', { ref: ref.slice(0, 60) });
     return fileReader(join(this.tmpRoot, ref), start, limits);
-  }
-
-  /** @deprecated bundle only, until it moves onto BlobStore. Drops a cached stat (a blob removed by import). */
-  forget(key: string): void {
-    this.infoCache.delete(key);
   }
 }

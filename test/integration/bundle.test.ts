@@ -2,7 +2,7 @@
 // and served from there by a proxy whose only upstream is unreachable.
 import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -197,7 +197,13 @@ describe('export and import bundles (air gap)', () => {
 
   it('imports into a fresh cache: byte-identical files, sidecars with the hash, vulnerability documents, no staging left', async () => {
     const fresh = await freshDir('fresh');
-    const summary = await importBundle(fresh, bundle1);
+    const staging = await freshDir('staging');
+    // the entries are staged where the caller says (not in the store), and nothing is left there
+    const seen = new Set<string>();
+    const watch = { start() {}, update: () => readdirSync(staging).forEach((n) => seen.add(n)), end() {} };
+    const summary = await importBundle(fresh, bundle1, { stagingDir: staging, progress: watch });
+    expect([...seen]).toEqual([expect.stringMatching(/^nuproxy-import-/)]);
+    expect(await readdir(staging)).toEqual([]);
     expect(summary).toMatchObject({ files: 8, packages: 3, newFiles: 8, presentFiles: 0, newPackages: 3, vulnerabilityDocuments: 2, conflicts: [] });
     expect(summary.bytes).toBeGreaterThan(3 * 1024 * 1024);
     const manifest = JSON.parse(await readFile(`${bundle1}.manifest.json`, 'utf8')) as BundleManifest;
@@ -273,12 +279,14 @@ describe('export and import bundles (air gap)', () => {
     const bad = join(work, 'flipped.tar');
     await writeFile(bad, buf);
     const fresh = await freshDir('flipped');
-    const err = await importBundle(fresh, bad).catch((e: unknown) => e);
+    const staging = await freshDir('flipped-staging');
+    const err = await importBundle(fresh, bad, { stagingDir: staging }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BundleRefused);
     expect((err as BundleRefused).message).toBe(`bundle refused: ${rel(pkgs.big, 'nupkg')}: SHA-512 mismatch`);
     expect(await filesUnder(join(fresh, 'packages'))).toEqual([]);
     expect(await filesUnder(join(fresh, 'vulnerabilities'))).toEqual([]);
     expect(await readdir(join(fresh, '.tmp'))).toEqual([]);
+    expect(await readdir(staging)).toEqual([]);
   });
 
   it('refuses a truncated bundle (mid-entry, or cut before the manifest)', async () => {
