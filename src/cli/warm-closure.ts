@@ -1,3 +1,4 @@
+// (Over 300 lines: one walk whose steps (metadata, dependency groups, version choice, fetch) share its state.)
 // The walk behind `nuproxy warm`: from the roots to every package (and the metadata) a restore of them needs.
 import { PassThrough } from 'node:stream';
 import type { Core } from '../app.js';

@@ -1,3 +1,4 @@
+// (Over 300 lines: one reader per kind of project input, each turning its file into roots the same way.)
 // What `nuproxy warm` starts from: the package references .NET projects already have, read into roots.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';

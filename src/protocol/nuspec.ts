@@ -1,3 +1,4 @@
+// (Over 300 lines: a small XML scanner and the dependency-group choice, which share its token type; pure.)
 // The parts of a .nuspec a restore walks (protocol reference §5: <id>, <version>, <dependencies>), and the choice
 // of the dependency group NuGet would use for a target framework. Pure: text in, data out.
 

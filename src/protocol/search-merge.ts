@@ -1,3 +1,5 @@
+// (Over 300 lines: the paging rules below and the code that keeps them belong in one place; the comment is
+// their specification.)
 // Merging search and autocomplete answers from several upstreams into one (protocol reference §4.3, Appendix B).
 //
 // Inputs are answers already rewritten to proxy URLs (search.ts), one per upstream, in priority order. The rules

@@ -1,3 +1,5 @@
+// (Just over 300 lines: the one owner of a request's life upstream: pools, timeouts, retries, circuit,
+// redirects and secrets; split, one request would be spread over files.)
 import type { LookupFunction } from 'node:net';
 import { Agent, buildConnector, errors as undiciErrors, type Dispatcher } from 'undici';
 import { NuproxyError } from '../errors.js';

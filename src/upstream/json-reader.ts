@@ -1,4 +1,7 @@
 /**
+ * (Over 300 lines: one incremental parser whose depth scan, slicing and assembly share one buffer and one
+ * state; apart they would only be read together.)
+ *
  * Parses a JSON document as its bytes arrive, for metadata from an upstream that may be hostile or broken:
  *
  * - Nesting deeper than `maxDepth` is refused the moment it is reached (a byte scan that skips strings), so a
