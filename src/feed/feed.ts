@@ -13,7 +13,7 @@ import { checkFailures, combinedOutcome, fanOut, versionOf, type Contribution, t
 import { MergedSearch } from './merged-search.js';
 import { LARGE_LEAVES, yieldTurn } from './sliced-json.js';
 import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
-import type { Asker, PackageFiles, PackageFile, PackageHandle } from './packages.js';
+import type { Asker, PackageFiles, PackageFile, PackageHandle, PackageSource } from './packages.js';
 import { UpstreamDocs, type LeafSet } from './upstream-docs.js';
 import { LocalFeed, contentVersion } from './local-feed.js';
 import { isUpstreamFailure } from '../errors.js';
@@ -210,27 +210,36 @@ export class Feed {
   }
 
   /**
-   * Package files come from the upstream that wins the version in the merged list. An exact version the cached
-   * lists lack triggers one revalidation of the id before the answer is 404 (a package published elsewhere
-   * shows up without waiting for the lists to expire). A version missing while an allowed upstream failed is a
-   * 502, not a 404: "down" never looks like "absent".
+   * Package files: what is cached is served without asking any upstream (offline, or with every upstream
+   * down); a miss is fetched from the upstream the feed chooses (packageSource).
    */
-  openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
-    return this.packages.open(lowerId, lowerVersion, file, method, async () => {
-      if (this.offline) return undefined; // only what is cached
-      let g = await this.gatherVersions(lowerId, false);
-      let winner = winnerOf(g, lowerVersion);
-      if (!winner && g.fromCache) {
-        g = await this.gatherVersions(lowerId, true);
-        winner = winnerOf(g, lowerVersion);
-      }
-      if (!winner) {
-        const failed = g.failed[0];
-        if (failed) throw failed.error;
-        return undefined;
-      }
-      return { source: this.source(winner), partial: g.failed.map((f) => f.upstream) };
-    }, asker);
+  async openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
+    const cached = await this.packages.cached(lowerId, lowerVersion, file, method, asker);
+    if (cached) return cached;
+    const source = await this.packageSource(lowerId, lowerVersion);
+    return source && this.packages.fetch(lowerId, lowerVersion, file, method, source, asker);
+  }
+
+  /**
+   * The upstream a package file is fetched from: the one that wins the version in the merged list. An exact
+   * version the cached lists lack triggers one revalidation of the id before the answer is 404 (a package
+   * published elsewhere shows up without waiting for the lists to expire). A version missing while an allowed
+   * upstream failed is a 502, not a 404: "down" never looks like "absent". Offline: none (only what is cached).
+   */
+  private async packageSource(lowerId: string, lowerVersion: string): Promise<PackageSource | undefined> {
+    if (this.offline) return undefined;
+    let g = await this.gatherVersions(lowerId, false);
+    let winner = winnerOf(g, lowerVersion);
+    if (!winner && g.fromCache) {
+      g = await this.gatherVersions(lowerId, true);
+      winner = winnerOf(g, lowerVersion);
+    }
+    if (!winner) {
+      const failed = g.failed[0];
+      if (failed) throw failed.error;
+      return undefined;
+    }
+    return this.source(winner);
   }
 
   /**

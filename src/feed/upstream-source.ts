@@ -1,8 +1,9 @@
 import { NuproxyError } from '../errors.js';
 import { parseServiceIndex, ServiceIndexError, type UpstreamResources } from '../protocol/service-index.js';
-import type { NugetV3Upstream } from '../upstream/nuget-upstream.js';
+import type { BlobResult, NugetV3Upstream } from '../upstream/nuget-upstream.js';
 import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
 import type { Config } from '../config/schema.js';
+import type { PackageFile, PackageSource } from './package-source.js';
 
 export type Freshness = Config['cache']['freshness'];
 
@@ -10,7 +11,7 @@ export type Freshness = Config['cache']['freshness'];
  * One configured upstream as the feed sees it: the client plus its service index, cached like any other
  * metadata (so it survives a restart when the store is Redis, and is served stale when the upstream is down).
  */
-export class UpstreamSource {
+export class UpstreamSource implements PackageSource {
   private parsed: { fetchedAt: number; resources: UpstreamResources } | undefined;
 
   constructor(
@@ -48,5 +49,13 @@ export class UpstreamSource {
       this.parsed = { fetchedAt: doc.entry.fetchedAt, resources };
     }
     return { resources: this.parsed.resources, outcome: doc.outcome };
+  }
+
+  /** A package file's body from this upstream's flat container (undefined when its index names none). */
+  async openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD'): Promise<BlobResult | undefined> {
+    const { resources } = await this.resources();
+    if (!resources.flat) return undefined;
+    const name = file === 'nupkg' ? `${lowerId}.${lowerVersion}.nupkg` : `${lowerId}.nuspec`;
+    return this.client.openBlob(`${resources.flat}${lowerId}/${lowerVersion}/${name}`, method, file);
   }
 }
