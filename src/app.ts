@@ -1,11 +1,13 @@
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import { secretSources, type LoadedConfig } from './config/load.js';
 import { SecretSet } from './upstream/secrets.js';
 import { relaySecrets } from './feed/relay-secrets.js';
+import type { BlobStore } from './cache/blob-store.js';
 import { FsBlobStore } from './cache/fs-blob-store.js';
 import { createMemoryMetadataStore } from './cache/keyv-metadata-store.js';
 import type { RedisBlobTier } from './cache/redis-blob-tier.js';
@@ -50,12 +52,18 @@ export interface AppOptions {
   box?: BoxChannel;
 }
 
+/**
+ * The blob store, with the disk's root while cli/bundle.ts still walks it.
+ * @deprecated the `root` part: bundle only, until it moves onto BlobStore (then this is `BlobStore`).
+ */
+export type CoreBlobs = BlobStore & { readonly root: string };
+
 export interface RunningApp {
   server: Server;
   url: string; // http(s)://host:port/ as bound
   feed: Feed;
   store: MetadataStore;
-  blobs: FsBlobStore;
+  blobs: CoreBlobs;
   close(): Promise<void>;
 }
 
@@ -64,7 +72,7 @@ export interface RunningApp {
 export interface Core {
   feed: Feed;
   store: MetadataStore;
-  blobs: FsBlobStore;
+  blobs: CoreBlobs;
   /** The configured secrets, for what the HTTP edge sends: cut out of error bodies and JSON answers. */
   secrets: Redactor;
   /** Closes upstream connections and the metadata store (after waiting for downloads under way). */
@@ -76,7 +84,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const log = opts.logger;
   const clock = opts.clock ?? systemClock;
 
-  const blobs = new FsBlobStore(config.cache.dir);
+  const blobs: CoreBlobs = new FsBlobStore(config.cache.dir);
   const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
   if (swept > 0) log.info({ swept }, 'removed temp files left by an earlier run');
 
@@ -139,12 +147,13 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     upstreamKey: loaded.publishKey,
     maxPackageSize: config.publish.maxPackageSize,
     timeoutMs: config.publish.timeout,
-    tmpDir: blobs.tmpDir,
+    // pushed packages' scratch copies: not the store's business, on the same disk as today
+    tmpDir: resolve(config.cache.dir, '.tmp'),
     secrets: relayed,
   };
   const feed = new Feed(sources, cache, packages, router, publish, log.child({ component: 'feed' }), {
     offline: config.offline,
-    cacheDir: blobs.root,
+    blobs,
     // Redis mode: a merged answer is kept no longer than a memory copy of a shared document may be used
     answerMaxAgeMs: config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
   });

@@ -4,6 +4,7 @@
  */
 export type ErrorCode =
   | 'BAD_REQUEST'
+  | 'CONFLICT'
   | 'NOT_FOUND'
   | 'RANGE_NOT_SATISFIABLE'
   | 'UPSTREAM_UNREACHABLE'

@@ -172,10 +172,10 @@ async function main(argv: string[]): Promise<number> {
   if (worker) {
     // the primary logs the one "listening" line once every worker listens
     logger.info({ address: app.url }, 'worker listening');
-    process.send?.({ nuproxyWorker: 'listening', url: app.url, metadata: app.store.kind, cacheDir: app.blobs.root });
+    process.send?.({ nuproxyWorker: 'listening', url: app.url, metadata: app.store.kind, cacheDir: app.blobs.location });
   } else {
     logger.info(
-      { url: app.url, config: loaded.source, upstreams: loaded.config.upstreams.map((u) => u.name), metadata: app.store.kind, cacheDir: app.blobs.root },
+      { url: app.url, config: loaded.source, upstreams: loaded.config.upstreams.map((u) => u.name), metadata: app.store.kind, cacheDir: app.blobs.location },
       `nuproxy listening; point NuGet at ${app.url}v3/index.json`,
     );
   }

@@ -68,7 +68,11 @@ export interface BlobWriter {
    * copy of its own and never changes it (the writer may keep it without copying).
    */
   write(chunk: Uint8Array, owned?: boolean): void;
-  /** A reader of the bytes from `start`, following the writer up to a moving limit (and through the commit). */
+  /**
+   * A reader of the bytes from `start`, following the writer up to a moving limit (and through the commit: a
+   * reader opened after it reads the committed blob). Throws (synchronously) once the bytes are gone: the writer
+   * was aborted or its commit failed; the caller then follows the outcome instead.
+   */
   follow(start: number, limits: FollowLimits): Readable;
   /**
    * An opaque reference another process of this nuproxy on the same machine can follow with
@@ -105,18 +109,21 @@ export interface BlobStore {
   reader(key: string): Promise<ByteReader | undefined>;
   /**
    * Sends bytes start..endInclusive of a stored blob to `sink` and ends it; a failed read destroys the sink
-   * (the client sees a truncated body, never a wrong one). The backend's fast path (the disk: file
-   * descriptors and reused read buffers).
+   * (the client sees a truncated body, never a wrong one), and a sink that closes early stops the reads. The
+   * caller has written the response head. `info` is what `stat` gave for the key (the backend may keep what it
+   * needs to find the bytes with it). The backend's fast path (the disk: file descriptors and reused buffers).
    */
   send(key: string, info: BlobInfo, sink: ByteSink, start: number, endInclusive: number, progress?: SendProgress): void;
-  /** Names directly under a key prefix (empty when there is nothing there). */
+  /** Names directly under a key prefix (blobs and deeper prefixes alike; empty when there is nothing there). */
   list(prefix: string): Promise<string[]>;
+  /** A writer for `key`. An invalid key throws (synchronously, BAD_REQUEST) before anything is created. */
   createWriter(key: string): Promise<BlobWriter>;
   /** Stores a small blob whole (atomic like every write). */
   put(key: string, bytes: Uint8Array, opts?: { upstream?: string; check?: CommitCheck }): Promise<BlobInfo>;
   /**
    * Stores a blob from a stream (bundle import), with the same checks and atomicity as a download. Refuses
-   * (CONFLICT) when a blob with other bytes is already at the key, unless `replace`.
+   * (CONFLICT) when a blob with other bytes is already at the key, unless `replace`; the same bytes again are
+   * no change (the stored blob's info is returned).
    */
   import(key: string, body: AsyncIterable<Uint8Array>, check: CommitCheck & { replace?: boolean }): Promise<BlobInfo>;
   /** Removes a blob (and its record); false when there was none. */
@@ -128,7 +135,8 @@ export interface BlobStore {
   takeReads(): string[];
   /**
    * Follows another process's writer on this machine (see BlobWriter.shareRef); undefined when the backend
-   * cannot (then workers of one nuproxy coordinate through the lock alone).
+   * cannot (then workers of one nuproxy coordinate through the lock alone). Throws (synchronously) when the
+   * writer's bytes are no longer there (committed or failed): the caller then follows the outcome.
    */
   followShared?(ref: string, start: number, limits: FollowLimits): Readable;
 }

@@ -1,14 +1,25 @@
 /**
  * Readers that follow a file (or the chunks kept in memory) while it is being written: each reads up to a
  * moving limit and waits for news at that limit. The limit rule (the last byte only once the whole is verified)
- * is the writer's: SharedDownload for downloads in this process, RemoteDownload for another worker's.
+ * is the writer's: SharedDownload for downloads in this process, RemoteDownload for another worker's. These are
+ * the disk's helpers (FsBlobStore and its writer) and SharedDownload's memory copy; nothing above cache/ sees them.
  */
 import type { EventEmitter } from 'node:events';
 import { close, openSync, read } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { BlobInfo } from './fs-blob-store.js';
 
 const CHUNK = 64 * 1024;
+
+/**
+ * Where a reader takes its limit from. `finished()` says the limit is final; `failed()` aborts; without
+ * `events` to wait on, reaching the limit early is an error (a committed file shorter than its size).
+ */
+export interface ReaderLimits {
+  limit: () => number;
+  finished: () => boolean;
+  failed?: () => Error | undefined;
+  events?: EventEmitter;
+}
 
 /** Where a following reader takes its bytes from: `take` answers up to `max` bytes at `pos`, or none yet. */
 interface ByteSource {
@@ -16,18 +27,9 @@ interface ByteSource {
   close(cb: () => void): void;
 }
 
-/**
- * Streams a source from `start` up to a moving limit. `finished()` says the limit is final; `failed()` aborts;
- * without `events` to wait on, reaching the limit early is an error.
- */
-function followReader(
-  source: ByteSource,
-  start: number,
-  limit: () => number,
-  finished: () => boolean,
-  failed: () => Error | undefined = () => undefined,
-  events?: EventEmitter,
-): Readable {
+/** Streams a source from `start` up to a moving limit. */
+function followReader(source: ByteSource, start: number, limits: ReaderLimits): Readable {
+  const { limit, finished, failed, events } = limits;
   let pos = start;
   let waiting: (() => void) | undefined;
   const stream = new Readable({
@@ -45,7 +47,7 @@ function followReader(
         events.once('progress', waiting);
       };
       const step = (): void => {
-        const err = failed();
+        const err = failed?.();
         if (err) {
           stream.destroy(err);
           return;
@@ -75,15 +77,11 @@ function followReader(
   return stream;
 }
 
-/** A file, opened synchronously at once, so a rename of the file right after does not disturb the reader. */
-export function fileReader(
-  path: string,
-  start: number,
-  limit: () => number,
-  finished: () => boolean,
-  failed?: () => Error | undefined,
-  events?: EventEmitter,
-): Readable {
+/**
+ * A file, opened synchronously at once, so a rename of the file right after does not disturb the reader. Throws
+ * (ENOENT) when the file is not there.
+ */
+export function fileReader(path: string, start: number, limits: ReaderLimits): Readable {
   const fd = openSync(path, 'r');
   const source: ByteSource = {
     take: (pos, max, cb) => {
@@ -92,22 +90,28 @@ export function fileReader(
     },
     close: (cb) => close(fd, () => cb()),
   };
-  return followReader(source, start, limit, finished, failed, events);
+  return followReader(source, start, limits);
 }
 
-/** Waits for the download's outcome: the committed bytes, or the download's error. */
-export function settledReader(done: Promise<BlobInfo>): Readable {
+/** A complete file's bytes start..endExclusive. */
+export function committedFileReader(path: string, start: number, endExclusive: number): Readable {
+  return fileReader(path, start, { limit: () => endExclusive, finished: () => true });
+}
+
+/** Waits for an outcome, then streams what `open` gives for it (the committed bytes), or fails with its error. */
+export function settledReader<T>(done: Promise<T>, open: (outcome: T) => Readable | Promise<Readable | undefined>): Readable {
   return Readable.from(
     (async function* () {
-      const info = await done;
-      yield* committedReader(info);
+      const reader = await open(await done);
+      if (!reader) throw new Error('the stored blob is gone');
+      yield* reader;
     })(),
     { objectMode: false },
   );
 }
 
 /** The chunks of a download kept in memory (the array only grows while it is read). */
-export function memoryReader(chunks: Buffer[], limit: () => number, finished: () => boolean, failed: () => Error | undefined, events: EventEmitter): Readable {
+export function memoryReader(chunks: Buffer[], limits: ReaderLimits): Readable {
   let index = 0; // chunk holding the next position
   let offset = 0; // that position inside the chunk
   const source: ByteSource = {
@@ -125,10 +129,5 @@ export function memoryReader(chunks: Buffer[], limit: () => number, finished: ()
     },
     close: (cb) => cb(),
   };
-  return followReader(source, 0, limit, finished, failed, events);
-}
-
-/** A reader for a committed blob (exported for the serving path). */
-export function committedReader(info: BlobInfo, start = 0, endExclusive = info.size): Readable {
-  return fileReader(info.path, start, () => endExclusive, () => true);
+  return followReader(source, 0, limits);
 }

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import type { BlobInfo } from './fs-blob-store.js';
-import { committedReader, fileReader, settledReader } from './follow-reader.js';
+import type { BlobInfo, BlobStore } from './blob-store.js';
+import { settledReader } from './follow-reader.js';
 
 /**
- * A download another process on this machine is writing (a worker of the same nuproxy): its temp file is
- * followed as that process reports progress, with the same rule as SharedDownload: the last byte only once the
- * writer has verified the whole. Without news for `idleMs` the download counts as failed.
+ * A download another process on this machine is writing (a worker of the same nuproxy), followed through the
+ * store by the writer's share reference as that process reports progress, with the same rule as
+ * SharedDownload: the last byte only once the writer has verified the whole. Once committed, the blob is read
+ * from the store at its key. Without news for `idleMs` the download counts as failed.
  */
 export class RemoteDownload {
   readonly done: Promise<BlobInfo>;
@@ -19,7 +20,10 @@ export class RemoteDownload {
   private idle: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly tempPath: string,
+    private readonly blobs: Pick<BlobStore, 'open' | 'followShared'>,
+    readonly key: string,
+    /** The writer's BlobWriter.shareRef. */
+    readonly shareRef: string,
     readonly expectedLength: number | undefined,
     readonly upstream: string,
     private readonly idleMs: number,
@@ -65,20 +69,17 @@ export class RemoteDownload {
   }
 
   createReader(): Readable {
-    if (this.committed) return committedReader(this.committed);
-    if (this.failure) return settledReader(this.done);
+    const stored = (): Promise<Readable | undefined> => this.blobs.open(this.key);
+    if (this.committed || this.failure || !this.blobs.followShared) return settledReader(this.done, stored);
     try {
-      return fileReader(
-        this.tempPath,
-        0,
-        () => (this.committed ? this.committed.size : this.verified ? this.written : Math.max(0, this.written - 1)),
-        () => this.committed !== undefined || this.verified,
-        () => this.failure,
-        this.events,
-      );
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      return settledReader(this.done); // moved into place (or removed) already: follow the outcome
+      return this.blobs.followShared(this.shareRef, 0, {
+        limit: () => (this.committed ? this.committed.size : this.verified ? this.written : Math.max(0, this.written - 1)),
+        finished: () => this.committed !== undefined || this.verified,
+        failed: () => this.failure,
+        events: this.events,
+      });
+    } catch {
+      return settledReader(this.done, stored); // moved into place (or removed) already: follow the outcome
     }
   }
 }

@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import type { BlobInfo, BlobWriter, CommitCheck } from './fs-blob-store.js';
-import { fileReader, memoryReader, settledReader } from './follow-reader.js';
+import type { BlobInfo, BlobWriter, CommitCheck, FollowLimits } from './blob-store.js';
+import { memoryReader, settledReader } from './follow-reader.js';
 
-/** Another worker's download, followed through its temp file (re-exported: one module for both kinds). */
+/** Another worker's download, followed through the store (re-exported: one module for both kinds). */
 export { RemoteDownload } from './remote-download.js';
-/** A reader for a committed blob (the serving path). */
-export { committedReader } from './follow-reader.js';
 
 const MEMORY_MAX = 2 * 1024 * 1024;
 
@@ -25,7 +23,7 @@ export interface DownloadOptions {
 
 /**
  * One upstream body written once into the blob store and read by any number of clients while it arrives.
- * Readers follow the temp file; memory stays flat whatever the size. The last byte is held back from readers
+ * Readers follow the writer (BlobWriter.follow: the disk's temp file); memory stays flat whatever the size. The last byte is held back from readers
  * until the blob is verified and committed, so no client ever receives a complete-looking body that failed its
  * checks: on failure their streams are destroyed and the client sees a truncated response.
  *
@@ -194,9 +192,9 @@ export class SharedDownload {
     return this.verified || this.committed !== undefined;
   }
 
-  /** Where the bytes are being written (other processes on this disk may follow it). */
-  get tempPath(): string {
-    return this.writer.tempPath;
+  /** What another process of this nuproxy follows the download by (BlobStore.followShared), if the store can share. */
+  get shareRef(): string | undefined {
+    return this.writer.shareRef;
   }
 
   /** Called on every chunk written, on verification and at the end. */
@@ -210,27 +208,38 @@ export class SharedDownload {
    * open it holds the download (see hold()).
    */
   createReader(): Readable {
-    if (this.committed) return fileReader(this.committed.path, 0, () => this.committed?.size ?? 0, () => true);
-    if (this.failure) return settledReader(this.done);
+    if (this.committed) return this.writer.follow(0, this.committedLimits(this.committed));
+    if (this.failure) return this.afterOutcome();
     const reader = this.followingReader();
     const release = this.hold();
     reader.once('close', release);
     return reader;
   }
 
+  private committedLimits(info: BlobInfo): FollowLimits {
+    return { limit: () => info.size, finished: () => true, events: this.events };
+  }
+
+  /** Waits for the outcome: the committed bytes, or the download's error. */
+  private afterOutcome(): Readable {
+    return settledReader(this.done, (info) => this.writer.follow(0, this.committedLimits(info)));
+  }
+
   private followingReader(): Readable {
     const self = this;
-    const limit = (): number => (self.committed ? self.committed.size : self.verified ? self.writer.written : Math.max(0, self.writer.written - 1));
-    const finished = (): boolean => self.committed !== undefined || self.verified;
-    const failed = (): Error | undefined => self.failure ?? self.cancelled;
-    if (this.mem) return memoryReader(this.mem, limit, finished, failed, this.events);
+    const limits: FollowLimits = {
+      limit: () => (self.committed ? self.committed.size : self.verified ? self.writer.written : Math.max(0, self.writer.written - 1)),
+      finished: () => self.committed !== undefined || self.verified,
+      failed: () => self.failure ?? self.cancelled,
+      events: this.events,
+    };
+    if (this.mem) return memoryReader(this.mem, limits);
     try {
-      return fileReader(this.writer.tempPath, 0, limit, finished, failed, this.events);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // The temp file is gone but the outcome is not recorded yet: commit has just renamed it into place, or a
-      // failure has just removed it. Follow the outcome instead of failing with ENOENT.
-      return settledReader(this.done);
+      return this.writer.follow(0, limits);
+    } catch {
+      // The writer's bytes are gone but the outcome is not recorded yet: a failure has just removed them. Follow
+      // the outcome instead of failing with the writer's error.
+      return this.afterOutcome();
     }
   }
 }

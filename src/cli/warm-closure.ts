@@ -1,6 +1,7 @@
 // The walk behind `nuproxy warm`: from the roots to every package (and the metadata) a restore of them needs.
-import { readFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import type { Core } from '../app.js';
+import type { StoredFile } from '../feed/packages.js';
 import { dependenciesFor, parseNuspecDependencies } from '../protocol/nuspec.js';
 import { parseRange } from '../protocol/range.js';
 import { compareVersions, lowerNormalizedVersion, normalizeVersion, parseVersion } from '../protocol/version.js';
@@ -198,7 +199,7 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
       (async () => {
         const h = await feed.openPackage(lowerId, lowerVersion, 'nuspec', 'GET');
         if (!h) return undefined;
-        if (h.kind === 'file') return { text: await readFile(h.info.path, 'utf8'), fetched: false };
+        if (h.kind === 'file') return { text: (h.bytes ?? (await storedBytes(h))).toString('utf8'), fetched: false };
         if (h.kind === 'stream') return { text: (await collect(h.stream, onBytes)).toString('utf8'), fetched: true };
         throw new Error('unexpected HEAD answer');
       })(),
@@ -364,4 +365,11 @@ function warmVulnerabilities(
 function normalizeOrSelf(version: string): string {
   const v = parseVersion(version);
   return v ? normalizeVersion(v) : version;
+}
+
+/** A stored file's bytes, sent by the store through its handle (no path is known up here). */
+function storedBytes(h: StoredFile): Promise<Buffer> {
+  const sink = new PassThrough();
+  h.send(sink, 0, h.info.size - 1);
+  return collect(sink, () => undefined);
 }

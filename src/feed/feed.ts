@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { BlobStore } from '../cache/blob-store.js';
 import { NuproxyError } from '../errors.js';
 import { AnswerMemo } from './answer-memo.js';
 import type { Logger } from '../log.js';
@@ -77,13 +78,13 @@ export class Feed {
     private readonly router: IdRouter,
     publish: PublishOptions,
     private readonly log: Logger,
-    local: { offline: boolean; cacheDir: string; answerMaxAgeMs?: number } = { offline: false, cacheDir: '' },
+    local: { offline: boolean; blobs: BlobStore; answerMaxAgeMs?: number },
   ) {
     this.offline = local.offline;
     this.answers = new AnswerMemo(() => cache.now(), local.offline ? 0 : (local.answerMaxAgeMs ?? Infinity));
     // store keys end in the id they describe ("flat:{upstream}:{id}", "reg:{upstream}:{hive}:{id}")
     cache.onChange((key) => this.answers.forget(key.slice(key.lastIndexOf(':') + 1)));
-    this.local = new LocalFeed(packages, local.cacheDir);
+    this.local = new LocalFeed(packages, local.blobs);
     this.publisher = new Publisher(
       local.offline ? undefined : upstreams.find((u) => u.writable), // offline: read-only
       publish,

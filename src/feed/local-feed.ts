@@ -1,6 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import type { BlobStore } from '../cache/blob-store.js';
 import { isValidPackageId } from '../protocol/id.js';
 import { parseNuspecDependencies } from '../protocol/nuspec.js';
 import { formatRange, parseRange } from '../protocol/range.js';
@@ -19,6 +18,9 @@ const HIVE_NAMES = REGISTRATION_HIVES.map((h) => h.name);
 /** Cached ids whose versions are listed at once while searching the cache. */
 const SCAN_BATCH = 32;
 const TAG = /^[0-9a-f]{16}$/;
+/** Store keys of the vulnerability documents (the same layout on disk as before the store kept them). */
+const VULN_INDEX = 'vulnerabilities/index.json';
+const vulnPageKey = (name: string, tag: string): string => `vulnerabilities/${name}/${tag}.json`;
 
 /**
  * Answers built from what is on this instance's disk alone: the cached packages (and their nuspecs) and the
@@ -26,14 +28,11 @@ const TAG = /^[0-9a-f]{16}$/;
  * metadata is left (e.g. after a restart with the memory store): every package served once stays restorable.
  */
 export class LocalFeed {
-  private readonly vulnDir: string;
-
   constructor(
     private readonly packages: PackageFiles,
-    cacheDir: string,
-  ) {
-    this.vulnDir = join(cacheDir, 'vulnerabilities');
-  }
+    /** Where the vulnerability documents are kept (`vulnerabilities/...`, the layout bundles carry). */
+    private readonly blobs: BlobStore,
+  ) {}
 
   /** Cached versions of an id, limited to copies whose supplier `allowed` accepts (see Feed.allowedLocally). */
   versions(lowerId: string, allowed: Allowed = () => true): Promise<string[]> {
@@ -123,24 +122,29 @@ export class LocalFeed {
 
   /** The stored vulnerability index (as served: placeholder base URLs), if any. */
   async vulnerabilityIndex(): Promise<string | undefined> {
-    return readOptional(join(this.vulnDir, 'index.json'));
+    return this.readOptional(VULN_INDEX);
   }
 
   async vulnerabilityPage(name: string, tag: string): Promise<string | undefined> {
     if (!NAME.test(name) || !TAG.test(tag)) return undefined;
-    return readOptional(join(this.vulnDir, name, `${tag}.json`));
+    return this.readOptional(vulnPageKey(name, tag));
   }
 
-  /** Keeps vulnerability documents on disk, so audits keep working offline and bundles can carry them. */
+  /** Keeps vulnerability documents in the store, so audits keep working offline and bundles can carry them. */
   async storeVulnerability(relative: 'index.json' | { name: string; tag: string }, body: string): Promise<void> {
-    const path = relative === 'index.json' ? join(this.vulnDir, 'index.json') : join(this.vulnDir, relative.name, `${relative.tag}.json`);
     if (relative !== 'index.json' && (!NAME.test(relative.name) || !TAG.test(relative.tag))) return;
-    const existing = await readOptional(path);
+    const key = relative === 'index.json' ? VULN_INDEX : vulnPageKey(relative.name, relative.tag);
+    const existing = await this.readOptional(key);
     if (existing === body) return;
-    await mkdir(dirname(path), { recursive: true });
-    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(temp, body);
-    await rename(temp, path);
+    await this.blobs.put(key, Buffer.from(body, 'utf8'));
+  }
+
+  private async readOptional(key: string): Promise<string | undefined> {
+    try {
+      return (await this.blobs.read(key))?.toString('utf8');
+    } catch {
+      return undefined;
+    }
   }
 }
 
@@ -197,14 +201,6 @@ function leafFromNuspec(hive: string, lowerId: string, lowerVersion: string, xml
     packageContent: content,
     registration: registrationIndexUrl(hive, lowerId),
   };
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
 }
 
 /** A version token for answers built from disk (changes when the content does). */

@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import type { FsBlobStore } from '../cache/fs-blob-store.js';
+import type { BlobStore } from '../cache/blob-store.js';
 import type { Logger } from '../log.js';
 import { readNuspecBytes } from './nuspec.js';
 
@@ -16,7 +15,7 @@ export class NuspecKeeper {
   private hurried = false;
 
   constructor(
-    private readonly blobs: FsBlobStore,
+    private readonly blobs: BlobStore,
     private readonly log: Logger,
     /** True while the proxy is busy with packages (downloads under way, or a package just asked for). */
     private readonly busy: () => boolean,
@@ -24,11 +23,11 @@ export class NuspecKeeper {
     private readonly stored: (key: string) => void,
   ) {}
 
-  /** Keeps the nuspec of a package just stored: `known` (read by its identity check), or read from the file. */
-  schedule(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string, known?: Buffer): void {
+  /** Keeps the nuspec of a package just stored (at `nupkgKey`): `known` (read by its identity check), or read from the package. */
+  schedule(lowerId: string, lowerVersion: string, nupkgKey: string, upstream?: string, known?: Buffer): void {
     this.chain = this.chain
       .then(() => this.quiet())
-      .then(() => this.keep(lowerId, lowerVersion, nupkgPath, upstream, known))
+      .then(() => this.keep(lowerId, lowerVersion, nupkgKey, upstream, known))
       .catch(() => undefined);
   }
 
@@ -40,20 +39,31 @@ export class NuspecKeeper {
   }
 
   /** Stores the nuspec of a stored package beside it (`known`, or read from the .nupkg); its bytes, or undefined. */
-  async keep(lowerId: string, lowerVersion: string, nupkgPath: string, upstream?: string, known?: Buffer): Promise<Buffer | undefined> {
+  async keep(lowerId: string, lowerVersion: string, nupkgKey: string, upstream?: string, known?: Buffer): Promise<Buffer | undefined> {
     const key = `packages/${lowerId}/${lowerVersion}/${lowerId}.nuspec`;
     try {
-      const bytes = known ?? (await readNuspecBytes(nupkgPath));
+      const bytes = known ?? (await this.fromPackage(nupkgKey));
       if (!bytes) return undefined;
       // the nuspec inside the (checked) package is the authority: it replaces a different stored copy
       const existing = await this.blobs.stat(key);
-      if (existing && (await readFile(existing.path)).equals(bytes)) return bytes;
-      await this.blobs.put(key, bytes, upstream);
+      if (existing && (await this.blobs.read(key))?.equals(bytes)) return bytes;
+      await this.blobs.put(key, bytes, upstream ? { upstream } : {});
       this.stored(key);
       return bytes;
     } catch (err) {
       this.log.warn({ key, err: (err as Error).message }, 'could not keep the nuspec of a stored package');
       return undefined;
+    }
+  }
+
+  /** The nuspec inside a stored package, read through the store (the zip directory and one entry). */
+  private async fromPackage(nupkgKey: string): Promise<Buffer | undefined> {
+    const content = await this.blobs.reader(nupkgKey);
+    if (!content) return undefined;
+    try {
+      return await readNuspecBytes(content);
+    } finally {
+      await content.close();
     }
   }
 

@@ -1,7 +1,8 @@
-import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { inflateRawSync } from 'node:zlib';
 import yauzl from 'yauzl';
-import { readTail } from '../cache/fs-blob-store.js';
+import type { ByteReader } from '../cache/blob-store.js';
+import { openFileReader } from '../cache/fs-byte-reader.js';
 import { NuproxyError } from '../errors.js';
 
 export interface NuspecIdentity {
@@ -11,16 +12,59 @@ export interface NuspecIdentity {
 
 const MAX_NUSPEC = 1024 * 1024;
 
-/** Reads <id> and <version> from the .nuspec at the root of a .nupkg on disk (random access: no full read). */
+/**
+ * Reads <id> and <version> from the .nuspec at the root of a .nupkg file outside the store (a pushed package's
+ * scratch copy; random access: no full read).
+ */
 export async function readNuspecIdentity(path: string): Promise<NuspecIdentity | undefined> {
-  const xml = await readNuspecXml(path);
-  return xml === undefined ? undefined : parseIdentity(xml);
+  const content = await openFileReader(path).catch(() => undefined);
+  if (!content) return undefined;
+  try {
+    const xml = (await readNuspecBytes(content))?.toString('utf8').replace(/^\uFEFF/, '');
+    return xml === undefined ? undefined : parseIdentity(xml);
+  } finally {
+    await content.close();
+  }
 }
 
-/** The .nuspec at the root of a .nupkg on disk, as bytes (random access: no full read of the package). */
-export function readNuspecBytes(path: string): Promise<Buffer | undefined> {
+/** The bytes last..end of a body (for cheap format checks). */
+export function readTail(content: ByteReader, length: number): Promise<Buffer> {
+  const n = Math.min(length, content.size);
+  return content.read(content.size - n, n);
+}
+
+/** yauzl's random access over a ByteReader (the zip directory and one entry are read, not the whole package). */
+class ByteReaderAccess extends yauzl.RandomAccessReader {
+  constructor(private readonly content: ByteReader) {
+    super();
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    const content = this.content;
+    return Readable.from(
+      (async function* () {
+        for (let at = start; at < end; ) {
+          const bytes = await content.read(at, Math.min(1024 * 1024, end - at));
+          if (bytes.length === 0) throw new Error('zip read past the end of the package');
+          at += bytes.length;
+          yield bytes;
+        }
+      })(),
+    );
+  }
+}
+
+function openZip(content: ByteReader, options: yauzl.Options, cb: (err: Error | null, zip?: yauzl.ZipFile) => void): void {
+  yauzl.fromRandomAccessReader(new ByteReaderAccess(content), content.size, options, (err, zip) => cb(err, zip));
+}
+
+/**
+ * The .nuspec at the root of a .nupkg, as bytes (random access: no full read of the package); undefined when
+ * there is none or the zip cannot be read. The reader stays open (its owner closes it).
+ */
+export function readNuspecBytes(content: ByteReader): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
-    yauzl.open(path, { lazyEntries: true, autoClose: true }, (err, zip) => {
+    openZip(content, { lazyEntries: true, autoClose: false }, (err, zip) => {
       if (err || !zip) return resolve(undefined);
       let settled = false;
       const done = (v: Buffer | undefined): void => {
@@ -56,9 +100,6 @@ function parseIdentity(xml: string): NuspecIdentity | undefined {
   return id && version ? { id, version } : undefined;
 }
 
-export async function readNuspecXml(path: string): Promise<string | undefined> {
-  return (await readNuspecBytes(path))?.toString('utf8').replace(/^\uFEFF/, '');
-}
 
 /** Largest .nuspec inside a package that the identity check reads (real ones are a few KB). */
 const MAX_PACKAGE_NUSPEC = 4 * 1024 * 1024;
@@ -73,17 +114,18 @@ function notPackage(why: string): NuproxyError {
 }
 
 /**
- * The bytes of the one .nuspec at the root of a .nupkg on disk, found through the zip's central directory. The
+ * The bytes of the one .nuspec at the root of a .nupkg (random access), found through the zip's central directory. The
  * directory is read from `tail` (a blob writer keeps the file's last 64 KB, which hold the whole directory of
- * most packages) or else from the file; then only that entry is read and inflated. Why not yauzl: this runs on
+ * most packages) or else from the content; then only that entry is read and inflated. Why not yauzl: this runs on
  * the cold path before a download's last byte is released, once per package, and costs one or two small reads.
  * Zip64 archives (none among real packages) go through yauzl.
  *
  * Throws INTEGRITY when the package has no .nuspec at its root or more than one (NuGet refuses both), or when
  * the entry cannot be read.
  */
-export async function nuspecOfPackage(path: string, size: number, tail?: Buffer): Promise<Buffer> {
-  const end = tail && (tail.length >= Math.min(size, END_AREA)) ? tail : await readTail(path, END_AREA, size);
+export async function nuspecOfPackage(content: ByteReader, tail?: Buffer): Promise<Buffer> {
+  const { size } = content;
+  const end = tail && tail.length >= Math.min(size, END_AREA) ? tail : await readTail(content, END_AREA);
   const tailStart = size - end.length;
   let at = -1;
   for (let i = end.length - 22; i >= 0; i--) {
@@ -96,53 +138,42 @@ export async function nuspecOfPackage(path: string, size: number, tail?: Buffer)
   const entries = end.readUInt16LE(at + 10);
   const cdSize = end.readUInt32LE(at + 12);
   const cdOffset = end.readUInt32LE(at + 16);
-  if (entries === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) return nuspecViaYauzl(path);
+  if (entries === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) return nuspecViaYauzl(content);
   if (cdOffset + cdSize > tailStart + at) throw notPackage('has a central directory that overlaps its end record');
-  const fh = await open(path, 'r');
-  try {
-    const cd = cdOffset >= tailStart ? end.subarray(cdOffset - tailStart, cdOffset - tailStart + cdSize) : await readAt(fh, cdOffset, cdSize);
-    let found: { method: number; compressed: number; size: number; local: number } | undefined;
-    for (let p = 0, n = 0; n < entries; n++) {
-      if (p + 46 > cd.length || cd.readUInt32LE(p) !== CD_SIG) throw notPackage('has a damaged central directory');
-      const nameLen = cd.readUInt16LE(p + 28);
-      const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
-      if (!name.includes('/') && name.toLowerCase().endsWith('.nuspec')) {
-        if (found) throw notPackage('has more than one .nuspec at its root');
-        found = { method: cd.readUInt16LE(p + 10), compressed: cd.readUInt32LE(p + 20), size: cd.readUInt32LE(p + 24), local: cd.readUInt32LE(p + 42) };
-      }
-      p += 46 + nameLen + cd.readUInt16LE(p + 30) + cd.readUInt16LE(p + 32);
+  const cd = cdOffset >= tailStart ? end.subarray(cdOffset - tailStart, cdOffset - tailStart + cdSize) : await content.read(cdOffset, cdSize);
+  let found: { method: number; compressed: number; size: number; local: number } | undefined;
+  for (let p = 0, n = 0; n < entries; n++) {
+    if (p + 46 > cd.length || cd.readUInt32LE(p) !== CD_SIG) throw notPackage('has a damaged central directory');
+    const nameLen = cd.readUInt16LE(p + 28);
+    const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
+    if (!name.includes('/') && name.toLowerCase().endsWith('.nuspec')) {
+      if (found) throw notPackage('has more than one .nuspec at its root');
+      found = { method: cd.readUInt16LE(p + 10), compressed: cd.readUInt32LE(p + 20), size: cd.readUInt32LE(p + 24), local: cd.readUInt32LE(p + 42) };
     }
-    if (!found) throw notPackage('has no .nuspec at its root');
-    if (found.size > MAX_PACKAGE_NUSPEC || found.compressed > MAX_PACKAGE_NUSPEC) throw notPackage('has a .nuspec larger than 4 MB');
-    const header = await readAt(fh, found.local, 30);
-    if (header.length < 30 || header.readUInt32LE(0) !== LOCAL_SIG) throw notPackage('has a .nuspec entry without its local header');
-    const dataAt = found.local + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
-    if (dataAt + found.compressed > cdOffset) throw notPackage('has a .nuspec entry that runs into its central directory');
-    const raw = await readAt(fh, dataAt, found.compressed);
-    let bytes: Buffer;
-    try {
-      bytes = found.method === 0 ? raw : found.method === 8 ? inflateRawSync(raw, { maxOutputLength: MAX_PACKAGE_NUSPEC }) : Buffer.alloc(0);
-    } catch {
-      throw notPackage('has a .nuspec entry that does not inflate');
-    }
-    if (found.method !== 0 && found.method !== 8) throw notPackage(`has a .nuspec compressed with method ${found.method}`);
-    if (bytes.length !== found.size) throw notPackage('has a .nuspec entry of another size than its directory says');
-    return bytes;
-  } finally {
-    await fh.close();
+    p += 46 + nameLen + cd.readUInt16LE(p + 30) + cd.readUInt16LE(p + 32);
   }
-}
-
-async function readAt(fh: import('node:fs/promises').FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  const { bytesRead } = await fh.read(buf, 0, length, position);
-  return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+  if (!found) throw notPackage('has no .nuspec at its root');
+  if (found.size > MAX_PACKAGE_NUSPEC || found.compressed > MAX_PACKAGE_NUSPEC) throw notPackage('has a .nuspec larger than 4 MB');
+  const header = await content.read(found.local, 30);
+  if (header.length < 30 || header.readUInt32LE(0) !== LOCAL_SIG) throw notPackage('has a .nuspec entry without its local header');
+  const dataAt = found.local + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
+  if (dataAt + found.compressed > cdOffset) throw notPackage('has a .nuspec entry that runs into its central directory');
+  const raw = await content.read(dataAt, found.compressed);
+  let bytes: Buffer;
+  try {
+    bytes = found.method === 0 ? raw : found.method === 8 ? inflateRawSync(raw, { maxOutputLength: MAX_PACKAGE_NUSPEC }) : Buffer.alloc(0);
+  } catch {
+    throw notPackage('has a .nuspec entry that does not inflate');
+  }
+  if (found.method !== 0 && found.method !== 8) throw notPackage(`has a .nuspec compressed with method ${found.method}`);
+  if (bytes.length !== found.size) throw notPackage('has a .nuspec entry of another size than its directory says');
+  return bytes;
 }
 
 /** nuspecOfPackage for a zip64 archive: every entry listed by yauzl (which reads zip64), the same rules. */
-function nuspecViaYauzl(path: string): Promise<Buffer> {
+function nuspecViaYauzl(content: ByteReader): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, zip) => {
+    openZip(content, { lazyEntries: true, autoClose: false }, (err, zip) => {
       if (err || !zip) return reject(notPackage(`is not a readable zip (${err?.message ?? 'unknown'})`));
       const finish = (e: Error | undefined, bytes?: Buffer): void => {
         zip.close();

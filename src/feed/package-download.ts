@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BlobInfo, FsBlobStore } from '../cache/fs-blob-store.js';
+import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
 import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
 import { SharedDownload } from '../cache/shared-download.js';
 import { NuproxyError } from '../errors.js';
@@ -29,7 +29,7 @@ export interface PackageWanted {
  * package's own nuspec when its identity check read it.
  */
 export async function startDownload(
-  blobs: FsBlobStore,
+  blobs: BlobStore,
   log: Logger,
   source: PackageSource,
   p: PackageWanted,
@@ -93,7 +93,7 @@ export async function headUpstream(source: PackageSource, p: PackageWanted): Pro
  * A package from the shared tier, written to this instance's store first: hash, zip and identity checked like
  * a download (another instance, or an older version of nuproxy, may have put anything there).
  */
-export async function copyFromTier(tier: RedisBlobTier, blobs: FsBlobStore, log: Logger, p: PackageWanted): Promise<BlobInfo | undefined> {
+export async function copyFromTier(tier: RedisBlobTier, blobs: BlobStore, log: Logger, p: PackageWanted): Promise<BlobInfo | undefined> {
   const blob = await tier.get(p.key);
   if (!blob) return undefined;
   try {

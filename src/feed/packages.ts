@@ -1,6 +1,5 @@
-import type { Readable } from 'node:stream';
-import { readFile } from 'node:fs/promises';
-import type { BlobInfo, FsBlobStore } from '../cache/fs-blob-store.js';
+import type { Readable, Writable } from 'node:stream';
+import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
 import { RemoteDownload, SharedDownload } from '../cache/shared-download.js';
 import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
 import type { BoxLink } from '../cache/box-link.js';
@@ -16,11 +15,57 @@ import { RedisFetchLock } from './redis-fetch-lock.js';
 import { Waiting, type Asker } from './waiting.js';
 import { WorkerDownloads } from './worker-downloads.js';
 
-export type { Asker, BlobInfo, PackageFile, PackageSource };
+export type { Asker, PackageFile, PackageSource };
 export { packageKey };
 
+/** What the HTTP edge knows of a stored package file (its ETag and Last-Modified come from it). */
+export interface StoredPackage {
+  size: number;
+  /** Base64. */
+  sha512?: string;
+  upstream?: string;
+  mtimeMs: number;
+}
+
+/** Where a stored package is sent (a Node ServerResponse is one). */
+export type PackageSink = Pick<Writable, 'write' | 'end' | 'destroy' | 'once' | 'writableFinished'>;
+
+/** A stored package file: its bytes in memory (`bytes`, small files) or sent from the store (`send`). */
+export interface StoredFile {
+  kind: 'file';
+  info: StoredPackage;
+  outcome: 'hit';
+  upstream?: string;
+  bytes?: Buffer;
+  /**
+   * Sends bytes start..endInclusive to a sink whose head is written, and ends it (a failed read destroys it);
+   * `progress.bytesSent` counts what the sink took.
+   */
+  send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void;
+}
+
+/** One object per hit, with `send` on its prototype (bound to the store by its fields, not by a closure). */
+class StoredHandle implements StoredFile {
+  readonly kind = 'file';
+  readonly outcome = 'hit';
+  readonly upstream: string | undefined;
+
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly key: string,
+    readonly info: BlobInfo,
+    readonly bytes?: Buffer,
+  ) {
+    this.upstream = info.upstream;
+  }
+
+  send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void {
+    this.blobs.send(this.key, this.info, sink, start, endInclusive, progress);
+  }
+}
+
 export type PackageHandle =
-  | { kind: 'file'; info: BlobInfo; outcome: 'hit'; upstream?: string; bytes?: Buffer }
+  | StoredFile
   | { kind: 'stream'; stream: Readable; length: number | undefined; outcome: 'miss' | 'shared'; upstream: string }
   | { kind: 'head'; length: number | undefined; outcome: 'bypass'; upstream: string };
 
@@ -53,7 +98,7 @@ export class PackageFiles {
   private lastAsked = 0;
 
   constructor(
-    private readonly blobs: FsBlobStore,
+    private readonly blobs: BlobStore,
     private readonly log: Logger,
     /** The shared tier (Redis) when several instances work as one cache. */
     tier?: RedisBlobTier,
@@ -62,7 +107,7 @@ export class PackageFiles {
     opts: { memoryBytes?: number } = {},
   ) {
     this.memory = new MemoryTier(opts.memoryBytes !== undefined ? { maxBytes: opts.memoryBytes } : {});
-    this.workers = box ? { lock: new BoxFetchLock(box), downloads: new WorkerDownloads(box) } : undefined;
+    this.workers = box ? { lock: new BoxFetchLock(box), downloads: new WorkerDownloads(box, blobs) } : undefined;
     this.shared = tier ? { lock: new RedisFetchLock(tier), tier } : undefined;
     this.nuspecs = new NuspecKeeper(blobs, log, () => this.underWay.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS, (key) => this.memory.delete(key));
   }
@@ -82,13 +127,13 @@ export class PackageFiles {
     const info = await this.blobs.stat(key);
     if (!info) return undefined;
     // the memory tier is read in line (no call that returns a promise): the warm hit awaits the stat only
-    return fileHandle(info, this.memory.get(key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key, info) : undefined));
+    return new StoredHandle(this.blobs, key, info, this.memory.get(key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key) : undefined));
   }
 
   /** A small file's bytes, read into the memory tier on its first hit. */
-  private async readIn(key: string, info: BlobInfo): Promise<Buffer> {
-    const bytes = await readFile(info.path);
-    this.memory.set(key, bytes);
+  private async readIn(key: string): Promise<Buffer | undefined> {
+    const bytes = await this.blobs.read(key);
+    if (bytes) this.memory.set(key, bytes);
     return bytes;
   }
 
@@ -104,7 +149,7 @@ export class PackageFiles {
       let started = this.underWay.get(p.key);
       if (!started) {
         const info = await this.blobs.stat(p.key);
-        if (info) return fileHandle(info, this.memory.get(p.key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(p.key, info) : undefined));
+        if (info) return new StoredHandle(this.blobs, p.key, info, this.memory.get(p.key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(p.key) : undefined));
         started = this.underWay.get(p.key); // the stat let others run
       }
       let outcome: 'miss' | 'shared' = 'shared';
@@ -168,8 +213,7 @@ export class PackageFiles {
     if (fetched instanceof SharedDownload) {
       return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
     }
-    const { file: info } = fetched;
-    return { kind: 'file', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}) };
+    return new StoredHandle(this.blobs, key, fetched.file);
   }
 
   /**
@@ -212,7 +256,8 @@ export class PackageFiles {
           dl.done.then(
             async (info) => {
               try {
-                if (info.size <= tier.maxBytes) await tier.put(p.key, { bytes: await readFile(info.path), sha512: info.sha512!, ...(info.upstream ? { upstream: info.upstream } : {}) });
+                const bytes = info.size <= tier.maxBytes ? await this.blobs.read(p.key) : undefined;
+                if (bytes) await tier.put(p.key, { bytes, sha512: info.sha512!, ...(info.upstream ? { upstream: info.upstream } : {}) });
               } finally {
                 await release();
               }
@@ -235,10 +280,10 @@ export class PackageFiles {
       source,
       p,
       (d) => this.waiting.get(p.key)?.attach(d), // held while a client still waits for it
-      (info, nuspec) => {
+      (_info, nuspec) => {
         // the nuspec travels with the package: offline answers (registration, dependencies) are built from it.
         // Kept one at a time, off the path of the downloads under way (it is also read on demand).
-        if (p.file === 'nupkg') this.nuspecs.schedule(p.lowerId, p.lowerVersion, info.path, source.name, nuspec);
+        if (p.file === 'nupkg') this.nuspecs.schedule(p.lowerId, p.lowerVersion, p.key, source.name, nuspec);
       },
     );
     if (!dl) await release();
@@ -253,7 +298,7 @@ export class PackageFiles {
 
   /** Versions of an id whose .nupkg is in the cache (lowercase normalized, ascending). */
   async localVersions(lowerId: string, suppliedBy: (upstream: string | undefined) => boolean = () => true): Promise<string[]> {
-    const names = await this.blobs.children(`packages/${lowerId}`);
+    const names = await this.blobs.list(`packages/${lowerId}`);
     const present = await Promise.all(
       names.map(async (v) => {
         const info = await this.safeStat(packageKey(lowerId, v, 'nupkg'));
@@ -265,16 +310,18 @@ export class PackageFiles {
 
   /** Ids with anything in the cache. */
   localIds(): Promise<string[]> {
-    return this.blobs.children('packages');
+    return this.blobs.list('packages');
   }
 
   /** The nuspec of a cached package: the stored one, or read from the .nupkg (and kept). */
   async localNuspec(lowerId: string, lowerVersion: string): Promise<string | undefined> {
-    const nuspec = await this.safeStat(packageKey(lowerId, lowerVersion, 'nuspec'));
-    if (nuspec) return (await readFile(nuspec.path, 'utf8')).replace(/^\uFEFF/, '');
-    const nupkg = await this.safeStat(packageKey(lowerId, lowerVersion, 'nupkg'));
+    const nuspecKey = packageKey(lowerId, lowerVersion, 'nuspec');
+    const nuspec = (await this.safeStat(nuspecKey)) && (await this.blobs.read(nuspecKey));
+    if (nuspec) return nuspec.toString('utf8').replace(/^\uFEFF/, '');
+    const nupkgKey = packageKey(lowerId, lowerVersion, 'nupkg');
+    const nupkg = await this.safeStat(nupkgKey);
     if (!nupkg) return undefined;
-    return (await this.nuspecs.keep(lowerId, lowerVersion, nupkg.path, nupkg.upstream))?.toString('utf8').replace(/^\uFEFF/, '');
+    return (await this.nuspecs.keep(lowerId, lowerVersion, nupkgKey, nupkg.upstream))?.toString('utf8').replace(/^\uFEFF/, '');
   }
 
   private async safeStat(key: string): Promise<BlobInfo | undefined> {
@@ -298,10 +345,3 @@ export class PackageFiles {
   }
 }
 
-/** A hit, built without spreads (one object per hit). */
-function fileHandle(info: BlobInfo, bytes: Buffer | undefined): PackageHandle {
-  const handle: PackageHandle = { kind: 'file', info, outcome: 'hit' };
-  if (info.upstream) handle.upstream = info.upstream;
-  if (bytes) handle.bytes = bytes;
-  return handle;
-}

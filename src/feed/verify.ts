@@ -1,15 +1,30 @@
-import { readFile } from 'node:fs/promises';
-import { readTail } from '../cache/fs-blob-store.js';
-import type { CommitCheck } from '../cache/fs-blob-store.js';
+import type { ByteReader } from '../cache/blob-store.js';
+import { openFileReader } from '../cache/fs-byte-reader.js';
 import { parseNuspecDependencies, type NuspecDependencies } from '../protocol/nuspec.js';
 import { lowerNormalizedVersion } from '../protocol/version.js';
 import { NuproxyError } from '../errors.js';
-import { nuspecOfPackage } from './nuspec.js';
+import { nuspecOfPackage, readTail } from './nuspec.js';
 
 const EOCD = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
 
-/** A commit's content check (CommitCheck.verify). */
-export type ContentCheck = NonNullable<CommitCheck['verify']>;
+/**
+ * A commit's content check (fits CommitCheck.verify: `tail` is what the writer kept of the end), also callable on a file by its path and size.
+ * @deprecated the path form: bundle only, until it moves onto BlobStore.
+ */
+export type ContentCheck = ((content: ByteReader, tail?: Buffer) => Promise<void>) & ((path: string, size: number) => Promise<void>);
+
+/** A check on a ByteReader, made callable on a file path too (see ContentCheck). */
+function contentCheck(check: (content: ByteReader, tail?: Buffer) => Promise<void>): ContentCheck {
+  return (async (content: ByteReader | string, tail?: Buffer | number): Promise<void> => {
+    if (typeof content !== 'string') return check(content, tail as Buffer | undefined);
+    const reader = await openFileReader(content);
+    try {
+      await check(reader);
+    } finally {
+      await reader.close();
+    }
+  }) as ContentCheck;
+}
 
 /** What a package file was asked for as: its nuspec must say the same (NuGet equality). */
 export interface ExpectedPackage {
@@ -25,9 +40,10 @@ export interface ExpectedPackage {
  * padded by a faulty upstream fails this check even when the upstream announced no hash, so it never enters
  * the cache.
  */
-export async function verifyZip(path: string, size: number, kept?: Buffer): Promise<void> {
+export async function verifyZip(content: ByteReader, kept?: Buffer): Promise<void> {
+  const { size } = content;
   if (size < 22) throw new NuproxyError('INTEGRITY', 'package is too small to be a zip');
-  const tail = kept && (kept.length >= 22 + 65535 || kept.length === size) ? kept : await readTail(path, 22 + 65535, size);
+  const tail = kept && (kept.length >= 22 + 65535 || kept.length === size) ? kept : await readTail(content, 22 + 65535);
   const at = tail.lastIndexOf(EOCD);
   if (at < 0) throw new NuproxyError('INTEGRITY', 'package is not a complete zip (no end of central directory)');
   const commentLength = tail.readUInt16LE(at + 20);
@@ -42,9 +58,10 @@ const MAX_NUSPEC = 4 * 1024 * 1024;
  * A .nuspec is a whole XML document with an id and a version: an HTML page, an empty body or a document cut
  * short (nothing else vouches for a nuspec: no announced hash, no zip structure) never enters the cache.
  */
-export async function verifyNuspec(path: string, size: number, maxBytes = MAX_NUSPEC): Promise<NuspecDependencies> {
+export async function verifyNuspec(content: ByteReader, maxBytes = MAX_NUSPEC): Promise<NuspecDependencies> {
+  const { size } = content;
   if (size === 0 || size > maxBytes) throw new NuproxyError('INTEGRITY', 'upstream .nuspec is empty or too large');
-  const text = (await readFile(path, 'utf8')).replace(/^\uFEFF/, '').trim();
+  const text = (await content.read(0, size)).toString('utf8').replace(/^\uFEFF/, '').trim();
   if (!text.startsWith('<') || /^<!doctype html|^<html/i.test(text) || !/<package[\s>]/.test(text) || !/<\/(?:[\w-]+:)?package>$/.test(text)) {
     throw new NuproxyError('INTEGRITY', 'upstream .nuspec is not a complete nuspec document');
   }
@@ -87,17 +104,17 @@ function parseNuspecBytes(bytes: Buffer): NuspecDependencies {
  * package asked for. `onNuspec` receives that nuspec (kept beside the package without reading it again).
  */
 export function verifyPackage(expected: ExpectedPackage, onNuspec?: (bytes: Buffer) => void): ContentCheck {
-  return async (path, size, tail) => {
-    await verifyZip(path, size, tail);
-    const bytes = await nuspecOfPackage(path, size, tail);
+  return contentCheck(async (content, tail) => {
+    await verifyZip(content, tail);
+    const bytes = await nuspecOfPackage(content, tail);
     checkIdentity(parseNuspecBytes(bytes), expected, 'package');
     onNuspec?.(bytes);
-  };
+  });
 }
 
 /** The check a .nuspec fetched on its own passes before it is committed: whole, and naming the package asked for. */
 export function verifyNuspecOf(expected: ExpectedPackage, maxBytes = MAX_NUSPEC): ContentCheck {
-  return async (path, size) => {
-    checkIdentity(await verifyNuspec(path, size, maxBytes), expected, '.nuspec');
-  };
+  return contentCheck(async (content) => {
+    checkIdentity(await verifyNuspec(content, maxBytes), expected, '.nuspec');
+  });
 }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { BlobInfo } from '../cache/fs-blob-store.js';
+import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
 import type { BoxLink } from '../cache/box-link.js';
 import { RemoteDownload, type SharedDownload } from '../cache/shared-download.js';
 
@@ -8,7 +8,7 @@ const REMOTE_IDLE_MS = 120_000;
 
 /** What a worker tells the others about its downloads (through the primary process). */
 type BoxDownloadMessage =
-  | { kind: 'dl-start'; key: string; tempPath: string; length: number | undefined; upstream: string; written: number; verified: boolean }
+  | { kind: 'dl-start'; key: string; shareRef: string; length: number | undefined; upstream: string; written: number; verified: boolean }
   | { kind: 'dl-progress'; key: string; written: number; verified: boolean }
   | { kind: 'dl-done'; key: string; info: BlobInfo }
   | { kind: 'dl-failed'; key: string; message: string }
@@ -19,13 +19,16 @@ type BoxDownloadMessage =
 
 /**
  * This worker's side of the downloads shared between the workers of one nuproxy (config `workers`, one disk):
- * it announces its own downloads (their temp file, progress, outcome) so the others' clients follow the file
- * instead of fetching again, follows the downloads the others announce, and tells a writer while a client here
+ * it announces its own downloads (their share reference in the store, progress, outcome) so the others' clients
+ * follow them through the store instead of fetching again, follows the downloads the others announce, and tells a writer while a client here
  * still reads its download (so the writer does not abandon it when its own clients have left). Who fetches is
  * the fetch lock's business (BoxFetchLock).
  */
 export class WorkerDownloads {
-  constructor(private readonly box: BoxLink) {
+  constructor(
+    private readonly box: BoxLink,
+    private readonly blobs: Pick<BlobStore, 'open' | 'followShared'>,
+  ) {
     box.subscribe((payload) => this.onBoxMessage(payload as BoxDownloadMessage));
   }
 
@@ -53,7 +56,7 @@ export class WorkerDownloads {
       return;
     }
     if (m?.kind === 'dl-start') {
-      this.remote.set(m.key, new RemoteDownload(m.tempPath, m.length, m.upstream, REMOTE_IDLE_MS));
+      this.remote.set(m.key, new RemoteDownload(this.blobs, m.key, m.shareRef, m.length, m.upstream, REMOTE_IDLE_MS));
       for (const wake of this.remoteWaiters.get(m.key) ?? []) wake();
       this.remoteWaiters.delete(m.key);
     }
@@ -83,16 +86,21 @@ export class WorkerDownloads {
     });
   }
 
-  /** Tells the other workers about a download this worker makes, so their clients follow its temp file. */
+  /**
+   * Tells the other workers about a download this worker makes, so their clients follow it through the store. A
+   * store that cannot share a writer: nothing is announced (the others wait for the lock, then read the store).
+   */
   announce(key: string, dl: SharedDownload): void {
     const box = this.box;
+    const shareRef = dl.shareRef;
+    if (shareRef === undefined || !this.blobs.followShared) return;
     const mine = { dl, holds: [] as (() => void)[] };
     this.announced.set(key, mine);
     const forget = (): void => {
       if (this.announced.get(key) === mine) this.announced.delete(key);
     };
     dl.done.then(forget, forget);
-    box.publish({ kind: 'dl-start', key, tempPath: dl.tempPath, length: dl.expectedLength, upstream: dl.upstream, written: dl.bytesWritten, verified: dl.isVerified } satisfies BoxDownloadMessage);
+    box.publish({ kind: 'dl-start', key, shareRef, length: dl.expectedLength, upstream: dl.upstream, written: dl.bytesWritten, verified: dl.isVerified } satisfies BoxDownloadMessage);
     let sent = dl.bytesWritten;
     let sentVerified = false;
     const off = dl.onProgress(() => {

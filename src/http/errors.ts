@@ -4,6 +4,7 @@ import type { Redactor } from '../log.js';
 
 const STATUS: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
+  CONFLICT: 409,
   NOT_FOUND: 404,
   RANGE_NOT_SATISFIABLE: 416,
   UPSTREAM_UNREACHABLE: 502,

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { DocAnswer } from '../feed/feed.js';
-import type { BlobInfo, PackageHandle } from '../feed/packages.js';
+import type { PackageHandle, StoredPackage } from '../feed/packages.js';
 import { ACCESS_MSG, type Logger, type Redactor } from '../log.js';
 import { errorPayload, notFound } from './errors.js';
 import type { RenderCache } from './render-cache.js';
-import { etagOf, parseRange, pipeTo, sendFile } from './send-file.js';
+import { etagOf, parseRange, pipeTo } from './send-file.js';
 
 /**
  * One request answered straight on Node's response objects, and what its log line says about it. Used by the
@@ -145,7 +145,7 @@ export function sendDoc(x: Exchange, doc: DocAnswer | undefined, what: string, r
 
 /** Headers of a stored file, computed once per file (they never change: the files are immutable). */
 const fileHeaderCache = new WeakMap<object, Record<string, string>>();
-function fileHeaders(info: BlobInfo): Record<string, string> {
+function fileHeaders(info: StoredPackage): Record<string, string> {
   let h = fileHeaderCache.get(info);
   if (!h) {
     h = { etag: etagOf(info), 'accept-ranges': 'bytes', 'last-modified': new Date(info.mtimeMs).toUTCString(), 'cache-control': 'public, max-age=31536000, immutable' };
@@ -154,7 +154,7 @@ function fileHeaders(info: BlobInfo): Record<string, string> {
   return h;
 }
 
-/** A package file: from memory or disk with ETag/Range, or streamed while it is being fetched. */
+/** A package file: from memory or the store with ETag/Range, or streamed while it is being fetched. */
 export function sendPackage(x: Exchange, handle: PackageHandle | undefined, contentType: string): void {
   if (!handle) throw notFound('package not found');
   const { req, res } = x;
@@ -200,5 +200,6 @@ export function sendPackage(x: Exchange, handle: PackageHandle | undefined, cont
     x.bytesSent = end - start + 1;
     return;
   }
-  sendFile(res, status, headers, info.path, start, end, x);
+  res.writeHead(status, headers);
+  handle.send(res, start, end, x); // the store's own fast path (the disk: descriptors, reused read buffers)
 }

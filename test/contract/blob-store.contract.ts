@@ -149,7 +149,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         expect(info.size).toBe(bytes.length);
         expect(info.sha512).toBe(sha512b64(bytes));
         const st = await store.stat(key);
-        expect(st).toMatchObject({ size: bytes.length, sha512: sha512b64(bytes), path: info.path });
+        expect(st).toMatchObject({ size: bytes.length, sha512: sha512b64(bytes), mtimeMs: info.mtimeMs });
         expect((await fx.readBlob(key))?.equals(bytes)).toBe(true);
         const again = await fx.reopen().stat(key);
         expect(again).toMatchObject({ size: bytes.length, sha512: sha512b64(bytes) });
@@ -187,21 +187,25 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         expect(await fx.readBlob(key)).toBeUndefined();
       });
 
-      it('passes the complete temp file to verify, and a verify error reaches the caller unchanged', async () => {
+      it('passes the complete body to verify (random access, with its tail), and a verify error reaches the caller unchanged', async () => {
         const bytes = randomBytes(5_000);
         const w = (await store.createWriter('v/x'));
         w.write(bytes);
         const boom = new Error('verify exploded');
-        let seen: { size: number; sameBytes: boolean } | undefined;
+        let seen: { size: number; sameBytes: boolean; middle: boolean; tail: boolean } | undefined;
         const p = w.commit(sha512b64(bytes), {
-          verify: async (tempPath, size) => {
-            const { readFile } = await import('node:fs/promises');
-            seen = { size, sameBytes: (await readFile(tempPath)).equals(bytes) };
+          verify: async (content, tail) => {
+            seen = {
+              size: content.size,
+              sameBytes: (await content.read(0, content.size)).equals(bytes),
+              middle: (await content.read(1234, 100)).equals(bytes.subarray(1234, 1334)),
+              tail: tail.equals(bytes),
+            };
             throw boom;
           },
         });
         await expect(p).rejects.toBe(boom);
-        expect(seen).toEqual({ size: bytes.length, sameBytes: true });
+        expect(seen).toEqual({ size: bytes.length, sameBytes: true, middle: true, tail: true });
         expect(await fx.listAll()).toEqual([]);
       });
 

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { strToU8, zipSync, type Zippable } from 'fflate';
-import { readTail } from '../../../src/cache/fs-blob-store.js';
-import { nuspecOfPackage, readNuspecBytes } from '../../../src/feed/nuspec.js';
+import type { ByteReader } from '../../../src/cache/blob-store.js';
+import { openFileReader } from '../../../src/cache/fs-byte-reader.js';
+import { nuspecOfPackage, readNuspecBytes, readTail } from '../../../src/feed/nuspec.js';
 import { verifyNuspecOf, verifyPackage } from '../../../src/feed/verify.js';
 import { isNuproxyError } from '../../../src/errors.js';
 import { makeNupkg, makeNuspecXml } from '../../support/nupkg.js';
@@ -31,15 +32,24 @@ let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'nuproxy-identity-'));
 });
+const opened: ByteReader[] = [];
 afterAll(async () => {
+  for (const r of opened) await r.close();
   await rm(dir, { recursive: true, force: true });
 });
 
-async function onDisk(name: string, bytes: Uint8Array): Promise<{ path: string; size: number; tail: Buffer }> {
+/** A ByteReader over a file (what the checks read, as they read a blob writer's temp file), closed after all. */
+async function readerOf(path: string): Promise<ByteReader> {
+  const r = await openFileReader(path);
+  opened.push(r);
+  return r;
+}
+
+async function onDisk(name: string, bytes: Uint8Array): Promise<{ content: ByteReader; size: number; tail: Buffer }> {
   const path = join(dir, name);
   await writeFile(path, bytes);
   const buf = Buffer.from(bytes);
-  return { path, size: buf.length, tail: buf.subarray(Math.max(0, buf.length - TAIL)) };
+  return { content: await readerOf(path), size: buf.length, tail: buf.subarray(Math.max(0, buf.length - TAIL)) };
 }
 
 describe('the identity of a package: its nuspec names what was asked for', () => {
@@ -53,22 +63,22 @@ describe('the identity of a package: its nuspec names what was asked for', () =>
     ];
     for (const [id, version, lowerId, lowerVersion] of cases) {
       const f = await onDisk(`${lowerId}.nupkg`, makeNupkg({ id, version }));
-      await verifyPackage({ lowerId, lowerVersion })(f.path, f.size, f.tail);
+      await verifyPackage({ lowerId, lowerVersion })(f.content, f.tail);
       const n = await onDisk(`${lowerId}.nuspec`, strToU8(makeNuspecXml({ id, version })));
-      await verifyNuspecOf({ lowerId, lowerVersion })(n.path, n.size);
+      await verifyNuspecOf({ lowerId, lowerVersion })(n.content);
     }
   });
 
   it('refuses another id or another version, in a package and in a .nuspec alone, and names the upstream', async () => {
     const evil = await onDisk('evil.nupkg', makeNupkg({ id: 'Evil.Other', version: '6.6.6' }));
-    await expectIntegrity(verifyPackage({ lowerId: 'wrongid', lowerVersion: '1.0.0', upstream: 'up' })(evil.path, evil.size, evil.tail), /upstream up sent a package whose nuspec names another id than wrongid/);
+    await expectIntegrity(verifyPackage({ lowerId: 'wrongid', lowerVersion: '1.0.0', upstream: 'up' })(evil.content, evil.tail), /upstream up sent a package whose nuspec names another id than wrongid/);
     const ver = await onDisk('ver.nupkg', makeNupkg({ id: 'RightId', version: '2.0.0' }));
-    await expectIntegrity(verifyPackage({ lowerId: 'rightid', lowerVersion: '1.0.0' })(ver.path, ver.size, ver.tail), /another version than 1\.0\.0/);
+    await expectIntegrity(verifyPackage({ lowerId: 'rightid', lowerVersion: '1.0.0' })(ver.content, ver.tail), /another version than 1\.0\.0/);
     const pre = await onDisk('pre.nupkg', makeNupkg({ id: 'RightId', version: '1.0.0-beta' }));
-    await expectIntegrity(verifyPackage({ lowerId: 'rightid', lowerVersion: '1.0.0' })(pre.path, pre.size, pre.tail), /another version/);
+    await expectIntegrity(verifyPackage({ lowerId: 'rightid', lowerVersion: '1.0.0' })(pre.content, pre.tail), /another version/);
     const lone = await onDisk('lone.nuspec', strToU8(makeNuspecXml({ id: 'Evil.Other', version: '6.6.6' })));
-    await expectIntegrity(verifyNuspecOf({ lowerId: 'wrongid', lowerVersion: '1.0.0' })(lone.path, lone.size), /\.nuspec whose nuspec names another id/);
-    const err = await verifyPackage({ lowerId: 'wrongid', lowerVersion: '1.0.0', upstream: 'up' })(evil.path, evil.size, evil.tail).catch((e: unknown) => e);
+    await expectIntegrity(verifyNuspecOf({ lowerId: 'wrongid', lowerVersion: '1.0.0' })(lone.content), /\.nuspec whose nuspec names another id/);
+    const err = await verifyPackage({ lowerId: 'wrongid', lowerVersion: '1.0.0', upstream: 'up' })(evil.content, evil.tail).catch((e: unknown) => e);
     // the upstream's text is not repeated to the client
     expect((err as Error).message).not.toMatch(/evil|6\.6\.6/i);
     expect((err as { details: Record<string, unknown> }).details.upstream).toBe('up');
@@ -77,10 +87,10 @@ describe('the identity of a package: its nuspec names what was asked for', () =>
   it('refuses a package with no .nuspec at its root, or with two (NuGet refuses both)', async () => {
     const nuspec = strToU8(makeNuspecXml({ id: 'A', version: '1.0.0' }));
     const none = await onDisk('none.nupkg', zipSync({ 'sub/a.nuspec': nuspec, 'lib/x.dll': new Uint8Array(10) }));
-    await expectIntegrity(verifyPackage({ lowerId: 'a', lowerVersion: '1.0.0' })(none.path, none.size, none.tail), /no \.nuspec at its root/);
+    await expectIntegrity(verifyPackage({ lowerId: 'a', lowerVersion: '1.0.0' })(none.content, none.tail), /no \.nuspec at its root/);
     // the second one would be what another reader of the zip picks: the check must not choose between them
     const two = await onDisk('two.nupkg', zipSync({ 'a.nuspec': nuspec, 'B.NUSPEC': strToU8(makeNuspecXml({ id: 'B', version: '1.0.0' })) }));
-    await expectIntegrity(verifyPackage({ lowerId: 'a', lowerVersion: '1.0.0' })(two.path, two.size, two.tail), /more than one \.nuspec/);
+    await expectIntegrity(verifyPackage({ lowerId: 'a', lowerVersion: '1.0.0' })(two.content, two.tail), /more than one \.nuspec/);
   });
 
   it('finds the nuspec when the central directory is larger than the kept tail (read from the file)', async () => {
@@ -91,8 +101,8 @@ describe('the identity of a package: its nuspec names what was asked for', () =>
     const eocd = Buffer.from(bytes).lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
     const cdSize = Buffer.from(bytes).readUInt32LE(eocd + 12);
     expect(cdSize).toBeGreaterThan(TAIL); // the case under test: the directory is not all in the tail
-    await verifyPackage({ lowerId: 'many.files', lowerVersion: '1.0.0' })(f.path, f.size, f.tail);
-    await expectIntegrity(verifyPackage({ lowerId: 'other', lowerVersion: '1.0.0' })(f.path, f.size, f.tail), /another id/);
+    await verifyPackage({ lowerId: 'many.files', lowerVersion: '1.0.0' })(f.content, f.tail);
+    await expectIntegrity(verifyPackage({ lowerId: 'other', lowerVersion: '1.0.0' })(f.content, f.tail), /another id/);
   });
 
   describe('the real packages of this machine', () => {
@@ -122,10 +132,12 @@ describe('the identity of a package: its nuspec names what was asked for', () =>
       const timings: { name: string; size: number; tailMs: number; yauzlMs: number }[] = [];
       for (const p of packages) {
         const size = (await stat(p.path)).size;
-        const tail = await readTail(p.path, TAIL, size); // what the writer holds at commit time
-        const viaYauzl = await readNuspecBytes(p.path);
-        expect((await nuspecOfPackage(p.path, size, tail)).equals(viaYauzl!), p.path).toBe(true);
-        await verifyPackage({ lowerId: p.lowerId, lowerVersion: p.lowerVersion })(p.path, size, tail);
+        const content = await readerOf(p.path);
+        expect(content.size).toBe(size);
+        const tail = await readTail(content, TAIL); // what the writer holds at commit time
+        const viaYauzl = await readNuspecBytes(content);
+        expect((await nuspecOfPackage(content, tail)).equals(viaYauzl!), p.path).toBe(true);
+        await verifyPackage({ lowerId: p.lowerId, lowerVersion: p.lowerVersion })(content, tail);
         // best of 5: what the check costs, not what the machine's other load does to it
         const best = async (fn: () => Promise<unknown>): Promise<number> => {
           let min = Infinity;
@@ -136,8 +148,8 @@ describe('the identity of a package: its nuspec names what was asked for', () =>
           }
           return min;
         };
-        const tailMs = await best(() => verifyPackage({ lowerId: p.lowerId, lowerVersion: p.lowerVersion })(p.path, size, tail));
-        const yauzlMs = await best(() => readNuspecBytes(p.path));
+        const tailMs = await best(() => verifyPackage({ lowerId: p.lowerId, lowerVersion: p.lowerVersion })(content, tail));
+        const yauzlMs = await best(() => readNuspecBytes(content));
         timings.push({ name: `${p.lowerId} ${p.lowerVersion}`, size, tailMs, yauzlMs });
       }
       const total = timings.reduce((s, t) => s + t.tailMs, 0);
@@ -154,8 +166,9 @@ describe('the identity of a package: its nuspec names what was asked for', () =>
       const first = packages[0]!;
       let kept: Buffer | undefined;
       const size = (await stat(first.path)).size;
-      await verifyPackage({ lowerId: first.lowerId, lowerVersion: first.lowerVersion }, (b) => (kept = b))(first.path, size, await readTail(first.path, TAIL, size));
-      expect(kept?.equals((await readNuspecBytes(first.path))!)).toBe(true);
+      const content = await readerOf(first.path);
+      await verifyPackage({ lowerId: first.lowerId, lowerVersion: first.lowerVersion }, (b) => (kept = b))(content, await readTail(content, TAIL));
+      expect(kept?.equals((await readNuspecBytes(content))!)).toBe(true);
       expect((await readFile(first.path)).length).toBe(size);
     });
   });
