@@ -211,24 +211,16 @@ export class Feed {
   }
 
   /**
-   * Package files: what is cached is served without asking any upstream (offline, or with every upstream
-   * down); a miss is fetched from the upstream the feed chooses (packageSource).
+   * Package files, in two steps. 1: what this process has (memory tier, store, a download under way) is served
+   * without asking any upstream (offline, or with every upstream down). 2: a miss is fetched from the upstream
+   * that wins the version in the merged list. An exact version the cached lists lack triggers one revalidation
+   * of the id before the answer is 404 (a package published elsewhere shows up without waiting for the lists to
+   * expire). A version missing while an allowed upstream failed is a 502, not a 404: "down" never looks like
+   * "absent". Offline: only what is cached.
    */
   async openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
     const cached = await this.packages.cached(lowerId, lowerVersion, file, method, asker);
-    if (cached) return cached;
-    const source = await this.packageSource(lowerId, lowerVersion);
-    return source && this.packages.fetch(lowerId, lowerVersion, file, method, source, asker);
-  }
-
-  /**
-   * The upstream a package file is fetched from: the one that wins the version in the merged list. An exact
-   * version the cached lists lack triggers one revalidation of the id before the answer is 404 (a package
-   * published elsewhere shows up without waiting for the lists to expire). A version missing while an allowed
-   * upstream failed is a 502, not a 404: "down" never looks like "absent". Offline: none (only what is cached).
-   */
-  private async packageSource(lowerId: string, lowerVersion: string): Promise<PackageSource | undefined> {
-    if (this.offline) return undefined;
+    if (cached || this.offline) return cached;
     let g = await this.gatherVersions(lowerId, false);
     let winner = winnerOf(g, lowerVersion);
     if (!winner && g.fromCache) {
@@ -240,7 +232,8 @@ export class Feed {
       if (failed) throw failed.error;
       return undefined;
     }
-    return this.source(winner);
+    const source: PackageSource = this.source(winner);
+    return this.packages.fetch(lowerId, lowerVersion, file, method, source, asker);
   }
 
   /**
