@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisLink } from './redis-link.js';
 
+/** Where a released fetch lock is announced (its key as the message). */
+const UNLOCKED_CHANNEL = 'nuproxy:unlocked';
+
 export interface TierBlob {
   bytes: Buffer;
   sha512: string;
@@ -50,15 +53,31 @@ export class RedisBlobTier {
     if (got !== 'OK') return undefined;
     return async () => {
       // delete only our own lock (it may have expired and been taken by another instance meanwhile)
-      await this.link.bounded(
+      const deleted = await this.link.bounded(
         () => this.link.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end", { keys: [k], arguments: [token] }),
         0,
       );
+      // the waiters of every instance learn it at once instead of at their next look (see onUnlocked)
+      if (deleted === 1) await this.link.publish(UNLOCKED_CHANNEL, key);
     };
   }
 
   /** Whether an instance is fetching `key` now (false with Redis down). */
   async locked(key: string): Promise<boolean> {
-    return (await this.link.bounded(() => this.link.client.exists(`nuproxy:lock:${key}`), 0)) === 1;
+    return (await this.lockLeftMs(key)) > 0;
+  }
+
+  /**
+   * How long the lock of `key` still lasts unless released (ms; 0 when nobody holds it, and with Redis down).
+   * A lock without expiry (never set by nuproxy) counts as lasting a second: the waiter looks again then.
+   */
+  async lockLeftMs(key: string): Promise<number> {
+    const ms = await this.link.bounded(() => this.link.client.pTTL(`nuproxy:lock:${key}`), -2);
+    return ms === -1 ? 1000 : Math.max(0, ms);
+  }
+
+  /** Calls `handler` with the key of every lock an instance releases (not of those that expire). */
+  onUnlocked(handler: (key: string) => void): Promise<void> {
+    return this.link.subscribe(UNLOCKED_CHANNEL, handler);
   }
 }

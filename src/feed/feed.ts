@@ -18,7 +18,6 @@ import { Search } from './search.js';
 import { serviceIndex } from './service-index.js';
 import type { Upstream, UpstreamHealth } from './upstream.js';
 import { invalidateId } from './upstream-docs.js';
-import type { UpstreamSource } from './upstream-source.js';
 import { Versions } from './versions.js';
 import { Vulnerabilities, type VulnerabilityIndex } from './vulnerabilities.js';
 
@@ -115,20 +114,12 @@ export class Feed {
    * Package files come from the upstream that wins the version in the merged list (Versions.winner), asked only
    * on a miss: a cached package is served without asking anything.
    */
-  openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
-    return this.packages.open(
-      lowerId,
-      lowerVersion,
-      file,
-      method,
-      async () => {
-        const w = await this.versionLists.winner(lowerId, lowerVersion);
-        // TODO(#12): packages.ts takes the winning Upstream once its rewrite lands; until then it reads
-        // UpstreamSource, and a winner is always one (an OfflineUpstream lists no version, so never wins)
-        return w && { source: w.upstream as UpstreamSource, partial: w.partial };
-      },
-      asker,
-    );
+  async openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
+    // two steps: what this instance holds or is fetching (no upstream asked), then the winner, handed in
+    const cached = await this.packages.cached(lowerId, lowerVersion, file, method, asker);
+    if (cached) return cached;
+    const w = await this.versionLists.winner(lowerId, lowerVersion);
+    return w && this.packages.fetch(lowerId, lowerVersion, file, method, w.upstream, asker);
   }
 
   registrationIndex(hive: string, lowerId: string): Promise<DocAnswer | undefined> {

@@ -1,166 +1,140 @@
-import type { Readable, Writable } from 'node:stream';
 import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
 import { RemoteDownload, SharedDownload } from '../cache/shared-download.js';
-import type { Logger } from '../log.js';
-import { createHash } from 'node:crypto';
 import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
 import type { BoxLink } from '../cache/box-link.js';
-import { LRUCache } from 'lru-cache';
+import type { Logger } from '../log.js';
 import { sortVersionStrings } from '../protocol/sort.js';
-import { packageKey } from './cache-keys.js';
+import { BoxFetchLock } from './box-fetch-lock.js';
+import { fetchOnce, type FetchLock, type Release } from './fetch-lock.js';
+import { MemoryTier } from './memory-tier.js';
 import { NuspecKeeper } from './nuspec-keeper.js';
-import { verifyNuspecOf, verifyPackage, type ContentCheck } from './verify.js';
-import type { UpstreamSource } from './upstream-source.js';
-import { NuproxyError } from '../errors.js';
+import { copyFromTier, headUpstream, startDownload, type PackageWanted } from './package-download.js';
+import { StoredHandle, type PackageHandle, type PackageSink, type StoredFile, type StoredPackage } from './package-handle.js';
+import { packageKey, type PackageFile, type PackageSource } from './package-source.js';
+import { RedisFetchLock } from './redis-fetch-lock.js';
 import { Waiting, type Asker } from './waiting.js';
 import { WorkerDownloads } from './worker-downloads.js';
 
-export type { Asker };
+export type { Asker, PackageFile, PackageSource };
+export type { PackageHandle, PackageSink, StoredFile, StoredPackage };
+export { packageKey };
 
-export type PackageFile = 'nupkg' | 'nuspec';
-
-/** What the HTTP edge knows of a stored package file (its ETag and Last-Modified come from it). */
-export interface StoredPackage {
-  size: number;
-  /** Base64. */
-  sha512?: string;
-  upstream?: string;
-  mtimeMs: number;
-}
-
-/** Where a stored package is sent (a Node ServerResponse is one). */
-export type PackageSink = Pick<Writable, 'write' | 'end' | 'destroy' | 'once' | 'writableFinished'>;
-
-/** A stored package file: its bytes in memory (`bytes`, small files) or sent from the store (`send`). */
-export interface StoredFile {
-  kind: 'file';
-  info: StoredPackage;
-  outcome: 'hit';
-  upstream?: string;
-  bytes?: Buffer;
-  /**
-   * Sends bytes start..endInclusive to a sink whose head is written, and ends it (a failed read destroys it);
-   * `progress.bytesSent` counts what the sink took.
-   */
-  send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void;
-}
-
-/** One object per hit, with `send` on its prototype (bound to the store by its fields, not by a closure). */
-class StoredHandle implements StoredFile {
-  readonly kind = 'file';
-  readonly outcome = 'hit';
-  readonly upstream: string | undefined;
-
-  constructor(
-    private readonly blobs: BlobStore,
-    private readonly key: string,
-    readonly info: BlobInfo,
-    readonly bytes?: Buffer,
-  ) {
-    this.upstream = info.upstream;
-  }
-
-  send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void {
-    this.blobs.send(this.key, this.info, sink, start, endInclusive, progress);
-  }
-}
-
-export type PackageHandle =
-  | StoredFile
-  | { kind: 'stream'; stream: Readable; length: number | undefined; outcome: 'miss' | 'shared'; upstream: string }
-  | { kind: 'head'; length: number | undefined; outcome: 'bypass'; upstream: string };
-
-/**
- * Package files: immutable, stored once, never expired. A miss streams the upstream body to every client that
- * asks while it is written to the store, so concurrent misses for one file make exactly one upstream request.
- */
+/** What a miss leads to: a download under way (here or on another worker), or what another fetcher stored. */
 type Fetched = SharedDownload | RemoteDownload | { file: BlobInfo };
 
-/** How long one instance may hold the shared fetch lock, and how long others wait for it. */
+/** How long one fetcher may hold a fetch lock, and how long the others wait for it. */
 const LOCK_MS = 60_000;
-const POLL_MS = 50;
 /** A quiet moment for keeping nuspecs: no package asked for during this long (and no download under way). */
 const NUSPEC_QUIET_MS = 1_000;
-/**
- * Files up to this size (most packages) are also kept in memory once read (LRU, 128 MB): a warm hit then costs
- * no file system call and one socket write.
- */
-const SMALL_FILE = 2 * 1024 * 1024;
-/**
- * A miss for a package up to this size (most packages; by its Content-Length, or as long as no more has
- * arrived) is answered only once the whole file has passed its checks: a package that fails them (wrong
- * identity, cut short, wrong hash) is a 502 with a JSON body, not a cut connection. Larger ones stream to their
- * clients as they arrive, and a failed check cuts the connection (the last byte is never sent).
- */
-const ANSWER_WHEN_VERIFIED = 2 * 1024 * 1024;
 
+/**
+ * Package files: immutable, stored once, never expired. This is the orchestration only: a hit is answered from
+ * the memory tier or the store; a miss goes through the fetch locks (the workers of this nuproxy outside, the
+ * instances sharing Redis inside) to one download, which streams the upstream body to every client that asks
+ * while it is written to the store. The feed decides which upstream a miss is fetched from (`fetch`'s source).
+ */
 export class PackageFiles {
-  private readonly downloads = new Map<string, Promise<Fetched | undefined>>();
+  /**
+   * This process's downloads under way, until they are stored or fail: a client asking meanwhile reads the same
+   * download (`cached`), and a `fetch` racing one just started joins it.
+   */
+  private readonly underWay = new Map<string, Promise<Fetched | undefined>>();
   /** Per download under way in this process: the clients still waiting to read it. */
   private readonly waiting = new Map<string, Waiting>();
-  private readonly small = new LRUCache<string, Buffer>({ maxSize: 128 * 1024 * 1024, sizeCalculation: (b) => b.length || 1 });
+  private readonly memory: MemoryTier;
+  private readonly nuspecs: NuspecKeeper;
+  private readonly workers: { lock: FetchLock; downloads: WorkerDownloads } | undefined;
+  private readonly shared: { lock: FetchLock; tier: RedisBlobTier } | undefined;
+  private lastAsked = 0;
 
   constructor(
     private readonly blobs: BlobStore,
     private readonly log: Logger,
     /** The shared tier (Redis) when several instances work as one cache. */
-    private readonly tier?: RedisBlobTier,
+    tier?: RedisBlobTier,
     /** The other worker processes of this nuproxy (config `workers`), sharing this disk. */
     box?: BoxLink,
+    opts: { memoryBytes?: number } = {},
   ) {
-    this.workers = box ? new WorkerDownloads(box, blobs) : undefined;
-    this.nuspecs = new NuspecKeeper(blobs, log, () => this.downloads.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS, (key) => this.small.delete(key));
+    this.memory = new MemoryTier(opts.memoryBytes !== undefined ? { maxBytes: opts.memoryBytes } : {});
+    this.workers = box ? { lock: new BoxFetchLock(box), downloads: new WorkerDownloads(box, blobs) } : undefined;
+    this.shared = tier ? { lock: new RedisFetchLock(tier), tier } : undefined;
+    this.nuspecs = new NuspecKeeper(blobs, log, () => this.underWay.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS, (key) => this.memory.delete(key));
   }
 
-  /** Keeps the nuspec of each stored package beside it (offline answers are built from them). */
-  private readonly nuspecs: NuspecKeeper;
-
-  private readonly workers: WorkerDownloads | undefined;
-
   /**
-   * `resolve` names the upstream to fetch from; it is only called on a miss, so a cached package is served
-   * without asking anything (and with every upstream down).
+   * A package file from what this process has: the memory tier, the store, or a download of it already under
+   * way here. No upstream is asked (a cached package is served offline and with every upstream down).
    */
-  async open(
-    lowerId: string,
-    lowerVersion: string,
-    file: PackageFile,
-    method: 'GET' | 'HEAD',
-    resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>,
-    asker?: Asker,
-  ): Promise<PackageHandle | undefined> {
+  async cached(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
     const key = packageKey(lowerId, lowerVersion, file);
     this.lastAsked = Date.now();
-    const pending = this.downloads.get(key);
-    if (!pending) {
-      const info = await this.blobs.stat(key);
-      if (info) {
-        let bytes = this.small.get(key);
-        if (!bytes && info.size <= SMALL_FILE && method === 'GET') {
-          bytes = await this.blobs.read(key);
-          if (bytes) this.small.set(key, bytes);
-        }
-        return new StoredHandle(this.blobs, key, info, bytes);
+    const pending = this.underWay.get(key);
+    if (pending) {
+      const joined = await this.join(key, pending, 'shared', asker);
+      return joined === null ? this.cached(lowerId, lowerVersion, file, method, asker) : joined;
+    }
+    const info = await this.blobs.stat(key);
+    if (!info) return undefined;
+    // the memory tier is read in line (no call that returns a promise): the warm hit awaits the stat only
+    return new StoredHandle(this.blobs, key, info, this.memory.get(key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key) : undefined));
+  }
+
+  /** A small file's bytes, read into the memory tier on its first hit. */
+  private async readIn(key: string): Promise<Buffer | undefined> {
+    const bytes = await this.blobs.read(key);
+    if (bytes) this.memory.set(key, bytes);
+    return bytes;
+  }
+
+  /**
+   * A package file fetched from `source` (the upstream the feed chose): one download for every client of every
+   * worker and instance that asks meanwhile; undefined when the upstream does not have it. A download started
+   * (or a file stored) since the caller asked `cached` is joined (or served) instead.
+   */
+  async fetch(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', source: PackageSource, asker?: Asker): Promise<PackageHandle | undefined> {
+    const p: PackageWanted = { key: packageKey(lowerId, lowerVersion, file), lowerId, lowerVersion, file };
+    this.lastAsked = Date.now();
+    for (;;) {
+      let started = this.underWay.get(p.key);
+      if (!started) {
+        const info = await this.blobs.stat(p.key);
+        if (info) return new StoredHandle(this.blobs, p.key, info, this.memory.get(p.key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(p.key) : undefined));
+        started = this.underWay.get(p.key); // the stat let others run
       }
+      let outcome: 'miss' | 'shared' = 'shared';
+      if (!started) {
+        if (method === 'HEAD') {
+          const head = await headUpstream(source, p);
+          return head && { kind: 'head', length: head.length, outcome: 'bypass', upstream: source.name };
+        }
+        outcome = 'miss';
+        started = this.begin(p, source);
+      }
+      const handle = await this.join(p.key, started, outcome, asker);
+      if (handle !== null) return handle;
     }
-    let outcome: 'miss' | 'shared' = 'shared';
-    let started = this.downloads.get(key);
-    if (!started && method === 'HEAD') {
-      const chosen = await resolve();
-      return chosen ? this.head(chosen.source, lowerId, lowerVersion, file) : undefined;
-    }
-    if (!started) {
-      outcome = 'miss';
-      const waiting = new Waiting();
-      this.waiting.set(key, waiting);
-      started = this.fetch(key, lowerId, lowerVersion, file, resolve);
-      this.downloads.set(key, started);
-      const forget = (): void => {
-        if (this.downloads.get(key) === started) this.downloads.delete(key);
-        if (this.waiting.get(key) === waiting) this.waiting.delete(key);
-      };
-      started.then((f) => (f instanceof SharedDownload || f instanceof RemoteDownload ? f.done.then(forget, forget) : forget()), forget);
-    }
+  }
+
+  /** Registers this process's miss of `p` (its clients wait for it, later ones join it) and starts it. */
+  private begin(p: PackageWanted, source: PackageSource): Promise<Fetched | undefined> {
+    const waiting = new Waiting();
+    this.waiting.set(p.key, waiting);
+    const started = this.miss(p, source);
+    this.underWay.set(p.key, started);
+    const forget = (): void => {
+      if (this.underWay.get(p.key) === started) this.underWay.delete(p.key);
+      if (this.waiting.get(p.key) === waiting) this.waiting.delete(p.key);
+    };
+    started.then((f) => (f instanceof SharedDownload || f instanceof RemoteDownload ? f.done.then(forget, forget) : forget()), forget);
+    return started;
+  }
+
+  /**
+   * Waits, as a client of this process, for the download `started` until it can be read. Null when it was
+   * cancelled a moment ago (nobody was reading) and not forgotten yet: then this client starts it again.
+   */
+  private async join(key: string, started: Promise<Fetched | undefined>, outcome: 'miss' | 'shared', asker?: Asker): Promise<PackageHandle | undefined | null> {
     const stopWaiting = this.waiting.get(key)?.add(asker);
     let fetched: Fetched | undefined;
     try {
@@ -170,202 +144,107 @@ export class PackageFiles {
       throw err;
     }
     if (fetched instanceof SharedDownload && fetched.abandoned) {
-      // cancelled a moment ago (nobody was reading), not forgotten yet: this client starts it again
       stopWaiting?.();
-      if (this.downloads.get(key) === started) this.downloads.delete(key);
+      if (this.underWay.get(key) === started) this.underWay.delete(key);
       this.waiting.delete(key);
-      return this.open(lowerId, lowerVersion, file, method, resolve, asker);
+      return null;
     }
     const handle = this.handleFor(key, fetched, outcome);
     stopWaiting?.(); // after the reader exists: the download is held throughout
     return handle;
   }
 
-  /** What a client reads once the download it waited for can be read (or what the other worker stored). */
+  /** What a client reads once the download it waited for can be read (or what another fetcher stored). */
   private handleFor(key: string, fetched: Fetched | undefined, outcome: 'miss' | 'shared'): PackageHandle | undefined {
     if (!fetched) return undefined;
     if (fetched instanceof RemoteDownload) {
-      return { kind: 'stream', stream: this.workers!.follow(key, fetched), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
+      return { kind: 'stream', stream: this.workers!.downloads.follow(key, fetched), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
     }
-    if (!(fetched instanceof SharedDownload)) {
-      return new StoredHandle(this.blobs, key, fetched.file);
+    if (fetched instanceof SharedDownload) {
+      return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
     }
-    return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
+    return new StoredHandle(this.blobs, key, fetched.file);
   }
 
-  /** A miss: coordinated with the other workers of this nuproxy when there are any, else fetchHere. */
-  private async fetch(key: string, lowerId: string, lowerVersion: string, file: PackageFile, resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<Fetched | undefined> {
-    const box = this.workers;
-    if (!box) return this.fetchHere(key, lowerId, lowerVersion, file, resolve);
-    // Workers of one nuproxy: one of them fetches (and stores on the shared disk), the others wait for it and
-    // serve the stored file. A worker that gives up or dies releases the lock; then the next one fetches.
-    const deadline = Date.now() + LOCK_MS;
-    for (;;) {
-      const release = await box.lock(key, LOCK_MS);
-      if (release) {
-        let fetched: Fetched | undefined;
-        try {
-          fetched = await this.fetchHere(key, lowerId, lowerVersion, file, resolve);
-        } finally {
-          if (!(fetched instanceof SharedDownload)) release();
-        }
-        if (fetched instanceof SharedDownload) {
-          box.announce(key, fetched);
+  /**
+   * A miss, through the lock layers. Workers of one nuproxy: one of them fetches (announcing its download, so
+   * the others' clients follow its temp file), the others follow it or read what it stored on the shared disk.
+   * Inside that, with the shared tier: one instance fetches (putting small packages in Redis for the others),
+   * the others read the copy in Redis (or a volume shared with it). A holder that gives up or dies releases;
+   * then the next one fetches.
+   */
+  private miss(p: PackageWanted, source: PackageSource): Promise<Fetched | undefined> {
+    const workers = this.workers;
+    if (!workers) return this.missHere(p, source);
+    return fetchOnce<Fetched | undefined>(workers.lock, p.key, {
+      ttlMs: LOCK_MS,
+      fetch: async (release) => {
+        const fetched = await this.missHere(p, source);
+        if (!(fetched instanceof SharedDownload)) await release();
+        else {
+          workers.downloads.announce(p.key, fetched);
           fetched.done.then(release, release);
         }
         return fetched;
-      }
-      // another worker holds the lock: follow its download as soon as it announces it, or read what it stored
-      const following = box.followable(key);
-      if (following) return following;
-      const left = Math.max(0, deadline - Date.now());
-      await Promise.race([box.waitUnlocked(key, left), box.remoteStart(key, left)]);
-      const announced = box.followable(key);
-      if (announced) return announced;
-      const onDisk = await this.blobs.stat(key);
-      if (onDisk) return { file: onDisk };
-      if (Date.now() >= deadline) return this.fetchHere(key, lowerId, lowerVersion, file, resolve);
-      // the holder failed (or found nothing): take the lock and try, or learn it is absent
-    }
-  }
-
-  /**
-   * One instance's miss. Alone: ask the winning upstream. With the shared tier: take the package from Redis if
-   * another instance stored it; else take the shared lock and fetch (storing small packages in Redis for the
-   * others), or wait for the instance holding the lock and read from Redis (fetching ourselves if it gives up,
-   * dies, or the package is too large for Redis).
-   */
-  private async fetchHere(key: string, lowerId: string, lowerVersion: string, file: PackageFile, resolve: () => Promise<{ source: UpstreamSource; partial: string[] } | undefined>): Promise<Fetched | undefined> {
-    const chosen = await resolve();
-    if (!chosen) return undefined;
-    if (!this.tier) return this.start(chosen.source, key, lowerId, lowerVersion, file);
-    const deadline = Date.now() + LOCK_MS;
-    for (;;) {
-      const shared = await this.fromTier(key, lowerId, lowerVersion, file);
-      if (shared) return { file: shared };
-      const release = await this.tier.lock(key, LOCK_MS);
-      if (release) {
-        let dl: SharedDownload | undefined;
-        try {
-          dl = await this.start(chosen.source, key, lowerId, lowerVersion, file);
-        } finally {
-          if (!dl) await release();
-        }
-        if (!dl) return undefined;
-        const tier = this.tier;
-        if (dl.expectedLength !== undefined && dl.expectedLength > tier.maxBytes) await release(); // the others fetch for themselves
-        dl.done.then(
-          async (info) => {
-            const bytes = info.size <= tier.maxBytes ? await this.blobs.read(key) : undefined;
-            if (bytes) await tier.put(key, { bytes, sha512: info.sha512!, ...(info.upstream ? { upstream: info.upstream } : {}) });
-            await release();
-          },
-          () => release(),
-        );
-        return dl;
-      }
-      // another instance is fetching: wait for it (bounded), then read from Redis, from a volume shared with it,
-      // or try ourselves
-      while (Date.now() < deadline && (await this.tier.locked(key))) {
-        await new Promise((r) => setTimeout(r, POLL_MS));
-        const shared2 = await this.fromTier(key, lowerId, lowerVersion, file);
-        if (shared2) return { file: shared2 };
-      }
-      const onDisk = await this.blobs.stat(key);
-      if (onDisk) return { file: onDisk };
-      if (Date.now() >= deadline) return this.start(chosen.source, key, lowerId, lowerVersion, file);
-    }
-  }
-
-  /**
-   * A package from the shared tier, written to this instance's disk first: hash, zip and identity checked like
-   * a download (another instance, or an older version of nuproxy, may have put anything there).
-   */
-  private async fromTier(key: string, lowerId: string, lowerVersion: string, file: PackageFile): Promise<BlobInfo | undefined> {
-    const blob = await this.tier?.get(key);
-    if (!blob) return undefined;
-    try {
-      const writer = await this.blobs.createWriter(key);
-      writer.write(blob.bytes);
-      const hash = createHash('sha512').update(blob.bytes).digest('base64');
-      const verify = contentCheck(file, { lowerId, lowerVersion, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
-      return await writer.commit(hash, { expectedSha512: blob.sha512, verify, ...(blob.upstream ? { upstream: blob.upstream } : {}) });
-    } catch (err) {
-      this.log.warn({ key, err: (err as Error).message }, 'package in the shared tier failed its checks; fetching it again');
-      return undefined;
-    }
-  }
-
-  /**
-   * Opens the upstream body and starts storing it. Resolves once clients may be answered (see
-   * ANSWER_WHEN_VERIFIED); a download that fails before that rejects, so waiting clients get an error status.
-   */
-  private async start(source: UpstreamSource, key: string, lowerId: string, lowerVersion: string, file: PackageFile): Promise<SharedDownload | undefined> {
-    const url = await this.upstreamUrl(source, lowerId, lowerVersion, file);
-    if (!url) return undefined;
-    const res = await source.client.openBlob(url, 'GET', file);
-    if (res.kind === 'not-found') return undefined;
-    let writer;
-    try {
-      writer = await this.blobs.createWriter(key);
-    } catch (err) {
-      res.body.destroy();
-      throw err;
-    }
-    let nuspec: Buffer | undefined; // the package's own, found by its identity check
-    const expected = { lowerId, lowerVersion, upstream: source.name };
-    const abandonAfterMs = res.abandonAfterMs;
-    const dl = new SharedDownload(
-      writer,
-      res.body,
-      res.length,
-      {
-        ...(res.length !== undefined ? { expectedLength: res.length } : {}),
-        ...(res.sha512 && file === 'nupkg' ? { expectedSha512: res.sha512 } : {}),
-        // the size limit was enforced while the body streamed (limits.nuspecBytes)
-        verify: file === 'nupkg' ? verifyPackage(expected, (b) => (nuspec = b)) : verifyNuspecOf(expected, Infinity),
-        upstream: source.name,
       },
-      {
-        abandonAfterMs,
-        abandonError: () => new NuproxyError('UPSTREAM_UNREACHABLE', `download from upstream ${source.name} cancelled: no client read it for ${abandonAfterMs / 1000} s (limits.abandonAfter)`, { upstream: source.name }),
+      peek: async () => workers.downloads.followable(p.key) ?? this.stored(p.key),
+      wake: (ms) => workers.downloads.remoteStart(p.key, ms),
+    });
+  }
+
+  /** This instance's miss: alone, the download; with the shared tier, coordinated with the other instances. */
+  private missHere(p: PackageWanted, source: PackageSource): Promise<Fetched | undefined> {
+    const shared = this.shared;
+    if (!shared) return this.download(p, source, () => undefined);
+    const { tier } = shared;
+    return fetchOnce<Fetched | undefined>(shared.lock, p.key, {
+      ttlMs: LOCK_MS,
+      peekFirst: true, // another instance may have stored it already
+      fetch: (release) =>
+        this.download(p, source, release, (dl) => {
+          if (dl.expectedLength !== undefined && dl.expectedLength > tier.maxBytes) void release(); // the others fetch for themselves
+          dl.done.then(
+            async (info) => {
+              try {
+                const bytes = info.size <= tier.maxBytes ? await this.blobs.read(p.key) : undefined;
+                if (bytes) await tier.put(p.key, { bytes, sha512: info.sha512!, ...(info.upstream ? { upstream: info.upstream } : {}) });
+              } finally {
+                await release();
+              }
+            },
+            () => release(),
+          ).catch(() => undefined);
+        }),
+      peek: async () => {
+        const copied = await copyFromTier(tier, this.blobs, this.log, p);
+        return copied ? { file: copied } : this.stored(p.key);
       },
-    );
-    dl.done.then(
-      (info) => {
-        this.log.info({ key, upstream: source.name, bytes: info.size }, 'package stored');
+    });
+  }
+
+  /** Starts the download; `release` when there is none (not found upstream), else `started` decides. */
+  private async download(p: PackageWanted, source: PackageSource, release: Release, started?: (dl: SharedDownload) => void): Promise<SharedDownload | undefined> {
+    const dl = await startDownload(
+      this.blobs,
+      this.log,
+      source,
+      p,
+      (d) => this.waiting.get(p.key)?.attach(d), // held while a client still waits for it
+      (_info, nuspec) => {
         // the nuspec travels with the package: offline answers (registration, dependencies) are built from it.
         // Kept one at a time, off the path of the downloads under way (it is also read on demand).
-        if (file === 'nupkg') this.nuspecs.schedule(lowerId, lowerVersion, key, source.name, nuspec);
+        if (p.file === 'nupkg') this.nuspecs.schedule(p.lowerId, p.lowerVersion, p.key, source.name, nuspec);
       },
-      (err: Error) => this.log.warn({ key, upstream: source.name, err: err.message }, 'package download failed; nothing stored'),
     );
-    this.waiting.get(key)?.attach(dl); // held while a client still waits for it
-    try {
-      await dl.ready(ANSWER_WHEN_VERIFIED);
-    } catch (err) {
-      throw naming(err, source.name);
-    }
+    if (!dl) await release();
+    else started?.(dl);
     return dl;
   }
 
-  private async head(source: UpstreamSource, lowerId: string, lowerVersion: string, file: PackageFile): Promise<PackageHandle | undefined> {
-    const url = await this.upstreamUrl(source, lowerId, lowerVersion, file);
-    if (!url) return undefined;
-    const res = await source.client.openBlob(url, 'HEAD', file);
-    if (res.kind === 'not-found') return undefined;
-    res.body.destroy(new Error('HEAD has no body'));
-    return { kind: 'head', length: res.length, outcome: 'bypass', upstream: source.name };
+  private async stored(key: string): Promise<{ file: BlobInfo } | undefined> {
+    const info = await this.blobs.stat(key);
+    return info ? { file: info } : undefined;
   }
-
-  private async upstreamUrl(source: UpstreamSource, lowerId: string, lowerVersion: string, file: PackageFile): Promise<string | undefined> {
-    const { resources } = await source.resources();
-    if (!resources.flat) return undefined;
-    const name = file === 'nupkg' ? `${lowerId}.${lowerVersion}.nupkg` : `${lowerId}.nuspec`;
-    return `${resources.flat}${lowerId}/${lowerVersion}/${name}`;
-  }
-
-  private lastAsked = 0;
 
   /** Versions of an id whose .nupkg is in the cache (lowercase normalized, ascending). */
   async localVersions(lowerId: string, suppliedBy: (upstream: string | undefined) => boolean = () => true): Promise<string[]> {
@@ -406,23 +285,13 @@ export class PackageFiles {
   /** Resolves when every download under way has finished (graceful shutdown). */
   async drain(): Promise<void> {
     this.nuspecs.hurry(); // nuspecs still waiting for a quiet moment are kept now
-    const all = [...this.downloads.values()].map((p) => p.then((d) => (d instanceof SharedDownload ? d.done : undefined)).catch(() => undefined));
+    const all = [...this.underWay.values()].map((p) => p.then((d) => (d instanceof SharedDownload ? d.done : undefined)).catch(() => undefined));
     await Promise.all(all);
     await this.nuspecs.drain();
   }
 
   get active(): number {
-    return this.downloads.size;
+    return this.underWay.size;
   }
 }
 
-/** The content check of a package file asked for as `expected` (the same for downloads and the shared tier). */
-function contentCheck(file: PackageFile, expected: { lowerId: string; lowerVersion: string; upstream?: string }): ContentCheck {
-  return file === 'nupkg' ? verifyPackage(expected) : verifyNuspecOf(expected);
-}
-
-/** A download's failure as a client sees it: naming the upstream that supplied the bytes. */
-function naming(err: unknown, upstream: string): unknown {
-  if (!(err instanceof NuproxyError) || typeof err.details.upstream === 'string') return err;
-  return new NuproxyError(err.code, err.message, { ...err.details, upstream }, err);
-}

@@ -8,6 +8,7 @@ import type { CacheOutcome, MetadataCache } from './metadata-cache.js';
 import type { Upstream, UpstreamHealth } from './upstream.js';
 import type { LeafSet, UpstreamDocs, VulnIndex } from './upstream-docs.js';
 import type { Config } from '../config/schema.js';
+import type { PackageFile, PackageSource } from './package-source.js';
 
 export type Freshness = Config['cache']['freshness'];
 
@@ -18,7 +19,7 @@ type Json = Record<string, unknown>;
  * metadata (so it survives a restart when the store is Redis, and is served stale when the upstream is down).
  * Its documents are read through `docs`, which all upstreams share (one bound on parsed documents).
  */
-export class UpstreamSource implements Upstream {
+export class UpstreamSource implements Upstream, PackageSource {
   private parsed: { fetchedAt: number; resources: UpstreamResources } | undefined;
 
   constructor(
@@ -83,7 +84,8 @@ export class UpstreamSource implements Upstream {
     return this.docs.vulnerabilityPage(this, url, name, tag);
   }
 
-  async openPackage(lowerId: string, lowerVersion: string, file: 'nupkg' | 'nuspec', method: 'GET' | 'HEAD'): Promise<BlobResult | undefined> {
+  /** A package file's body from this upstream's flat container (undefined when its index names none). */
+  async openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD'): Promise<BlobResult | undefined> {
     const { resources } = await this.resources();
     if (!resources.flat) return undefined;
     const name = file === 'nupkg' ? `${lowerId}.${lowerVersion}.nupkg` : `${lowerId}.nuspec`;

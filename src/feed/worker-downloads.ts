@@ -21,7 +21,8 @@ type BoxDownloadMessage =
  * This worker's side of the downloads shared between the workers of one nuproxy (config `workers`, one disk):
  * it announces its own downloads (their share reference in the store, progress, outcome) so the others' clients
  * follow them through the store instead of fetching again, follows the downloads the others announce, and tells a writer while a client here
- * still reads its download (so the writer does not abandon it when its own clients have left).
+ * still reads its download (so the writer does not abandon it when its own clients have left). Who fetches is
+ * the fetch lock's business (BoxFetchLock).
  */
 export class WorkerDownloads {
   constructor(
@@ -29,16 +30,6 @@ export class WorkerDownloads {
     private readonly blobs: Pick<BlobStore, 'open' | 'followShared'>,
   ) {
     box.subscribe((payload) => this.onBoxMessage(payload as BoxDownloadMessage));
-  }
-
-  /** The fetch lock of `key` across the workers (see BoxLink.lock). */
-  lock(key: string, ttlMs: number): Promise<(() => void) | undefined> {
-    return this.box.lock(key, ttlMs);
-  }
-
-  /** Resolves when no worker holds the lock of `key`, or after `ms`. */
-  waitUnlocked(key: string, ms: number): Promise<void> {
-    return this.box.waitUnlocked(key, ms);
   }
 
   /** A reader of another worker's download; while it is open, that worker keeps the download going. */

@@ -1,0 +1,53 @@
+import type { Readable, Writable } from 'node:stream';
+import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
+
+/** What the HTTP edge knows of a stored package file (its ETag and Last-Modified come from it). */
+export interface StoredPackage {
+  size: number;
+  /** Base64. */
+  sha512?: string;
+  upstream?: string;
+  mtimeMs: number;
+}
+
+/** Where a stored package is sent (a Node ServerResponse is one). */
+export type PackageSink = Pick<Writable, 'write' | 'end' | 'destroy' | 'once' | 'writableFinished'>;
+
+/** A stored package file: its bytes in memory (`bytes`, small files) or sent from the store (`send`). */
+export interface StoredFile {
+  kind: 'file';
+  info: StoredPackage;
+  outcome: 'hit';
+  upstream?: string;
+  bytes?: Buffer;
+  /**
+   * Sends bytes start..endInclusive to a sink whose head is written, and ends it (a failed read destroys it);
+   * `progress.bytesSent` counts what the sink took.
+   */
+  send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void;
+}
+
+/** One object per hit, with `send` on its prototype (bound to the store by its fields, not by a closure). */
+export class StoredHandle implements StoredFile {
+  readonly kind = 'file';
+  readonly outcome = 'hit';
+  readonly upstream: string | undefined;
+
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly key: string,
+    readonly info: BlobInfo,
+    readonly bytes?: Buffer,
+  ) {
+    this.upstream = info.upstream;
+  }
+
+  send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void {
+    this.blobs.send(this.key, this.info, sink, start, endInclusive, progress);
+  }
+}
+
+export type PackageHandle =
+  | StoredFile
+  | { kind: 'stream'; stream: Readable; length: number | undefined; outcome: 'miss' | 'shared'; upstream: string }
+  | { kind: 'head'; length: number | undefined; outcome: 'bypass'; upstream: string };
