@@ -9,6 +9,7 @@ import { FsBlobStore } from '../cache/fs-blob-store.js';
 import { BUNDLE_FORMAT, errorText, isBundleSegment, manifestSchema, parseBundlePath, writeFileAtomic, type BundleManifest } from './bundle-format.js';
 import { CorruptFile, writeBundle, type Candidate, type ExportProblem } from './bundle-export-tar.js';
 import { silentProgress, type ProgressSink } from './bundle-progress.js';
+import { PACKAGES, packageFolder, vulnerabilityKey } from '../feed/cache-keys.js';
 
 export type { ExportProblem } from './bundle-export-tar.js';
 
@@ -56,9 +57,9 @@ const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
  */
 async function walkPackages(blobs: BlobStore, problems: ExportProblem[]): Promise<Candidate[]> {
   const out: Candidate[] = [];
-  for (const lowerId of (await blobs.list('packages')).filter(isBundleSegment).sort(byName)) {
-    for (const lowerVersion of (await blobs.list(`packages/${lowerId}`)).filter(isBundleSegment).sort(byName)) {
-      const folder = `packages/${lowerId}/${lowerVersion}`;
+  for (const lowerId of (await blobs.list(PACKAGES)).filter(isBundleSegment).sort(byName)) {
+    for (const lowerVersion of (await blobs.list(packageFolder(lowerId))).filter(isBundleSegment).sort(byName)) {
+      const folder = packageFolder(lowerId, lowerVersion);
       const names = new Set(await blobs.list(folder));
       const nupkg = `${folder}/${lowerId}.${lowerVersion}.nupkg`;
       const nuspec = `${folder}/${lowerId}.nuspec`;
@@ -116,13 +117,13 @@ async function vulnerabilityDocs(source: ExportSource, enabled: boolean): Promis
     const docs: { path: string; body: Buffer }[] = [];
     for (const key of [...index.pages.keys()].sort()) {
       const [name, tag] = key.split('/') as [string, string];
-      const path = `vulnerabilities/${name}/${tag}.json`;
+      const path = vulnerabilityKey({ name, tag });
       if (!parseBundlePath(path)) return { docs: [], note: `none exported: unexpected page name ${JSON.stringify(key)}` };
       const page = await feed.vulnerabilityPage(name, tag);
       if (!page) return { docs: [], note: `none exported: page ${key} could not be fetched` };
       docs.push({ path, body: Buffer.from(page.body, 'utf8') });
     }
-    docs.push({ path: 'vulnerabilities/index.json', body: Buffer.from(index.body, 'utf8') });
+    docs.push({ path: vulnerabilityKey('index.json'), body: Buffer.from(index.body, 'utf8') });
     const note = index.partial.length > 0 ? `incomplete: upstream(s) ${index.partial.join(', ')} did not answer` : undefined;
     return { docs, ...(note ? { note } : {}) };
   } catch (err) {

@@ -50,10 +50,19 @@ export const memoKind = {
   registration: (hive: HiveName): string => hive,
 };
 
-/** The blob key of a package file (the layout of the cache dir and of bundles). */
+/**
+ * Blob keys of packages (the layout of the cache dir and of bundles): `packages/{id}/{version}/{file}`. `list()`
+ * of PACKAGES gives the ids, of packageFolder(id) its versions, of packageFolder(id, version) its files.
+ */
+export const PACKAGES = 'packages';
+export function packageFolder(lowerId: string, lowerVersion?: string): string {
+  return lowerVersion === undefined ? `${PACKAGES}/${lowerId}` : `${PACKAGES}/${lowerId}/${lowerVersion}`;
+}
+
+/** The blob key of a package file. */
 export function packageKey(lowerId: string, lowerVersion: string, file: 'nupkg' | 'nuspec'): string {
   const name = file === 'nupkg' ? `${lowerId}.${lowerVersion}.nupkg` : `${lowerId}.nuspec`;
-  return `packages/${lowerId}/${lowerVersion}/${name}`;
+  return `${packageFolder(lowerId, lowerVersion)}/${name}`;
 }
 
 /** The blob key of a stored vulnerability document: the combined index, or one page (as the feed renders them). */

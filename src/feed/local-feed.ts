@@ -9,6 +9,7 @@ import { searchHive } from '../protocol/search.js';
 import { REGISTRATION_HIVES, type HiveName } from '../protocol/service-types.js';
 import { buildRegistration, type BuiltRegistration } from './merge-registration.js';
 import type { PackageFiles } from './packages.js';
+import { vulnerabilityKey } from './cache-keys.js';
 
 type Json = Record<string, unknown>;
 type Allowed = (lowerId: string, upstream: string | undefined) => boolean;
@@ -19,8 +20,8 @@ const HIVE_NAMES = REGISTRATION_HIVES.map((h) => h.name);
 const SCAN_BATCH = 32;
 const TAG = /^[0-9a-f]{16}$/;
 /** Store keys of the vulnerability documents (the same layout on disk as before the store kept them). */
-const VULN_INDEX = 'vulnerabilities/index.json';
-const vulnPageKey = (name: string, tag: string): string => `vulnerabilities/${name}/${tag}.json`;
+const VULN_INDEX = vulnerabilityKey('index.json');
+const vulnPageKey = (name: string, tag: string): string => vulnerabilityKey({ name, tag });
 
 /**
  * Answers built from what is on this instance's disk alone: the cached packages (and their nuspecs) and the

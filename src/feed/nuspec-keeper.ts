@@ -1,6 +1,7 @@
 import type { BlobStore } from '../cache/blob-store.js';
 import type { Logger } from '../log.js';
 import { readNuspecBytes } from './nuspec.js';
+import { packageKey } from './cache-keys.js';
 
 /** Longest a stored package waits for a quiet moment before its nuspec is kept. */
 const NUSPEC_MAX_WAIT_MS = 30_000;
@@ -40,7 +41,7 @@ export class NuspecKeeper {
 
   /** Stores the nuspec of a stored package beside it (`known`, or read from the .nupkg); its bytes, or undefined. */
   async keep(lowerId: string, lowerVersion: string, nupkgKey: string, upstream?: string, known?: Buffer): Promise<Buffer | undefined> {
-    const key = `packages/${lowerId}/${lowerVersion}/${lowerId}.nuspec`;
+    const key = packageKey(lowerId, lowerVersion, 'nuspec');
     try {
       const bytes = known ?? (await this.fromPackage(nupkgKey));
       if (!bytes) return undefined;

@@ -14,6 +14,7 @@ import { packageKey, type PackageFile, type PackageSource } from './package-sour
 import { RedisFetchLock } from './redis-fetch-lock.js';
 import { Waiting, type Asker } from './waiting.js';
 import { WorkerDownloads } from './worker-downloads.js';
+import { PACKAGES, packageFolder } from './cache-keys.js';
 
 export type { Asker, PackageFile, PackageSource };
 export type { PackageHandle, PackageSink, StoredFile, StoredPackage };
@@ -248,7 +249,7 @@ export class PackageFiles {
 
   /** Versions of an id whose .nupkg is in the cache (lowercase normalized, ascending). */
   async localVersions(lowerId: string, suppliedBy: (upstream: string | undefined) => boolean = () => true): Promise<string[]> {
-    const names = await this.blobs.list(`packages/${lowerId}`);
+    const names = await this.blobs.list(packageFolder(lowerId));
     const present = await Promise.all(
       names.map(async (v) => {
         const info = await this.safeStat(packageKey(lowerId, v, 'nupkg'));
@@ -260,7 +261,7 @@ export class PackageFiles {
 
   /** Ids with anything in the cache. */
   localIds(): Promise<string[]> {
-    return this.blobs.list('packages');
+    return this.blobs.list(PACKAGES);
   }
 
   /** The nuspec of a cached package: the stored one, or read from the .nupkg (and kept). */
