@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import { isNuproxyError } from './errors.js';
 import { createLineDestination, createLogger } from './log.js';
-import { startApp, VERSION } from './app.js';
+import { createBlobStore, startApp, VERSION } from './app.js';
 import { hashKey } from './feed/publish.js';
 import { pino } from 'pino';
 import type { CliCommand } from './cli/context.js';
@@ -11,7 +11,6 @@ import { warmCommand } from './cli/warm.js';
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { BoxBroker } from './cache/box-link.js';
-import { FsBlobStore } from './cache/fs-blob-store.js';
 import type { LoadedConfig } from './config/load.js';
 import { exportCommand, importCommand } from './cli/bundle.js';
 import { asksForHelp, commandHelp, generalUsage } from './cli/usage.js';
@@ -202,7 +201,7 @@ async function main(argv: string[]): Promise<number> {
 async function runPrimary(loaded: LoadedConfig, count: number): Promise<number> {
   const logger = createLogger({ level: loaded.config.log.level, destination: pino.destination({ dest: 1, sync: true }) }).child({ role: 'primary' });
   try {
-    const { swept } = await new FsBlobStore(loaded.config.cache.dir).init({ sweep: true });
+    const { swept } = await createBlobStore(loaded.config.cache).init({ sweep: true });
     if (swept > 0) logger.info({ swept }, 'removed temp files left by an earlier run');
   } catch (err) {
     logger.fatal({ err: isNuproxyError(err) ? err.message : err }, 'cannot start');
