@@ -134,6 +134,12 @@ export interface BlobStore {
    */
   takeReads(): string[];
   /**
+   * Counts a read served from a copy outside the store (the package memory tier answers small packages without
+   * asking the store), so takeReads sees every blob in use. A key the store was never asked about is still
+   * noted (eviction skips what it no longer has).
+   */
+  noteRead(key: string): void;
+  /**
    * Follows another process's writer on this machine (see BlobWriter.shareRef); undefined when the backend
    * cannot (then workers of one nuproxy coordinate through the lock alone). Throws (synchronously) when the
    * writer's bytes are no longer there (committed or failed): the caller then follows the outcome.

@@ -248,6 +248,11 @@ export class FsBlobStore implements BlobStore {
     return true;
   }
 
+  noteRead(key: string): void {
+    this.reads.add(key);
+  }
+
+  /** (Until something takes them, the keys held are at most one per blob served: bounded by what is stored.) */
   takeReads(): string[] {
     const taken = [...this.reads];
     this.reads = new Set();

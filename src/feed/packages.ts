@@ -5,7 +5,7 @@ import type { BoxLink } from '../cache/box-link.js';
 import type { Logger } from '../log.js';
 import { sortVersionStrings } from '../protocol/sort.js';
 import { BoxFetchLock } from './box-fetch-lock.js';
-import { fetchOnce, type FetchLock, type Release } from './fetch-lock.js';
+import { fetchOnce, MemoryFetchLock, type FetchLock, type Release } from './fetch-lock.js';
 import { MemoryTier } from './memory-tier.js';
 import { NuspecKeeper } from './nuspec-keeper.js';
 import { copyFromTier, headUpstream, startDownload, type PackageWanted } from './package-download.js';
@@ -30,9 +30,9 @@ const NUSPEC_QUIET_MS = 1_000;
 
 /**
  * Package files: immutable, stored once, never expired. This is the orchestration only: a hit is answered from
- * the memory tier or the store; a miss goes through the fetch locks (the workers of this nuproxy outside, the
- * instances sharing Redis inside) to one download, which streams the upstream body to every client that asks
- * while it is written to the store. The feed decides which upstream a miss is fetched from (`fetch`'s source).
+ * the memory tier or the store; a miss goes through the fetch locks (this machine's outside: one process or its
+ * workers; the instances sharing Redis inside) to one download, which streams the upstream body to every client
+ * that asks while it is written to the store. The feed decides which upstream a miss comes from (`fetch`).
  */
 export class PackageFiles {
   /**
@@ -44,7 +44,8 @@ export class PackageFiles {
   private readonly waiting = new Map<string, Waiting>();
   private readonly memory: MemoryTier;
   private readonly nuspecs: NuspecKeeper;
-  private readonly workers: { lock: FetchLock; downloads: WorkerDownloads } | undefined;
+  /** This machine's lock: the workers' (with their announced downloads) or, alone, this process's own. */
+  private readonly machine: { lock: FetchLock; downloads?: WorkerDownloads };
   private readonly shared: { lock: FetchLock; tier: RedisBlobTier } | undefined;
   private lastAsked = 0;
 
@@ -58,7 +59,7 @@ export class PackageFiles {
     opts: { memoryBytes?: number } = {},
   ) {
     this.memory = new MemoryTier(opts.memoryBytes !== undefined ? { maxBytes: opts.memoryBytes } : {});
-    this.workers = box ? { lock: new BoxFetchLock(box), downloads: new WorkerDownloads(box, blobs) } : undefined;
+    this.machine = box ? { lock: new BoxFetchLock(box), downloads: new WorkerDownloads(box, blobs) } : { lock: new MemoryFetchLock() };
     this.shared = tier ? { lock: new RedisFetchLock(tier), tier } : undefined;
     this.nuspecs = new NuspecKeeper(blobs, log, () => this.underWay.size > 0 || Date.now() - this.lastAsked < NUSPEC_QUIET_MS, (key) => this.memory.delete(key));
   }
@@ -78,7 +79,9 @@ export class PackageFiles {
     const info = await this.blobs.stat(key);
     if (!info) return undefined;
     // the memory tier is read in line (no call that returns a promise): the warm hit awaits the stat only
-    return new StoredHandle(this.blobs, key, info, this.memory.get(key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key) : undefined));
+    const kept = this.memory.get(key);
+    if (kept) this.blobs.noteRead(key); // served without the store: eviction must still see it in use
+    return new StoredHandle(this.blobs, key, info, kept ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key) : undefined));
   }
 
   /** A small file's bytes, read into the memory tier on its first hit. */
@@ -159,7 +162,7 @@ export class PackageFiles {
   private handleFor(key: string, fetched: Fetched | undefined, outcome: 'miss' | 'shared'): PackageHandle | undefined {
     if (!fetched) return undefined;
     if (fetched instanceof RemoteDownload) {
-      return { kind: 'stream', stream: this.workers!.downloads.follow(key, fetched), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
+      return { kind: 'stream', stream: this.machine.downloads!.follow(key, fetched), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
     }
     if (fetched instanceof SharedDownload) {
       return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
@@ -168,28 +171,29 @@ export class PackageFiles {
   }
 
   /**
-   * A miss, through the lock layers. Workers of one nuproxy: one of them fetches (announcing its download, so
-   * the others' clients follow its temp file), the others follow it or read what it stored on the shared disk.
+   * A miss, through the lock layers. This machine first: alone, this process's lock (MemoryFetchLock; its
+   * clients already share the download through `underWay`, so it is never contended here, but the path is one
+   * and the same); workers of one nuproxy: one of them fetches (announcing its download, so the others' clients
+   * follow it), the others follow it or read what it stored on the shared disk.
    * Inside that, with the shared tier: one instance fetches (putting small packages in Redis for the others),
    * the others read the copy in Redis (or a volume shared with it). A holder that gives up or dies releases;
    * then the next one fetches.
    */
   private miss(p: PackageWanted, source: PackageSource): Promise<Fetched | undefined> {
-    const workers = this.workers;
-    if (!workers) return this.missHere(p, source);
-    return fetchOnce<Fetched | undefined>(workers.lock, p.key, {
+    const { lock, downloads } = this.machine;
+    return fetchOnce<Fetched | undefined>(lock, p.key, {
       ttlMs: LOCK_MS,
       fetch: async (release) => {
         const fetched = await this.missHere(p, source);
         if (!(fetched instanceof SharedDownload)) await release();
         else {
-          workers.downloads.announce(p.key, fetched);
+          downloads?.announce(p.key, fetched);
           fetched.done.then(release, release);
         }
         return fetched;
       },
-      peek: async () => workers.downloads.followable(p.key) ?? this.stored(p.key),
-      wake: (ms) => workers.downloads.remoteStart(p.key, ms),
+      peek: async () => downloads?.followable(p.key) ?? this.stored(p.key),
+      ...(downloads ? { wake: (ms: number) => downloads.remoteStart(p.key, ms) } : {}),
     });
   }
 

@@ -221,6 +221,10 @@ export function readsContract(ctx: ContractContext): void {
       expect(store.takeReads()).toEqual([]);
       expect(await store.read('t/none')).toBeUndefined();
       expect(store.takeReads()).toEqual([]);
+      // a read served from a copy outside the store (the package memory tier) is noted too
+      store.noteRead('t/d');
+      store.noteRead('t/d');
+      expect(store.takeReads()).toEqual(['t/d']);
     });
   });
 

@@ -86,6 +86,9 @@ class MemoryBlobs implements BlobStore {
   takeReads(): string[] {
     return unused('takeReads');
   }
+  noteRead(): void {
+    return unused('noteRead');
+  }
 }
 
 const pkgs = [

@@ -81,6 +81,18 @@ describe('PackageFiles: cached() and fetch(source)', () => {
     expect(source.opened).toBe(1);
   });
 
+  it('a hit from the memory tier is still a read the store sees (eviction must not take a package in use)', async () => {
+    const source = new BytesSource('up', files);
+    await bodyOf(await packages.fetch('pkg.one', '1.0.0', 'nupkg', 'GET', source));
+    await packages.drain();
+    await bodyOf(await packages.cached('pkg.one', '1.0.0', 'nupkg', 'GET')); // read into the memory tier
+    blobs.takeReads();
+    const hit = await packages.cached('pkg.one', '1.0.0', 'nupkg', 'GET');
+    expect(hit).toMatchObject({ kind: 'file', outcome: 'hit' });
+    expect(hit?.kind === 'file' && hit.bytes?.equals(nupkg)).toBe(true); // from memory, not the store
+    expect(blobs.takeReads()).toEqual(['packages/pkg.one/1.0.0/pkg.one.1.0.0.nupkg']);
+  });
+
   it('cached() joins a download under way in this process without asking any upstream', async () => {
     const source = new BytesSource('up', files);
     const open = deferred();
