@@ -88,7 +88,7 @@ export class Registrations {
     // steps of its merge; a normal one is merged in one synchronous step as before
     const large = g.ok.some((c) => c.value.leaves.length > LARGE_LEAVES);
     if (large) await yieldTurn();
-    const merged = this.versions.mergeLists(lowerId, versions);
+    const merged = await this.versions.mergeLists(lowerId, versions);
     const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}`;
     let built = this.built.get(key);
     if (!built) {

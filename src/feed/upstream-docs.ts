@@ -4,7 +4,8 @@ import { NuproxyError } from '../errors.js';
 import { pageKey, rewriteRegistrationIndex } from '../protocol/registration.js';
 import { rewriteSearch } from '../protocol/search.js';
 import type { HiveName } from '../protocol/service-types.js';
-import { sortVersionStrings } from '../protocol/sort.js';
+import { sortVersionSteps } from '../protocol/sort.js';
+import { runSliced } from './merge-versions.js';
 import { isSemVer2, lowerNormalizedVersion, parseVersion } from '../protocol/version.js';
 import { rewriteVulnerabilityIndex, vulnerabilityPageUrl } from '../protocol/vulnerability.js';
 import { checkEntryCount } from '../upstream/json-body.js';
@@ -99,11 +100,13 @@ export class UpstreamDocs {
           if (!resources.flat) return { kind: 'not-found' };
           return src.client.fetchJson(`${resources.flat}${lowerId}/index.json`, v);
         },
-        transform: (json) => {
+        transform: async (json) => {
           const raw = isObj(json) ? json.versions : undefined;
           if (!Array.isArray(raw)) throw badShape(src.name, 'a version list without "versions"');
           checkEntryCount(raw.length, 'a version list', { upstream: src.name, limits: src.client.limits });
-          const sorted = sortVersionStrings(raw.filter((x): x is string => typeof x === 'string'));
+          const strings = raw.filter((x): x is string => typeof x === 'string');
+          // a long list is parsed in slices that give other requests a turn (a short one in one go, as before)
+          const sorted = await runSliced(sortVersionSteps(strings), strings.length);
           return { body: JSON.stringify(sorted), value: sorted };
         },
       },

@@ -3,7 +3,7 @@ import { answerKey, memoKind } from './cache-keys.js';
 import { lazyBody, cacheAnswer, mergedAnswer, type DocAnswer } from './doc-answer.js';
 import { checkFailures, fanOut, versionOf, type Gathered } from './fan-out.js';
 import { routeToAsk, type FeedContext } from './feed-context.js';
-import { mergeVersionLists, type MergedVersions } from './merge-versions.js';
+import { mergeVersionListsSliced, type MergedVersions } from './merge-versions.js';
 import { isNeverAsked } from './offline-upstream.js';
 import { orLocal } from './or-local.js';
 import type { Upstream } from './upstream.js';
@@ -33,19 +33,28 @@ export class Versions {
   async mergedVersions(lowerId: string, opts: { revalidate?: boolean } = {}): Promise<(MergedVersions & { gathered: Gathered<string[]> }) | undefined> {
     const g = await this.gather(lowerId, opts.revalidate === true);
     if (g.ok.length === 0) return undefined;
-    return { ...this.mergeLists(lowerId, g), gathered: g };
+    return { ...(await this.mergeLists(lowerId, g)), gathered: g };
   }
 
-  /** Merged lists, memoized by the versions of their inputs (a hot id is not merged and sorted again). */
-  mergeLists(lowerId: string, g: Gathered<string[]>): MergedVersions {
+  /**
+   * Merged lists, memoized by the versions of their inputs (a hot id is not merged and sorted again). Long lists
+   * (over LARGE_VERSIONS in all) are merged in slices that give other requests a turn; others in one go.
+   */
+  async mergeLists(lowerId: string, g: Gathered<string[]>): Promise<MergedVersions> {
     const key = `${lowerId}\n${versionOf(g)}`;
-    let merged = this.merged.get(key);
-    if (!merged) {
-      merged = mergeVersionLists(g.ok.map((c) => ({ upstream: c.upstream, versions: c.value })));
-      this.merged.set(key, merged);
+    const merged = this.merged.get(key);
+    if (merged) return merged;
+    // a merge in slices lets other requests in: those for the same lists wait for it instead of merging again
+    let merging = this.merging.get(key);
+    if (!merging) {
+      merging = mergeVersionListsSliced(g.ok.map((c) => ({ upstream: c.upstream, versions: c.value })));
+      this.merging.set(key, merging);
+      void merging.then((m) => this.merged.set(key, m)).finally(() => this.merging.delete(key)).catch(() => undefined);
     }
-    return merged;
+    return merging;
   }
+
+  private readonly merging = new Map<string, Promise<MergedVersions>>();
 
   async answer(lowerId: string): Promise<DocAnswer | undefined> {
     const { answers } = this.ctx;
