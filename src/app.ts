@@ -153,7 +153,10 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     ? config.upstreams.map((u) => new OfflineUpstream(u.name, u.writable))
     : clients.map((c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }, config.upstreams[i]!.writable, docs));
   const packages = new PackageFiles(blobs, log.child({ component: 'packages' }), tier, box, { memoryBytes: memory.packageTier });
-  const router = new IdRouter(config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })));
+  const router = new IdRouter(
+    config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })),
+    memory.routings.entries,
+  );
   const publish = {
     keyMode: config.publish.keyMode,
     keys: config.publish.keys,

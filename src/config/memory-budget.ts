@@ -36,6 +36,8 @@ export interface MemoryShares {
   answers: EntryShare;
   /** Stat results of stored packages (cache/fs-blob-store.ts `infoCache`). */
   blobInfo: EntryShare;
+  /** Which upstreams may serve an id, by id (protocol/id-rules.ts `memo`). */
+  routings: EntryShare;
 }
 
 type ByteShare = 'metadataStore' | 'packageTier' | 'renderCache';
@@ -54,10 +56,11 @@ const COUNTS_AT_DEFAULT: Record<CountShare, { entries: number; avgEntryBytes: nu
   parsedDocs: { entries: 2000, avgEntryBytes: 16 * KB }, // a version list, registration page or search answer
   answers: { entries: 20_000, avgEntryBytes: 1 * KB }, // an id's memo map; values mostly shared with the above
   blobInfo: { entries: 10_000, avgEntryBytes: 512 }, // a path, a size and a few fields
+  routings: { entries: 10_000, avgEntryBytes: 320 }, // an id, the allowed upstreams and one decision each
 };
 
 /**
- * The default budget: the sum of the sizes above (416.7 MB) rounded up; the 3.3 MB left over is not given to
+ * The default budget: the sum of the sizes above (419.7 MB) rounded up; the 0.3 MB left over is not given to
  * any cache (it scales with the budget too, so the shares never add up to more than the budget).
  */
 export const DEFAULT_MEMORY_MB = 420;
@@ -85,6 +88,7 @@ export function divideMemory(memoryMaxMB: number): MemoryShares {
     parsedDocs: counted(COUNTS_AT_DEFAULT.parsedDocs),
     answers: counted(COUNTS_AT_DEFAULT.answers),
     blobInfo: counted(COUNTS_AT_DEFAULT.blobInfo),
+    routings: counted(COUNTS_AT_DEFAULT.routings),
   };
 }
 

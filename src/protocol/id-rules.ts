@@ -128,7 +128,11 @@ export class IdRouter {
   private readonly upstreams: CompiledUpstream[];
   private readonly memo = new Map<string, IdRouting>();
 
-  constructor(upstreams: readonly UpstreamRules[]) {
+  /** `maxMemo`: how many ids' routings are kept (a share of cache.memoryMaxMB, see config/memory-budget.ts). */
+  constructor(
+    upstreams: readonly UpstreamRules[],
+    private readonly maxMemo = MEMO_LIMIT,
+  ) {
     const valid = (ps: readonly string[] | undefined) => (ps ?? []).filter((p) => patternError(p) === undefined).map(compile);
     this.upstreams = upstreams.map((u) => ({
       name: u.name,
@@ -144,7 +148,7 @@ export class IdRouter {
     const hit = this.memo.get(key);
     if (hit) return hit;
     const routing = this.compute(key);
-    if (this.memo.size >= MEMO_LIMIT) {
+    if (this.memo.size >= this.maxMemo) {
       // Evict the oldest entry (Map keeps insertion order).
       const oldest = this.memo.keys().next();
       if (!oldest.done) this.memo.delete(oldest.value);

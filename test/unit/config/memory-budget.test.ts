@@ -12,7 +12,7 @@ describe('divideMemory', () => {
     expect(s.metadataStore).toBe(128 * MB);
     expect(s.packageTier).toBe(128 * MB);
     expect(s.renderCache).toBe(64 * MB);
-    expect([s.registrations.entries, s.versionLists.entries, s.parsedDocs.entries, s.answers.entries, s.blobInfo.entries]).toEqual([500, 5000, 2000, 20_000, 10_000]);
+    expect([s.registrations.entries, s.versionLists.entries, s.parsedDocs.entries, s.answers.entries, s.blobInfo.entries, s.routings.entries]).toEqual([500, 5000, 2000, 20_000, 10_000, 10_000]);
     expect(validateConfig({}).config.cache.memoryMaxMB).toBe(DEFAULT_MEMORY_MB);
   });
 
