@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './net.js';
-import { redisServerPath } from './redis.js';
+import { redisServerPath, startRedis } from './redis.js';
+import { needTool } from './need.js';
+import { clusterSeeds } from '../../src/config/redis-seeds.js';
 
 const run = promisify(execFile);
 
@@ -123,4 +125,46 @@ function exitOf(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
     child.once('exit', () => resolve());
     child.kill(signal);
   });
+}
+
+/** A shared tier to run a test against: one redis-server, or a Redis Cluster. */
+export interface SharedRedis {
+  /** `cache.metadata` as configured: redis://… or redis+cluster://… */
+  url: string;
+  /** What RedisLink takes: the URL, or the cluster's seeds. */
+  target: string | string[];
+  stop(): Promise<void>;
+}
+
+export interface SharedRedisBackend {
+  name: 'redis' | 'redis cluster';
+  /** The needTool reason when the tools are missing (a loud skip; a failure under CI=true). */
+  skip: string | undefined;
+  start(): Promise<SharedRedis>;
+}
+
+/**
+ * The two shapes of the shared tier, so that a suite runs on both: `for (const b of sharedRedisBackends(what))
+ * describe.skipIf(b.skip)(b.name, ...)`.
+ */
+export function sharedRedisBackends(what: string): SharedRedisBackend[] {
+  const server = redisServerPath() !== undefined;
+  return [
+    {
+      name: 'redis',
+      skip: needTool('redis-server', server, what),
+      start: async () => {
+        const r = await startRedis();
+        return { url: r.url, target: r.url, stop: () => r.stop() };
+      },
+    },
+    {
+      name: 'redis cluster',
+      skip: needTool('redis-server', server && redisCliPath() !== undefined, `${what} on a Redis Cluster (redis-server and redis-cli)`),
+      start: async () => {
+        const c = await startRedisCluster();
+        return { url: c.url, target: clusterSeeds(c.url)!, stop: () => c.stop() };
+      },
+    },
+  ];
 }
