@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createClient, createCluster } from '@redis/client';
 import { freePort } from './net.js';
 import { redisServerPath, startRedis } from './redis.js';
 import { needTool } from './need.js';
@@ -133,7 +134,20 @@ export interface SharedRedis {
   url: string;
   /** What RedisLink takes: the URL, or the cluster's seeds. */
   target: string | string[];
+  /** A client of its own (single or cluster), for a test that plants or reads keys as another party would. */
+  client(): Promise<RawRedis>;
   stop(): Promise<void>;
+}
+
+export interface RawRedis {
+  hSet(key: string, fields: Record<string, string | Buffer>): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+async function rawClient(target: string | string[]): Promise<RawRedis> {
+  const c = typeof target === 'string' ? createClient({ url: target }) : createCluster({ rootNodes: target.map((url) => ({ url })) });
+  await c.connect();
+  return { hSet: (key, fields) => c.hSet(key, fields), close: () => c.close() };
 }
 
 export interface SharedRedisBackend {
@@ -155,7 +169,7 @@ export function sharedRedisBackends(what: string): SharedRedisBackend[] {
       skip: needTool('redis-server', server, what),
       start: async () => {
         const r = await startRedis();
-        return { url: r.url, target: r.url, stop: () => r.stop() };
+        return { url: r.url, target: r.url, client: () => rawClient(r.url), stop: () => r.stop() };
       },
     },
     {
@@ -163,7 +177,8 @@ export function sharedRedisBackends(what: string): SharedRedisBackend[] {
       skip: needTool('redis-server', server && redisCliPath() !== undefined, `${what} on a Redis Cluster (redis-server and redis-cli)`),
       start: async () => {
         const c = await startRedisCluster();
-        return { url: c.url, target: clusterSeeds(c.url)!, stop: () => c.stop() };
+        const target = clusterSeeds(c.url)!;
+        return { url: c.url, target, client: () => rawClient(target), stop: () => c.stop() };
       },
     },
   ];
