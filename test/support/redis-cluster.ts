@@ -82,7 +82,9 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
       const nodeDir = join(dir, String(port));
       execFileSync('mkdir', ['-p', nodeDir]);
       const args = ['--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no',
-        '--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', nodeDir];
+        '--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', nodeDir, '--logfile', join(nodeDir, 'log'),
+        // replicas in sync at once (not after the default 5 s delay): a replica that never synced cannot take over
+        '--repl-diskless-sync-delay', '0'];
       const child = spawn(server, args, { stdio: 'ignore' });
       live.add(child);
       child.once('exit', () => live.delete(child));
@@ -98,6 +100,17 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
       });
     };
     await healthy();
+    // each replica has its master's data: only then can a killed master fail over
+    await waitFor('every replica in sync with its master', 20_000, async () => {
+      let replicas = 0;
+      for (const p of ports) {
+        const info = await cli(p, ['info', 'replication']);
+        if (!info.includes('role:slave')) continue;
+        if (!info.includes('master_link_status:up')) return false;
+        replicas++;
+      }
+      return replicas === 3;
+    });
     const nodes = ports.map((port, i) => ({ port, kill: () => exitOf(children[i]!, 'SIGKILL') }));
     return {
       url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,

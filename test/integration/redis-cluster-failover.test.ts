@@ -1,0 +1,107 @@
+// A master of the Redis Cluster is killed while two nuproxy instances on it are under load: no client request
+// fails (answers come from memory, disk or the upstream while the cluster is degraded, as with one server
+// down), the replica takes over, and both instances find the new master on their own and report "up" again.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from 'undici';
+import { makeNupkg } from '../support/nupkg.js';
+import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
+import { startTestProxy, type TestProxy } from '../support/proxy.js';
+import { get } from '../support/http.js';
+import { needTool } from '../support/need.js';
+import { redisServerPath } from '../support/redis.js';
+import { redisCliPath, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
+
+const skip = needTool('redis-server', redisServerPath() !== undefined && redisCliPath() !== undefined, 'the Redis Cluster failover test (redis-server and redis-cli)');
+
+const IDS = Array.from({ length: 24 }, (_, i) => `Fail.Over${i}`);
+const WORKERS = 12;
+const LOAD_MS = 7_000;
+const MAX_REQUESTS = 20_000;
+
+describe.skipIf(skip !== undefined)('Redis Cluster: a master killed during load', () => {
+  let cluster: TestRedisCluster;
+  let upstream: TestUpstream;
+  let proxies: TestProxy[] = [];
+  const packages = new Map<string, Buffer>();
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    const nupkgs = IDS.map((id) => makeNupkg({ id, version: '1.0.0' }));
+    IDS.forEach((id, i) => packages.set(id.toLowerCase(), Buffer.from(nupkgs[i]!)));
+    upstream = await startTestUpstream({ packages: nupkgs });
+    // a short memory copy, so that the load keeps reading and writing the cluster
+    const config = { cache: { metadata: cluster.url, redisTimeout: '300ms', localTtl: '100ms' } };
+    proxies = [await startTestProxy({ upstreams: [upstream.serviceIndexUrl], config }), await startTestProxy({ upstreams: [upstream.serviceIndexUrl], config })];
+  }, 60_000);
+  afterAll(async () => {
+    for (const p of proxies) await p.stop();
+    await upstream?.close();
+    await cluster?.stop();
+  });
+
+  it('fails no client request, and both instances are "up" again once the replica has taken over', async () => {
+    const agent = new Agent({ connections: WORKERS * 2 });
+    const failures: string[] = [];
+    let sent = 0;
+    let stopAt = Date.now() + LOAD_MS;
+    const one = async (): Promise<void> => {
+      const id = IDS[Math.floor(Math.random() * IDS.length)]!.toLowerCase();
+      const proxy = proxies[sent % proxies.length]!;
+      const kind = sent++ % 3;
+      const path = kind === 0 ? `v3/flat/${id}/index.json` : kind === 1 ? `v3/registration/semver2/${id}/index.json` : `v3/flat/${id}/1.0.0/${id}.1.0.0.nupkg`;
+      try {
+        const r = await get(`${proxy.url}${path}`, {}, 'GET', agent);
+        if (r.status !== 200) failures.push(`${path}: ${r.status} ${r.text.slice(0, 200)}`);
+        else if (kind === 0 && JSON.stringify(r.json()) !== '{"versions":["1.0.0"]}') failures.push(`${path}: ${r.text.slice(0, 200)}`);
+        else if (kind === 2 && !r.body.equals(packages.get(id)!)) failures.push(`${path}: other bytes`);
+      } catch (err) {
+        failures.push(`${path}: ${(err as Error).message}`);
+      }
+    };
+    const load = (): Promise<void[]> =>
+      Promise.all(
+        Array.from({ length: WORKERS }, async () => {
+          while (Date.now() < stopAt && sent < MAX_REQUESTS) await one();
+        }),
+      );
+    try {
+      const running = load();
+      await new Promise((r) => setTimeout(r, 1_000));
+      const masters = await cluster.masterPorts();
+      expect(masters).toHaveLength(3);
+      const victim = cluster.nodes.find((n) => n.port === masters[0])!;
+      await victim.kill();
+      const killedAt = sent;
+      await running;
+      expect(failures).toEqual([]);
+      expect(sent - killedAt).toBeGreaterThan(100); // the load really went on through the failover
+      console.info(`[cluster failover] ${sent} requests, ${sent - killedAt} after the kill of master ${victim.port}, 0 failed`);
+
+      await cluster.waitHealthy(20_000);
+      expect(await cluster.masterPorts()).not.toContain(victim.port);
+      // both instances find the promoted replica themselves (no restart), while requests keep coming
+      stopAt = Date.now() + 20_000;
+      const ups = proxies.map(async (p) => {
+        while (Date.now() < stopAt) {
+          await one();
+          const ready = (await get(`${p.url}health/ready`)).json() as { metadataStore: { state: string } };
+          if (ready.metadataStore.state === 'up') return true;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return false;
+      });
+      expect(await Promise.all(ups)).toEqual([true, true]);
+      expect(failures).toEqual([]);
+      for (const p of proxies) {
+        // each saw the node go (once per change, not per request) and the cluster come back
+        const said = (re: RegExp): number => p.logs.lines.filter((l) => re.test(String(l.msg))).length;
+        expect(said(/metadata store unavailable/)).toBeGreaterThanOrEqual(1);
+        expect(said(/metadata store unavailable/)).toBeLessThan(10);
+        expect(said(/metadata store available again/)).toBeGreaterThanOrEqual(1);
+      }
+    } finally {
+      stopAt = 0;
+      await agent.close();
+    }
+  }, 90_000);
+});
