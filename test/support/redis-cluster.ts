@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createClient, createCluster } from '@redis/client';
 import { freePort } from './net.js';
-import { redisServerPath, startRedis } from './redis.js';
+import { redisServerPath, startRedis, type TestRedis } from './redis.js';
 import { needTool } from './need.js';
 import { clusterSeeds } from '../../src/config/redis-seeds.js';
 
@@ -149,6 +149,8 @@ export interface SharedRedis {
   target: string | string[];
   /** A client of its own (single or cluster), for a test that plants or reads keys as another party would. */
   client(): Promise<RawRedis>;
+  /** The one server (kill, restart, pause), in single-server mode. */
+  single?: TestRedis;
   stop(): Promise<void>;
 }
 
@@ -182,7 +184,7 @@ export function sharedRedisBackends(what: string): SharedRedisBackend[] {
       skip: needTool('redis-server', server, what),
       start: async () => {
         const r = await startRedis();
-        return { url: r.url, target: r.url, client: () => rawClient(r.url), stop: () => r.stop() };
+        return { url: r.url, target: r.url, client: () => rawClient(r.url), single: r, stop: () => r.stop() };
       },
     },
     {
