@@ -1,6 +1,7 @@
 // A master of the Redis Cluster is killed while two nuproxy instances on it are under load: no client request
 // fails (answers come from memory, disk or the upstream while the cluster is degraded, as with one server
 // down), the replica takes over, and both instances find the new master on their own and report "up" again.
+// And a master that hangs (SIGSTOP) costs a request about redisTimeout, as a hung single server does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
 import { makeNupkg } from '../support/nupkg.js';
@@ -104,4 +105,44 @@ describe.skipIf(skip !== undefined)('Redis Cluster: a master killed during load'
       await agent.close();
     }
   }, 90_000);
+
+  it('a master that hangs (not dead: connected, never answering) costs a request about redisTimeout at most', async () => {
+    const agent = new Agent({ connections: 8 });
+    const failures: string[] = [];
+    let slowest = 0;
+    let answered = 0;
+    let stop = false;
+    const load = Promise.all(
+      Array.from({ length: 4 }, async (_, w) => {
+        for (let i = w; !stop && i < 5_000; i += 4) {
+          const id = IDS[i % IDS.length]!.toLowerCase();
+          const path = i % 2 ? `v3/flat/${id}/index.json` : `v3/flat/${id}/1.0.0/${id}.1.0.0.nupkg`;
+          const started = Date.now();
+          const r = await get(`${proxies[i % 2]!.url}${path}`, {}, 'GET', agent).catch((err: Error) => ({ status: -1, text: err.message }));
+          slowest = Math.max(slowest, Date.now() - started);
+          answered++;
+          if (r.status !== 200) failures.push(`${path}: ${r.status} ${r.text.slice(0, 200)}`);
+        }
+      }),
+    );
+    const masters = await cluster.masterPorts();
+    const hung = cluster.nodes.find((n) => n.port === masters[0])!;
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      hung.pause(); // shorter than the cluster's node timeout (1 s): no failover, the node simply does not answer
+      const before = answered;
+      await new Promise((r) => setTimeout(r, 800));
+      hung.resume();
+      expect(answered - before).toBeGreaterThan(20); // requests kept being answered while it hung
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      hung.resume();
+      stop = true;
+      await load;
+      await agent.close();
+    }
+    expect(failures).toEqual([]);
+    console.info(`[cluster hang] ${answered} requests, slowest ${slowest} ms while a master hung 800 ms (redisTimeout 300 ms)`);
+    expect(slowest).toBeLessThan(10 * 300);
+  }, 60_000);
 });

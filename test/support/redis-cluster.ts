@@ -28,6 +28,9 @@ export interface ClusterNode {
   port: number;
   /** SIGKILL, waiting for the process to exit (a crash). */
   kill(): Promise<void>;
+  /** SIGSTOP: the node hangs (connections stay open, nothing is answered) until resume() (SIGCONT). */
+  pause(): void;
+  resume(): void;
 }
 
 export interface TestRedisCluster {
@@ -70,6 +73,7 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
   const cli = async (port: number, args: string[]): Promise<string> =>
     (await run(cliBin, ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 20_000 })).stdout;
   const stop = async (): Promise<void> => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGCONT');
     await Promise.all(children.map((c) => exitOf(c, 'SIGKILL')));
     rmSync(dir, { recursive: true, force: true });
   };
@@ -111,7 +115,12 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
       }
       return replicas === 3;
     });
-    const nodes = ports.map((port, i) => ({ port, kill: () => exitOf(children[i]!, 'SIGKILL') }));
+    const nodes = ports.map((port, i) => ({
+      port,
+      kill: () => exitOf(children[i]!, 'SIGKILL'),
+      pause: () => void children[i]!.kill('SIGSTOP'),
+      resume: () => void children[i]!.kill('SIGCONT'),
+    }));
     return {
       url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
       nodes,
