@@ -63,8 +63,8 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
   throw new Error(`redis cluster: ${what} not within ${timeoutMs} ms`);
 }
 
-/** Starts 6 nodes (3 masters + 3 replicas) and waits for cluster_state:ok on every node. */
-export async function startRedisCluster(): Promise<TestRedisCluster> {
+/** Starts 6 nodes (3 masters + 3 replicas; on `ports` when given) and waits for cluster_state:ok on every node. */
+export async function startRedisCluster(opts: { ports?: number[] } = {}): Promise<TestRedisCluster> {
   const server = redisServerPath();
   const cliBin = redisCliPath();
   if (!server || !cliBin) throw new Error('redis-server and redis-cli must be on PATH');
@@ -80,7 +80,7 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
   try {
     const ports: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const port = await freePort();
+      const port = opts.ports?.[i] ?? (await freePort());
       const bus = await freePort();
       ports.push(port);
       const nodeDir = join(dir, String(port));
