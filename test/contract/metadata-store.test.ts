@@ -9,9 +9,7 @@ import { createOverlayMetadataStore } from '../../src/cache/overlay-metadata-sto
 import { RedisBlobTier } from '../../src/cache/redis-blob-tier.js';
 import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
 import { needTool } from '../support/need.js';
-import { sharedRedisBackends, startRedisCluster, type SharedRedis, type TestRedisCluster } from '../support/redis-cluster.js';
-import { freePort } from '../support/net.js';
-import { clusterSeeds } from '../../src/config/redis-seeds.js';
+import { sharedRedisBackends, type SharedRedis } from '../support/redis-cluster.js';
 import { metadataStoreContract } from './metadata-store.contract.js';
 
 const HOUR = 3_600_000;
@@ -123,37 +121,6 @@ describe.skipIf(backend.skip !== undefined)(`${backend.name} backend`, () => {
       await Promise.all(links.map((l) => l.close()));
     }
   });
-});
-
-describe.skipIf(sharedRedisBackends('the Redis Cluster start-up test')[1]!.skip !== undefined)('redis cluster down at start-up', () => {
-  it('answers misses within the timeout while no seed answers, then connects on its own when the cluster comes up', async () => {
-    const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
-    const sink = createLogSink();
-    const store = createRedisMetadataStore(clusterSeeds(`redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`)!, 300, sink.logger);
-    let cluster: TestRedisCluster | undefined;
-    try {
-      for (let i = 0; i < 5; i++) {
-        const t0 = Date.now();
-        expect(await store.get('early')).toBeUndefined();
-        await store.set('early', { body: 'x', fetchedAt: 1 }, HOUR);
-        expect(Date.now() - t0).toBeLessThan(2 * 300 + 500);
-      }
-      expect(store.health().state).toBe('down');
-      cluster = await startRedisCluster({ ports });
-      const deadline = Date.now() + 15_000;
-      let stored = false;
-      while (!stored && Date.now() < deadline) {
-        await store.set('later', { body: 'y', fetchedAt: 2 }, HOUR);
-        stored = (await store.get('later'))?.body === 'y';
-        if (!stored) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(stored).toBe(true);
-      expect(store.health()).toEqual({ state: 'up' });
-    } finally {
-      await store.close();
-      await cluster?.stop();
-    }
-  }, 60_000);
 });
 
 describe('memory store specifics', () => {
