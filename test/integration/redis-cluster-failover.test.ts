@@ -188,4 +188,21 @@ describe.skipIf(skip !== undefined)('Redis Cluster down at start-up', () => {
       await cluster?.stop();
     }
   }, 60_000);
+
+  it('never puts the password of the seed list in a log line or the health detail', async () => {
+    const ports = await Promise.all([freePort(), freePort()]);
+    const sink = createLogSink();
+    const secret = 'sEcr3t-Cluster-Pass';
+    const store = createRedisMetadataStore(clusterSeeds(`redis+cluster://nuproxy:${secret}@127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`)!, 200, sink.logger);
+    try {
+      for (let i = 0; i < 5; i++) await store.get('k');
+      await new Promise((r) => setTimeout(r, 500)); // a reconnect attempt or two
+      expect(store.health().state).toBe('down');
+      expect(JSON.stringify(store.health())).not.toContain(secret);
+      expect(sink.lines.length).toBeGreaterThan(0);
+      expect(JSON.stringify(sink.lines)).not.toContain(secret);
+    } finally {
+      await store.close();
+    }
+  });
 });
