@@ -7,12 +7,13 @@ import { RedisLink } from './redis-link.js';
 const NAMESPACE = 'nuproxy:meta';
 
 /**
- * Redis through keyv/@keyv/redis, on a RedisLink (given, or made from a URL and owned). Every call is bounded by
+ * Redis through keyv/@keyv/redis, on a RedisLink (given, or made from a URL or cluster seeds and owned). keyv
+ * takes the cluster client as it takes a single one (get/set/delete are single-key). Every call is bounded by
  * the link's timeout: a failed or slow call is a miss (get) or a no-op (set/delete), never a failed request.
  */
-export function createRedisMetadataStore(urlOrLink: string | RedisLink, timeoutMs: number, logger: Logger): MetadataStore {
-  const owned = typeof urlOrLink === 'string';
-  const link = typeof urlOrLink === 'string' ? new RedisLink(urlOrLink, timeoutMs, logger) : urlOrLink;
+export function createRedisMetadataStore(target: string | readonly string[] | RedisLink, timeoutMs: number, logger: Logger): MetadataStore {
+  const owned = !(target instanceof RedisLink);
+  const link = target instanceof RedisLink ? target : new RedisLink(target, timeoutMs, logger);
   if (owned) link.connect();
   const redis = new KeyvRedis(link.client as never, { throwOnConnectError: false, throwOnErrors: true, connectionTimeout: Math.max(timeoutMs, 1000) });
   // throwOnErrors on Keyv itself too: otherwise Keyv swallows the adapter's error and answers undefined/false, which

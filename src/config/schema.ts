@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
 import { DEFAULT_MEMORY_MB, MIN_MEMORY_MB } from './memory-budget.js';
+import { clusterSeeds } from './redis-seeds.js';
 import { ownershipConflicts, patternError } from '../protocol/id-rules.js';
 
 /**
@@ -150,7 +151,10 @@ export const configSchema = z.strictObject({
       metadata: z
         .string()
         .default('memory')
-        .refine((v) => v === 'memory' || /^rediss?:\/\/[^\s]+$/.test(v), 'must be "memory" or a redis:// URL'),
+        .refine(
+          (v) => v === 'memory' || /^rediss?:\/\/[^\s]+$/.test(v) || clusterSeeds(v) !== undefined,
+          'must be "memory", a redis:// URL or a Redis Cluster seed list redis+cluster://host1:port1,host2:port2',
+        ),
       // the one memory budget, shared by every cache held in memory (config/memory-budget.ts)
       memoryMaxMB: z
         .number()

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
-import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
+import { sharedRedisBackends, type SharedRedis } from '../support/redis-cluster.js';
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
 import { get } from '../support/http.js';
 import { pushMultipart } from '../support/push.js';
@@ -15,15 +15,17 @@ import { freePort } from '../support/net.js';
 import { needTool, nginxPath } from '../support/need.js';
 import { waitFor } from '../support/wait.js';
 
-const missing = needTool('redis-server', redisServerPath() !== undefined, 'scale-out (several nuproxy instances sharing Redis)');
 const nginx = nginxPath();
 const noNginx = needTool('nginx', nginx !== undefined, 'scale-out behind nginx (the docker-compose.yml topology)');
 
 const KEY = 'push-key';
 
-describe.skipIf(missing !== undefined)('several nuproxy instances sharing Redis', () => {
+// on one redis-server and on a Redis Cluster (the kill/restart case and nginx: single server; a cluster losing a
+// master under load: test/integration/redis-cluster-failover.test.ts)
+for (const backend of sharedRedisBackends('scale-out (several nuproxy instances sharing Redis)'))
+describe.skipIf(backend.skip !== undefined)(`several nuproxy instances sharing Redis (${backend.name})`, () => {
   let dir: string;
-  let redis: TestRedis;
+  let redis: SharedRedis;
   let upstream: TestUpstream;
   let a: NuproxyProcess;
   let b: NuproxyProcess;
@@ -31,7 +33,7 @@ describe.skipIf(missing !== undefined)('several nuproxy instances sharing Redis'
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nuproxy-scale-'));
-    redis = await startRedis();
+    redis = await backend.start();
     upstream = await startTestUpstream({
       packages: [small, makeNupkg({ id: 'Shared.Other', version: '2.0.0' }), makeNupkg({ id: 'Team.Lib', version: '1.0.0' })],
       publish: { apiKey: KEY },
@@ -41,7 +43,7 @@ describe.skipIf(missing !== undefined)('several nuproxy instances sharing Redis'
       upstreams: [{ name: 'company', serviceIndex: upstream.serviceIndexUrl, writable: true }],
     });
     [a, b] = await Promise.all([startNuproxy(dir, 'a', config('a')), startNuproxy(dir, 'b', config('b'))]);
-  });
+  }, 60_000);
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
     await redis?.stop();
@@ -88,7 +90,8 @@ describe.skipIf(missing !== undefined)('several nuproxy instances sharing Redis'
     expect((await get(`${b.url}v3/flat/team.lib/1.1.0/team.lib.1.1.0.nupkg`)).status).toBe(200);
   });
 
-  it('keeps answering every request while Redis is killed and restarted, and recovers without a restart', { timeout: 60_000 }, async () => {
+  if (backend.name === 'redis') it('keeps answering every request while Redis is killed and restarted, and recovers without a restart', { timeout: 60_000 }, async () => {
+    const single = redis.single!;
     const urls = [a, b].flatMap((p) => [`${p.url}v3/flat/shared.other/index.json`, `${p.url}v3/flat/shared.small/1.0.0/shared.small.1.0.0.nupkg`, `${p.url}v3/index.json`]);
     const failures: string[] = [];
     let slowest = 0;
@@ -106,12 +109,12 @@ describe.skipIf(missing !== undefined)('several nuproxy instances sharing Redis'
     const storeState = async (p: NuproxyProcess): Promise<string> => (await get(`${p.url}health/ready`)).json().metadataStore.state;
     try {
       await waitFor('a round of requests with Redis up', () => answered >= urls.length);
-      await redis.kill();
+      await single.kill();
       await waitFor('both instances to report Redis down', async () => (await storeState(a)) === 'down' && (await storeState(b)) === 'down');
       // every kind of request keeps being answered while it is down: a full round more, each within the ceiling
       const before = answered;
       await waitFor('a round of requests answered with Redis down', () => answered >= before + urls.length);
-      await redis.restart();
+      await single.restart();
       // recovery on its own, without a restart of either instance
       await waitFor('both instances to report Redis up again', async () => (await storeState(a)) === 'up' && (await storeState(b)) === 'up');
     } finally {
@@ -128,7 +131,7 @@ describe.skipIf(missing !== undefined)('several nuproxy instances sharing Redis'
     expect(warns.length).toBeLessThanOrEqual(2);
   });
 
-  describe.skipIf(noNginx !== undefined)('behind nginx as in docker-compose.yml', () => {
+  if (backend.name === 'redis') describe.skipIf(noNginx !== undefined)('behind nginx as in docker-compose.yml', () => {
     let lbProcess: ChildProcess;
     let lb: string;
     beforeAll(async () => {

@@ -5,9 +5,8 @@ import { RedisBlobTier } from '../../src/cache/redis-blob-tier.js';
 import { RedisLink } from '../../src/cache/redis-link.js';
 import { MemoryFetchLock } from '../../src/feed/fetch-lock.js';
 import { RedisFetchLock } from '../../src/feed/redis-fetch-lock.js';
-import { needTool } from '../support/need.js';
 import { createLogSink } from '../support/log-sink.js';
-import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
+import { sharedRedisBackends, type SharedRedis } from '../support/redis-cluster.js';
 import { fetchLockContract, localContender, removeResults, resultsDir, type Contender } from './fetch-lock.contract.js';
 
 const CHILD = new URL('../support/children/fetch-lock-contender.mjs', import.meta.url).pathname;
@@ -80,22 +79,22 @@ fetchLockContract(
   { dies: true },
 );
 
-const noRedis = needTool('redis-server', redisServerPath() !== undefined, 'the Redis FetchLock contract tests');
-
-describe.skipIf(noRedis !== undefined)('redis', () => {
-  let redis: TestRedis;
+// on one redis-server and on a Redis Cluster (the lock's key, its release script and the unlocked channel)
+for (const backend of sharedRedisBackends('the Redis FetchLock contract tests'))
+describe.skipIf(backend.skip !== undefined)(backend.name, () => {
+  let redis: SharedRedis;
   beforeAll(async () => {
-    redis = await startRedis();
-  });
+    redis = await backend.start();
+  }, 60_000);
   afterAll(async () => {
     await redis?.stop();
   });
 
   // three instances: each its own connections and lock owner, one Redis
-  fetchLockContract('several instances (Redis)', async () => {
+  fetchLockContract(backend.name === 'redis' ? 'several instances (Redis)' : 'several instances (Redis Cluster)', async () => {
     const dir = await resultsDir();
     const { logger } = createLogSink();
-    const links = [1, 2, 3].map(() => new RedisLink(redis.url, 2_000, logger));
+    const links = [1, 2, 3].map(() => new RedisLink(redis.target, 2_000, logger));
     for (const l of links) l.connect();
     const contenders = links.map((l) => localContender(new RedisFetchLock(new RedisBlobTier(l, 1024, HOUR)), dir));
     return {

@@ -9,6 +9,7 @@ import { createOverlayMetadataStore } from '../../src/cache/overlay-metadata-sto
 import { RedisBlobTier } from '../../src/cache/redis-blob-tier.js';
 import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
 import { needTool } from '../support/need.js';
+import { sharedRedisBackends, type SharedRedis } from '../support/redis-cluster.js';
 import { metadataStoreContract } from './metadata-store.contract.js';
 
 const HOUR = 3_600_000;
@@ -19,25 +20,27 @@ metadataStoreContract('memory', async () => {
   return { store, cleanup: () => store.close() };
 });
 
-describe.skipIf(noRedis !== undefined)('redis backend', () => {
-  let redis: TestRedis;
+// the shared tier's contract on one redis-server and on a Redis Cluster (3 masters, 3 replicas)
+for (const backend of sharedRedisBackends('the Redis MetadataStore contract tests'))
+describe.skipIf(backend.skip !== undefined)(`${backend.name} backend`, () => {
+  let redis: SharedRedis;
   beforeAll(async () => {
-    redis = await startRedis();
-  });
+    redis = await backend.start();
+  }, 60_000);
   afterAll(async () => {
     await redis?.stop();
   });
 
-  metadataStoreContract('redis', async () => {
+  metadataStoreContract(backend.name, async () => {
     const { logger } = createLogSink();
-    const store = createRedisMetadataStore(redis.url, 2_000, logger);
+    const store = createRedisMetadataStore(redis.target, 2_000, logger);
     return { store, cleanup: () => store.close() };
   });
 
   // what a scaled-out instance uses: memory in front of Redis, with invalidation broadcast
-  metadataStoreContract('redis with memory in front', async () => {
+  metadataStoreContract(`${backend.name} with memory in front`, async () => {
     const { logger } = createLogSink();
-    const link = new RedisLink(redis.url, 2_000, logger);
+    const link = new RedisLink(redis.target, 2_000, logger);
     link.connect();
     const store = createOverlayMetadataStore(createRedisMetadataStore(link, 2_000, logger), link, { maxBytes: 64 * 1024 * 1024, localTtlMs: 50 });
     return { store, cleanup: () => link.close() };
@@ -45,7 +48,7 @@ describe.skipIf(noRedis !== undefined)('redis backend', () => {
 
   it('drops memory copies on other instances when one deletes a key', async () => {
     const { logger } = createLogSink();
-    const links = [new RedisLink(redis.url, 2_000, logger), new RedisLink(redis.url, 2_000, logger)];
+    const links = [new RedisLink(redis.target, 2_000, logger), new RedisLink(redis.target, 2_000, logger)];
     links.forEach((l) => l.connect());
     const [one, two] = links.map((l) => createOverlayMetadataStore(createRedisMetadataStore(l, 2_000, logger), l, { maxBytes: 1 << 20, localTtlMs: 60_000 }));
     try {
@@ -73,7 +76,7 @@ describe.skipIf(noRedis !== undefined)('redis backend', () => {
 
   it('shares small package files and one fetch lock through Redis', async () => {
     const { logger } = createLogSink();
-    const link = new RedisLink(redis.url, 2_000, logger);
+    const link = new RedisLink(redis.target, 2_000, logger);
     link.connect();
     const tier = new RedisBlobTier(link, 1024, HOUR);
     try {
@@ -88,12 +91,34 @@ describe.skipIf(noRedis !== undefined)('redis backend', () => {
       expect(await tier.locked('k')).toBe(true);
       await release!();
       expect(await tier.locked('k')).toBe(false);
+      expect(await tier.lockLeftMs('k')).toBe(0);
+      const again = await tier.lock('k', 10_000);
+      expect(await tier.lockLeftMs('k')).toBeGreaterThan(9_000);
+      await again!();
       const short = await tier.lock('k2', 50);
       expect(short).toBeDefined();
       await new Promise((r) => setTimeout(r, 120));
       expect(await tier.lock('k2', 50)).toBeDefined(); // an expired lock (its holder died) is free again
     } finally {
       await link.close();
+    }
+  });
+
+  it('announces a released lock to the waiters of every instance (the nuproxy:unlocked channel)', async () => {
+    const { logger } = createLogSink();
+    const links = [new RedisLink(redis.target, 2_000, logger), new RedisLink(redis.target, 2_000, logger)];
+    links.forEach((l) => l.connect());
+    try {
+      const [one, two] = links.map((l) => new RedisBlobTier(l, 1024, HOUR));
+      const heard: string[] = [];
+      await two!.onUnlocked((key) => heard.push(key));
+      const release = await one!.lock('packages/x/1.0.0/x.1.0.0.nupkg', 10_000);
+      expect(await two!.lock('packages/x/1.0.0/x.1.0.0.nupkg', 10_000)).toBeUndefined();
+      await release!();
+      for (let i = 0; i < 100 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(heard).toEqual(['packages/x/1.0.0/x.1.0.0.nupkg']);
+    } finally {
+      await Promise.all(links.map((l) => l.close()));
     }
   });
 });

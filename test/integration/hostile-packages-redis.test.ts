@@ -4,17 +4,13 @@
 // at once instead of after the lock's 60 s.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient } from '@redis/client';
 import { request } from 'undici';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
-import { needTool } from '../support/need.js';
-import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
+import { sharedRedisBackends, type SharedRedis } from '../support/redis-cluster.js';
 import { startHostileUpstream, type HostileUpstream } from '../support/hostile/server.js';
 import { everyIdHas, flatPath, serveBytes, trickle, VERSION_LISTS, ZIP_START, type Watch } from '../support/hostile/packages.js';
 
-const missing = needTool('redis-server', redisServerPath() !== undefined, 'the shared-tier hostile package tests') !== undefined;
-if (missing) console.warn(`\n${'!'.repeat(80)}\nSKIPPED hostile-packages-redis: redis-server is not installed (apt-get install redis-server)\n${'!'.repeat(80)}\n`);
 
 async function until(probe: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -24,20 +20,22 @@ async function until(probe: () => boolean | Promise<boolean>, what: string, ms =
   }
 }
 
-describe.skipIf(missing)('package files and the shared tier (Redis)', () => {
-  let redis: TestRedis;
+// on one redis-server and on a Redis Cluster
+for (const backend of sharedRedisBackends('the shared-tier hostile package tests'))
+describe.skipIf(backend.skip !== undefined)(`package files and the shared tier (${backend.name})`, () => {
+  let redis: SharedRedis;
   let hostile: HostileUpstream;
   let a: TestProxy;
   let b: TestProxy;
 
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = await backend.start();
     hostile = await startHostileUpstream();
     hostile.on(VERSION_LISTS, everyIdHas(['1.0.0']));
     const upstream = { name: 'hostile', serviceIndex: hostile.serviceIndexUrl, retries: 0, circuitBreaker: { failures: 1000 }, limits: { abandonAfter: '1s' } };
     a = await startTestProxy({ upstreams: [upstream], config: { cache: { metadata: redis.url } } });
     b = await startTestProxy({ upstreams: [upstream], config: { cache: { metadata: redis.url } } });
-  });
+  }, 60_000);
   afterAll(async () => {
     await a?.stop();
     await b?.stop();
@@ -49,11 +47,10 @@ describe.skipIf(missing)('package files and the shared tier (Redis)', () => {
     const evil = Buffer.from(makeNupkg({ id: 'Evil.Other', version: '6.6.6' }));
     const good = Buffer.from(makeNupkg({ id: 'Tier.Wrong', version: '1.0.0' }));
     const key = 'packages/tier.wrong/1.0.0/tier.wrong.1.0.0.nupkg';
-    const client = createClient({ url: redis.url });
-    await client.connect();
+    const client = await redis.client();
     // a complete zip with a matching hash: only its identity gives it away
     await client.hSet(`nuproxy:blob:${key}`, { data: evil, sha512: createHash('sha512').update(evil).digest('base64'), upstream: 'hostile' });
-    await client.quit();
+    await client.close();
     hostile.on(flatPath('tier.wrong', '1.0.0'), serveBytes(good));
     const res = await request(`${a.url}v3/flat/tier.wrong/1.0.0/tier.wrong.1.0.0.nupkg`);
     const body = Buffer.from(await res.body.arrayBuffer());

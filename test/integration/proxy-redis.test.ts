@@ -5,17 +5,22 @@ import { startTestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
 import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
 import { needTool } from '../support/need.js';
+import { sharedRedisBackends, type SharedRedis } from '../support/redis-cluster.js';
 
 const missing = needTool('redis-server', redisServerPath() !== undefined, 'proxy-redis (metadata in a real Redis)');
 
-describe.skipIf(missing !== undefined)('metadata in a real Redis', () => {
-  let redis: TestRedis;
+const packages = (): Uint8Array[] => [makeNupkg({ id: 'Shared.Lib', version: '1.0.0' }), makeNupkg({ id: 'Shared.Lib', version: '2.0.0' })];
+
+// what the shared tier promises, on one redis-server and on a Redis Cluster
+for (const backend of sharedRedisBackends('proxy-redis (metadata in a real Redis)'))
+describe.skipIf(backend.skip !== undefined)(`metadata in a real shared tier (${backend.name})`, () => {
+  let redis: SharedRedis;
   let upstream: TestUpstream;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    upstream = await startTestUpstream({ packages: [makeNupkg({ id: 'Shared.Lib', version: '1.0.0' }), makeNupkg({ id: 'Shared.Lib', version: '2.0.0' })] });
-  });
+    redis = await backend.start();
+    upstream = await startTestUpstream({ packages: packages() });
+  }, 60_000);
   afterAll(async () => {
     await upstream?.close();
     await redis?.stop();
@@ -42,6 +47,21 @@ describe.skipIf(missing !== undefined)('metadata in a real Redis', () => {
     } finally {
       await second.stop();
     }
+  });
+});
+
+// a single server killed and restarted (a cluster losing a node: test/integration/redis-cluster-failover.test.ts)
+describe.skipIf(missing !== undefined)('metadata in a real Redis', () => {
+  let redis: TestRedis;
+  let upstream: TestUpstream;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    upstream = await startTestUpstream({ packages: packages() });
+  });
+  afterAll(async () => {
+    await upstream?.close();
+    await redis?.stop();
   });
 
   it('keeps serving (from the upstream) while Redis is down, and reports it on the readiness endpoint', async () => {
