@@ -1,0 +1,135 @@
+// A real S3-compatible server for tests (s3rver, in this process): its own free port and temp directory, one
+// bucket created at start, stop/restart on the same port and data (the fault tests stop it mid-upload).
+// s3rver keeps objects in plain files, answers with real S3 XML and checks SigV4 signatures (keys S3RVER).
+// It has no ListMultipartUploads and no AbortMultipartUpload: the store copes (see s3-blob-store.ts).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { freePort } from './net.js';
+
+interface S3rverInstance {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+  httpServer?: Server;
+}
+type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance;
+const requireCjs = createRequire(import.meta.url);
+const S3rver = requireCjs('s3rver') as S3rverCtor;
+
+interface ListOptions {
+  delimiter?: string;
+  prefix?: string;
+  maxKeys?: number;
+  [k: string]: unknown;
+}
+interface ListResult {
+  objects: { key: string }[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+}
+interface FilesystemStoreProto {
+  listObjects(bucket: string, options: ListOptions): Promise<ListResult>;
+}
+
+/**
+ * s3rver 3.7.1's disk store misses common prefixes that hold no object directly (it prunes the walk below them
+ * before it has seen one: `a/1.0.0/x` under `a/` is never found with Delimiter "/"); S3, MinIO and the rest group
+ * by prefix as documented. Patched here, in the test server only: a listing with a delimiter walks everything
+ * under the prefix and groups as S3 does.
+ */
+function fixDelimiterListing(): void {
+  const proto = (requireCjs('s3rver/lib/stores/filesystem.js') as { prototype: FilesystemStoreProto & { fixedByNuproxy?: boolean } }).prototype;
+  if (proto.fixedByNuproxy) return;
+  proto.fixedByNuproxy = true;
+  const original = proto.listObjects;
+  proto.listObjects = async function (this: unknown, bucket: string, options: ListOptions): Promise<ListResult> {
+    const { delimiter, prefix = '', maxKeys = Infinity } = options;
+    if (!delimiter) return original.call(this, bucket, options);
+    const all = await original.call(this, bucket, { ...options, delimiter: '', maxKeys: Infinity });
+    const common = new Set<string>();
+    const objects: { key: string }[] = [];
+    let isTruncated = false;
+    for (const o of all.objects) {
+      const idx = o.key.slice(prefix.length).indexOf(delimiter);
+      if (idx !== -1) common.add(o.key.slice(0, prefix.length + idx + delimiter.length));
+      else if (objects.length < maxKeys) objects.push(o);
+      else {
+        isTruncated = true;
+        break;
+      }
+    }
+    return { objects, commonPrefixes: [...common].sort(), isTruncated };
+  };
+}
+
+/** s3rver's fixed credentials (test-only, not secrets). */
+export const S3RVER_KEY = 'S3RVER';
+export const S3RVER_SECRET = 'S3RVER';
+
+export interface TestS3 {
+  endpoint: string;
+  bucket: string;
+  port: number;
+  /** A client of the server for the test's own checks (path style, s3rver's keys). */
+  client: S3Client;
+  /** Closes the server, cutting the connections open now (data kept). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data (stops it first when running). */
+  restart(): Promise<void>;
+  /** Stops it and removes its data. */
+  close(): Promise<void>;
+}
+
+export function testS3Client(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_SECRET },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/** Starts s3rver on a free loopback port with `bucket` (3+ characters) created. */
+export async function startS3(bucket = 'nupkgs'): Promise<TestS3> {
+  fixDelimiterListing();
+  const dir = await mkdtemp(join(tmpdir(), 'nuproxy-s3rver-'));
+  const port = await freePort();
+  let server: S3rverInstance | undefined;
+  const start = async (): Promise<void> => {
+    const s = new S3rver({ address: '127.0.0.1', port, directory: dir, silent: true, configureBuckets: [{ name: bucket }], vhostBuckets: false });
+    await s.run();
+    server = s;
+  };
+  const stop = async (): Promise<void> => {
+    const s = server;
+    server = undefined;
+    if (!s) return;
+    const closing = s.close();
+    s.httpServer?.closeAllConnections();
+    await closing;
+  };
+  await start();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = testS3Client(endpoint);
+  return {
+    endpoint,
+    bucket,
+    port,
+    client,
+    stop,
+    restart: async () => {
+      await stop();
+      await start();
+    },
+    close: async () => {
+      client.destroy();
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
