@@ -1,23 +1,15 @@
 import { constants as fsc, open as openCb } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteReader, ByteSink, CommitCheck, SendProgress } from './blob-store.js';
-import { exactly, isNotFound, isNotImplemented, parseRecord, storeFailure } from './s3-io.js';
+import { exactly, isNotFound, parseRecord, storeFailure } from './s3-io.js';
+import { listObjects, sendBody, sweepLeftovers } from './s3-sweep.js';
 import { S3BlobWriter, type S3WriterHome } from './s3-blob-writer.js';
 
 export interface S3BlobStoreOptions {
@@ -42,8 +34,6 @@ const SEGMENT = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199}$/;
 const HOST = hostname().replace(/[^A-Za-z0-9]/g, '').slice(0, 40) || 'host';
 /** Staging objects and uploads live here (a dot segment: no blob key can start so). */
 const STAGING = '.uploads/';
-/** What is older than this is a leftover whoever left it (a host that never came back). */
-const STALE_MS = 24 * 3_600_000;
 const DEFAULT_PART = 8 * 1024 * 1024;
 
 /**
@@ -121,54 +111,7 @@ export class S3BlobStore implements BlobStore {
       throw new NuproxyError('CONFIG_INVALID', `storage.s3: the bucket cannot be written: ${why}`, { store: this.location });
     }
     if (opts.sweep === false) return { swept: 0 };
-    let swept = 0;
-    const mine = `${this.prefix}${STAGING}${HOST}-`;
-    const cutoff = Date.now() - STALE_MS;
-    try {
-      let KeyMarker: string | undefined;
-      let UploadIdMarker: string | undefined;
-      do {
-        const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix + STAGING, KeyMarker, UploadIdMarker }));
-        for (const u of page.Uploads ?? []) {
-          if (!u.Key || !u.UploadId || !(u.Key.startsWith(mine) || (u.Initiated?.getTime() ?? Infinity) < cutoff)) continue;
-          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
-          swept++;
-        }
-        KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-        UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
-      } while (KeyMarker);
-    } catch (err) {
-      // s3rver cannot list uploads (their parts stay out of sight there); a real store's failure is an error
-      if (!isNotImplemented(err)) throw this.fail('sweeping multipart uploads', err);
-    }
-    try {
-      for await (const obj of this.listObjects(this.prefix + STAGING)) {
-        if (!obj.Key || !(obj.Key.startsWith(mine) || (obj.LastModified?.getTime() ?? Infinity) < cutoff)) continue;
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: obj.Key }));
-        swept++;
-      }
-    } catch (err) {
-      throw this.fail('sweeping staging objects', err);
-    }
-    for (const f of await readdir(this.scratchDir)) {
-      const path = join(this.scratchDir, f);
-      const old = await stat(path).then((st) => st.mtimeMs < cutoff, () => false);
-      if (f.startsWith(`${HOST}-`) || old) {
-        await rm(path, { force: true, recursive: true });
-        swept++;
-      }
-    }
-    return { swept };
-  }
-
-  private async *listObjects(Prefix: string, Delimiter?: string): AsyncGenerator<{ Key?: string; LastModified?: Date; dir?: boolean }> {
-    let ContinuationToken: string | undefined;
-    do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix, Delimiter, ContinuationToken }));
-      for (const o of page.Contents ?? []) yield o;
-      for (const p of page.CommonPrefixes ?? []) yield { Key: p.Prefix, dir: true };
-      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (ContinuationToken);
+    return { swept: await sweepLeftovers(this.client, this.bucket, this.prefix + STAGING, HOST, this.scratchDir, (op, err) => this.fail(op, err)) };
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
@@ -267,43 +210,14 @@ export class S3BlobStore implements BlobStore {
       sink.end();
       return;
     }
-    const cancel = new AbortController();
-    let gone = false;
-    const closed = new Promise<void>((r) =>
-      sink.once('close', () => {
-        if (!sink.writableFinished) {
-          gone = true;
-          cancel.abort();
-        }
-        r();
-      }),
-    );
-    void (async () => {
-      const body = await this.get(key, start, endInclusive, cancel.signal);
-      if (!body) throw new Error('the blob is gone');
-      try {
-        for await (const chunk of body) {
-          if (gone) break;
-          const n = (chunk as Buffer).length;
-          const more = sink.write(chunk, (err) => {
-            if (!err && progress) progress.bytesSent += n;
-          });
-          if (!more) await Promise.race([new Promise((r) => sink.once('drain', r)), closed]);
-        }
-      } finally {
-        body.destroy();
-      }
-      if (!gone) sink.end();
-    })().catch(() => {
-      if (!gone) sink.destroy();
-    });
+    sendBody((signal) => this.get(key, start, endInclusive, signal), sink, progress);
   }
 
   async list(prefix: string): Promise<string[]> {
     const base = this.objectKey(prefix) + '/';
     const names: string[] = [];
     try {
-      for await (const o of this.listObjects(base, '/')) {
+      for await (const o of listObjects(this.client, this.bucket, base, '/')) {
         const name = o.Key?.slice(base.length).replace(/\/$/, '');
         if (name && SEGMENT.test(name)) names.push(name); // what the bucket says is checked like a key
       }

@@ -20,9 +20,6 @@ export const isNotFound = (err: unknown): boolean => ['NotFound', 'NoSuchKey'].i
 /** The server has no such operation (s3rver: ListMultipartUploads, AbortMultipartUpload). */
 export const isNotImplemented = (err: unknown): boolean => ['NotImplemented', 'MethodNotAllowed'].includes(nameOf(err)) || status(err) === 501 || status(err) === 405;
 
-/** The upload is gone already (aborted or completed by another call). */
-export const isNoSuchUpload = (err: unknown): boolean => nameOf(err) === 'NoSuchUpload';
-
 /** A failure of the store as the layers above see it: the store could not answer (502/504 at the edge). */
 export function storeFailure(location: string, op: string, err: unknown): NuproxyError {
   if (err instanceof NuproxyError) return err;
