@@ -1,12 +1,17 @@
 // A real S3-compatible server for tests (s3rver, in this process): its own free port and temp directory, one
 // bucket created at start, stop/restart on the same port and data (the fault tests stop it mid-upload).
 // s3rver keeps objects in plain files, answers with real S3 XML and checks SigV4 signatures (keys S3RVER).
-// It has no ListMultipartUploads and no AbortMultipartUpload: the store copes (see s3-blob-store.ts).
-import { mkdtemp, rm } from 'node:fs/promises';
+// It has no ListMultipartUploads and no AbortMultipartUpload: the store copes (see s3-sweep.ts). Two of its
+// bugs (listing with a delimiter, PUTs that are not atomic) are patched below, in the test server only.
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import { freePort } from './net.js';
 
@@ -30,8 +35,59 @@ interface ListResult {
   commonPrefixes: string[];
   isTruncated: boolean;
 }
+interface StoredObject {
+  bucket: string;
+  key: string;
+  content: NodeJS.ReadableStream | Buffer;
+  metadata: Record<string, string>;
+}
 interface FilesystemStoreProto {
   listObjects(bucket: string, options: ListOptions): Promise<ListResult>;
+  putObject(object: StoredObject): Promise<{ size: number; md5: string }>;
+  copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, meta: unknown): Promise<unknown>;
+  getResourcePath(bucket: string, key: string, kind: string): string;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+}
+
+/**
+ * s3rver 3.7.1's disk store writes an object in place (and answers before the file is flushed), so two PUTs of
+ * one key interleave their bytes, where S3 and every real store replace an object atomically. Patched here, in
+ * the test server only: the bytes go to a temp file renamed over the object, and writes of one key take turns.
+ */
+function fixAtomicPut(proto: FilesystemStoreProto): void {
+  const turns = new Map<string, Promise<unknown>>();
+  const inTurn = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    const run = (turns.get(id) ?? Promise.resolve()).catch(() => undefined).then(fn);
+    turns.set(id, run);
+    void run.finally(() => turns.get(id) === run && turns.delete(id)).catch(() => undefined);
+    return run;
+  };
+  const copy = proto.copyObject;
+  proto.copyObject = function (this: FilesystemStoreProto, srcBucket, srcKey, destBucket, destKey, meta) {
+    return inTurn(`${destBucket}/${destKey}`, () => copy.call(this, srcBucket, srcKey, destBucket, destKey, meta));
+  };
+  proto.putObject = function (this: FilesystemStoreProto, object: StoredObject) {
+    return inTurn(`${object.bucket}/${object.key}`, async () => {
+      const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+      await mkdir(dirname(objectPath), { recursive: true });
+      const temp = `${objectPath}.${randomBytes(6).toString('hex')}.tmp`;
+      const md5 = createHash('md5');
+      let size = 0;
+      const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : (object.content as Readable);
+      const counted = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          md5.update(chunk);
+          size += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      await pipeline(source, counted, createWriteStream(temp));
+      await rename(temp, objectPath);
+      const digest = md5.digest('hex');
+      await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+      return { size, md5: digest };
+    });
+  };
 }
 
 /**
@@ -40,10 +96,11 @@ interface FilesystemStoreProto {
  * by prefix as documented. Patched here, in the test server only: a listing with a delimiter walks everything
  * under the prefix and groups as S3 does.
  */
-function fixDelimiterListing(): void {
+function fixTestServer(): void {
   const proto = (requireCjs('s3rver/lib/stores/filesystem.js') as { prototype: FilesystemStoreProto & { fixedByNuproxy?: boolean } }).prototype;
   if (proto.fixedByNuproxy) return;
   proto.fixedByNuproxy = true;
+  fixAtomicPut(proto);
   const original = proto.listObjects;
   proto.listObjects = async function (this: unknown, bucket: string, options: ListOptions): Promise<ListResult> {
     const { delimiter, prefix = '', maxKeys = Infinity } = options;
@@ -96,7 +153,7 @@ export function testS3Client(endpoint: string): S3Client {
 
 /** Starts s3rver on a free loopback port with `bucket` (3+ characters) created. */
 export async function startS3(bucket = 'nupkgs'): Promise<TestS3> {
-  fixDelimiterListing();
+  fixTestServer();
   const dir = await mkdtemp(join(tmpdir(), 'nuproxy-s3rver-'));
   const port = await freePort();
   let server: S3rverInstance | undefined;
