@@ -137,6 +137,37 @@ describe('S3BlobStore specifics', () => {
     store.destroy();
   });
 
+  it('the server stopped mid-upload: the commit fails as the store\'s fault, nothing is at the key, the spool is gone', async () => {
+    const prefix = `spec${++n}/`;
+    const scratch = join(base, `spec-${n}`);
+    const store = new S3BlobStore(options(prefix, scratch, 64 * 1024));
+    await store.init();
+    const key = 'packages/cut/1.0.0/cut.1.0.0.nupkg';
+    const bytes = randomBytes(1024 * 1024);
+    const w = await store.createWriter(key);
+    w.write(bytes.subarray(0, 512 * 1024)); // parts go up while bytes arrive
+    await s3.stop();
+    let err: unknown;
+    try {
+      w.write(bytes.subarray(512 * 1024));
+      err = await w.commit(sha512b64(bytes)).catch((e: unknown) => e);
+    } finally {
+      await s3.restart();
+    }
+    expect(err).toBeInstanceOf(NuproxyError);
+    expect((err as NuproxyError).code).toMatch(/^UPSTREAM_/);
+    expect(await readdir(scratch)).toEqual([]);
+    const fresh = new S3BlobStore(options(prefix, scratch, 64 * 1024));
+    expect(await fresh.stat(key)).toBeUndefined();
+    expect(await objectsUnder(prefix)).toEqual([]);
+    // and the same key commits whole once the server is back
+    const again = await store.put(key, bytes);
+    expect(again.sha512).toBe(sha512b64(bytes));
+    expect((await fresh.read(key))?.equals(bytes)).toBe(true);
+    store.destroy();
+    fresh.destroy();
+  });
+
   it('a store that went down: reads fail as the store\'s fault (naming it), and work again once it is back', async () => {
     const prefix = `spec${++n}/`;
     const store = new S3BlobStore(options(prefix, join(base, `spec-${n}`)));
