@@ -11,7 +11,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { NuproxyError } from '../errors.js';
+import { checkAnnounced } from './blob-commit.js';
 import type { BlobInfo, BlobWriter, CommitCheck, FollowLimits } from './blob-store.js';
 import { fdByteReader } from './fs-byte-reader.js';
 import { fileReader, settledReader } from './follow-reader.js';
@@ -148,12 +148,7 @@ export class S3BlobWriter implements BlobWriter {
     const target = this.home.objectKey(this.key);
     try {
       if (this.closed) throw new Error('blob writer already closed');
-      if (check.expectedLength !== undefined && check.expectedLength !== this.written) {
-        throw new NuproxyError('INTEGRITY', `upstream body length ${this.written} differs from Content-Length ${check.expectedLength}`);
-      }
-      if (check.expectedSha512 !== undefined && check.expectedSha512 !== sha512) {
-        throw new NuproxyError('INTEGRITY', 'upstream body does not match the SHA-512 the upstream announced');
-      }
+      checkAnnounced(this.written, sha512, check);
       if (check.verify) await check.verify(fdByteReader(this.fd, this.written, false), this.tail());
       check.onVerified?.();
       const Metadata = recordMetadata(this.written, sha512, upstream);
