@@ -104,6 +104,28 @@ describe('storage.kind s3: packages in a shared bucket', () => {
     expect(upstream.requests).toEqual([]);
   });
 
+  it('the bucket down: a package answer is a 502/504 naming the store, the process keeps going, and serves again once it is back', async () => {
+    const up2 = await startTestUpstream({ packages: Object.values(pkgs) });
+    const c = await start(up2.serviceIndexUrl);
+    try {
+      await s3.stop();
+      let down;
+      try {
+        down = await get(c.url + paths.small);
+      } finally {
+        await s3.restart();
+      }
+      expect([502, 504]).toContain(down.status);
+      expect(down.body.toString()).toContain(s3.bucket);
+      expect(down.body.toString()).not.toContain(S3RVER_SECRET);
+      const back = await get(c.url + paths.small);
+      expect(back.status).toBe(200);
+      expect(back.body.equals(pkgs.small)).toBe(true);
+    } finally {
+      await up2.close();
+    }
+  });
+
   it('start-up fails with an error naming the bucket and endpoint (never the keys) when the bucket cannot be written', async () => {
     const err = (await startTestProxy({ upstreams: ['http://127.0.0.1:9/v3/index.json'], config: storage('missing-bucket', s3.endpoint), env }).catch((e: unknown) => e)) as NuproxyError;
     expect(err).toBeInstanceOf(NuproxyError);
