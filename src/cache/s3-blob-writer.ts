@@ -19,8 +19,23 @@ import { recordMetadata, storeFailure } from './s3-io.js';
 
 /** How many trailing bytes a writer keeps in memory for the content check (a zip's end record area). */
 const TAIL = 22 + 65535;
-/** Parts of one upload on the wire at once (each holds one part in memory while it goes). */
-const PARTS_IN_FLIGHT = 3;
+/**
+ * Parts on the wire at once in this process, all uploads together (each holds one part in memory while it
+ * goes: 8 × 8 MB), first come first served; the bytes wait in the spool files meanwhile.
+ */
+const PARTS_IN_FLIGHT = 8;
+const slots = { inFlight: 0, waiting: [] as (() => void)[] };
+
+async function takeSlot(): Promise<void> {
+  if (slots.inFlight >= PARTS_IN_FLIGHT) await new Promise<void>((r) => slots.waiting.push(r));
+  else slots.inFlight++;
+}
+
+function giveSlot(): void {
+  const next = slots.waiting.shift();
+  if (next) next(); // the slot passes on as it is
+  else slots.inFlight--;
+}
 
 /** What the writer needs of its store. */
 export interface S3WriterHome {
@@ -58,8 +73,6 @@ export class S3BlobWriter implements BlobWriter {
   private uploadId: Promise<string> | undefined;
   private nextPartStart = 0;
   private readonly parts: Promise<Part>[] = [];
-  private readonly waiting: (() => void)[] = [];
-  private inFlight = 0;
   private readonly cancel = new AbortController();
   private committedInfo: BlobInfo | undefined;
   private stagedObject = false;
@@ -111,7 +124,7 @@ export class S3BlobWriter implements BlobWriter {
     const PartNumber = this.parts.length + 1;
     const part = (async (): Promise<Part> => {
       const UploadId = await this.begin();
-      await this.slot();
+      await takeSlot();
       try {
         if (this.stopped) throw new Error('writer stopped');
         const Body = await this.readSpool(start, length);
@@ -122,17 +135,11 @@ export class S3BlobWriter implements BlobWriter {
         if (!r.ETag) throw new Error('no ETag in the answer');
         return { PartNumber, ETag: r.ETag };
       } finally {
-        this.inFlight--;
-        this.waiting.shift()?.();
+        giveSlot();
       }
     })();
     part.catch(() => undefined); // seen at commit (or dropped with the writer)
     this.parts.push(part);
-  }
-
-  private async slot(): Promise<void> {
-    if (this.inFlight >= PARTS_IN_FLIGHT) await new Promise<void>((r) => this.waiting.push(r));
-    this.inFlight++;
   }
 
   private readSpool(position: number, length: number): Promise<Buffer> {

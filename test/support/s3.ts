@@ -5,7 +5,7 @@
 // bugs (listing with a delimiter, PUTs that are not atomic) are patched below, in the test server only.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -47,12 +47,14 @@ interface FilesystemStoreProto {
   copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, meta: unknown): Promise<unknown>;
   getResourcePath(bucket: string, key: string, kind: string): string;
   putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  getMetadata(bucket: string, key: string): Promise<unknown>;
 }
 
 /**
  * s3rver 3.7.1's disk store writes an object in place (and answers before the file is flushed), so two PUTs of
- * one key interleave their bytes, where S3 and every real store replace an object atomically. Patched here, in
- * the test server only: the bytes go to a temp file renamed over the object, and writes of one key take turns.
+ * one key interleave their bytes and a HEAD during a PUT or copy sees part of the object, where S3 and every
+ * real store replace an object atomically. Patched here, in the test server only: the bytes go to a temp file
+ * renamed over the object after its record is written, and writes of one key take turns.
  */
 function fixAtomicPut(proto: FilesystemStoreProto): void {
   const turns = new Map<string, Promise<unknown>>();
@@ -64,7 +66,19 @@ function fixAtomicPut(proto: FilesystemStoreProto): void {
   };
   const copy = proto.copyObject;
   proto.copyObject = function (this: FilesystemStoreProto, srcBucket, srcKey, destBucket, destKey, meta) {
-    return inTurn(`${destBucket}/${destKey}`, () => copy.call(this, srcBucket, srcKey, destBucket, destKey, meta));
+    return inTurn(`${destBucket}/${destKey}`, async () => {
+      const src = this.getResourcePath(srcBucket, srcKey, 'object');
+      const dest = this.getResourcePath(destBucket, destKey, 'object');
+      if (!meta || src === dest) return copy.call(this, srcBucket, srcKey, destBucket, destKey, meta);
+      // a copy with new metadata: bytes to a temp file, the record first, then the bytes renamed into place
+      await mkdir(dirname(dest), { recursive: true });
+      const temp = `${dest}.${randomBytes(6).toString('hex')}.tmp`;
+      await copyFile(src, temp);
+      const md5 = createHash('md5').update(await readFile(temp)).digest('hex');
+      await this.putMetadata(destBucket, destKey, meta as Record<string, string>, md5);
+      await rename(temp, dest);
+      return this.getMetadata(destBucket, destKey);
+    });
   };
   proto.putObject = function (this: FilesystemStoreProto, object: StoredObject) {
     return inTurn(`${object.bucket}/${object.key}`, async () => {
@@ -82,9 +96,10 @@ function fixAtomicPut(proto: FilesystemStoreProto): void {
         },
       });
       await pipeline(source, counted, createWriteStream(temp));
-      await rename(temp, objectPath);
       const digest = md5.digest('hex');
+      // the record first, then the bytes: a new key shows nothing until both are there
       await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+      await rename(temp, objectPath);
       return { size, md5: digest };
     });
   };
