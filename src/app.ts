@@ -59,11 +59,29 @@ export interface AppOptions {
 }
 
 /**
- * The configured blob store, not yet prepared (`init`): `nuproxy import` stores through it without the rest of
- * the core (no upstreams, no metadata store).
+ * The configured blob store (`storage.kind`), not yet prepared (`init`): `nuproxy import` stores through it
+ * without the rest of the core (no upstreams, no metadata store). `cacheDir`: cache.dir as the caller resolved
+ * it (the disk store's root; the S3 store spools under its .tmp). The S3 client is loaded only when configured.
  */
-export function createBlobStore(cache: Config['cache']): BlobStore {
-  return new FsBlobStore(cache.dir, { maxStats: divideMemory(cache.memoryMaxMB).blobInfo.entries });
+export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3Credentials'>, cacheDir = loaded.config.cache.dir): Promise<BlobStore> {
+  const { cache, storage } = loaded.config;
+  const maxStats = divideMemory(cache.memoryMaxMB).blobInfo.entries;
+  if (storage.kind === 's3' && storage.s3) {
+    if (!loaded.s3Credentials) throw new NuproxyError('CONFIG_INVALID', 'storage.s3: the S3 keys were not loaded');
+    const { S3BlobStore } = await import('./cache/s3-blob-store.js');
+    const s3 = storage.s3;
+    return new S3BlobStore({
+      ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+      bucket: s3.bucket,
+      region: s3.region,
+      prefix: s3.prefix,
+      forcePathStyle: s3.forcePathStyle,
+      credentials: loaded.s3Credentials,
+      scratchDir: resolve(cacheDir, '.tmp', 's3'),
+      maxStats,
+    });
+  }
+  return new FsBlobStore(cacheDir, { maxStats });
 }
 
 export interface RunningApp {
@@ -95,7 +113,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const clock = opts.clock ?? systemClock;
   const memory = divideMemory(config.cache.memoryMaxMB);
 
-  const blobs = createBlobStore(config.cache);
+  const blobs = await createBlobStore(loaded);
   const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
   if (swept > 0) log.info({ swept }, 'removed temp files left by an earlier run');
 

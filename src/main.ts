@@ -201,7 +201,7 @@ async function main(argv: string[]): Promise<number> {
 async function runPrimary(loaded: LoadedConfig, count: number): Promise<number> {
   const logger = createLogger({ level: loaded.config.log.level, destination: pino.destination({ dest: 1, sync: true }) }).child({ role: 'primary' });
   try {
-    const { swept } = await createBlobStore(loaded.config.cache).init({ sweep: true });
+    const { swept } = await (await createBlobStore(loaded)).init({ sweep: true });
     if (swept > 0) logger.info({ swept }, 'removed temp files left by an earlier run');
   } catch (err) {
     logger.fatal({ err: isNuproxyError(err) ? err.message : err }, 'cannot start');

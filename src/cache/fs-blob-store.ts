@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteReader, ByteSink, CommitCheck, FollowLimits, SendProgress } from './blob-store.js';
+import { importVia, putVia } from './blob-commit.js';
 import { FsBlobWriter, META_SUFFIX, tempNameIn, type WriterHome } from './fs-blob-writer.js';
 import { fdByteReader } from './fs-byte-reader.js';
 import { sendFile } from './fs-send.js';
@@ -199,40 +200,16 @@ export class FsBlobStore implements BlobStore {
     );
   }
 
-  async put(key: string, bytes: Uint8Array, opts: { upstream?: string; check?: CommitCheck } = {}): Promise<BlobInfo> {
-    const writer = await this.createWriter(key);
-    writer.write(bytes);
-    return writer.commit(createHash('sha512').update(bytes).digest('base64'), { ...opts.check, ...(opts.upstream ? { upstream: opts.upstream } : {}) });
+  put(key: string, bytes: Uint8Array, opts: { upstream?: string; check?: CommitCheck } = {}): Promise<BlobInfo> {
+    return putVia(this, key, bytes, opts);
   }
 
-  async import(key: string, body: AsyncIterable<Uint8Array>, check: CommitCheck & { replace?: boolean }): Promise<BlobInfo> {
-    const { replace, ...commitCheck } = check;
-    const existing = await this.stat(key);
-    const writer = await this.createWriter(key);
-    const hash = createHash('sha512');
-    let sha512: string;
-    try {
-      for await (const chunk of body) {
-        writer.write(chunk);
-        hash.update(chunk);
-      }
-      sha512 = hash.digest('base64');
-      if (existing && !replace) {
-        if (check.expectedLength !== undefined && check.expectedLength !== writer.written) throw new NuproxyError('INTEGRITY', `body length ${writer.written} differs from the expected ${check.expectedLength}`);
-        if (check.expectedSha512 !== undefined && check.expectedSha512 !== sha512) throw new NuproxyError('INTEGRITY', 'body does not match the expected SHA-512');
-        if ((existing.sha512 ?? (await this.hashOf(key))) !== sha512) throw new NuproxyError('CONFLICT', 'another blob is already stored at this key', { key });
-        await writer.abort();
-        return existing;
-      }
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
-    return writer.commit(sha512, commitCheck);
+  import(key: string, body: AsyncIterable<Uint8Array>, check: CommitCheck & { replace?: boolean }): Promise<BlobInfo> {
+    return importVia(this, key, body, check);
   }
 
   /** The SHA-512 of a stored blob without one recorded (stored by an old version). */
-  private async hashOf(key: string): Promise<string | undefined> {
+  async hashOf(key: string): Promise<string | undefined> {
     const bytes = await readFile(this.fileOf(key)).catch(() => undefined);
     return bytes && createHash('sha512').update(bytes).digest('base64');
   }

@@ -3,7 +3,7 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { NuproxyError } from '../errors.js';
+import { checkAnnounced } from './blob-commit.js';
 import type { BlobInfo, BlobWriter, CommitCheck, FollowLimits } from './blob-store.js';
 import { fdByteReader } from './fs-byte-reader.js';
 import { fileReader } from './follow-reader.js';
@@ -84,12 +84,7 @@ export class FsBlobWriter implements BlobWriter {
     const tempMeta = this.home.tempName();
     try {
       if (this.closed) throw new Error('blob writer already closed');
-      if (check.expectedLength !== undefined && check.expectedLength !== this.written) {
-        throw new NuproxyError('INTEGRITY', `upstream body length ${this.written} differs from Content-Length ${check.expectedLength}`);
-      }
-      if (check.expectedSha512 !== undefined && check.expectedSha512 !== sha512) {
-        throw new NuproxyError('INTEGRITY', 'upstream body does not match the SHA-512 the upstream announced');
-      }
+      checkAnnounced(this.written, sha512, check);
       if (check.verify) await check.verify(fdByteReader(this.fd, this.written, false), this.tail());
       check.onVerified?.();
       this.close();

@@ -102,7 +102,7 @@ export const importCommand: CliCommand = async (args, ctx) => {
   try {
     const bundle = resolve(ctx.cwd, positionals[0]!);
     await stat(bundle); // a missing bundle fails before the cache is touched
-    const blobs = createBlobStore({ ...ctx.loaded.config.cache, dir: cacheDir });
+    const blobs = await createBlobStore(ctx.loaded, cacheDir);
     await blobs.init({ sweep: false });
     const summary = await importBundle({ blobs }, bundle, {
       ...(typeof values.manifest === 'string' ? { manifestPath: resolve(ctx.cwd, values.manifest) } : {}),

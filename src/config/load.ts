@@ -29,6 +29,8 @@ export interface LoadedConfig {
   secrets: ReadonlyMap<string, ResolvedAuth>; // by upstream name
   /** The writable upstream's push key in mapped key mode (from publish.upstreamKeyEnv). */
   publishKey?: string;
+  /** The S3 keys (storage.kind s3), from the variables storage.s3 names. */
+  s3Credentials?: { accessKeyId: string; secretAccessKey: string };
   source: string; // file path or "defaults"
 }
 
@@ -137,8 +139,17 @@ export function validateConfig(raw: unknown, env: Env = {}, source = 'defaults')
   if (parsed.success && parsed.data.publish.keyMode === 'mapped' && !parsed.data.upstreams.some((u) => u.writable)) {
     problems.push('publish.keyMode: mapped keys need an upstream with writable: true');
   }
+  let s3Credentials: LoadedConfig['s3Credentials'];
+  const s3 = parsed.success && parsed.data.storage.kind === 's3' ? parsed.data.storage.s3 : undefined;
+  if (s3) {
+    const accessKeyId = env[s3.accessKeyIdEnv];
+    const secretAccessKey = env[s3.secretAccessKeyEnv];
+    if (!accessKeyId) problems.push(`storage.s3.accessKeyIdEnv: environment variable ${s3.accessKeyIdEnv} is not set`);
+    if (!secretAccessKey) problems.push(`storage.s3.secretAccessKeyEnv: environment variable ${s3.secretAccessKeyEnv} is not set`);
+    if (accessKeyId && secretAccessKey) s3Credentials = { accessKeyId, secretAccessKey };
+  }
   if (problems.length > 0 || !parsed.success) throw configError(problems, source);
-  return { config: deepFreeze(parsed.data), secrets, ...(publishKey ? { publishKey } : {}), source };
+  return { config: deepFreeze(parsed.data), secrets, ...(publishKey ? { publishKey } : {}), ...(s3Credentials ? { s3Credentials } : {}), source };
 }
 
 /** Loads the config file (if any) named by --config or NUPROXY_CONFIG, then env overrides, then validates. */
@@ -174,5 +185,9 @@ export function secretSources(loaded: LoadedConfig): SecretSource[] {
     else out.push({ label: `upstream ${name} ${a.header} value`, value: a.value });
   }
   if (loaded.publishKey) out.push({ label: 'publish.upstreamKeyEnv key', value: loaded.publishKey });
+  if (loaded.s3Credentials) {
+    out.push({ label: 'storage.s3.accessKeyIdEnv key', value: loaded.s3Credentials.accessKeyId });
+    out.push({ label: 'storage.s3.secretAccessKeyEnv key', value: loaded.s3Credentials.secretAccessKey });
+  }
   return out;
 }

@@ -133,6 +133,32 @@ const upstreamSchema = z.strictObject({
     .optional(),
 });
 
+/** An S3 bucket name (the common rules of S3 and its look-alikes: 3 to 63 lower-case letters, digits, ".", "-"). */
+const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a bucket name: 3 to 63 lower-case letters, digits, "." and "-"');
+
+/** Where package bytes live: the disk (cache.dir) or an S3-compatible bucket that every instance shares. */
+const storageSchema = z
+  .strictObject({
+    kind: z.enum(['fs', 's3']).default('fs'),
+    s3: z
+      .strictObject({
+        // absent: AWS S3 itself (the region's endpoint)
+        endpoint: httpUrl.refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not contain credentials (use accessKeyIdEnv, secretAccessKeyEnv)').optional(),
+        bucket: bucketName,
+        region: z.string().regex(/^[a-z0-9-]{1,40}$/, 'must be a region name such as us-east-1').default('us-east-1'),
+        // keys go under this prefix ("" or segments ending in "/", e.g. "nuproxy/")
+        prefix: z.string().regex(/^([A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}\/){0,8}$/, 'must be "" or "/"-terminated segments of letters, digits, ".", "_", "+", "-" (e.g. "nuproxy/")').default(''),
+        forcePathStyle: z.boolean().default(false), // bucket in the path, not the host name (MinIO and most self-hosted stores)
+        accessKeyIdEnv: envName,
+        secretAccessKeyEnv: envName,
+      })
+      .optional(),
+  })
+  .prefault({})
+  .superRefine((st, ctx) => {
+    if (st.kind === 's3' && !st.s3) ctx.addIssue({ code: 'custom', path: ['s3'], message: 'storage.kind s3 needs storage.s3 (endpoint, bucket, accessKeyIdEnv, secretAccessKeyEnv, ...)' });
+  });
+
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -178,6 +204,7 @@ export const configSchema = z.strictObject({
       redisBlobTtl: duration('7d'),
     })
     .prefault({}),
+  storage: storageSchema,
   upstreams: z
     .array(upstreamSchema)
     .min(1, 'at least one upstream is required')
