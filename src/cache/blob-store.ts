@@ -98,6 +98,12 @@ export interface BlobStore {
   readonly kind: string;
   /** Where it stores, for logs and the start-up line (a directory, a bucket URL): never a secret. */
   readonly location: string;
+  /**
+   * Every instance configured alike sees what one stores (an object store: true; a disk: false, unless the
+   * operator shares the volume, which the store cannot know). The package path then holds its shared fetch lock
+   * until a download of any size is stored, so the other instances read it instead of fetching it too.
+   */
+  readonly sharedAcrossInstances: boolean;
   /** Prepares the store; sweeps what a crashed writer of this host left behind unless `sweep` is false. */
   init(opts?: { sweep?: boolean }): Promise<{ swept: number }>;
   stat(key: string): Promise<BlobInfo | undefined>;

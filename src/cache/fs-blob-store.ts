@@ -32,6 +32,7 @@ const isMissing = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes((err
  */
 export class FsBlobStore implements BlobStore {
   readonly kind = 'disk';
+  readonly sharedAcrossInstances = false;
   /** @deprecated tests only (use `location` for logs). */
   readonly root: string;
   private readonly tmpRoot: string;

@@ -46,6 +46,7 @@ const DEFAULT_PART = 8 * 1024 * 1024;
  */
 export class S3BlobStore implements BlobStore {
   readonly kind = 's3';
+  readonly sharedAcrossInstances = true;
   readonly location: string;
   private readonly client: S3Client;
   private readonly bucket: string;

@@ -207,7 +207,9 @@ export class PackageFiles {
       peekFirst: true, // another instance may have stored it already
       fetch: (release) =>
         this.download(p, source, release, (dl) => {
-          if (dl.expectedLength !== undefined && dl.expectedLength > tier.maxBytes) void release(); // the others fetch for themselves
+          // too large for Redis: on a store the others cannot read, they fetch for themselves; on a shared one
+          // (a bucket) the lock is held until it is stored and they read it there
+          if (!this.blobs.sharedAcrossInstances && dl.expectedLength !== undefined && dl.expectedLength > tier.maxBytes) void release();
           dl.done.then(
             async (info) => {
               try {

@@ -21,6 +21,7 @@ const unused = (what: string): never => {
 /** Blobs in a Map: what an object store looks like to bundles (no files, no paths). */
 class MemoryBlobs implements BlobStore {
   readonly kind = 'memory';
+  readonly sharedAcrossInstances = false;
   readonly location = 'memory:';
   readonly blobs = new Map<string, { bytes: Buffer; info: BlobInfo }>();
 

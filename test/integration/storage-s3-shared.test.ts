@@ -1,6 +1,7 @@
 // Two instances, one Redis, one bucket (s3rver): 50 concurrent misses of a 20 MB package (over the Redis blob
 // tier's size, so only the bucket can carry it between instances) spread over both: every client gets the
-// identical bytes; the upstream fetches are counted (one per instance today, see the known gap below).
+// identical bytes, and exactly one upstream fetch in all (the holder keeps the shared lock until the object is
+// committed; the other instance reads it from the bucket).
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeNupkg } from '../support/nupkg.js';
@@ -41,11 +42,7 @@ describe.skipIf(missing)('two instances, one Redis, one bucket', () => {
     await s3?.close();
   });
 
-  // KNOWN GAP (feed/packages.ts, outside the S3 backend): the shared lock is released as soon as a download's
-  // Content-Length is over cache.redisBlobMaxMB ("the others fetch for themselves"), so today each instance
-  // fetches once (2 here). With a bucket every instance shares, the holder should keep the lock until its commit
-  // and the others read the committed object (peek already stats the store); then this expects exactly 1.
-  it('50 concurrent misses of a 20 MB package over both instances: identical bytes, at most one fetch per instance', { timeout: 60_000 }, async () => {
+  it('50 concurrent misses of a 20 MB package over both instances: identical bytes, one upstream fetch', { timeout: 60_000 }, async () => {
     const path = 'v3/flat/shared.big/1.0.0/shared.big.1.0.0.nupkg';
     const upstreamPath = `/v3-flatcontainer/${path.slice('v3/flat/'.length)}`;
     upstream.setFault(upstreamPath, { kind: 'throttle', bytesPerSecond: 16 * 1024 * 1024 });
@@ -55,7 +52,6 @@ describe.skipIf(missing)('two instances, one Redis, one bucket', () => {
       expect(r.status).toBe(200);
       expect(r.body.equals(big)).toBe(true);
     }
-    expect(upstream.hits(upstreamPath)).toBeGreaterThanOrEqual(1);
-    expect(upstream.hits(upstreamPath)).toBeLessThanOrEqual(2); // the issue's target: 1 (see above)
+    expect(upstream.hits(upstreamPath)).toBe(1);
   });
 });
