@@ -16,6 +16,7 @@ import { herdScenario } from './scenarios/herd.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { metadataScenario } from './scenarios/metadata.js';
 import { restoreScenario } from './scenarios/restore.js';
+import { s3Scenario } from './scenarios/s3.js';
 import { warmScenario } from './scenarios/warm.js';
 
 const ALL: Record<ScenarioName, Scenario> = {
@@ -24,6 +25,7 @@ const ALL: Record<ScenarioName, Scenario> = {
   metadata: metadataScenario,
   restore: restoreScenario,
   memory: memoryScenario,
+  s3: s3Scenario,
 };
 
 function log(msg: string): void {

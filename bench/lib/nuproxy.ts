@@ -30,6 +30,8 @@ export interface NuproxyOptions {
   label?: string;
   /** Config `workers` (default 1). */
   workers?: number;
+  /** Config `storage` (default: the disk). */
+  storage?: Record<string, unknown>;
 }
 
 let counter = 0;
@@ -44,6 +46,7 @@ export async function startNuproxy(scope: Scope, s: Settings, o: NuproxyOptions)
     log: { level: o.logLevel ?? 'info' },
     shutdownGrace: '2s',
     workers: o.workers ?? 1,
+    ...(o.storage ? { storage: o.storage } : {}),
   };
   const configFile = join(o.workDir, `${label}.json`);
   const logFile = join(o.workDir, `${label}.log`);

@@ -35,6 +35,7 @@ const NEEDS: Record<ScenarioName, (keyof Tools)[]> = {
   metadata: ['nginx', 'wrk', 'redisServer'],
   restore: ['nginx', 'dotnet', 'realPackages'],
   memory: [],
+  s3: ['wrk'],
 };
 
 const DEBIAN_PACKAGE: Partial<Record<keyof Tools, string>> = { nginx: 'nginx', wrk: 'wrk', redisServer: 'redis-server' };
