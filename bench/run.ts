@@ -1,5 +1,5 @@
 // `npm run bench`: nuproxy against nginx (and itself) on loopback. Installs nothing; says what is missing.
-// Scenarios: warm packages, herd, metadata, restore, memory (see bench/scenarios). Each has a hard time bound.
+// Scenarios: warm packages, herd, metadata, restore, memory, s3 (see bench/scenarios). Each has a hard time bound.
 // Output: tables on stdout, .bench/results.json, .bench/chart.svg. Knobs: bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
