@@ -12,6 +12,7 @@ import { FsBlobWriter, META_SUFFIX, tempNameIn, type WriterHome } from './fs-blo
 import { fdByteReader } from './fs-byte-reader.js';
 import { sendFile } from './fs-send.js';
 import { committedFileReader, fileReader } from './follow-reader.js';
+import { ReadLog } from './read-log.js';
 
 export type { BlobInfo, CommitCheck } from './blob-store.js';
 
@@ -39,7 +40,7 @@ export class FsBlobStore implements BlobStore {
   private readonly infoCache: LRUCache<string, BlobInfo>;
   /** The file of each info this store handed out: send() finds it without parsing the key again. */
   private readonly files = new WeakMap<BlobInfo, string>();
-  private reads = new Set<string>();
+  private readonly reads = new ReadLog();
   private readonly home: WriterHome = {
     tempName: () => tempNameIn(this.tmpRoot, TEMP_HOST),
     committed: (key, info, path) => this.remember(key, info, path),
@@ -230,11 +231,8 @@ export class FsBlobStore implements BlobStore {
     this.reads.add(key);
   }
 
-  /** (Until something takes them, the keys held are at most one per blob served: bounded by what is stored.) */
   takeReads(): string[] {
-    const taken = [...this.reads];
-    this.reads = new Set();
-    return taken;
+    return this.reads.take();
   }
 
   /** Follows another worker's temp file on this disk, named by its share reference (a temp name, nothing else). */

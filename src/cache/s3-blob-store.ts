@@ -12,6 +12,7 @@ import { importVia, putVia } from './blob-commit.js';
 import { exactly, isNotFound, parseRecord, storeFailure } from './s3-io.js';
 import { listObjects, sendBody, sweepLeftovers } from './s3-sweep.js';
 import { S3BlobWriter, type S3WriterHome } from './s3-blob-writer.js';
+import { ReadLog } from './read-log.js';
 
 export interface S3BlobStoreOptions {
   /** Absent: AWS itself (the region's endpoint). */
@@ -54,7 +55,7 @@ export class S3BlobStore implements BlobStore {
   private readonly scratchDir: string;
   private readonly partSize: number;
   private readonly infoCache: LRUCache<string, BlobInfo>;
-  private reads = new Set<string>();
+  private readonly reads = new ReadLog();
   private readonly home: S3WriterHome;
 
   constructor(opts: S3BlobStoreOptions) {
@@ -272,9 +273,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   takeReads(): string[] {
-    const taken = [...this.reads];
-    this.reads = new Set();
-    return taken;
+    return this.reads.take();
   }
 
   /** Closes the client's connections (tests; a process that ends needs nothing). */
