@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { request } from 'undici';
+import { getOutcome, type Outcome } from '../support/http.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
@@ -13,17 +14,12 @@ import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 const sha512 = (b: Uint8Array): string => createHash('sha512').update(b).digest('base64');
 const PREFIX = 'faults/';
 
-async function download(url: string): Promise<{ status: number; bytes: Buffer; error?: string }> {
-  const chunks: Buffer[] = [];
-  let status = 0;
-  try {
-    const res = await request(url, { headersTimeout: 30_000, bodyTimeout: 30_000 });
-    status = res.statusCode;
-    for await (const c of res.body) chunks.push(c as Buffer);
-    return { status, bytes: Buffer.concat(chunks) };
-  } catch (err) {
-    return { status, bytes: Buffer.concat(chunks), error: (err as Error).message };
-  }
+/** A whole answer is the checked package; anything else was cut short (never other bytes looking complete). */
+function wholeOrCut(o: Outcome, big: Buffer): boolean {
+  const whole = o.status === 200 && o.complete;
+  if (whole) expect(o.body.equals(big)).toBe(true);
+  else expect(o.body.length).toBeLessThan(big.length);
+  return whole;
 }
 
 describe('storage.kind s3: the bucket server killed mid-download and restarted', () => {
@@ -53,20 +49,16 @@ describe('storage.kind s3: the bucket server killed mid-download and restarted',
 
   it('no client gets other bytes than the checked package, nothing partial is at the key, and once the server is back the package is stored and served whole', { timeout: 60_000 }, async () => {
     upstream.setFault(upstreamPath, { kind: 'throttle', bytesPerSecond: 8 * 1024 * 1024 });
-    const first = download(proxy.url + path);
+    const first = getOutcome(proxy.url + path);
     // about 1.5 s in: the first part has gone up, the second is on its way
     await new Promise((r) => setTimeout(r, 1500));
     await s3.stop();
     // the client whose download was under way: a body that looks complete is the right one (the last byte is
     // only sent once the bytes are checked, which they can be from the local spool), else it is cut short
-    const cut = await first;
-    if (cut.status === 200 && cut.error === undefined) expect(cut.bytes.equals(big)).toBe(true);
-    else expect(cut.bytes.length).toBeLessThan(big.length);
+    wholeOrCut(await first, big);
     // while the bucket is down, a new miss of this large package streams as it arrives (as on disk): what a
     // client gets whole is the checked bytes, else it is cut short; nothing is stored (checked below)
-    const down = await download(proxy.url + path);
-    if (down.status === 200 && down.error === undefined) expect(down.bytes.equals(big)).toBe(true);
-    else expect(down.bytes.length).toBeLessThan(big.length);
+    wholeOrCut(await getOutcome(proxy.url + path), big);
     expect((await request(`${proxy.url}health/live`)).statusCode).toBe(200);
 
     await s3.restart();
@@ -79,17 +71,13 @@ describe('storage.kind s3: the bucket server killed mid-download and restarted',
     let served = 0;
     while (!(await present())) {
       if (Date.now() > deadline) throw new Error(`not stored 30 s after the server came back (${served} whole answers)`);
-      const r = await download(proxy.url + path);
-      if (r.status === 200 && r.error === undefined) {
-        expect(r.bytes.equals(big)).toBe(true);
-        served++;
-      } else expect(r.bytes.length).toBeLessThan(big.length);
+      if (wholeOrCut(await getOutcome(proxy.url + path), big)) served++;
       await new Promise((done) => setTimeout(done, 200));
     }
-    const again = await download(proxy.url + path);
-    expect(again.error).toBeUndefined();
+    const again = await getOutcome(proxy.url + path);
+    expect(again.complete).toBe(true);
     expect(again.status).toBe(200);
-    expect(again.bytes.equals(big)).toBe(true);
+    expect(again.body.equals(big)).toBe(true);
 
     // every object at a package key is whole: its bytes match its record
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${PREFIX}packages/` }));

@@ -6,12 +6,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** The external things tests depend on. */
-export type Tool = 'dotnet' | 'real-packages' | 'redis-server' | 'nginx' | 'openssl' | 'procfs';
+export type Tool = 'dotnet' | 'real-packages' | 'redis-server' | 'redis-cli' | 'nginx' | 'openssl' | 'procfs';
 
 const HOW: Record<Tool, string> = {
   dotnet: 'install the .NET SDK so that `dotnet --version` works',
   'real-packages': 'set NUPROXY_REAL_PACKAGES to a global-packages folder holding xunit/2.9.3/xunit.2.9.3.nupkg',
   'redis-server': 'apt-get install redis-server',
+  'redis-cli': 'apt-get install redis-tools (it creates the test Redis Cluster)',
   nginx: 'apt-get install nginx',
   openssl: 'apt-get install openssl',
   procfs: 'run the tests on Linux (/proc/<pid>/status)',

@@ -198,7 +198,7 @@ export function sharedRedisBackends(what: string): SharedRedisBackend[] {
     },
     {
       name: 'redis cluster',
-      skip: needTool('redis-server', server && redisCliPath() !== undefined, `${what} on a Redis Cluster (redis-server and redis-cli)`),
+      skip: needTool('redis-server', server, `${what} on a Redis Cluster`) ?? needTool('redis-cli', redisCliPath() !== undefined, `${what} on a Redis Cluster`),
       start: async () => {
         const c = await startRedisCluster();
         const target = clusterSeeds(c.url)!;
