@@ -3,15 +3,11 @@
 // hold the event loop for 2.2-2.6 s while it was rewritten, stringified to be stored, parsed again and merged
 // (/health/live waited that long). Against the real nuproxy process at default limits: the index is answered,
 // rewritten to the proxy's URLs, while every health probe answers; and the warm answer is the same.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { get } from '../support/http.js';
 import { whileProbing as probing } from '../support/probe.js';
 import { document } from '../support/hostile/metadata.js';
-import { startHostileUpstream, type HostileUpstream } from '../support/hostile/server.js';
-import { startNuproxy, type NuproxyProcess } from '../support/process.js';
+import { nuproxyBehindHostile } from '../support/hostile/process.js';
 
 const FLAT = '/v3-flatcontainer/';
 const REG = '/v3/registration5-gz-semver2/';
@@ -58,32 +54,17 @@ function bigIndex(origin: string): { body: string; versions: string[] } {
 }
 
 describe('a large registration index against the nuproxy process, default limits', () => {
-  let dir: string;
-  let hostile: HostileUpstream;
-  let proc: NuproxyProcess;
+  const fx = nuproxyBehindHostile('regsize');
 
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nuproxy-regsize-'));
-    hostile = await startHostileUpstream();
-    hostile.on(`${FLAT}good.lib/index.json`, document('{"versions":["1.0.0"]}'));
-    proc = await startNuproxy(dir, 'regsize', { cache: { dir: join(dir, 'cache') }, upstreams: [{ name: 'hostile', serviceIndex: hostile.serviceIndexUrl, retries: 0 }] });
-    expect((await get(`${proc.url}v3/flat/good.lib/index.json`)).status).toBe(200);
-  });
-  afterAll(async () => {
-    await proc?.stop();
-    await hostile?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
-  const whileProbing = <T>(request: () => Promise<T>): ReturnType<typeof probing<T>> => probing(proc.url, request);
+  const whileProbing = <T>(request: () => Promise<T>): ReturnType<typeof probing<T>> => probing(fx.proc.url, request);
 
   it(`a ~60 MB index of ${LEAVES} inlined leaves is served rewritten, cold and warm, while /health/live keeps answering`, async () => {
-    const { body, versions } = bigIndex(hostile.origin);
+    const { body, versions } = bigIndex(fx.hostile.origin);
     expect(body.length).toBeGreaterThan(55 * 1024 * 1024);
     expect(body.length).toBeLessThan(64 * 1024 * 1024);
-    hostile.on(`${REG}${LID}/index.json`, document(body));
-    hostile.on(`${FLAT}${LID}/index.json`, document(JSON.stringify({ versions })));
-    const url = `${proc.url}v3/registration/semver2/${LID}/index.json`;
+    fx.hostile.on(`${REG}${LID}/index.json`, document(body));
+    fx.hostile.on(`${FLAT}${LID}/index.json`, document(JSON.stringify({ versions })));
+    const url = `${fx.proc.url}v3/registration/semver2/${LID}/index.json`;
     for (const round of ['cold', 'warm']) {
       const { answer, slowest, probes } = await whileProbing(() => get(url));
       console.log(`${(body.length / 1024 / 1024).toFixed(1)} MB registration (${round}): slowest of ${probes} health probes ${slowest.toFixed(0)} ms`);
@@ -96,45 +77,45 @@ describe('a large registration index against the nuproxy process, default limits
       for (const i of [0, Math.floor(pages / 2), pages - 1]) {
         const p = index.items[i]!;
         expect(p.items, round).toBeUndefined();
-        expect(p['@id'], round).toBe(`${proc.url}v3/registration/semver2/${LID}/page/${p.lower}/${p.upper}.json`);
+        expect(p['@id'], round).toBe(`${fx.proc.url}v3/registration/semver2/${LID}/page/${p.lower}/${p.upper}.json`);
         expect(p.lower, round).toBe(versions[i * 64]);
       }
-      expect(answer.text.includes(hostile.origin), round).toBe(false);
+      expect(answer.text.includes(fx.hostile.origin), round).toBe(false);
       expect(probes, round).toBeGreaterThan(0);
       expect(slowest, round).toBeLessThan(PROBE_CEILING_MS);
     }
     // a page of it: leaves and their URLs rewritten to the proxy
     const mid = index0(versions, Math.floor(LEAVES / 2));
-    const page = (await get(`${proc.url}v3/registration/semver2/${LID}/page/${mid.lower}/${mid.upper}.json`)).json() as { items: Json[] };
+    const page = (await get(`${fx.proc.url}v3/registration/semver2/${LID}/page/${mid.lower}/${mid.upper}.json`)).json() as { items: Json[] };
     expect(page.items.length).toBe(64);
     const l = page.items[5]!;
     const v = versions[mid.start + 5]!;
-    expect(l['@id']).toBe(`${proc.url}v3/registration/semver2/${LID}/${v}.json`);
-    expect(l.packageContent).toBe(`${proc.url}v3/flat/${LID}/${v}/${LID}.${v}.nupkg`);
+    expect(l['@id']).toBe(`${fx.proc.url}v3/registration/semver2/${LID}/${v}.json`);
+    expect(l.packageContent).toBe(`${fx.proc.url}v3/flat/${LID}/${v}/${LID}.${v}.nupkg`);
     const ce = l.catalogEntry as { version: string; packageContent: string; dependencyGroups: { dependencies: { registration: string }[] }[] };
     expect(ce.version).toBe(v);
-    expect(ce.packageContent).toBe(`${proc.url}v3/flat/${LID}/${v}/${LID}.${v}.nupkg`);
-    expect(ce.dependencyGroups[0]!.dependencies[0]!.registration).toBe(`${proc.url}v3/registration/semver2/dep.two/index.json`);
+    expect(ce.packageContent).toBe(`${fx.proc.url}v3/flat/${LID}/${v}/${LID}.${v}.nupkg`);
+    expect(ce.dependencyGroups[0]!.dependencies[0]!.registration).toBe(`${fx.proc.url}v3/registration/semver2/dep.two/index.json`);
   });
 
   it(`an index whose one page, fetched on its own, holds ${LEAVES} leaves: served rewritten while /health/live keeps answering`, async () => {
     const lid = 'big.page';
     const versions = Array.from({ length: LEAVES }, (_, i) => `${Math.floor(i / 10_000)}.${Math.floor(i / 100) % 100}.${i % 100}`);
-    const pageUrl = `${hostile.origin}${REG}${lid}/page/${versions[0]}/${versions[LEAVES - 1]}.json`;
+    const pageUrl = `${fx.hostile.origin}${REG}${lid}/page/${versions[0]}/${versions[LEAVES - 1]}.json`;
     const bounds = { lower: versions[0], upper: versions[LEAVES - 1] };
-    const page = JSON.stringify({ '@id': pageUrl, ...bounds, count: LEAVES, parent: `${hostile.origin}${REG}${lid}/index.json`, items: versions.map((v) => leaf(hostile.origin, v, lid, 'Big.Page')) });
+    const page = JSON.stringify({ '@id': pageUrl, ...bounds, count: LEAVES, parent: `${fx.hostile.origin}${REG}${lid}/index.json`, items: versions.map((v) => leaf(fx.hostile.origin, v, lid, 'Big.Page')) });
     expect(page.length).toBeGreaterThan(50 * 1024 * 1024);
     expect(page.length).toBeLessThan(64 * 1024 * 1024);
-    hostile.on(pageUrl.slice(hostile.origin.length), document(page));
-    hostile.on(`${REG}${lid}/index.json`, document(JSON.stringify({ '@id': `${hostile.origin}${REG}${lid}/index.json`, count: 1, items: [{ '@id': pageUrl, ...bounds, count: LEAVES }] })));
-    hostile.on(`${FLAT}${lid}/index.json`, document(JSON.stringify({ versions })));
-    const { answer, slowest, probes } = await whileProbing(() => get(`${proc.url}v3/registration/semver2/${lid}/index.json`));
+    fx.hostile.on(pageUrl.slice(fx.hostile.origin.length), document(page));
+    fx.hostile.on(`${REG}${lid}/index.json`, document(JSON.stringify({ '@id': `${fx.hostile.origin}${REG}${lid}/index.json`, count: 1, items: [{ '@id': pageUrl, ...bounds, count: LEAVES }] })));
+    fx.hostile.on(`${FLAT}${lid}/index.json`, document(JSON.stringify({ versions })));
+    const { answer, slowest, probes } = await whileProbing(() => get(`${fx.proc.url}v3/registration/semver2/${lid}/index.json`));
     console.log(`${(page.length / 1024 / 1024).toFixed(1)} MB registration page: slowest of ${probes} health probes ${slowest.toFixed(0)} ms`);
     expect(answer.status).toBe(200);
     const index = answer.json() as { count: number; items: { count: number }[] };
     expect(index.count).toBe(Math.ceil(LEAVES / 64));
     expect(index.items.reduce((n, p) => n + p.count, 0)).toBe(LEAVES);
-    expect(answer.text.includes(hostile.origin)).toBe(false);
+    expect(answer.text.includes(fx.hostile.origin)).toBe(false);
     expect(probes).toBeGreaterThan(0);
     expect(slowest).toBeLessThan(PROBE_CEILING_MS);
   });

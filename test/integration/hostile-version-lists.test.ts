@@ -3,15 +3,13 @@
 // in 12 MB: 11 s without an answer to /health/live). Against the real nuproxy process at default limits: a list
 // at limits.versions (100,000, shuffled: the sort does its full work) is answered, exact, while the health probe
 // keeps answering; one over it is a 502 naming the limit, nothing stored; the same for a registration.
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { get } from '../support/http.js';
 import { whileProbing as probing } from '../support/probe.js';
 import { document } from '../support/hostile/metadata.js';
-import { startHostileUpstream, type HostileUpstream } from '../support/hostile/server.js';
-import { startNuproxy, type NuproxyProcess } from '../support/process.js';
+import { nuproxyBehindHostile } from '../support/hostile/process.js';
 
 const FLAT = '/v3-flatcontainer/';
 const REG = '/v3/registration5-gz-semver2/';
@@ -49,29 +47,14 @@ function cmpBase(a: string, b: string): number {
 }
 
 describe('large version lists against the nuproxy process, default limits', () => {
-  let dir: string;
-  let hostile: HostileUpstream;
-  let proc: NuproxyProcess;
+  const fx = nuproxyBehindHostile('versions');
 
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nuproxy-versions-'));
-    hostile = await startHostileUpstream();
-    hostile.on(`${FLAT}good.lib/index.json`, document('{"versions":["1.0.0"]}'));
-    proc = await startNuproxy(dir, 'versions', { cache: { dir: join(dir, 'cache') }, upstreams: [{ name: 'hostile', serviceIndex: hostile.serviceIndexUrl, retries: 0 }] });
-    expect((await get(`${proc.url}v3/flat/good.lib/index.json`)).status).toBe(200);
-  });
-  afterAll(async () => {
-    await proc?.stop();
-    await hostile?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
-  const whileProbing = <T>(request: () => Promise<T>): ReturnType<typeof probing<T>> => probing(proc.url, request);
+  const whileProbing = <T>(request: () => Promise<T>): ReturnType<typeof probing<T>> => probing(fx.proc.url, request);
 
   /** Files under the cache directory that mention `id` (a stored answer would). */
   async function storedFor(id: string): Promise<string[]> {
     const found: string[] = [];
-    for (const e of await readdir(join(dir, 'cache'), { recursive: true, withFileTypes: true })) {
+    for (const e of await readdir(join(fx.dir, 'cache'), { recursive: true, withFileTypes: true })) {
       if (!e.isFile()) continue;
       const path = join(e.parentPath, e.name);
       if (path.includes(id) || (await readFile(path)).includes(id)) found.push(path);
@@ -81,8 +64,8 @@ describe('large version lists against the nuproxy process, default limits', () =
 
   it(`a shuffled list of exactly limits.versions (${LIMIT}) is served sorted and exact while /health/live keeps answering`, async () => {
     const { shuffled, sorted } = versionList(LIMIT);
-    hostile.on(`${FLAT}many.lib/index.json`, document(JSON.stringify({ versions: shuffled })));
-    const { answer, slowest, probes } = await whileProbing(() => get(`${proc.url}v3/flat/many.lib/index.json`));
+    fx.hostile.on(`${FLAT}many.lib/index.json`, document(JSON.stringify({ versions: shuffled })));
+    const { answer, slowest, probes } = await whileProbing(() => get(`${fx.proc.url}v3/flat/many.lib/index.json`));
     console.log(`${LIMIT} versions: slowest of ${probes} health probes ${slowest.toFixed(0)} ms`);
     expect(answer.status).toBe(200);
     expect(answer.json().versions).toEqual(sorted);
@@ -93,32 +76,32 @@ describe('large version lists against the nuproxy process, default limits', () =
   it('a list one over the limit, and one of 800,000 versions (12 MB, under metadataBytes): 502 naming limits.versions, nothing stored, probes answering', async () => {
     for (const [id, n] of [['over.lib', LIMIT + 1], ['huge.lib', 800_000]] as const) {
       const path = `${FLAT}${id}/index.json`;
-      hostile.on(path, document(JSON.stringify({ versions: versionList(n).shuffled })));
-      const { answer, slowest } = await whileProbing(() => get(`${proc.url}v3/flat/${id}/index.json`));
+      fx.hostile.on(path, document(JSON.stringify({ versions: versionList(n).shuffled })));
+      const { answer, slowest } = await whileProbing(() => get(`${fx.proc.url}v3/flat/${id}/index.json`));
       expect(answer.status, id).toBe(502);
       expect(answer.json(), id).toEqual({ error: 'upstream_bad_response', message: expect.stringContaining(`limits.versions (${LIMIT})`), upstream: 'hostile' });
       expect(slowest, id).toBeLessThan(PROBE_CEILING_MS);
       expect(await storedFor(id), id).toEqual([]);
       // not stored: the next request asks the upstream again, which now answers properly
-      const asked = hostile.hits(path);
-      hostile.on(path, document('{"versions":["1.0.0"]}'));
-      expect((await get(`${proc.url}v3/flat/${id}/index.json`)).json(), id).toEqual({ versions: ['1.0.0'] });
-      expect(hostile.hits(path), id).toBe(asked + 1);
+      const asked = fx.hostile.hits(path);
+      fx.hostile.on(path, document('{"versions":["1.0.0"]}'));
+      expect((await get(`${fx.proc.url}v3/flat/${id}/index.json`)).json(), id).toEqual({ versions: ['1.0.0'] });
+      expect(fx.hostile.hits(path), id).toBe(asked + 1);
     }
   });
 
   it('a registration with more leaves than limits.versions (inline, or across its pages): 502 naming the limit, nothing stored', async () => {
-    const leaf = (id: string, v: string): Record<string, unknown> => ({ '@id': `${hostile.origin}${REG}${id}/${v}.json`, catalogEntry: { id, version: v }, packageContent: `${hostile.origin}${FLAT}${id}/${v}/${id}.${v}.nupkg` });
+    const leaf = (id: string, v: string): Record<string, unknown> => ({ '@id': `${fx.hostile.origin}${REG}${id}/${v}.json`, catalogEntry: { id, version: v }, packageContent: `${fx.hostile.origin}${FLAT}${id}/${v}/${id}.${v}.nupkg` });
     const versions = Array.from({ length: LIMIT + 1 }, (_, i) => `1.0.${i}`);
-    const page = (id: string, vs: string[]): Record<string, unknown> => ({ '@id': `${hostile.origin}${REG}${id}/page/${vs[0]}/${vs[vs.length - 1]}.json`, count: vs.length, lower: vs[0], upper: vs[vs.length - 1] });
+    const page = (id: string, vs: string[]): Record<string, unknown> => ({ '@id': `${fx.hostile.origin}${REG}${id}/page/${vs[0]}/${vs[vs.length - 1]}.json`, count: vs.length, lower: vs[0], upper: vs[vs.length - 1] });
     // one index inlining every leaf; another whose two pages are fetched on their own
-    hostile.on(`${REG}inline.lib/index.json`, document(JSON.stringify({ count: 1, items: [{ ...page('inline.lib', versions), items: versions.map((v) => leaf('inline.lib', v)) }] })));
+    fx.hostile.on(`${REG}inline.lib/index.json`, document(JSON.stringify({ count: 1, items: [{ ...page('inline.lib', versions), items: versions.map((v) => leaf('inline.lib', v)) }] })));
     const halves = [versions.slice(0, 50_001), versions.slice(50_001)];
-    hostile.on(`${REG}paged.lib/index.json`, document(JSON.stringify({ count: 2, items: halves.map((h) => page('paged.lib', h)) })));
-    for (const h of halves) hostile.on(`${REG}paged.lib/page/${h[0]}/${h[h.length - 1]}.json`, document(JSON.stringify({ ...page('paged.lib', h), items: h.map((v) => leaf('paged.lib', v)) })));
+    fx.hostile.on(`${REG}paged.lib/index.json`, document(JSON.stringify({ count: 2, items: halves.map((h) => page('paged.lib', h)) })));
+    for (const h of halves) fx.hostile.on(`${REG}paged.lib/page/${h[0]}/${h[h.length - 1]}.json`, document(JSON.stringify({ ...page('paged.lib', h), items: h.map((v) => leaf('paged.lib', v)) })));
     for (const id of ['inline.lib', 'paged.lib']) {
-      hostile.on(`${FLAT}${id}/index.json`, document(JSON.stringify({ versions: ['1.0.0'] })));
-      const r = await get(`${proc.url}v3/registration/semver2/${id}/index.json`);
+      fx.hostile.on(`${FLAT}${id}/index.json`, document(JSON.stringify({ versions: ['1.0.0'] })));
+      const r = await get(`${fx.proc.url}v3/registration/semver2/${id}/index.json`);
       expect(r.status, id).toBe(502);
       expect(r.json(), id).toEqual({ error: 'upstream_bad_response', message: expect.stringContaining(`limits.versions (${LIMIT})`), upstream: 'hostile' });
       expect((await storedFor(`reg:hostile`)).filter((p) => p.includes(id)), id).toEqual([]);
