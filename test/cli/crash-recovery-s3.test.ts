@@ -3,13 +3,13 @@
 // bucket finds every object whole, its record true), the next start sweeps the spool, and every package it
 // serves afterwards is byte-identical to the upstream's.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, getOutcome } from '../support/http.js';
+import { filesIn } from '../support/cache-audit.js';
 import { makeNupkg } from '../support/nupkg.js';
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
 import { S3RVER_KEY, S3RVER_SECRET, startS3, type TestS3 } from '../support/s3.js';
@@ -34,19 +34,7 @@ function pkg(id: string, version: string, padBytes: number): Pkg {
   return { bytes, lowerId, version, path: `${lowerId}/${version}/${lowerId}.${version}.nupkg` };
 }
 
-async function spool(cacheDir: string): Promise<{ name: string; size: number }[]> {
-  const dir = join(cacheDir, '.tmp', 's3');
-  if (!existsSync(dir)) return [];
-  const out: { name: string; size: number }[] = [];
-  for (const name of await readdir(dir)) {
-    try {
-      out.push({ name, size: (await stat(join(dir, name))).size });
-    } catch {
-      // removed in between
-    }
-  }
-  return out;
-}
+const spool = (cacheDir: string): ReturnType<typeof filesIn> => filesIn(join(cacheDir, '.tmp', 's3'));
 
 describe('SIGKILL while packages go up to the bucket', () => {
   let work: string;

@@ -2,7 +2,7 @@
 // kill leaves behind is only temp files (never a partial package at its key), the next start sweeps them, and
 // every package it serves afterwards is byte-identical to the upstream's, with its hash beside it.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -11,7 +11,7 @@ import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
 import { get } from '../support/http.js';
-import { auditCache } from '../support/cache-audit.js';
+import { auditCache, filesIn } from '../support/cache-audit.js';
 
 const ROUNDS = 5;
 const BIG_PER_ROUND = 3;
@@ -46,19 +46,7 @@ async function download(url: string): Promise<{ status?: number; bytes: Buffer; 
   }
 }
 
-async function tmpFiles(cacheDir: string): Promise<{ name: string; size: number }[]> {
-  const dir = join(cacheDir, '.tmp');
-  if (!existsSync(dir)) return [];
-  const out: { name: string; size: number }[] = [];
-  for (const name of await readdir(dir)) {
-    try {
-      out.push({ name, size: (await stat(join(dir, name))).size });
-    } catch {
-      // removed in between
-    }
-  }
-  return out;
-}
+const tmpFiles = (cacheDir: string): ReturnType<typeof filesIn> => filesIn(join(cacheDir, '.tmp'));
 
 describe('SIGKILL while packages are being written', () => {
   let work: string;

@@ -2,7 +2,7 @@
 // zip (central directory, local headers, each entry inflated and CRC-checked), and what is left in `.tmp`.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32, inflateRawSync } from 'node:zlib';
 
@@ -125,4 +125,18 @@ export async function waitForEmptyTmp(cacheDir: string, timeoutMs = 5000): Promi
     if (left.length === 0 || Date.now() > deadline) return left;
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The files directly in a folder with their sizes (none when it does not exist; one removed meanwhile is left out). */
+export async function filesIn(dir: string): Promise<{ name: string; size: number }[]> {
+  if (!existsSync(dir)) return [];
+  const out: { name: string; size: number }[] = [];
+  for (const name of await readdir(dir)) {
+    try {
+      out.push({ name, size: (await stat(join(dir, name))).size });
+    } catch {
+      // removed in between
+    }
+  }
+  return out;
 }
