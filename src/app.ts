@@ -56,6 +56,11 @@ export interface AppOptions {
   sweepTemp?: boolean;
   /** This process is one worker of several (config `workers`): the IPC channel to the primary process. */
   box?: BoxChannel;
+  /**
+   * Redirect mode as configured (storage.s3.redirect) applies: only the server answers redirects (startApp sets
+   * this); commands such as warm and export read the packages themselves.
+   */
+  serving?: boolean;
 }
 
 /**
@@ -79,6 +84,7 @@ export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3C
       credentials: loaded.s3Credentials,
       scratchDir: resolve(cacheDir, '.tmp', 's3'),
       maxStats,
+      ...(s3.redirect.publicEndpoint ? { publicEndpoint: s3.redirect.publicEndpoint } : {}),
     });
   }
   return new FsBlobStore(cacheDir, { maxStats });
@@ -171,7 +177,13 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const upstreams: Upstream[] = config.offline
     ? config.upstreams.map((u) => new OfflineUpstream(u.name, u.writable))
     : clients.map((c, i) => new UpstreamSource(c, cache, { ...config.cache.freshness, ...definedOnly(config.upstreams[i]!.freshness ?? {}) }, config.upstreams[i]!.writable, docs));
-  const packages = new PackageFiles(blobs, log.child({ component: 'packages' }), tier, box, { memoryBytes: memory.packageTier });
+  // redirect mode (storage.s3.redirect): committed .nupkg hits answer 302 to a presigned URL of the bucket
+  const redirect = opts.serving && config.storage.kind === 's3' && config.storage.s3?.redirect.enabled ? config.storage.s3.redirect : undefined;
+  const packages = new PackageFiles(blobs, log.child({ component: 'packages' }), tier, box, {
+    memoryBytes: memory.packageTier,
+    ...(redirect ? { redirectTtlSeconds: Math.floor(redirect.ttl / 1000) } : {}),
+  });
+  if (redirect) log.info({ ttlSeconds: Math.floor(redirect.ttl / 1000), to: redirect.publicEndpoint ?? config.storage.s3!.endpoint ?? 'AWS S3' }, 'redirect mode: package downloads in the bucket are answered 302 to presigned URLs');
   const router = new IdRouter(
     config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })),
     memory.routings.entries,
@@ -211,7 +223,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
 export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<RunningApp> {
   const { config } = loaded;
   const log = opts.logger;
-  const core = await createCore(loaded, opts);
+  const core = await createCore(loaded, { ...opts, serving: true });
   const { feed, store, blobs } = core;
 
   let shuttingDown = false;

@@ -151,4 +151,10 @@ export interface BlobStore {
    * writer's bytes are no longer there (committed or failed): the caller then follows the outcome.
    */
   followShared?(ref: string, start: number, limits: FollowLimits): Readable;
+  /**
+   * A short-lived URL at which a client GETs the committed blob from the backend itself (redirect mode: an S3
+   * presigned URL, valid `ttlSeconds`); undefined when the blob is absent or the backend cannot. It holds a
+   * signature: never logged (log the key, or the URL without its query string).
+   */
+  presign?(key: string, ttlSeconds: number): Promise<string | undefined>;
 }

@@ -13,6 +13,7 @@ import { exactly, isNotFound, parseRecord, storeFailure } from './s3-io.js';
 import { listObjects, sendBody, sweepLeftovers } from './s3-sweep.js';
 import { S3BlobWriter, type S3WriterHome } from './s3-blob-writer.js';
 import { ReadLog } from './read-log.js';
+import { createPresigner } from './s3-presign.js';
 
 export interface S3BlobStoreOptions {
   /** Absent: AWS itself (the region's endpoint). */
@@ -29,6 +30,8 @@ export interface S3BlobStoreOptions {
   maxStats?: number;
   /** Bytes per part of a multipart upload (S3's minimum is 5 MB, default 8 MB); smaller blobs go up in one PutObject. */
   partSize?: number;
+  /** The bucket's address as clients reach it, for presigned URLs (absent: `endpoint`). */
+  publicEndpoint?: string;
 }
 
 const SEGMENT = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199}$/;
@@ -57,6 +60,7 @@ export class S3BlobStore implements BlobStore {
   private readonly infoCache: LRUCache<string, BlobInfo>;
   private readonly reads = new ReadLog();
   private readonly home: S3WriterHome;
+  private readonly sign: (objectKey: string, ttlSeconds: number) => Promise<string>;
 
   constructor(opts: S3BlobStoreOptions) {
     this.bucket = opts.bucket;
@@ -76,6 +80,7 @@ export class S3BlobStore implements BlobStore {
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 },
     });
+    this.sign = createPresigner(this.client, opts);
     const self = this;
     this.home = {
       client: this.client,
@@ -266,6 +271,18 @@ export class S3BlobStore implements BlobStore {
     }
     this.infoCache.delete(key); // a stat that ran meanwhile
     return true;
+  }
+
+  /**
+   * A presigned GET of a committed blob (redirect mode), valid `ttlSeconds`; undefined when absent. Only what has
+   * a record is signed for: an object is at its key only once its checks passed (staging keys are never signed).
+   */
+  async presign(key: string, ttlSeconds: number): Promise<string | undefined> {
+    const info = await this.stat(key);
+    if (!info) return undefined;
+    const url = await this.sign(this.objectKey(key), ttlSeconds);
+    this.reads.add(key); // served, if by the bucket: eviction must see it in use
+    return url;
   }
 
   noteRead(key: string): void {

@@ -133,6 +133,9 @@ const upstreamSchema = z.strictObject({
     .optional(),
 });
 
+/** The bounds of storage.s3.redirect.ttl (ms): 10 s, and SigV4's longest presigned URL (7 days). */
+export const REDIRECT_TTL_MS = { min: 10_000, max: 7 * 24 * 3600_000 } as const;
+
 /** An S3 bucket name (the common rules of S3 and its look-alikes: 3 to 63 lower-case letters, digits, ".", "-"). */
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a bucket name: 3 to 63 lower-case letters, digits, "." and "-"');
 
@@ -151,6 +154,16 @@ const storageSchema = z
         forcePathStyle: z.boolean().default(false), // bucket in the path, not the host name (MinIO and most self-hosted stores)
         accessKeyIdEnv: envName,
         secretAccessKeyEnv: envName,
+        // redirect mode: a package GET already in the bucket answers 302 to a presigned URL (README "Redirect mode")
+        redirect: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            // how long a presigned URL is valid: 10 s .. 7 d (SigV4's longest)
+            ttl: duration('5m').refine((ms) => ms >= REDIRECT_TTL_MS.min && ms <= REDIRECT_TTL_MS.max, 'must be between 10s and 7d (the longest a SigV4 presigned URL may live)'),
+            // the bucket's address as clients reach it, when it differs from endpoint (URLs are signed for it)
+            publicEndpoint: httpUrl.refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not contain credentials').optional(),
+          })
+          .prefault({}),
       })
       .optional(),
   })

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
+import type { Logger } from '../log.js';
 
 /** What the HTTP edge knows of a stored package file (its ETag and Last-Modified come from it). */
 export interface StoredPackage {
@@ -47,7 +48,37 @@ export class StoredHandle implements StoredFile {
   }
 }
 
+/**
+ * A committed package the client fetches from the store itself (redirect mode): `location` is a short-lived
+ * presigned URL. It carries a signature: `target` (the URL without its query string) is what logs may say.
+ */
+export interface RedirectFile {
+  kind: 'redirect';
+  info: StoredPackage;
+  outcome: 'hit';
+  upstream?: string;
+  location: string;
+  target: string;
+}
+
 export type PackageHandle =
   | StoredFile
+  | RedirectFile
   | { kind: 'stream'; stream: Readable; length: number | undefined; outcome: 'miss' | 'shared'; upstream: string }
   | { kind: 'head'; length: number | undefined; outcome: 'bypass'; upstream: string };
+
+/**
+ * Redirect mode: the handle of a committed package the client fetches from the store (a presigned URL valid
+ * `ttlSeconds`), or undefined when the store cannot sign for it now (the caller then serves it itself).
+ */
+export async function presigned(blobs: BlobStore, log: Logger, key: string, info: BlobInfo, ttlSeconds: number): Promise<RedirectFile | undefined> {
+  let location: string | undefined;
+  try {
+    location = await blobs.presign?.(key, ttlSeconds);
+  } catch (err) {
+    log.warn({ key, err: (err as Error).message }, 'redirect mode: cannot presign, serving the package itself');
+  }
+  if (!location) return undefined;
+  const q = location.indexOf('?');
+  return { kind: 'redirect', info, outcome: 'hit', ...(info.upstream ? { upstream: info.upstream } : {}), location, target: q < 0 ? location : location.slice(0, q) };
+}

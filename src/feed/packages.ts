@@ -9,7 +9,7 @@ import { fetchOnce, MemoryFetchLock, type FetchLock, type Release } from './fetc
 import { MemoryTier } from './memory-tier.js';
 import { NuspecKeeper } from './nuspec-keeper.js';
 import { copyFromTier, headUpstream, startDownload, type PackageWanted } from './package-download.js';
-import { StoredHandle, type PackageHandle, type PackageSink, type StoredFile, type StoredPackage } from './package-handle.js';
+import { presigned, StoredHandle, type PackageHandle, type PackageSink, type RedirectFile, type StoredFile, type StoredPackage } from './package-handle.js';
 import { packageKey, type PackageFile, type PackageSource } from './package-source.js';
 import { RedisFetchLock } from './redis-fetch-lock.js';
 import { Waiting, type Asker } from './waiting.js';
@@ -17,7 +17,7 @@ import { WorkerDownloads } from './worker-downloads.js';
 import { PACKAGES, packageFolder } from './cache-keys.js';
 
 export type { Asker, PackageFile, PackageSource };
-export type { PackageHandle, PackageSink, StoredFile, StoredPackage };
+export type { PackageHandle, PackageSink, RedirectFile, StoredFile, StoredPackage };
 export { packageKey };
 
 /** What a miss leads to: a download under way (here or on another worker), or what another fetcher stored. */
@@ -48,6 +48,8 @@ export class PackageFiles {
   private readonly machine: { lock: FetchLock; downloads?: WorkerDownloads };
   private readonly shared: { lock: FetchLock; tier: RedisBlobTier } | undefined;
   private lastAsked = 0;
+  /** Redirect mode (storage.s3.redirect): how long a presigned URL lives; undefined when off. */
+  private readonly redirectTtl: number | undefined;
 
   constructor(
     private readonly blobs: BlobStore,
@@ -56,8 +58,9 @@ export class PackageFiles {
     tier?: RedisBlobTier,
     /** The other worker processes of this nuproxy (config `workers`), sharing this disk. */
     box?: BoxLink,
-    opts: { memoryBytes?: number } = {},
+    opts: { memoryBytes?: number; redirectTtlSeconds?: number } = {},
   ) {
+    this.redirectTtl = blobs.presign ? opts.redirectTtlSeconds : undefined;
     this.memory = new MemoryTier(opts.memoryBytes !== undefined ? { maxBytes: opts.memoryBytes } : {});
     this.machine = box ? { lock: new BoxFetchLock(box), downloads: new WorkerDownloads(box, blobs) } : { lock: new MemoryFetchLock() };
     this.shared = tier ? { lock: new RedisFetchLock(tier), tier } : undefined;
@@ -81,6 +84,12 @@ export class PackageFiles {
     // the memory tier is read in line (no call that returns a promise): the warm hit awaits the stat only
     const kept = this.memory.get(key);
     if (kept) this.blobs.noteRead(key); // served without the store: eviction must still see it in use
+    else if (this.redirectTtl !== undefined && file === 'nupkg') {
+      // redirect mode: the client fetches it from the store itself (and it is not read into memory: the
+      // instance carries no bytes); a store that cannot sign now leaves it served as without redirects
+      const away = await presigned(this.blobs, this.log, key, info, this.redirectTtl);
+      if (away) return away;
+    }
     return new StoredHandle(this.blobs, key, info, kept ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key) : undefined));
   }
 
@@ -103,6 +112,10 @@ export class PackageFiles {
       let started = this.underWay.get(p.key);
       if (!started) {
         const info = await this.blobs.stat(p.key);
+        if (info && this.redirectTtl !== undefined && file === 'nupkg' && !this.memory.get(p.key)) {
+          const away = await presigned(this.blobs, this.log, p.key, info, this.redirectTtl);
+          if (away) return away;
+        }
         if (info) return new StoredHandle(this.blobs, p.key, info, this.memory.get(p.key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(p.key) : undefined));
         started = this.underWay.get(p.key); // the stat let others run
       }

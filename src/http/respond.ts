@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { DocAnswer } from '../feed/feed.js';
-import type { PackageHandle, StoredPackage } from '../feed/packages.js';
+import type { PackageHandle, RedirectFile, StoredPackage } from '../feed/packages.js';
 import { ACCESS_MSG, type Logger, type Redactor } from '../log.js';
 import { errorPayload, notFound } from './errors.js';
 import type { RenderCache } from './render-cache.js';
@@ -23,6 +23,8 @@ export interface Exchange {
   errorCode?: string | undefined;
   /** An unexpected error (logged with its stack at level error). */
   error?: unknown;
+  /** Redirect mode: where the package answer sent the client, without the query string (its signature). */
+  redirect?: string | undefined;
   /**
    * Body bytes handed to the connection so far (counted by the senders below), for the log line of a response
    * that closed before it was finished.
@@ -40,6 +42,8 @@ export interface RequestLogEntry {
   partial?: string[] | undefined;
   errorCode?: string | undefined;
   error?: unknown;
+  /** A package answered with a redirect to the store: its target URL without the query string. */
+  redirect?: string | undefined;
   /** The response closed before it was finished (the client went away, or nuproxy cut it after a failed check). */
   aborted?: boolean;
   /** With `aborted`: the body bytes handed to the connection before it closed, when the sender counted them. */
@@ -61,6 +65,7 @@ export function logRequest(log: Logger, e: RequestLogEntry): void {
   };
   if (e.partial) entry.partial = e.partial;
   if (e.errorCode) entry.error = e.errorCode;
+  if (e.redirect) entry.redirect = e.redirect; // never the signed query: the line counts and names redirects
   if (e.aborted) {
     entry.aborted = true;
     if (e.bytesSent !== undefined) entry.bytesSent = e.bytesSent;
@@ -170,6 +175,7 @@ export function sendPackage(x: Exchange, handle: PackageHandle | undefined, cont
     res.end();
   };
   if (handle.kind !== 'file') {
+    if (handle.kind === 'redirect') return redirectTo(x, handle, headers);
     if (handle.length !== undefined) headers['content-length'] = String(handle.length);
     if (handle.kind === 'head' || head) {
       if (handle.kind === 'stream') handle.stream.destroy();
@@ -202,4 +208,25 @@ export function sendPackage(x: Exchange, handle: PackageHandle | undefined, cont
   }
   res.writeHead(status, headers);
   handle.send(res, start, end, x); // the store's own fast path (the disk: descriptors, reused read buffers)
+}
+
+/**
+ * Redirect mode: a committed package answered `302 Found` to a presigned URL of the store (GET and HEAD alike; a
+ * Range goes along to the store, which honours it). Not cacheable: the URL expires. A conditional GET that
+ * already has it is still a 304, which costs nobody any bytes.
+ */
+function redirectTo(x: Exchange, handle: RedirectFile, headers: Record<string, string>): void {
+  const fh = fileHeaders(handle.info);
+  delete headers['content-type'];
+  if (header(x.req, 'if-none-match') === fh.etag) {
+    x.res.writeHead(304, Object.assign(headers, fh));
+    x.res.end();
+    return;
+  }
+  x.redirect = handle.target;
+  headers.location = handle.location;
+  headers['cache-control'] = 'no-store';
+  headers['content-length'] = '0';
+  x.res.writeHead(302, headers);
+  x.res.end();
 }

@@ -41,7 +41,7 @@ class BytesSource implements PackageSource {
 }
 
 async function bodyOf(h: PackageHandle | undefined): Promise<Buffer | undefined> {
-  if (!h || h.kind === 'head') return undefined;
+  if (!h || h.kind === 'head' || h.kind === 'redirect') return undefined;
   if (h.kind === 'stream') return (await readAll(h.stream)).bytes;
   return h.bytes;
 }
