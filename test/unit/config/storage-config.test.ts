@@ -21,7 +21,7 @@ describe('storage config', () => {
 
   it('s3: the section as the issue names it, with defaults; the keys come from the named variables', () => {
     const loaded = validateConfig({ storage: { kind: 's3', s3 } }, env);
-    expect(loaded.config.storage.s3).toEqual({ ...s3, region: 'us-east-1', prefix: '' });
+    expect(loaded.config.storage.s3).toEqual({ ...s3, region: 'us-east-1', prefix: '', redirect: { enabled: false, ttl: 300_000 } });
     expect(loaded.s3Credentials).toEqual({ accessKeyId: env.S3_KEY, secretAccessKey: env.S3_SECRET });
     // the keys are secrets (redacted everywhere), and never part of the loggable config
     expect(secretSources(loaded).map((s) => s.value)).toEqual(expect.arrayContaining([env.S3_KEY, env.S3_SECRET]));
