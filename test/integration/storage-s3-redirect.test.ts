@@ -3,6 +3,7 @@
 // in the bucket a GET or HEAD answers 302 to a presigned URL whose GET at the bucket returns the exact bytes (a
 // Range too) and which stops working when its TTL is over. Nuspecs are never redirected, redirect off changes
 // nothing, publicEndpoint is what the URL is signed for, and no log line holds the signature.
+import { createHash, createHmac } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { request } from 'undici';
@@ -64,6 +65,32 @@ async function forwarder(port: number): Promise<{ url: string; close: () => Prom
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * Checks a presigned URL's SigV4 query signature as S3 would for a GET sent to `host` (s3rver skips this check:
+ * its V4 verification is unimplemented). Written from the SigV4 description, not with the SDK that signed it.
+ */
+function signatureValid(location: string, host: string, secret = S3RVER_SECRET): boolean {
+  const u = new URL(location);
+  const pairs = u.search
+    .slice(1)
+    .split('&')
+    .map((kv) => kv.split('=') as [string, string]);
+  const given = pairs.find(([k]) => k === 'X-Amz-Signature')?.[1];
+  const query = pairs
+    .filter(([k]) => k !== 'X-Amz-Signature')
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const amzDate = u.searchParams.get('X-Amz-Date')!;
+  const [keyId, date, region, service, terminal] = u.searchParams.get('X-Amz-Credential')!.split('/');
+  if (keyId !== S3RVER_KEY || service !== 's3' || terminal !== 'aws4_request' || u.searchParams.get('X-Amz-SignedHeaders') !== 'host') return false;
+  const canonical = ['GET', u.pathname, query, `host:${host}`, '', 'host', 'UNSIGNED-PAYLOAD'].join('\n');
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, `${date}/${region}/s3/aws4_request`, createHash('sha256').update(canonical).digest('hex')].join('\n');
+  let k: Buffer = createHmac('sha256', `AWS4${secret}`).update(date!).digest();
+  for (const part of [region!, 's3', 'aws4_request']) k = createHmac('sha256', k).update(part).digest();
+  return createHmac('sha256', k).update(toSign).digest('hex') === given;
 }
 
 describe('storage.s3.redirect: config', () => {
@@ -158,6 +185,8 @@ describe('storage.s3.redirect: package GETs answered with a presigned URL of the
       expect(u.searchParams.get('X-Amz-Expires')).toBe(String(TTL_S));
       expect(u.searchParams.get('X-Amz-SignedHeaders')).toBe('host'); // a plain GET is all a client must send
       expect(u.searchParams.get('response-content-type')).toBe('application/octet-stream');
+      expect(signatureValid(location, u.host), 'signed for the bucket host').toBe(true);
+      expect(signatureValid(location, u.host, 'another-secret'), 'the check can fail').toBe(false);
       if (which === 'small') early ??= { location, at: Date.now() };
 
       const fromBucket = await get(location);
@@ -238,6 +267,9 @@ describe('storage.s3.redirect: package GETs answered with a presigned URL of the
       const location = String(r.headers.location);
       expect(location.startsWith(`${fwd.url}/${s3.bucket}/${keys.small}?`)).toBe(true);
       expect(new URL(location).searchParams.get('X-Amz-Expires')).toBe('300');
+      // signed for the public host, so it holds there and nowhere else
+      expect(signatureValid(location, new URL(fwd.url).host)).toBe(true);
+      expect(signatureValid(location, new URL(s3.endpoint).host)).toBe(false);
       const fromBucket = await get(location);
       expect(fromBucket.status).toBe(200);
       expect(fromBucket.body.equals(small)).toBe(true);
