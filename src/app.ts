@@ -183,7 +183,8 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     memoryBytes: memory.packageTier,
     ...(redirect ? { redirectTtlSeconds: Math.floor(redirect.ttl / 1000) } : {}),
   });
-  if (redirect) log.info({ ttlSeconds: Math.floor(redirect.ttl / 1000), to: redirect.publicEndpoint ?? config.storage.s3!.endpoint ?? 'AWS S3' }, 'redirect mode: package downloads in the bucket are answered 302 to presigned URLs');
+  if (redirect && !blobs.presign) log.warn({ store: blobs.location }, 'redirect mode: this store cannot presign URLs; packages are served by nuproxy');
+  else if (redirect) log.info({ ttlSeconds: Math.floor(redirect.ttl / 1000), to: redirect.publicEndpoint ?? config.storage.s3!.endpoint ?? 'AWS S3' }, 'redirect mode: package downloads in the bucket are answered 302 to presigned URLs');
   const router = new IdRouter(
     config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })),
     memory.routings.entries,

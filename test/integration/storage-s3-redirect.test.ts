@@ -8,7 +8,9 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCore } from '../../src/app.js';
 import { isNuproxyError } from '../../src/errors.js';
+import { createLogSink } from '../support/log-sink.js';
 import { validateConfig } from '../../src/config/load.js';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
@@ -275,6 +277,18 @@ describe('storage.s3.redirect: package GETs answered with a presigned URL of the
       expect(fromBucket.body.equals(small)).toBe(true);
     } finally {
       await fwd.close();
+    }
+  });
+
+  it('only the server redirects: the core the commands use (warm, export) reads the package itself', async () => {
+    const s3cfg = { endpoint: s3.endpoint, bucket: s3.bucket, forcePathStyle: true, accessKeyIdEnv: 'S3_KEY', secretAccessKeyEnv: 'S3_SECRET', redirect: { enabled: true } };
+    const loaded = validateConfig({ cache: { dir: proxies[0]!.cacheDir }, storage: { kind: 's3', s3: s3cfg }, upstreams: [{ name: 'up0', serviceIndex: upstream.serviceIndexUrl }] }, env, 'test');
+    const core = await createCore(loaded, { logger: createLogSink().logger, sweepTemp: false });
+    try {
+      const h = await core.feed.openPackage('redirect.small', '1.0.0', 'nupkg', 'GET');
+      expect(h?.kind).toBe('file');
+    } finally {
+      await core.close();
     }
   });
 
