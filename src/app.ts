@@ -70,7 +70,7 @@ export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3C
     if (!loaded.s3Credentials) throw new NuproxyError('CONFIG_INVALID', 'storage.s3: the S3 keys were not loaded');
     const { S3BlobStore } = await import('./cache/s3-blob-store.js');
     const s3 = storage.s3;
-    return new S3BlobStore({
+    const bucket = new S3BlobStore({
       ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
       bucket: s3.bucket,
       region: s3.region,
@@ -80,6 +80,10 @@ export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3C
       scratchDir: resolve(cacheDir, '.tmp', 's3'),
       maxStats,
     });
+    const tier = storage.localTier;
+    if (tier.maxSize <= 0) return bucket;
+    const { LocalTierBlobStore } = await import('./cache/local-tier-blob-store.js');
+    return new LocalTierBlobStore(bucket, { dir: resolve(cacheDir, tier.dir ?? 's3-local'), maxSize: tier.maxSize });
   }
   return new FsBlobStore(cacheDir, { maxStats });
 }

@@ -33,9 +33,9 @@ const idPatterns = z
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 /** Sizes are a number of bytes or a string such as "250MB", "512kb", "1GB" (binary units). */
-const byteSize = (def: string) =>
+const byteSize = (def: string, zeroAllowed = false) =>
   z
-    .union([z.number().int().positive(), z.string()])
+    .union([zeroAllowed ? z.number().int().nonnegative() : z.number().int().positive(), z.string()])
     .prefault(def)
     .transform((v, ctx) => {
       if (typeof v === 'number') return v;
@@ -153,6 +153,9 @@ const storageSchema = z
         secretAccessKeyEnv: envName,
       })
       .optional(),
+    // a bounded disk folder in front of the bucket (s3 only): warm large packages from the disk, and served while
+    // the bucket is down. maxSize 0 = off; dir: absent = <cache.dir>/s3-local
+    localTier: z.strictObject({ maxSize: byteSize('0', true), dir: z.string().min(1).optional() }).prefault({}),
   })
   .prefault({})
   .superRefine((st, ctx) => {
