@@ -66,6 +66,8 @@ export class LocalTierBlobStore implements BlobStore {
   private epoch = 0;
   private readonly fills = new SingleFlight<void>();
   private readonly checks = new SingleFlight<boolean>();
+  /** Removals from the disk under way: a new copy of the key waits for its old one to be gone. */
+  private readonly removing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly bucket: S3BlobStore,
@@ -135,7 +137,7 @@ export class LocalTierBlobStore implements BlobStore {
     const copy = this.copies.get(key);
     if (copy === undefined) return undefined;
     if (copy.size !== info.size || copy.sha512 !== info.sha512) {
-      this.remove(key, copy);
+      void this.remove(key, copy);
       return undefined;
     }
     if (!copy.verified) {
@@ -171,7 +173,7 @@ export class LocalTierBlobStore implements BlobStore {
   }
 
   private sendInstead(key: string, copy: Copy, info: BlobInfo, sink: ByteSink, start: number, endInclusive: number, progress?: SendProgress): void {
-    if (this.copies.get(key) === copy) this.remove(key, copy);
+    if (this.copies.get(key) === copy) void this.remove(key, copy);
     this.bucket.send(key, info, sink, start, endInclusive, progress);
   }
 
@@ -183,7 +185,7 @@ export class LocalTierBlobStore implements BlobStore {
       try {
         return committedFileReader(copy.path, range ? range.start : 0, range ? Math.min(range.endInclusive + 1, copy.size) : copy.size);
       } catch {
-        this.remove(key, copy); // gone behind our back
+        void this.remove(key, copy); // gone behind our back
       }
     } else this.fill(key, info);
     return this.bucket.open(key, range);
@@ -196,7 +198,7 @@ export class LocalTierBlobStore implements BlobStore {
     if (copy) {
       const bytes = await this.local.read(key).catch(() => undefined);
       if (bytes?.length === copy.size) return bytes;
-      this.remove(key, copy);
+      void this.remove(key, copy);
     }
     const bytes = await this.bucket.read(key);
     if (bytes) this.fill(key, info, bytes);
@@ -211,7 +213,7 @@ export class LocalTierBlobStore implements BlobStore {
       const r = await this.local.reader(key).catch(() => undefined);
       if (r?.size === copy.size) return r;
       await r?.close();
-      this.remove(key, copy);
+      void this.remove(key, copy);
     } else this.fill(key, info);
     return this.bucket.reader(key);
   }
@@ -279,10 +281,17 @@ export class LocalTierBlobStore implements BlobStore {
       this.copies.delete(key);
       this.total -= copy.size;
     }
-    return this.local.delete(key).then(
-      () => undefined,
-      (err: unknown) => this.log.debug({ err, key }, 'local tier: removing a copy failed'),
-    );
+    const removed = (this.removing.get(key) ?? Promise.resolve())
+      .then(() => this.local.delete(key))
+      .then(
+        () => undefined,
+        (err: unknown) => this.log.debug({ err, key }, 'local tier: removing a copy failed'),
+      )
+      .finally(() => {
+        if (this.removing.get(key) === removed) this.removing.delete(key);
+      });
+    this.removing.set(key, removed);
+    return removed;
   }
 
   /** Least recently used copies go until the copies take at most `target` bytes. */
@@ -331,6 +340,7 @@ export class LocalTierBlobStore implements BlobStore {
     const epoch = this.epoch;
     let writer: BlobWriter | undefined;
     try {
+      await this.removing.get(key);
       const body = bytes ? [bytes] : await this.bucket.open(key);
       if (!body) return;
       writer = await this.local.createWriter(key);
@@ -359,7 +369,8 @@ export class LocalTierBlobStore implements BlobStore {
     if (info.sha512 === undefined || info.size > this.maxSize) return false;
     const had = this.copies.get(key);
     if (had && had.sha512 === info.sha512 && had.size === info.size) return false;
-    if (had) await this.remove(key, had);
+    if (had) void this.remove(key, had);
+    await this.removing.get(key);
     if (!this.reserve(info.size)) return false;
     const epoch = this.epoch;
     const temp = tempNameIn(this.tmpDir, HOST);
