@@ -160,6 +160,7 @@ const storageSchema = z
   .prefault({})
   .superRefine((st, ctx) => {
     if (st.kind === 's3' && !st.s3) ctx.addIssue({ code: 'custom', path: ['s3'], message: 'storage.kind s3 needs storage.s3 (endpoint, bucket, accessKeyIdEnv, secretAccessKeyEnv, ...)' });
+    if (st.kind !== 's3' && st.localTier.maxSize > 0) ctx.addIssue({ code: 'custom', path: ['localTier'], message: 'storage.localTier is a disk tier in front of a bucket: it needs storage.kind s3 (with fs the packages are on the disk already)' });
   });
 
 export const configSchema = z.strictObject({

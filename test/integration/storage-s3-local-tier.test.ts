@@ -13,6 +13,8 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobInfo } from '../../src/cache/blob-store.js';
 import { LocalTierBlobStore } from '../../src/cache/local-tier-blob-store.js';
+import { createBlobStore } from '../../src/app.js';
+import { validateConfig } from '../../src/config/load.js';
 import { S3BlobStore } from '../../src/cache/s3-blob-store.js';
 import { allStrings, get } from '../support/http.js';
 import { makeNupkg } from '../support/nupkg.js';
@@ -84,6 +86,36 @@ async function sendAll(store: LocalTierBlobStore, key: string, info: BlobInfo): 
   store.send(key, info, s.sink, 0, info.size - 1);
   return { ok: await s.done, bytes: s.bytes() };
 }
+
+describe('storage.localTier config', () => {
+  const s3Section = { endpoint: 'http://127.0.0.1:9', bucket: 'nupkgs', forcePathStyle: true, accessKeyIdEnv: 'K', secretAccessKeyEnv: 'S' };
+  const env = { K: 'key-id', S: 'secret-key' };
+  const load = (storage: Record<string, unknown>) => validateConfig({ cache: { dir: join(base, 'cfg') }, storage, upstreams: [{ name: 'u', serviceIndex: 'https://api.nuget.org/v3/index.json' }] }, env, 'test');
+
+  it('off by default; a size turns it on, wrapping the S3 store (kind stays s3, the location says both)', async () => {
+    const off = load({ kind: 's3', s3: s3Section });
+    expect(off.config.storage.localTier.maxSize).toBe(0);
+    const plain = await createBlobStore(off);
+    expect(plain).toBeInstanceOf(S3BlobStore);
+    (plain as S3BlobStore).destroy();
+    const on = load({ kind: 's3', s3: s3Section, localTier: { maxSize: '20GB' } });
+    expect(on.config.storage.localTier.maxSize).toBe(20 * 1024 ** 3);
+    const tier = await createBlobStore(on);
+    expect(tier).toBeInstanceOf(LocalTierBlobStore);
+    expect(tier.kind).toBe('s3');
+    expect(tier.location).toBe(`s3://nupkgs/ at http://127.0.0.1:9 + local tier ${join(base, 'cfg', 's3-local')} (20 GB)`);
+    expect(tier.location).not.toContain('secret-key');
+    (tier as LocalTierBlobStore).destroy();
+    expect(load({ kind: 's3', s3: s3Section, localTier: { maxSize: 0, dir: 'elsewhere' } }).config.storage.localTier).toEqual({ maxSize: 0, dir: 'elsewhere' });
+  });
+
+  it('refuses a bad size, an unknown key, and a tier without a bucket, naming the key', () => {
+    expect(() => load({ kind: 's3', s3: s3Section, localTier: { maxSize: 'lots' } })).toThrow(/storage\.localTier\.maxSize/);
+    expect(() => load({ kind: 's3', s3: s3Section, localTier: { maxSize: -1 } })).toThrow(/storage\.localTier\.maxSize/);
+    expect(() => load({ kind: 's3', s3: s3Section, localTier: { size: '1GB' } })).toThrow(/storage\.localTier/);
+    expect(() => load({ kind: 'fs', localTier: { maxSize: '1GB' } })).toThrow(/storage\.localTier.*storage\.kind s3/);
+  });
+});
 
 describe('LocalTierBlobStore', () => {
   const open: { destroy(): void }[] = [];
