@@ -63,7 +63,7 @@ export interface AppOptions {
  * without the rest of the core (no upstreams, no metadata store). `cacheDir`: cache.dir as the caller resolved
  * it (the disk store's root; the S3 store spools under its .tmp). The S3 client is loaded only when configured.
  */
-export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3Credentials'>, cacheDir = loaded.config.cache.dir): Promise<BlobStore> {
+export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3Credentials'>, cacheDir = loaded.config.cache.dir, log?: Logger): Promise<BlobStore> {
   const { cache, storage } = loaded.config;
   const maxStats = divideMemory(cache.memoryMaxMB).blobInfo.entries;
   if (storage.kind === 's3' && storage.s3) {
@@ -83,7 +83,7 @@ export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3C
     const tier = storage.localTier;
     if (tier.maxSize <= 0) return bucket;
     const { LocalTierBlobStore } = await import('./cache/local-tier-blob-store.js');
-    return new LocalTierBlobStore(bucket, { dir: resolve(cacheDir, tier.dir ?? 's3-local'), maxSize: tier.maxSize });
+    return new LocalTierBlobStore(bucket, { dir: resolve(cacheDir, tier.dir ?? 's3-local'), maxSize: tier.maxSize, ...(log ? { log } : {}) });
   }
   return new FsBlobStore(cacheDir, { maxStats });
 }
@@ -117,7 +117,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const clock = opts.clock ?? systemClock;
   const memory = divideMemory(config.cache.memoryMaxMB);
 
-  const blobs = await createBlobStore(loaded);
+  const blobs = await createBlobStore(loaded, undefined, log);
   const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
   if (swept > 0) log.info({ swept }, 'removed temp files left by an earlier run');
 
