@@ -4,6 +4,7 @@
 // least recently used first; a copy evicted during a send is still sent whole. Then the fault row of issue #13
 // through nuproxy: the bucket stopped, a package in the tier is served, one that is not gets 502/504 naming the
 // store, the process stays up, and once the bucket is back the other package is served too.
+// (Over 300 lines: one file so that every part runs against the one s3rver it starts.)
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
