@@ -68,14 +68,14 @@ export interface AppOptions {
  * without the rest of the core (no upstreams, no metadata store). `cacheDir`: cache.dir as the caller resolved
  * it (the disk store's root; the S3 store spools under its .tmp). The S3 client is loaded only when configured.
  */
-export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3Credentials'>, cacheDir = loaded.config.cache.dir): Promise<BlobStore> {
+export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3Credentials'>, cacheDir = loaded.config.cache.dir, log?: Logger): Promise<BlobStore> {
   const { cache, storage } = loaded.config;
   const maxStats = divideMemory(cache.memoryMaxMB).blobInfo.entries;
   if (storage.kind === 's3' && storage.s3) {
     if (!loaded.s3Credentials) throw new NuproxyError('CONFIG_INVALID', 'storage.s3: the S3 keys were not loaded');
     const { S3BlobStore } = await import('./cache/s3-blob-store.js');
     const s3 = storage.s3;
-    return new S3BlobStore({
+    const bucket = new S3BlobStore({
       ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
       bucket: s3.bucket,
       region: s3.region,
@@ -86,6 +86,10 @@ export async function createBlobStore(loaded: Pick<LoadedConfig, 'config' | 's3C
       maxStats,
       ...(s3.redirect.publicEndpoint ? { publicEndpoint: s3.redirect.publicEndpoint } : {}),
     });
+    const tier = storage.localTier;
+    if (tier.maxSize <= 0) return bucket;
+    const { LocalTierBlobStore } = await import('./cache/local-tier-blob-store.js');
+    return new LocalTierBlobStore(bucket, { dir: resolve(cacheDir, tier.dir ?? 's3-local'), maxSize: tier.maxSize, ...(log ? { log } : {}) });
   }
   return new FsBlobStore(cacheDir, { maxStats });
 }
@@ -119,7 +123,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const clock = opts.clock ?? systemClock;
   const memory = divideMemory(config.cache.memoryMaxMB);
 
-  const blobs = await createBlobStore(loaded);
+  const blobs = await createBlobStore(loaded, undefined, log);
   const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
   if (swept > 0) log.info({ swept }, 'removed temp files left by an earlier run');
 

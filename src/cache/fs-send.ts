@@ -23,10 +23,12 @@ function giveBuffer(b: Buffer): void {
 /**
  * Sends bytes start..end (inclusive) of a stored file to a sink whose head is written, and ends it. A failed read
  * destroys the sink so the client sees a truncated body, never a wrong one; a sink that closes early stops the
- * reads.
+ * reads. `file`: a path, or a descriptor the caller opened (it is closed here): the local tier opens the file
+ * first, so a copy removed meanwhile is still sent whole.
  */
-export function sendFile(path: string, sink: ByteSink, start: number, end: number, progress?: SendProgress): void {
+export function sendFile(file: string | number, sink: ByteSink, start: number, end: number, progress?: SendProgress): void {
   if (end < start) {
+    if (typeof file === 'number') close(file, () => undefined);
     sink.end();
     return;
   }
@@ -66,7 +68,12 @@ export function sendFile(path: string, sink: ByteSink, start: number, end: numbe
       });
     }
   };
-  open(path, 'r', (err, opened) => {
+  if (typeof file === 'number') {
+    fd = file;
+    pump();
+    return;
+  }
+  open(file, 'r', (err, opened) => {
     if (err) return finish(err);
     if (stopped) return void close(opened, () => undefined);
     fd = opened;

@@ -293,6 +293,11 @@ export class S3BlobStore implements BlobStore {
     return this.reads.take();
   }
 
+  /** Hands each committed spool file to `keep` before it is deleted (the local tier, local-tier-blob-store.ts). */
+  keepSpools(keep: NonNullable<S3WriterHome['keepSpool']>): void {
+    this.home.keepSpool = keep;
+  }
+
   /** Closes the client's connections (tests; a process that ends needs nothing). */
   destroy(): void {
     this.client.destroy();

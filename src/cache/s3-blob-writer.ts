@@ -48,6 +48,12 @@ export interface S3WriterHome {
   /** The committed blob's bytes from `start` (a reader that follows a writer after its commit). */
   openCommitted(key: string, start: number): Promise<Readable | undefined>;
   committed(key: string, info: BlobInfo): void;
+  /**
+   * Called once the blob is committed to the bucket, before its spool file is deleted: the local tier may move the
+   * spool (checked bytes, exactly the blob's) into its folder, so the instance that fetched it never reads it back.
+   * True when it took the file. Its failure never fails the commit.
+   */
+  keepSpool?: (key: string, info: BlobInfo, spoolPath: string) => Promise<boolean>;
 }
 
 interface Part {
@@ -186,7 +192,8 @@ export class S3BlobWriter implements BlobWriter {
     this.committedInfo = info;
     this.tailChunks = [];
     this.close();
-    await rm(this.spoolPath, { force: true }); // readers opened on it keep their descriptors
+    const kept = this.home.keepSpool ? await this.home.keepSpool(this.key, info, this.spoolPath).catch(() => false) : false;
+    if (!kept) await rm(this.spoolPath, { force: true }); // readers opened on it keep their descriptors
     this.home.committed(this.key, info);
     return info;
   }

@@ -33,9 +33,9 @@ const idPatterns = z
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 /** Sizes are a number of bytes or a string such as "250MB", "512kb", "1GB" (binary units). */
-const byteSize = (def: string) =>
+const byteSize = (def: string, zeroAllowed = false) =>
   z
-    .union([z.number().int().positive(), z.string()])
+    .union([zeroAllowed ? z.number().int().nonnegative() : z.number().int().positive(), z.string()])
     .prefault(def)
     .transform((v, ctx) => {
       if (typeof v === 'number') return v;
@@ -166,10 +166,14 @@ const storageSchema = z
           .prefault({}),
       })
       .optional(),
+    // a bounded disk folder in front of the bucket (s3 only): warm large packages from the disk, and served while
+    // the bucket is down. maxSize 0 = off; dir: absent = <cache.dir>/s3-local
+    localTier: z.strictObject({ maxSize: byteSize('0', true), dir: z.string().min(1).optional() }).prefault({}),
   })
   .prefault({})
   .superRefine((st, ctx) => {
     if (st.kind === 's3' && !st.s3) ctx.addIssue({ code: 'custom', path: ['s3'], message: 'storage.kind s3 needs storage.s3 (endpoint, bucket, accessKeyIdEnv, secretAccessKeyEnv, ...)' });
+    if (st.kind !== 's3' && st.localTier.maxSize > 0) ctx.addIssue({ code: 'custom', path: ['localTier'], message: 'storage.localTier is a disk tier in front of a bucket: it needs storage.kind s3 (with fs the packages are on the disk already)' });
   });
 
 export const configSchema = z.strictObject({

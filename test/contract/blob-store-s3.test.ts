@@ -1,6 +1,7 @@
 // The blob-store contract on the S3 backend, against a real S3-compatible server (s3rver, test/support/s3.ts).
 // Two rows: blobs below one part (one PutObject after the checks) and 64 KB parts, so every contract test also
-// goes through the multipart upload, its completion after the checks and the copy to the key.
+// goes through the multipart upload, its completion after the checks and the copy to the key. A third row runs
+// it on the S3 store behind its local disk tier (LocalTierBlobStore, storage.localTier).
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore, type S3BlobStoreOptions } from '../../src/cache/s3-blob-store.js';
+import { LocalTierBlobStore } from '../../src/cache/local-tier-blob-store.js';
 import { NuproxyError } from '../../src/errors.js';
 import { blobStoreContract, sha512b64, type BlobStoreFixture } from './blob-store.contract.js';
 import { S3RVER_KEY, S3RVER_SECRET, startS3, type TestS3 } from '../support/s3.js';
@@ -50,22 +52,31 @@ async function objectsUnder(prefix: string): Promise<string[]> {
   return out;
 }
 
-function makeS3Fixture(partSize?: number): () => Promise<BlobStoreFixture> {
+/** Every file under `dir` (relative, "/"-separated), or [] when it does not exist. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1).split('\\').join('/'));
+}
+
+/** `tier`: the local tier's maxSize (the store is then the S3 store behind it). */
+function makeS3Fixture(partSize?: number, tier?: number): () => Promise<BlobStoreFixture> {
   return async () => {
     const prefix = `t${++n}/`;
     const scratch = join(base, `scratch-${n}`);
-    const stores: S3BlobStore[] = [];
-    const make = (): S3BlobStore => {
+    const tierDir = join(base, `tier-${n}`);
+    const buckets: S3BlobStore[] = [];
+    const make = (): S3BlobStore | LocalTierBlobStore => {
       const s = new S3BlobStore(options(prefix, scratch, partSize));
-      stores.push(s);
-      return s;
+      buckets.push(s);
+      return tier ? new LocalTierBlobStore(s, { dir: tierDir, maxSize: tier }) : s;
     };
     const store = make();
     await store.init();
     return {
       store,
-      // every object under the prefix (staging area included) and every spool file
-      listAll: async () => [...(await objectsUnder(prefix)), ...(await readdir(scratch)).map((f) => `.spool/${f}`)].sort(),
+      // every object under the prefix (staging area included), every spool file, and the tier's files
+      listAll: async () =>
+        [...(await objectsUnder(prefix)), ...(await readdir(scratch)).map((f) => `.spool/${f}`), ...(await filesUnder(tierDir)).map((f) => `.tier/${f}`)].sort(),
       readBlob: async (key) => {
         try {
           const r = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: prefix + key }));
@@ -75,18 +86,21 @@ function makeS3Fixture(partSize?: number): () => Promise<BlobStoreFixture> {
           throw err;
         }
       },
-      // a crash leaves staging objects (completed, not yet copied) and spool files of this host
+      // a crash leaves staging objects (completed, not yet copied) and spool files of this host (and temp files
+      // of the tier)
       plantLeftovers: async (count) => {
         for (let i = 0; i < count; i++) {
           const id = `${HOST}-${randomBytes(8).toString('hex')}.part`;
-          if (i % 2 === 0) await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}.uploads/${id}`, Body: 'partial' }));
+          if (tier && i === 2) await writeFile(join(tierDir, '.tmp', id), 'partial');
+          else if (i % 2 === 0) await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}.uploads/${id}`, Body: 'partial' }));
           else await writeFile(join(scratch, id), 'partial');
         }
       },
       reopen: make,
       cleanup: async () => {
-        for (const s of stores) s.destroy();
+        for (const s of buckets) s.destroy();
         await rm(scratch, { recursive: true, force: true });
+        await rm(tierDir, { recursive: true, force: true });
       },
     };
   };
@@ -94,6 +108,7 @@ function makeS3Fixture(partSize?: number): () => Promise<BlobStoreFixture> {
 
 blobStoreContract('s3 (one PutObject)', makeS3Fixture());
 blobStoreContract('s3 (multipart, 64 KB parts)', makeS3Fixture(64 * 1024));
+blobStoreContract('s3 behind the local tier (64 KB parts)', makeS3Fixture(64 * 1024, 64 * 1024 * 1024));
 
 describe('S3BlobStore specifics', () => {
   it('keeps the record as object metadata: size, SHA-512, supplier; a large blob arrives whole via multipart', async () => {

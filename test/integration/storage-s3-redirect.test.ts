@@ -141,10 +141,10 @@ describe('storage.s3.redirect: package GETs answered with a presigned URL of the
   /** A presigned URL handed out early, and when: the last test checks that it has expired. */
   let early: { location: string; at: number } | undefined;
 
-  const start = async (redirect: Record<string, unknown>): Promise<TestProxy> => {
+  const start = async (redirect: Record<string, unknown>, extra: { localTier?: Record<string, unknown> } = {}): Promise<TestProxy> => {
     const p = await startTestProxy({
       upstreams: [upstream.serviceIndexUrl],
-      config: { storage: { kind: 's3', s3: { endpoint: s3.endpoint, bucket: s3.bucket, forcePathStyle: true, accessKeyIdEnv: 'S3_KEY', secretAccessKeyEnv: 'S3_SECRET', redirect } } },
+      config: { storage: { kind: 's3', s3: { endpoint: s3.endpoint, bucket: s3.bucket, forcePathStyle: true, accessKeyIdEnv: 'S3_KEY', secretAccessKeyEnv: 'S3_SECRET', redirect }, ...extra } },
       env,
     });
     proxies.push(p);
@@ -246,6 +246,15 @@ describe('storage.s3.redirect: package GETs answered with a presigned URL of the
     expect(raw).not.toContain('X-Amz-Signature');
     expect(raw).not.toContain(new URL(early!.location).searchParams.get('X-Amz-Signature')!);
     expect(raw).not.toContain(`"${S3RVER_SECRET}"`);
+  });
+
+  it('with the local tier on too, a committed package still redirects to the bucket (the tier forwards presign)', async () => {
+    const tiered = await start({ enabled: true }, { localTier: { maxSize: '64MB' } });
+    const r = await get(tiered.url + paths.large);
+    expect(r.status).toBe(302);
+    const location = String(r.headers.location);
+    expect(new URL(location).pathname).toBe(`/${s3.bucket}/${keys.large}`);
+    expect((await get(location)).body.equals(large)).toBe(true);
   });
 
   it('with redirect off (the default) nothing changes: the same committed package is a 200 hit with its bytes', async () => {
