@@ -15,6 +15,7 @@ import { RedisFetchLock } from './redis-fetch-lock.js';
 import { Waiting, type Asker } from './waiting.js';
 import { WorkerDownloads } from './worker-downloads.js';
 import { PACKAGES, packageFolder } from './cache-keys.js';
+import { noMetrics, type Metrics } from '../metrics/metrics.js';
 
 export type { Asker, PackageFile, PackageSource };
 export type { PackageHandle, PackageSink, StoredFile, StoredPackage };
@@ -48,6 +49,7 @@ export class PackageFiles {
   private readonly machine: { lock: FetchLock; downloads?: WorkerDownloads };
   private readonly shared: { lock: FetchLock; tier: RedisBlobTier } | undefined;
   private lastAsked = 0;
+  private readonly metrics: Metrics;
 
   constructor(
     private readonly blobs: BlobStore,
@@ -56,8 +58,9 @@ export class PackageFiles {
     tier?: RedisBlobTier,
     /** The other worker processes of this nuproxy (config `workers`), sharing this disk. */
     box?: BoxLink,
-    opts: { memoryBytes?: number } = {},
+    opts: { memoryBytes?: number; metrics?: Metrics } = {},
   ) {
+    this.metrics = opts.metrics ?? noMetrics;
     this.memory = new MemoryTier(opts.memoryBytes !== undefined ? { maxBytes: opts.memoryBytes } : {});
     this.machine = box ? { lock: new BoxFetchLock(box), downloads: new WorkerDownloads(box, blobs) } : { lock: new MemoryFetchLock() };
     this.shared = tier ? { lock: new RedisFetchLock(tier), tier } : undefined;
@@ -73,6 +76,7 @@ export class PackageFiles {
     this.lastAsked = Date.now();
     const pending = this.underWay.get(key);
     if (pending) {
+      this.metrics.singleFlightJoin('package');
       const joined = await this.join(key, pending, 'shared', asker);
       return joined === null ? this.cached(lowerId, lowerVersion, file, method, asker) : joined;
     }
@@ -114,7 +118,7 @@ export class PackageFiles {
         }
         outcome = 'miss';
         started = this.begin(p, source);
-      }
+      } else this.metrics.singleFlightJoin('package');
       const handle = await this.join(p.key, started, outcome, asker);
       if (handle !== null) return handle;
     }
@@ -193,6 +197,7 @@ export class PackageFiles {
         return fetched;
       },
       peek: async () => downloads?.followable(p.key) ?? this.stored(p.key),
+      joined: () => this.metrics.singleFlightJoin('package'), // another worker's download
       ...(downloads ? { wake: (ms: number) => downloads.remoteStart(p.key, ms) } : {}),
     });
   }
@@ -205,6 +210,7 @@ export class PackageFiles {
     return fetchOnce<Fetched | undefined>(shared.lock, p.key, {
       ttlMs: LOCK_MS,
       peekFirst: true, // another instance may have stored it already
+      joined: () => this.metrics.singleFlightJoin('package'), // another instance's download
       fetch: (release) =>
         this.download(p, source, release, (dl) => {
           // too large for Redis: on a store the others cannot read, they fetch for themselves; on a shared one
