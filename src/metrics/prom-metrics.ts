@@ -91,25 +91,6 @@ export class PromMetrics implements Metrics {
       return out;
     });
     this.gauge('nuproxy_downloads_in_flight', 'Package downloads from upstreams under way (with workers: all of them).', 'sum', () => [{ labels: {}, value: this.inFlight?.() ?? 0 }]);
-    // every worker sees the same Redis and the same store: not summed
-    this.gauge('nuproxy_redis_up', '1 while the Redis metadata store answers, 0 while it is down (with workers: 0 if any worker sees it down); absent without Redis.', 'min', () =>
-      this.redisUp ? [{ labels: {}, value: this.redisUp() ? 1 : 0 }] : [],
-    );
-    const summary = async (): Promise<StoreSummary | undefined> => {
-      try {
-        return await this.store?.();
-      } catch {
-        return undefined; // a store that cannot say now is left out of this scrape, never a failed scrape
-      }
-    };
-    this.gauge('nuproxy_store_bytes', 'Bytes of packages in the blob store.', 'max', async () => {
-      const s = await summary();
-      return s ? [{ labels: {}, value: s.bytes }] : [];
-    });
-    this.gauge('nuproxy_store_packages', 'Packages in the blob store.', 'max', async () => {
-      const s = await summary();
-      return s ? [{ labels: {}, value: s.packages }] : [];
-    });
   }
 
   request(kind: RequestKind, status: number, seconds: number, bytesSent: number): void {
@@ -174,11 +155,35 @@ export class PromMetrics implements Metrics {
     this.inFlight = inFlight;
   }
 
+  // every worker sees the same Redis and the same store: not summed. Registered once known, so that a proxy
+  // without Redis has no nuproxy_redis_up at all (an always-0 gauge would read as "Redis down").
   watchRedis(up: () => boolean): void {
+    if (!this.redisUp) {
+      this.gauge('nuproxy_redis_up', '1 while the Redis metadata store answers, 0 while it is down (with workers: 0 if any worker sees it down).', 'min', () =>
+        this.redisUp ? [{ labels: {}, value: this.redisUp() ? 1 : 0 }] : [],
+      );
+    }
     this.redisUp = up;
   }
 
   watchStore(summary: () => StoreSummary | undefined | Promise<StoreSummary | undefined>): void {
+    if (!this.store) {
+      const read = async (): Promise<StoreSummary | undefined> => {
+        try {
+          return await this.store?.();
+        } catch {
+          return undefined; // a store that cannot say now is left out of this scrape, never a failed scrape
+        }
+      };
+      this.gauge('nuproxy_store_bytes', 'Bytes of packages in the blob store.', 'max', async () => {
+        const s = await read();
+        return s ? [{ labels: {}, value: s.bytes }] : [];
+      });
+      this.gauge('nuproxy_store_packages', 'Packages in the blob store.', 'max', async () => {
+        const s = await read();
+        return s ? [{ labels: {}, value: s.packages }] : [];
+      });
+    }
     this.store = summary;
   }
 
