@@ -7,6 +7,10 @@ import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { moved, parseMetrics, valueOf, type Scrape } from '../support/metrics-text.js';
+import { redisServerPath, startRedis } from '../support/redis.js';
+import { needTool } from '../support/need.js';
+
+const noRedis = needTool('redis-server', redisServerPath() !== undefined, 'metrics (nuproxy_redis_up against a real Redis)');
 
 async function get(url: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
   const res = await request(url);
@@ -189,6 +193,32 @@ describe('metrics.enabled: false', () => {
     } finally {
       await proxy.stop();
       await upstream.close();
+    }
+  });
+});
+
+describe.skipIf(noRedis !== undefined)('nuproxy_redis_up', () => {
+  it('is 1 while Redis answers and 0 once it is gone', async () => {
+    const redis = await startRedis();
+    const upstream = await startTestUpstream({ packages: [makeNupkg({ id: 'Redis.Gauge', version: '1.0.0' })] });
+    const proxy = await startTestProxy({ upstreams: [upstream.serviceIndexUrl], config: { cache: { metadata: redis.url, redisTimeout: '200ms' } } });
+    const scrape = async (): Promise<Scrape> => parseMetrics((await get(`${proxy.url}metrics`)).body.toString('utf8'));
+    try {
+      expect((await get(`${proxy.url}v3/flat/redis.gauge/index.json`)).status).toBe(200);
+      expect(valueOf(await scrape(), 'nuproxy_redis_up')).toBe(1);
+      await redis.kill();
+      // a request finds it gone (the link marks it down at once, or at the next command)
+      expect((await get(`${proxy.url}v3/flat/redis.gauge/index.json`)).status).toBe(200);
+      let s = await scrape();
+      for (let i = 0; i < 50 && s.samples.get('nuproxy_redis_up') !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        s = await scrape();
+      }
+      expect(s.samples.get('nuproxy_redis_up')).toBe(0);
+    } finally {
+      await proxy.stop();
+      await upstream.close();
+      await redis.stop().catch(() => undefined);
     }
   });
 });
