@@ -31,6 +31,7 @@ import { createRequestListener } from './http/app.js';
 import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
+import { noMetrics, type Metrics } from './metrics/metrics.js';
 
 /** nuproxy's version: package.json's (shipped next to dist/ in the npm package and in the container image). */
 export const VERSION = packageVersion();
@@ -61,6 +62,8 @@ export interface AppOptions {
    * this); commands such as warm and export read the packages themselves.
    */
   serving?: boolean;
+  /** Where the core records its figures (startApp gives its own when config metrics.enabled; else none). */
+  metrics?: Metrics;
 }
 
 /**
@@ -122,6 +125,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const log = opts.logger;
   const clock = opts.clock ?? systemClock;
   const memory = divideMemory(config.cache.memoryMaxMB);
+  const metrics = opts.metrics ?? noMetrics;
 
   const blobs = await createBlobStore(loaded, undefined, log);
   const { swept } = await blobs.init({ sweep: opts.sweepTemp !== false });
@@ -144,13 +148,15 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
       import('./cache/overlay-metadata-store.js'),
       import('./cache/redis-blob-tier.js'),
     ]);
-    link = new RedisLink(clusterSeeds(config.cache.metadata) ?? config.cache.metadata, config.cache.redisTimeout, log);
+    const redisLink = new RedisLink(clusterSeeds(config.cache.metadata) ?? config.cache.metadata, config.cache.redisTimeout, log);
+    link = redisLink;
     link.connect();
+    metrics.watchRedis(() => redisLink.health().state === 'up');
     const redis = createRedisMetadataStore(link, config.cache.redisTimeout, log);
     store = createOverlayMetadataStore(redis, link, { maxBytes: memory.metadataStore, localTtlMs: config.cache.localTtl });
     if (config.cache.redisBlobMaxMB > 0) tier = new RedisBlobTier(link, Math.floor(config.cache.redisBlobMaxMB * 1024 * 1024), config.cache.redisBlobTtl);
   }
-  const cache = new MetadataCache(store, config.cache.maxStale, clock, log.child({ component: 'metadata' }), config.cache.freshness.notFound);
+  const cache = new MetadataCache(store, config.cache.maxStale, clock, log.child({ component: 'metadata' }), config.cache.freshness.notFound, metrics);
 
   const secretForms = secretSources(loaded);
   const secrets = new SecretSet(secretForms);
@@ -175,8 +181,10 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
           limits: u.limits,
           redirectAllow: u.redirects.allow,
           secrets,
+          meter: metrics.upstream(u.name),
         });
       });
+  for (const c of clients) metrics.watchBreaker(c.name, () => c.health().state);
   const docs = new UpstreamDocs(cache, { maxParsedDocs: memory.parsedDocs.entries });
   const upstreams: Upstream[] = config.offline
     ? config.upstreams.map((u) => new OfflineUpstream(u.name, u.writable))
@@ -185,10 +193,14 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   const redirect = opts.serving && config.storage.kind === 's3' && config.storage.s3?.redirect.enabled ? config.storage.s3.redirect : undefined;
   const packages = new PackageFiles(blobs, log.child({ component: 'packages' }), tier, box, {
     memoryBytes: memory.packageTier,
+    metrics,
     ...(redirect ? { redirectTtlSeconds: Math.floor(redirect.ttl / 1000) } : {}),
   });
   if (redirect && !blobs.presign) log.warn({ store: blobs.location }, 'redirect mode: this store cannot presign URLs; packages are served by nuproxy');
   else if (redirect) log.info({ ttlSeconds: Math.floor(redirect.ttl / 1000), to: redirect.publicEndpoint ?? config.storage.s3!.endpoint ?? 'AWS S3' }, 'redirect mode: package downloads in the bucket are answered 302 to presigned URLs');
+  metrics.watchDownloads(() => packages.active);
+  // (the store's size, nuproxy_store_bytes / _packages: metrics.watchStore(() => blobs' summary), once the
+  // bounded cache gives one; and its evictions: metrics.eviction(reason, bytes))
   const router = new IdRouter(
     config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })),
     memory.routings.entries,
@@ -228,8 +240,12 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
 export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<RunningApp> {
   const { config } = loaded;
   const log = opts.logger;
-  const core = await createCore(loaded, { ...opts, serving: true });
+  // one registry per process (loaded only when enabled: the commands and a disabled /metrics never load it)
+  const prom = config.metrics.enabled ? new (await import('./metrics/prom-metrics.js')).PromMetrics() : undefined;
+  const core = await createCore(loaded, { ...opts, serving: true, ...(prom ? { metrics: prom } : {}) });
   const { feed, store, blobs } = core;
+  // with workers the scrape asks the primary, which aggregates every worker's figures
+  const scrapeMetrics = !prom ? undefined : opts.box ? (await import('./metrics/cluster.js')).workerScrape(prom.registry, opts.box) : () => prom.scrape();
 
   let shuttingDown = false;
   const listener = createRequestListener(feed, {
@@ -239,6 +255,8 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
     publicUrl: config.publicUrl,
     trustForwardedHeaders: config.trustForwardedHeaders,
     tls: config.tls !== undefined,
+    ...(prom ? { metrics: prom } : {}),
+    ...(scrapeMetrics ? { scrapeMetrics } : {}),
     readiness: () => {
       const metadata = store.health();
       return {

@@ -208,6 +208,8 @@ async function runPrimary(loaded: LoadedConfig, count: number): Promise<number> 
     return 1;
   }
   const broker = new BoxBroker();
+  // /metrics: a worker's scrape is answered here with every worker's figures (metrics/cluster.ts)
+  const scrapes = loaded.config.metrics.enabled ? new (await import('./metrics/cluster.js')).PrimaryScrapes() : undefined;
   const live = new Map<number, Worker>();
   let stopping = false;
   let failed = false;
@@ -232,6 +234,7 @@ async function runPrimary(loaded: LoadedConfig, count: number): Promise<number> 
       if (w.isConnected()) w.send(m as object);
     });
     w.on('message', (m: { nuproxyWorker?: string; url?: string; metadata?: string; cacheDir?: string }) => {
+      if (scrapes?.handle(m, (r) => w.isConnected() && w.send(r as object))) return;
       if (m?.nuproxyWorker !== 'listening') return port.onMessage(m);
       up = true;
       listening++;

@@ -258,6 +258,8 @@ export const configSchema = z.strictObject({
       if (!p.upstreamKeyEnv) ctx.addIssue({ code: 'custom', path: ['upstreamKeyEnv'], message: 'keyMode mapped needs the environment variable that holds the upstream key' });
     }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  // GET /metrics (Prometheus text format); false: no route and nothing recorded
+  metrics: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   shutdownGrace: duration('30s'),
   // worker processes sharing the port and the disk cache (node:cluster); "auto": one per CPU
   workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),

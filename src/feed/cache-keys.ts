@@ -2,6 +2,7 @@
 // store (Redis) and the disk hold them across versions, so each builder's output must stay byte-identical.
 import type { HiveName } from '../protocol/service-types.js';
 import { REGISTRATION_HIVES } from '../protocol/service-types.js';
+import type { DocKind } from '../metrics/metrics.js';
 
 /** Metadata store keys: one upstream's documents, each under a key naming the upstream (own freshness each). */
 export const storeKey = {
@@ -68,4 +69,15 @@ export function packageKey(lowerId: string, lowerVersion: string, file: 'nupkg' 
 /** The blob key of a stored vulnerability document: the combined index, or one page (as the feed renders them). */
 export function vulnerabilityKey(doc: 'index.json' | { name: string; tag: string }): string {
   return doc === 'index.json' ? 'vulnerabilities/index.json' : `vulnerabilities/${doc.name}/${doc.tag}.json`;
+}
+
+/** The kind of a metadata store key (the prefixes of storeKey), for the metrics' `kind` label; no slicing. */
+export function docKindOfKey(key: string): DocKind {
+  if (key.startsWith('flat:')) return 'versions';
+  if (key.startsWith('reg:')) return 'registration';
+  if (key.startsWith('search:')) return 'search';
+  if (key.startsWith('ac:')) return 'autocomplete';
+  if (key.startsWith('svc:')) return 'service_index';
+  if (key.startsWith('vuln:')) return 'vulnerabilities';
+  return 'other';
 }

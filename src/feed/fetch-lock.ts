@@ -33,6 +33,8 @@ export interface FetchOnce<T> {
   peekFirst?: boolean;
   /** Besides the release, what else wakes a waiter early (the holder announcing a download to follow). */
   wake?: (ms: number) => Promise<void>;
+  /** Told once when this caller found another holder and waits for it (the metrics' single-flight joins). */
+  joined?: () => void;
 }
 
 const noRelease: Release = () => undefined;
@@ -45,10 +47,15 @@ const noRelease: Release = () => undefined;
 export async function fetchOnce<T>(lock: FetchLock, key: string, o: FetchOnce<T>): Promise<T> {
   const deadline = Date.now() + o.ttlMs;
   let found = o.peekFirst ? await o.peek() : undefined;
+  let joined = false;
   for (;;) {
     if (found !== undefined) return found;
     const release = await lock.lock(key, o.ttlMs);
     if (release) return holding(release, o.fetch);
+    if (!joined) {
+      joined = true;
+      o.joined?.();
+    }
     found = await o.peek(); // the holder may have announced what to follow already
     if (found !== undefined) return found;
     const left = Math.max(0, deadline - Date.now());

@@ -4,6 +4,8 @@ import type { MetadataEntry, MetadataStore } from '../cache/metadata-store.js';
 import { SingleFlight } from '../cache/single-flight.js';
 import type { JsonResult, Validators } from '../upstream/nuget-upstream.js';
 import { freshness, type Clock } from './freshness.js';
+import { noMetrics, type DocOutcome, type Metrics } from '../metrics/metrics.js';
+import { docKindOfKey } from './cache-keys.js';
 
 export type CacheOutcome = 'hit' | 'miss' | 'revalidated' | 'stale';
 
@@ -41,7 +43,7 @@ export interface DocSource {
  * one key make one upstream request.
  */
 export class MetadataCache {
-  private readonly flights = new SingleFlight<CachedDoc>();
+  private readonly flights: SingleFlight<CachedDoc>;
   private readonly changeListeners: ((key: string) => void)[] = [];
 
   constructor(
@@ -51,7 +53,9 @@ export class MetadataCache {
     private readonly log: Logger,
     /** How long an upstream's 404 is remembered (never longer than the document's own freshness). */
     private readonly notFoundMs = 0,
+    private readonly metrics: Metrics = noMetrics,
   ) {
+    this.flights = new SingleFlight<CachedDoc>(() => metrics.singleFlightJoin('metadata'));
     store.onRemoteChange?.((key) => this.changed(key));
   }
 
@@ -79,6 +83,7 @@ export class MetadataCache {
     if (stored) {
       const maxAge = this.maxAgeOf(stored, maxAgeMs);
       if (freshness(stored.fetchedAt, this.clock(), maxAge, this.maxStaleMs) === 'fresh') {
+        this.metrics.document(docKindOfKey(key), stored.absent ? 'negative' : 'hit');
         return { entry: stored, outcome: 'hit', freshUntil: stored.fetchedAt + maxAge };
       }
     }
@@ -105,6 +110,8 @@ export class MetadataCache {
 
   private async refresh(key: string, maxAgeMs: number, source: DocSource, stored: MetadataEntry | undefined): Promise<CachedDoc> {
     const doc = await this.fetchAndStore(key, maxAgeMs, source, stored);
+    // once per upstream request, not per caller that joined it
+    this.metrics.document(docKindOfKey(key), doc.outcome as DocOutcome);
     if (doc.outcome !== 'stale') this.changed(key);
     return doc;
   }

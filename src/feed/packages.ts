@@ -15,6 +15,7 @@ import { RedisFetchLock } from './redis-fetch-lock.js';
 import { Waiting, type Asker } from './waiting.js';
 import { WorkerDownloads } from './worker-downloads.js';
 import { PACKAGES, packageFolder } from './cache-keys.js';
+import { noMetrics, type Metrics } from '../metrics/metrics.js';
 
 export type { Asker, PackageFile, PackageSource };
 export type { PackageHandle, PackageSink, RedirectFile, StoredFile, StoredPackage };
@@ -50,6 +51,7 @@ export class PackageFiles {
   private lastAsked = 0;
   /** Redirect mode (storage.s3.redirect): how long a presigned URL lives; undefined when off. */
   private readonly redirectTtl: number | undefined;
+  private readonly metrics: Metrics;
 
   constructor(
     private readonly blobs: BlobStore,
@@ -58,9 +60,10 @@ export class PackageFiles {
     tier?: RedisBlobTier,
     /** The other worker processes of this nuproxy (config `workers`), sharing this disk. */
     box?: BoxLink,
-    opts: { memoryBytes?: number; redirectTtlSeconds?: number } = {},
+    opts: { memoryBytes?: number; redirectTtlSeconds?: number; metrics?: Metrics } = {},
   ) {
     this.redirectTtl = blobs.presign ? opts.redirectTtlSeconds : undefined;
+    this.metrics = opts.metrics ?? noMetrics;
     this.memory = new MemoryTier(opts.memoryBytes !== undefined ? { maxBytes: opts.memoryBytes } : {});
     this.machine = box ? { lock: new BoxFetchLock(box), downloads: new WorkerDownloads(box, blobs) } : { lock: new MemoryFetchLock() };
     this.shared = tier ? { lock: new RedisFetchLock(tier), tier } : undefined;
@@ -76,6 +79,7 @@ export class PackageFiles {
     this.lastAsked = Date.now();
     const pending = this.underWay.get(key);
     if (pending) {
+      this.metrics.singleFlightJoin('package');
       const joined = await this.join(key, pending, 'shared', asker);
       return joined === null ? this.cached(lowerId, lowerVersion, file, method, asker) : joined;
     }
@@ -127,7 +131,7 @@ export class PackageFiles {
         }
         outcome = 'miss';
         started = this.begin(p, source);
-      }
+      } else this.metrics.singleFlightJoin('package');
       const handle = await this.join(p.key, started, outcome, asker);
       if (handle !== null) return handle;
     }
@@ -206,6 +210,7 @@ export class PackageFiles {
         return fetched;
       },
       peek: async () => downloads?.followable(p.key) ?? this.stored(p.key),
+      joined: () => this.metrics.singleFlightJoin('package'), // another worker's download
       ...(downloads ? { wake: (ms: number) => downloads.remoteStart(p.key, ms) } : {}),
     });
   }
@@ -218,6 +223,7 @@ export class PackageFiles {
     return fetchOnce<Fetched | undefined>(shared.lock, p.key, {
       ttlMs: LOCK_MS,
       peekFirst: true, // another instance may have stored it already
+      joined: () => this.metrics.singleFlightJoin('package'), // another instance's download
       fetch: (release) =>
         this.download(p, source, release, (dl) => {
           // too large for Redis: on a store the others cannot read, they fetch for themselves; on a shared one

@@ -8,8 +8,10 @@ import { badRequest, errorResponse, notFound } from './errors.js';
 import { checkRawPath, parseId, parseVersionParam } from './input.js';
 import { publicBase, type BaseOptions } from './public-base.js';
 import { createReadRoutes } from './read-routes.js';
-import { logRequest, logWhenDone, outcomeOf, writeError, type Exchange } from './respond.js';
+import { logRequest, logWhenDone, outcomeOf, recordRequest, writeError, type Exchange } from './respond.js';
 import { withoutSecrets } from './redact.js';
+import { NuproxyError } from '../errors.js';
+import { noMetrics, type Metrics, type RequestKind } from '../metrics/metrics.js';
 
 export interface HttpOptions extends BaseOptions {
   logger: Logger;
@@ -19,6 +21,19 @@ export interface HttpOptions extends BaseOptions {
   renderCacheBytes: number;
   /** Readiness details (metadata store, upstreams); `ready: false` answers 503. */
   readiness: () => { ready: boolean; [k: string]: unknown };
+  /** Where each request's figures go (none without). */
+  metrics?: Metrics;
+  /** The figures in Prometheus' text format for GET /metrics (with workers: every worker's); no route without. */
+  scrapeMetrics?: () => Promise<{ contentType: string; body: string }>;
+}
+
+/** The metrics' kind of a path the framework answers (not a hot path: a few string tests). */
+function frameworkKind(path: string): RequestKind {
+  if (path.startsWith('/health/')) return 'health';
+  if (path.startsWith('/v3/package') || path.startsWith('/v3/symbolpackage')) return 'publish';
+  if (path.startsWith('/explain/')) return 'explain';
+  if (path === '/metrics') return 'metrics';
+  return 'other';
 }
 
 type Vars = {
@@ -36,17 +51,18 @@ type Vars = {
 export function createRequestListener(feed: Feed, opts: HttpOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const read = createReadRoutes(feed, opts);
   const fetch = createHttpApp(feed, opts).fetch;
+  const metrics = opts.metrics ?? noMetrics;
   const refuse = (x: Exchange, err: unknown): void => {
     // a body nobody will read stays on the connection: it must not be taken for the next request
     if (x.req.headers['content-length'] !== undefined || x.req.headers['transfer-encoding'] !== undefined) x.res.shouldKeepAlive = false;
-    logWhenDone(opts.logger, x);
+    logWhenDone(opts.logger, x, metrics);
     writeError(x, err, opts.secrets);
   };
   return (req, res) => {
     if (read(req, res)) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const x: Exchange = { req, res, started: performance.now(), path: q < 0 ? url : url.slice(0, q), bytesSent: 0 };
+    const x: Exchange = { req, res, started: performance.now(), path: q < 0 ? url : url.slice(0, q), kind: 'other', bytesSent: 0 };
     try {
       // the raw request target: URL parsing would already have resolved "%2e%2e", dot segments and "\\"
       checkRawPath(x.path);
@@ -66,23 +82,29 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   const app = new Hono<Vars>();
   const log = opts.logger;
   const secrets = opts.secrets;
+  const metrics = opts.metrics ?? noMetrics;
 
   app.use('*', async (c, next) => {
     const started = performance.now();
     const outgoing = c.env?.outgoing;
-    const done = (): void =>
-      logRequest(log, {
+    const done = (): void => {
+      const path = c.req.path;
+      // closed before it was finished: the client went away (the body's size is not counted here)
+      const outcome = outgoing ? outcomeOf(outgoing) : { status: c.res.status, aborted: false };
+      const cache = c.get('cache');
+      const ms = logRequest(log, {
         method: c.req.method,
-        path: c.req.path,
-        // closed before it was finished: the client went away (the body's size is not counted here)
-        ...(outgoing ? outcomeOf(outgoing) : { status: c.res.status, aborted: false }),
+        path,
+        ...outcome,
         started,
-        cache: c.get('cache'),
+        cache,
         upstream: c.get('upstream'),
         partial: c.get('partial'),
         errorCode: c.get('errorCode'),
         error: c.get('error'),
       });
+      recordRequest(metrics, frameworkKind(path), outcome.status, ms, 0, cache);
+    };
     // logged once the response is over, sent or cut off; listened for from the start, since a client may leave
     // while the upstream is still being asked (its response would then look finished when it is ended)
     if (outgoing) outgoing.once('close', done);
@@ -110,6 +132,20 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     const r = withoutSecrets(opts.readiness(), secrets);
     return c.json(r, r.ready ? 200 : 503);
   });
+
+  // The figures, in Prometheus' text format: this one route (issue #15 puts its own access setting here).
+  const scrape = opts.scrapeMetrics;
+  if (scrape) {
+    app.get('/metrics', async (c) => {
+      let m;
+      try {
+        m = await scrape();
+      } catch (err) {
+        throw new NuproxyError('INTERNAL', `metrics unavailable: ${(err as Error).message}`, {}, err);
+      }
+      return c.body(m.body, 200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
+    });
+  }
 
   // Publishing (protocol notes §5): the client PUTs to `{PackagePublish}/`, DELETEs and POSTs `{id}/{version}`.
   const publishAnswer = (c: Context<Vars>, a: { status: number; statusText?: string; headers: Record<string, string | string[]>; body: Buffer }): Response => {

@@ -6,6 +6,7 @@ import { checkRawPath, parseId, parseVersionParam, rawQueryOf } from './input.js
 import { publicBase, type BaseOptions } from './public-base.js';
 import { RenderCache } from './render-cache.js';
 import { header, logWhenDone, sendDoc, sendPackage, writeError, type Exchange } from './respond.js';
+import { noMetrics, type Metrics, type RequestKind } from '../metrics/metrics.js';
 
 const HIVE = /^[a-z0-9-]{1,32}$/;
 const VULN_NAME = /^[A-Za-z0-9_-]{1,32}$/;
@@ -17,6 +18,8 @@ export interface ReadRouteOptions extends BaseOptions {
   secrets: Redactor;
   /** The render cache's share of the memory budget (config cache.memoryMaxMB). */
   renderCacheBytes: number;
+  /** Where each request's figures go (none without). */
+  metrics?: Metrics;
 }
 
 /** A route's work: it answers on the exchange (throwing turns into the JSON error answer). */
@@ -32,6 +35,7 @@ type Handler = (x: Exchange, seg: string[], query: string) => Promise<void> | vo
 export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const log = opts.logger;
   const secrets = opts.secrets;
+  const metrics = opts.metrics ?? noMetrics;
   const renders = new RenderCache(opts.renderCacheBytes);
   // the public base per Host header (a handful of values: each one is checked once, then reused)
   const bases = new Map<string, string>();
@@ -71,7 +75,10 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     if (file === `${lid}.${lver}.nupkg` || file === `${rawId}.${rawVersion}.nupkg`.toLowerCase()) {
       return sendPackage(x, await feed.openPackage(lid, lver, 'nupkg', method, x.res), 'application/octet-stream');
     }
-    if (file === `${lid}.nuspec`) return sendPackage(x, await feed.openPackage(lid, lver, 'nuspec', method, x.res), 'text/xml; charset=utf-8');
+    if (file === `${lid}.nuspec`) {
+      x.kind = 'nuspec';
+      return sendPackage(x, await feed.openPackage(lid, lver, 'nuspec', method, x.res), 'text/xml; charset=utf-8');
+    }
     throw badRequest('file name does not match the package id and version', { file: file.slice(0, 120) });
   };
 
@@ -128,6 +135,24 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     }
   };
 
+  /** The metrics' kind of a routed path (a .nuspec is told apart by its handler). */
+  const kindOf = (seg: string[]): RequestKind => {
+    switch (seg[1]) {
+      case 'index.json':
+        return 'service_index';
+      case 'flat':
+        return seg.length === 4 ? 'versions' : 'package';
+      case 'registration':
+        return 'registration';
+      case 'query':
+        return 'search';
+      case 'autocomplete':
+        return 'autocomplete';
+      default:
+        return 'vulnerabilities';
+    }
+  };
+
   return (req, res) => {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return false;
@@ -139,12 +164,12 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     seg.shift();
     const handler = route(seg);
     if (!handler) return false;
-    const x: Exchange = { req, res, started: performance.now(), path, bytesSent: 0 };
+    const x: Exchange = { req, res, started: performance.now(), path, kind: kindOf(seg), bytesSent: 0 };
     // a GET that carries a body (nothing here reads one): answer, then close rather than read it all
     if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
       res.shouldKeepAlive = false;
     }
-    logWhenDone(log, x);
+    logWhenDone(log, x, metrics);
     try {
       // the raw request target: URL parsing would already have resolved "%2e%2e" and dot segments
       checkRawPath(path);

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { DocAnswer } from '../feed/feed.js';
 import type { PackageHandle, RedirectFile, StoredPackage } from '../feed/packages.js';
 import { ACCESS_MSG, type Logger, type Redactor } from '../log.js';
+import type { Metrics, RequestKind } from '../metrics/metrics.js';
 import { errorPayload, notFound } from './errors.js';
 import type { RenderCache } from './render-cache.js';
 import { etagOf, parseRange, pipeTo } from './send-file.js';
@@ -17,6 +18,8 @@ export interface Exchange {
   started: number;
   /** The path without its query string, for the log. */
   path: string;
+  /** What was asked for (the metrics' `kind`): set by the route. */
+  kind: RequestKind;
   cache?: string | undefined;
   upstream?: string | undefined;
   partial?: string[] | undefined;
@@ -52,14 +55,16 @@ export interface RequestLogEntry {
 
 /**
  * The one access-log line per request (both the read routes and the framework routes write it). A response cut
- * off says so (`aborted: true`, `bytesSent`): its status alone (200) would claim a complete answer.
+ * off says so (`aborted: true`, `bytesSent`): its status alone (200) would claim a complete answer. Returns the
+ * request's duration in ms (the metrics take it from here: one clock read per request).
  */
-export function logRequest(log: Logger, e: RequestLogEntry): void {
+export function logRequest(log: Logger, e: RequestLogEntry): number {
+  const ms = performance.now() - e.started;
   const entry: Record<string, unknown> = {
     method: e.method,
     path: e.path,
     status: e.status,
-    durationMs: Math.round((performance.now() - e.started) * 10) / 10,
+    durationMs: Math.round(ms * 10) / 10,
     cache: e.cache,
     upstream: e.upstream,
   };
@@ -74,6 +79,13 @@ export function logRequest(log: Logger, e: RequestLogEntry): void {
     entry.err = e.error;
     log.error(entry, 'request failed');
   } else log.info(entry, ACCESS_MSG);
+  return ms;
+}
+
+/** A finished request's figures: its kind, status, duration, bytes, and how it was answered. */
+export function recordRequest(metrics: Metrics, kind: RequestKind, status: number, ms: number, bytesSent: number, cache: string | undefined): void {
+  metrics.request(kind, status, ms / 1000, bytesSent);
+  if (cache !== undefined) metrics.answer(kind, cache);
 }
 
 /** What a closed response's log line says about it: its status (499 if it closed before any), cut off or not. */
@@ -83,9 +95,13 @@ export function outcomeOf(res: ServerResponse): { status: number; aborted: boole
   return { status: aborted && !res.headersSent ? 499 : res.statusCode, aborted };
 }
 
-/** Logs the exchange once its response is over (sent, or cut off). */
-export function logWhenDone(log: Logger, x: Exchange): void {
-  const done = (): void => logRequest(log, { method: x.req.method ?? 'GET', ...x, ...outcomeOf(x.res) });
+/** Logs (and counts) the exchange once its response is over (sent, or cut off). */
+export function logWhenDone(log: Logger, x: Exchange, metrics: Metrics): void {
+  const done = (): void => {
+    const outcome = outcomeOf(x.res);
+    const ms = logRequest(log, { method: x.req.method ?? 'GET', ...x, ...outcome });
+    recordRequest(metrics, x.kind, outcome.status, ms, x.bytesSent, x.cache);
+  };
   if (x.res.writableFinished) done();
   else x.res.once('close', done);
 }

@@ -1,4 +1,4 @@
-// (Just over 300 lines: the one owner of a request's life upstream: pools, timeouts, retries, circuit,
+// (Over 300 lines: the one owner of a request's life upstream: pools, timeouts, retries, circuit,
 // redirects and secrets; split, one request would be spread over files.)
 import type { LookupFunction } from 'node:net';
 import { Agent, buildConnector, errors as undiciErrors, type Dispatcher } from 'undici';
@@ -10,6 +10,7 @@ import { DEFAULT_REDIRECT_ORIGINS, type UpstreamConfig } from '../config/schema.
 import type { SecretSet } from './secrets.js';
 import { ADDRESS_REFUSED, addressCheckingConnector, RedirectAllowList } from './redirect-policy.js';
 import { withPausedEndGuard } from './paused-end-guard.js';
+import type { UpstreamFailure, UpstreamMeter } from '../metrics/metrics.js';
 
 export interface UpstreamHttpOptions {
   name: string;
@@ -29,6 +30,8 @@ export interface UpstreamHttpOptions {
   secrets?: SecretSet;
   /** How names of wildcard-allowed redirect targets are resolved (dns.lookup; tests resolve names of their own). */
   lookup?: LookupFunction;
+  /** This upstream's figures (requests, failures, latency, bytes fetched); none recorded without it. */
+  meter?: UpstreamMeter;
 }
 
 /**
@@ -126,13 +129,25 @@ export class UpstreamHttp {
         url: safeUrl(url),
       });
     }
-    this.admit();
+    const meter = this.opts.meter;
+    const pool = init.kind ?? 'metadata';
+    try {
+      this.admit();
+    } catch (err) {
+      meter?.failure(pool, 'circuit_open');
+      throw err;
+    }
+    const started = performance.now();
     try {
       const res = await this.requestWithRetries(url, init);
-      if (res.status >= 500) this.breaker.failure(new Error(`status ${res.status}`));
-      else this.breaker.success();
+      meter?.request(pool, res.status, (performance.now() - started) / 1000);
+      if (res.status >= 500) {
+        meter?.failure(pool, 'status_5xx');
+        this.breaker.failure(new Error(`status ${res.status}`));
+      } else this.breaker.success();
       return res;
     } catch (err) {
+      meter?.failure(pool, failureOf(err));
       this.breaker.failure(err);
       throw err;
     }
@@ -285,6 +300,22 @@ export class UpstreamHttp {
 
   async close(): Promise<void> {
     await Promise.all([this.metadataAgent.close().catch(() => undefined), this.packageAgent.close().catch(() => undefined)]);
+  }
+}
+
+/** The metrics' reason for a failed request: from its error code, never its text. */
+function failureOf(err: unknown): UpstreamFailure {
+  switch (err instanceof NuproxyError ? err.code : undefined) {
+    case 'UPSTREAM_TIMEOUT':
+      return 'timeout';
+    case 'UPSTREAM_UNREACHABLE':
+      return 'unreachable';
+    case 'UPSTREAM_BAD_RESPONSE':
+      return 'bad_response';
+    case 'UPSTREAM_HOST_NOT_ALLOWED':
+      return 'not_allowed';
+    default:
+      return 'other';
   }
 }
 

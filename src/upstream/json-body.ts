@@ -33,6 +33,8 @@ export interface DocumentContext {
   url: string;
   limits: DocumentLimits;
   secrets: SecretSet;
+  /** Told of the bytes as received, before decoding (the metrics' bytes fetched). */
+  fetched?: (bytes: number) => void;
 }
 
 /** The parsed document (an object or array), or a NuproxyError (502; 504 for a timeout). */
@@ -66,6 +68,7 @@ export async function readJsonDocument(res: UpstreamResponse, ctx: DocumentConte
   const countWire = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of source) {
       wire += chunk.length;
+      ctx.fetched?.(chunk.length);
       if (wire > wireLimit) throw tooLarge(wireKey, `larger than announced or without a length${encoded ? ` (${encoding}-encoded)` : ''}`);
       yield chunk;
     }

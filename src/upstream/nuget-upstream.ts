@@ -39,6 +39,8 @@ export class NugetV3Upstream {
   /** What one metadata document may cost (config upstreams[].limits); callers check entry counts against it. */
   readonly limits: DocumentLimits;
   private readonly secrets: SecretSet;
+  /** The metrics' bytes fetched from this upstream. */
+  private readonly fetched: ((bytes: number) => void) | undefined;
 
   constructor(serviceIndexUrl: string, opts: UpstreamHttpOptions) {
     this.name = opts.name;
@@ -48,6 +50,8 @@ export class NugetV3Upstream {
     this.http = new UpstreamHttp(opts);
     this.http.allowOrigin(serviceIndexUrl);
     this.packageRules = packageRulesOf(opts.limits, opts.secrets);
+    const meter = opts.meter;
+    this.fetched = meter ? (bytes) => meter.fetched(bytes) : undefined;
   }
 
   /** Hosts named by the upstream's service index become fetchable. */
@@ -76,7 +80,7 @@ export class NugetV3Upstream {
       throw this.statusError(res.status, url);
     }
     // bounded while it streams: size (wire and decoded), depth, echoed secrets (json-body.ts)
-    const json = await readJsonDocument(res, { upstream: this.name, url, limits: this.limits, secrets: this.secrets });
+    const json = await readJsonDocument(res, { upstream: this.name, url, limits: this.limits, secrets: this.secrets, ...(this.fetched ? { fetched: this.fetched } : {}) });
     const gzip = (header(res.headers, 'content-encoding') ?? '').trim().toLowerCase() === 'gzip';
     return { kind: 'ok', json, gzip, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
   }
@@ -118,7 +122,16 @@ export class NugetV3Upstream {
     }
     const sha = header(res.headers, 'x-ms-meta-sha512');
     const sha512 = sha && /^[A-Za-z0-9+/]{86}==$/.test(sha) ? sha : undefined;
-    const body = guardPackageBody(res.body, { upstream: this.name, url, file, maxBytes, minRate: limits.minRate, graceMs: opts.rateGraceMs ?? RATE_GRACE_MS, secrets });
+    const body = guardPackageBody(res.body, {
+      upstream: this.name,
+      url,
+      file,
+      maxBytes,
+      minRate: limits.minRate,
+      graceMs: opts.rateGraceMs ?? RATE_GRACE_MS,
+      secrets,
+      ...(this.fetched ? { fetched: this.fetched } : {}),
+    });
     if (method === 'HEAD') body.destroy(new Error('HEAD has no body'));
     return { kind: 'ok', body, abandonAfterMs: limits.abandonAfter, ...(length !== undefined ? { length } : {}), ...(sha512 ? { sha512 } : {}) };
   }

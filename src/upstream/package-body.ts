@@ -28,6 +28,8 @@ export interface PackageBodyRules {
   /** How long a body may be slower than minRate at its start (connection set-up, a slow first byte). */
   graceMs: number;
   secrets: SecretSet;
+  /** Told of the bytes as they arrive (the metrics' bytes fetched). */
+  fetched?: (bytes: number) => void;
 }
 
 
@@ -161,6 +163,7 @@ export function guardPackageBody(body: AsyncIterable<unknown> & { destroy(err?: 
       for await (const raw of body) {
         const chunk = raw as Buffer;
         received += chunk.length;
+        r.fetched?.(chunk.length);
         if (received > r.maxBytes) throw tooLarge(r);
         if (scanner?.push(chunk)) throw secretFound();
         if (!headOk) {
