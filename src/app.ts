@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import { secretSources, type LoadedConfig } from './config/load.js';
-import { clusterSeeds } from './config/redis-seeds.js';
+import { redisTarget } from './config/redis-seeds.js';
 import { divideMemory, type MemoryShares } from './config/memory-budget.js';
 import type { Config } from './config/schema.js';
 import { SecretSet } from './upstream/secrets.js';
@@ -134,7 +134,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
       import('./cache/overlay-metadata-store.js'),
       import('./cache/redis-blob-tier.js'),
     ]);
-    link = new RedisLink(clusterSeeds(config.cache.metadata) ?? config.cache.metadata, config.cache.redisTimeout, log);
+    link = new RedisLink(redisTarget(config.cache.metadata), config.cache.redisTimeout, log);
     link.connect();
     const redis = createRedisMetadataStore(link, config.cache.redisTimeout, log);
     store = createOverlayMetadataStore(redis, link, { maxBytes: memory.metadataStore, localTtlMs: config.cache.localTtl });

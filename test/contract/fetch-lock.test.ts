@@ -91,7 +91,7 @@ describe.skipIf(backend.skip !== undefined)(backend.name, () => {
   });
 
   // three instances: each its own connections and lock owner, one Redis
-  fetchLockContract(backend.name === 'redis' ? 'several instances (Redis)' : 'several instances (Redis Cluster)', async () => {
+  fetchLockContract(`several instances (${{ redis: 'Redis', 'redis cluster': 'Redis Cluster', 'redis sentinel': 'Redis Sentinel' }[backend.name]})`, async () => {
     const dir = await resultsDir();
     const { logger } = createLogSink();
     const links = [1, 2, 3].map(() => new RedisLink(redis.target, 2_000, logger));
