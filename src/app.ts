@@ -136,6 +136,9 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     ]);
     link = new RedisLink(redisTarget(config.cache.metadata), config.cache.redisTimeout, log);
     link.connect();
+    // the first requests find Redis connected (Sentinel's first connection takes several round trips), but a
+    // Redis that is down delays the start by one redisTimeout at most
+    await link.firstConnection(config.cache.redisTimeout);
     const redis = createRedisMetadataStore(link, config.cache.redisTimeout, log);
     store = createOverlayMetadataStore(redis, link, { maxBytes: memory.metadataStore, localTtlMs: config.cache.localTtl });
     if (config.cache.redisBlobMaxMB > 0) tier = new RedisBlobTier(link, Math.floor(config.cache.redisBlobMaxMB * 1024 * 1024), config.cache.redisBlobTtl);

@@ -107,33 +107,25 @@ export class RedisLink {
     this.binary = this.client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
   }
 
+  /** Resolves at the first connection, or after `maxMs` (never rejects): start-up waits this long at most. */
+  firstConnection(maxMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([this.firstReady, new Promise<void>((r) => (timer = setTimeout(r, maxMs)))]).finally(() => clearTimeout(timer));
+  }
+
   /** Starts connecting; never throws (a Redis that is down at start-up is "down", not a start-up failure). */
   connect(): void {
-    if (this.cluster) return this.connectCluster(0);
-    if (this.sentinel) return this.connectSentinel(0);
+    if (this.cluster || this.sentinel) return this.connectRetrying(0);
     for (const c of [this.client, this.subscriber!]) c.connect().catch((err: unknown) => this.mark('down', err));
   }
 
-  /** The cluster client gives up when no seed answers at start-up (a single client retries): retry here. */
-  private connectCluster(attempt: number): void {
-    this.cluster!.connect().then(
-      () => {
-        this.everReady = true;
-        this.resolveFirstReady();
-        this.mark('up');
-      },
-      (err: unknown) => {
-        this.mark('down', err);
-        if (this.closed) return;
-        this.connectRetry = setTimeout(() => this.connectCluster(attempt + 1), Math.min(100 * 2 ** attempt, 2000));
-        this.connectRetry.unref();
-      },
-    );
-  }
-
-  /** The Sentinel client, too, gives up when no sentinel answers at start-up, and must be reset before a retry. */
-  private connectSentinel(attempt: number): void {
-    this.sentinel!.connect().then(
+  /**
+   * The cluster and Sentinel clients give up when no seed (sentinel) answers at start-up (a single client
+   * retries): retry here. The Sentinel client must be reset (destroy) before it connects again.
+   */
+  private connectRetrying(attempt: number): void {
+    const c = (this.cluster ?? this.sentinel)!;
+    c.connect().then(
       () => {
         this.everReady = true;
         this.resolveFirstReady();
@@ -141,9 +133,9 @@ export class RedisLink {
       },
       async (err: unknown) => {
         this.mark('down', err);
-        await this.sentinel!.destroy().catch(() => undefined);
+        if (this.sentinel) await this.sentinel.destroy().catch(() => undefined);
         if (this.closed) return;
-        this.connectRetry = setTimeout(() => this.connectSentinel(attempt + 1), Math.min(100 * 2 ** attempt, 2000));
+        this.connectRetry = setTimeout(() => this.connectRetrying(attempt + 1), Math.min(100 * 2 ** attempt, 2000));
         this.connectRetry.unref();
       },
     );

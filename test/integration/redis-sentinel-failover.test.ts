@@ -153,6 +153,34 @@ describe.skipIf(skip !== undefined)('Redis Sentinel: the master killed during lo
 });
 
 describe.skipIf(skip !== undefined)('Redis Sentinel unreachable', () => {
+  it('answers misses within the timeout while no sentinel answers, then connects on its own when they come up', async () => {
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    const sink = createLogSink();
+    const url = `redis+sentinel://${ports.map((p) => `127.0.0.1:${p}`).join(',')}/nuproxy-test`;
+    const store = createRedisMetadataStore(sentinelTarget(url)!, 300, sink.logger);
+    let rig: TestRedisSentinel | undefined;
+    try {
+      for (let i = 0; i < 5; i++) {
+        const t0 = Date.now();
+        expect(await store.get('early')).toBeUndefined();
+        await store.set('early', { body: 'x', fetchedAt: 1 }, 60_000);
+        expect(Date.now() - t0).toBeLessThan(2 * 300 + 500);
+      }
+      expect(store.health().state).toBe('down');
+      rig = await startRedisSentinel({ sentinelPorts: ports });
+      let stored = false;
+      await until(async () => {
+        await store.set('later', { body: 'y', fetchedAt: 2 }, 60_000);
+        return (stored = (await store.get('later'))?.body === 'y');
+      }, 30_000);
+      expect(stored).toBe(true);
+      expect(store.health()).toEqual({ state: 'up' });
+    } finally {
+      await store.close();
+      await rig?.stop();
+    }
+  }, 90_000);
+
   it('answers misses within the timeout and never puts either password in a log line or the health detail', async () => {
     const ports = await Promise.all([freePort(), freePort()]);
     const sink = createLogSink();

@@ -65,8 +65,9 @@ function exitOf(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 /**
  * Starts 3 data nodes and 3 sentinels. `password` protects the data nodes (the URL carries it as
  * user:password@, user "default"); `sentinelPassword` the sentinels (the URL's ?sentinelPassword=).
+ * `sentinelPorts`: the sentinels' ports (3), for a test that points nuproxy at them before they run.
  */
-export async function startRedisSentinel(opts: { password?: string; sentinelPassword?: string } = {}): Promise<TestRedisSentinel> {
+export async function startRedisSentinel(opts: { password?: string; sentinelPassword?: string; sentinelPorts?: number[] } = {}): Promise<TestRedisSentinel> {
   const server = redisServerPath();
   const cliBin = redisCliPath();
   if (!server || !cliBin) throw new Error('redis-server and redis-cli must be on PATH');
@@ -104,7 +105,7 @@ export async function startRedisSentinel(opts: { password?: string; sentinelPass
       return true;
     });
 
-    const sentinelPorts = [await freePort(), await freePort(), await freePort()];
+    const sentinelPorts = opts.sentinelPorts ?? [await freePort(), await freePort(), await freePort()];
     const sentinelChildren = sentinelPorts.map((port) => {
       const sDir = join(dir, `sentinel-${port}`);
       mkdirSync(sDir);
