@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import { secretSources, type LoadedConfig } from './config/load.js';
-import { clusterSeeds } from './config/redis-seeds.js';
+import { redisTarget } from './config/redis-seeds.js';
 import { divideMemory, type MemoryShares } from './config/memory-budget.js';
 import type { Config } from './config/schema.js';
 import { SecretSet } from './upstream/secrets.js';
@@ -148,10 +148,13 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
       import('./cache/overlay-metadata-store.js'),
       import('./cache/redis-blob-tier.js'),
     ]);
-    const redisLink = new RedisLink(clusterSeeds(config.cache.metadata) ?? config.cache.metadata, config.cache.redisTimeout, log);
+    const redisLink = new RedisLink(redisTarget(config.cache.metadata), config.cache.redisTimeout, log);
     link = redisLink;
     link.connect();
     metrics.watchRedis(() => redisLink.health().state === 'up');
+    // the first requests find Redis connected (Sentinel's first connection takes several round trips), but a
+    // Redis that is down delays the start by one redisTimeout at most
+    await link.firstConnection(config.cache.redisTimeout);
     const redis = createRedisMetadataStore(link, config.cache.redisTimeout, log);
     store = createOverlayMetadataStore(redis, link, { maxBytes: memory.metadataStore, localTtlMs: config.cache.localTtl });
     if (config.cache.redisBlobMaxMB > 0) tier = new RedisBlobTier(link, Math.floor(config.cache.redisBlobMaxMB * 1024 * 1024), config.cache.redisBlobTtl);

@@ -1,5 +1,6 @@
 import { createClient, createCluster, RESP_TYPES } from '@redis/client';
 import type { Logger } from '../log.js';
+import { openSentinel, SentinelSubscriber, sentinelReady, type RedisSentinel, type SentinelTarget } from './redis-sentinel.js';
 
 /**
  * One Redis connection (plus a subscriber) shared by the metadata store, the package tier and invalidation
@@ -10,13 +11,17 @@ import type { Logger } from '../log.js';
  * Given the seeds of a Redis Cluster instead of one URL, the same link runs on @redis/client's cluster client:
  * every key is routed to its slot's master, pub/sub goes through one node of the cluster (SUBSCRIBE and
  * PUBLISH are cluster-wide), and a node that fails is replaced by its promoted replica (see rediscoverSoon).
+ * Given a Sentinel target, it runs on @redis/client's Sentinel client: the sentinels say which node is the
+ * master, commands and pub/sub go to it, and when the sentinels promote a replica the client moves to it (its
+ * switch-master message, or a command that finds the old master gone); redis-sentinel.ts has the details.
+ *
  * Everything built on the link uses single-key commands only (a MULTI or EVAL touches one key), so the keys
  * stay byte-identical in both modes and no hash tags are needed.
  */
 export class RedisLink {
   /**
-   * The commands. In cluster mode this is the cluster client, typed as a single client: the commands used on
-   * the link (GET/SET/DEL, HSET/HGETALL, PTTL, EVAL, MULTI on one key, PUBLISH) have the same signatures.
+   * The commands. In cluster (Sentinel) mode this is the cluster (Sentinel) client, typed as a single client:
+   * the commands used on the link (GET/SET/DEL, HSET/HGETALL, PTTL, EVAL, MULTI on one key, PUBLISH) have the same signatures.
    */
   readonly client: ReturnType<typeof createClient>;
   /** The same connection, answering bulk strings as Buffers (package bytes). */
@@ -24,6 +29,8 @@ export class RedisLink {
   /** Single mode: the second connection, for SUBSCRIBE (cluster mode: the cluster client's own pub/sub node). */
   private readonly subscriber: ReturnType<typeof createClient> | undefined;
   private readonly cluster: ReturnType<typeof createCluster> | undefined;
+  private readonly sentinel: RedisSentinel | undefined;
+  private readonly sentinelSubscriber: SentinelSubscriber | undefined;
   private readonly seeds: readonly string[] = [];
   private rediscovery: NodeJS.Timeout | undefined;
   private lastRediscovery = 0;
@@ -43,9 +50,9 @@ export class RedisLink {
   private hungStreak = 0;
   private probing = false;
 
-  /** `target`: a redis:// URL, or the seeds of a Redis Cluster (one redis:// URL each, auth in each). */
+  /** `target`: a redis:// URL, the seeds of a Redis Cluster (one redis:// URL each, auth in each), or Sentinel's. */
   constructor(
-    target: string | readonly string[],
+    target: string | readonly string[] | SentinelTarget,
     private readonly timeoutMs: number,
     private readonly log: Logger,
   ) {
@@ -66,6 +73,16 @@ export class RedisLink {
         c.on('error', (err: Error) => this.mark('down', err));
         c.on('ready', () => this.mark('up'));
       }
+    } else if ('kind' in target) {
+      const opened = openSentinel(target, socket);
+      this.sentinel = opened.sentinel;
+      this.client = this.sentinel as unknown as ReturnType<typeof createClient>;
+      this.binary = opened.binary as unknown as typeof this.binary;
+      // a master (or sentinel) connection failing; the client finds the master again itself
+      this.sentinel.on('error', (err: unknown) => this.mark('down', err));
+      this.sentinel.on('topology-change', () => this.mark('up'));
+      this.sentinelSubscriber = new SentinelSubscriber(this.sentinel, target, socket, (err) => this.mark('down', err), () => this.mark('up'));
+      return;
     } else {
       this.seeds = target;
       const first = new URL(target[0]!);
@@ -90,24 +107,35 @@ export class RedisLink {
     this.binary = this.client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
   }
 
+  /** Resolves at the first connection, or after `maxMs` (never rejects): start-up waits this long at most. */
+  firstConnection(maxMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([this.firstReady, new Promise<void>((r) => (timer = setTimeout(r, maxMs)))]).finally(() => clearTimeout(timer));
+  }
+
   /** Starts connecting; never throws (a Redis that is down at start-up is "down", not a start-up failure). */
   connect(): void {
-    if (this.cluster) return this.connectCluster(0);
+    if (this.cluster || this.sentinel) return this.connectRetrying(0);
     for (const c of [this.client, this.subscriber!]) c.connect().catch((err: unknown) => this.mark('down', err));
   }
 
-  /** The cluster client gives up when no seed answers at start-up (a single client retries): retry here. */
-  private connectCluster(attempt: number): void {
-    this.cluster!.connect().then(
+  /**
+   * The cluster and Sentinel clients give up when no seed (sentinel) answers at start-up (a single client
+   * retries): retry here. The Sentinel client must be reset (destroy) before it connects again.
+   */
+  private connectRetrying(attempt: number): void {
+    const c = (this.cluster ?? this.sentinel)!;
+    c.connect().then(
       () => {
         this.everReady = true;
         this.resolveFirstReady();
         this.mark('up');
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         this.mark('down', err);
+        if (this.sentinel) await this.sentinel.destroy().catch(() => undefined);
         if (this.closed) return;
-        this.connectRetry = setTimeout(() => this.connectCluster(attempt + 1), Math.min(100 * 2 ** attempt, 2000));
+        this.connectRetry = setTimeout(() => this.connectRetrying(attempt + 1), Math.min(100 * 2 ** attempt, 2000));
         this.connectRetry.unref();
       },
     );
@@ -138,6 +166,7 @@ export class RedisLink {
 
   /** Whether every connection is ready: both in single mode; every master and the pub/sub node in cluster mode. */
   private ready(): boolean {
+    if (this.sentinel) return this.everReady && sentinelReady(this.sentinel) && this.sentinelSubscriber!.isReady;
     if (!this.cluster) return this.client.isReady && this.subscriber!.isReady;
     if (!this.cluster.isOpen || !this.everReady || this.cluster.masters.length === 0) return false;
     const pubSub = this.cluster.pubSubNode;
@@ -146,7 +175,7 @@ export class RedisLink {
 
   /** Whether commands can be sent at all (cluster: open; a command to a node that is down still fails at once). */
   private connected(): boolean {
-    return this.cluster ? this.cluster.isOpen : this.client.isReady;
+    return (this.cluster ?? this.sentinel)?.isOpen ?? this.client.isReady;
   }
 
   mark(next: 'up' | 'down', err?: unknown): void {
@@ -215,6 +244,12 @@ export class RedisLink {
         await this.cluster.subscribe(channel, (message: string) => onMessage(message));
         return;
       }
+      if (this.sentinel) {
+        // on the master (known after the first connection), and again on the new one after a failover
+        await this.firstReady;
+        await this.sentinelSubscriber!.subscribe(channel, (message: string) => onMessage(message));
+        return;
+      }
       await this.subscriber!.subscribe(channel, (message: string) => onMessage(message));
     } catch (err) {
       this.mark('down', err);
@@ -233,6 +268,12 @@ export class RedisLink {
     this.closed = true;
     clearTimeout(this.rediscovery);
     clearTimeout(this.connectRetry);
+    if (this.sentinel) {
+      this.sentinelSubscriber!.close();
+      // as for the cluster: close() on a master that is down would wait for its reconnects
+      await (this.ready() ? this.sentinel.close() : this.sentinel.destroy()).catch(() => this.sentinel!.destroy());
+      return;
+    }
     if (this.cluster) {
       // close() waits for every node; one that is down would hold it for its reconnects
       if (this.ready()) await this.cluster.close().catch(() => this.cluster!.destroy());

@@ -3,15 +3,17 @@ import KeyvRedis from '@keyv/redis';
 import type { Logger } from '../log.js';
 import type { MetadataEntry, MetadataStore } from './metadata-store.js';
 import { RedisLink } from './redis-link.js';
+import type { SentinelTarget } from './redis-sentinel.js';
 
 const NAMESPACE = 'nuproxy:meta';
 
 /**
- * Redis through keyv/@keyv/redis, on a RedisLink (given, or made from a URL or cluster seeds and owned). keyv
- * takes the cluster client as it takes a single one (get/set/delete are single-key). Every call is bounded by
- * the link's timeout: a failed or slow call is a miss (get) or a no-op (set/delete), never a failed request.
+ * Redis through keyv/@keyv/redis, on a RedisLink (given, or made from a URL, cluster seeds or a Sentinel target
+ * and owned). keyv takes the cluster (Sentinel) client as it takes a single one (get/set/delete are single-key).
+ * Every call is bounded by the link's timeout: a failed or slow call is a miss (get) or a no-op (set/delete),
+ * never a failed request.
  */
-export function createRedisMetadataStore(target: string | readonly string[] | RedisLink, timeoutMs: number, logger: Logger): MetadataStore {
+export function createRedisMetadataStore(target: string | readonly string[] | SentinelTarget | RedisLink, timeoutMs: number, logger: Logger): MetadataStore {
   const owned = !(target instanceof RedisLink);
   const link = target instanceof RedisLink ? target : new RedisLink(target, timeoutMs, logger);
   if (owned) link.connect();

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
 import { DEFAULT_MEMORY_MB, MIN_MEMORY_MB } from './memory-budget.js';
-import { clusterSeeds } from './redis-seeds.js';
+import { clusterSeeds, sentinelTarget } from './redis-seeds.js';
 import { ownershipConflicts, patternError } from '../protocol/id-rules.js';
 
 /**
@@ -195,8 +195,8 @@ export const configSchema = z.strictObject({
         .string()
         .default('memory')
         .refine(
-          (v) => v === 'memory' || /^rediss?:\/\/[^\s]+$/.test(v) || clusterSeeds(v) !== undefined,
-          'must be "memory", a redis:// URL or a Redis Cluster seed list redis+cluster://host1:port1,host2:port2',
+          (v) => v === 'memory' || /^rediss?:\/\/[^\s]+$/.test(v) || clusterSeeds(v) !== undefined || sentinelTarget(v) !== undefined,
+          'must be "memory", a redis:// URL, a Redis Cluster seed list redis+cluster://host1:port1,host2:port2 or Redis Sentinel redis+sentinel://host1:port1,host2:port2/<masterName>',
         ),
       // the one memory budget, shared by every cache held in memory (config/memory-budget.ts)
       memoryMaxMB: z

@@ -7,11 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createClient, createCluster } from '@redis/client';
+import { createClient, createCluster, createSentinel } from '@redis/client';
 import { freePort } from './net.js';
 import { redisServerPath, startRedis, type TestRedis } from './redis.js';
 import { needTool } from './need.js';
-import { clusterSeeds } from '../../src/config/redis-seeds.js';
+import { clusterSeeds, sentinelTarget, type RedisTarget } from '../../src/config/redis-seeds.js';
+import { startRedisSentinel, type TestRedisSentinel } from './redis-sentinel.js';
 
 const run = promisify(execFile);
 
@@ -150,16 +151,18 @@ function exitOf(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
-/** A shared tier to run a test against: one redis-server, or a Redis Cluster. */
+/** A shared tier to run a test against: one redis-server, a Redis Cluster, or a Redis run by Sentinel. */
 export interface SharedRedis {
-  /** `cache.metadata` as configured: redis://… or redis+cluster://… */
+  /** `cache.metadata` as configured: redis://…, redis+cluster://… or redis+sentinel://… */
   url: string;
-  /** What RedisLink takes: the URL, or the cluster's seeds. */
-  target: string | string[];
+  /** What RedisLink takes: the URL, the cluster's seeds, or the Sentinel target. */
+  target: RedisTarget;
   /** A client of its own (single or cluster), for a test that plants or reads keys as another party would. */
   client(): Promise<RawRedis>;
   /** The one server (kill, restart, pause), in single-server mode. */
   single?: TestRedis;
+  /** The master, its replicas and the sentinels, in Sentinel mode. */
+  sentinel?: TestRedisSentinel;
   stop(): Promise<void>;
 }
 
@@ -168,21 +171,27 @@ export interface RawRedis {
   close(): Promise<void>;
 }
 
-async function rawClient(target: string | string[]): Promise<RawRedis> {
+async function rawClient(target: RedisTarget): Promise<RawRedis> {
+  if (typeof target !== 'string' && 'kind' in target) {
+    const s = createSentinel({ name: target.masterName, sentinelRootNodes: target.sentinels, nodeClientOptions: target.password ? { password: target.password } : {} });
+    s.on('error', () => undefined);
+    await s.connect();
+    return { hSet: (key, fields) => s.hSet(key, fields), close: () => s.close() };
+  }
   const c = typeof target === 'string' ? createClient({ url: target }) : createCluster({ rootNodes: target.map((url) => ({ url })) });
   await c.connect();
   return { hSet: (key, fields) => c.hSet(key, fields), close: () => c.close() };
 }
 
 export interface SharedRedisBackend {
-  name: 'redis' | 'redis cluster';
+  name: 'redis' | 'redis cluster' | 'redis sentinel';
   /** The needTool reason when the tools are missing (a loud skip; a failure under CI=true). */
   skip: string | undefined;
   start(): Promise<SharedRedis>;
 }
 
 /**
- * The two shapes of the shared tier, so that a suite runs on both: `for (const b of sharedRedisBackends(what))
+ * The three shapes of the shared tier, so that a suite runs on each: `for (const b of sharedRedisBackends(what))
  * describe.skipIf(b.skip)(b.name, ...)`.
  */
 export function sharedRedisBackends(what: string): SharedRedisBackend[] {
@@ -203,6 +212,15 @@ export function sharedRedisBackends(what: string): SharedRedisBackend[] {
         const c = await startRedisCluster();
         const target = clusterSeeds(c.url)!;
         return { url: c.url, target, client: () => rawClient(target), stop: () => c.stop() };
+      },
+    },
+    {
+      name: 'redis sentinel',
+      skip: needTool('redis-server', server, `${what} on Redis Sentinel`) ?? needTool('redis-cli', redisCliPath() !== undefined, `${what} on Redis Sentinel`),
+      start: async () => {
+        const s = await startRedisSentinel();
+        const target = sentinelTarget(s.url)!;
+        return { url: s.url, target, client: () => rawClient(target), sentinel: s, stop: () => s.stop() };
       },
     },
   ];

@@ -16,7 +16,7 @@ function problems(raw: unknown, e: Record<string, string> = {}): string[] {
 
 describe('storage config', () => {
   it('defaults to the disk', () => {
-    expect(validateConfig({}).config.storage).toEqual({ kind: 'fs' });
+    expect(validateConfig({}).config.storage).toEqual({ kind: 'fs', localTier: { maxSize: 0 } }); // the local tier is off
   });
 
   it('s3: the section as the issue names it, with defaults; the keys come from the named variables', () => {
