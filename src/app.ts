@@ -31,6 +31,10 @@ import { createRequestListener } from './http/app.js';
 import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
+import { Evictor } from './feed/evictor.js';
+import type { EvictRules } from './feed/evict-plan.js';
+import { runEviction } from './feed/evict-box.js';
+import { UsageBook } from './feed/usage-state.js';
 
 /** nuproxy's version: package.json's (shipped next to dist/ in the npm package and in the container image). */
 export const VERSION = packageVersion();
@@ -103,8 +107,30 @@ export interface Core {
   secrets: Redactor;
   /** `cache.memoryMaxMB` divided among the memory caches (startApp hands the render cache its share). */
   memory: MemoryShares;
+  /**
+   * The bounded cache (cache.maxSize / cache.retention set; undefined when unbounded): started by startApp.
+   * Metrics read `evictor.summary()` and set `evictor.onEvicted`.
+   */
+  evictor: Evictor | undefined;
+  /** The channel to the other workers (config `workers`), undefined when alone. */
+  box: BoxLink | undefined;
   /** Closes upstream connections and the metadata store (after waiting for downloads under way). */
   close(): Promise<void>;
+}
+
+/** Whether the config bounds the cache (a size cap or a retention rule). */
+export function isBounded(cache: Config['cache']): boolean {
+  return cache.maxSize > 0 || cache.retention.unusedFor !== undefined || cache.retention.keepVersions !== undefined;
+}
+
+/** The eviction rules of the config (the evictor's and `nuproxy prune`'s). */
+export function evictRules(cache: Config['cache']): EvictRules {
+  return {
+    maxSize: cache.maxSize,
+    evictTo: cache.evictTo,
+    ...(cache.retention.unusedFor !== undefined ? { unusedForMs: cache.retention.unusedFor } : {}),
+    ...(cache.retention.keepVersions !== undefined ? { keepVersions: cache.retention.keepVersions } : {}),
+  };
 }
 
 export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promise<Core> {
@@ -193,12 +219,23 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     answerMaxAgeMs: config.offline ? 0 : config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
     memo: { mergedVersionLists: memory.versionLists.entries, builtRegistrations: memory.registrations.entries, answerIds: memory.answers.entries },
   });
+  const evictor = isBounded(config.cache)
+    ? new Evictor(blobs, packages, new UsageBook(blobs, log.child({ component: 'eviction' }), Date.now()), log.child({ component: 'eviction' }), {
+        rules: evictRules(config.cache),
+        everyMs: config.cache.evictEvery,
+        pinPatterns: config.cache.pins,
+        // offline, nothing is removed unless the config says so (usage is still tracked)
+        remove: !config.offline || config.cache.evictOffline,
+      })
+    : undefined;
   return {
     feed,
     store,
     blobs,
     secrets: relayed,
     memory,
+    evictor,
+    box,
     close: async () => {
       await packages.drain();
       await Promise.all(clients.map((c) => c.close()));
@@ -213,6 +250,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   const log = opts.logger;
   const core = await createCore(loaded, opts);
   const { feed, store, blobs } = core;
+  const eviction = core.evictor ? runEviction(core.evictor, blobs, feed.packages, log.child({ component: 'eviction' }), config.cache.evictEvery, core.box) : undefined;
 
   let shuttingDown = false;
   const listener = createRequestListener(feed, {
@@ -270,6 +308,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
       await Promise.race([Promise.all([closed, feed.packages.drain()]), grace]);
       clearInterval(sweep);
       server.closeAllConnections();
+      await eviction?.stop();
       await core.close();
     })());
 

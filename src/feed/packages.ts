@@ -9,7 +9,7 @@ import { fetchOnce, MemoryFetchLock, type FetchLock, type Release } from './fetc
 import { MemoryTier } from './memory-tier.js';
 import { NuspecKeeper } from './nuspec-keeper.js';
 import { copyFromTier, headUpstream, startDownload, type PackageWanted } from './package-download.js';
-import { StoredHandle, type PackageHandle, type PackageSink, type StoredFile, type StoredPackage } from './package-handle.js';
+import { InFlight, StoredHandle, type PackageHandle, type PackageSink, type StoredFile, type StoredPackage } from './package-handle.js';
 import { packageKey, type PackageFile, type PackageSource } from './package-source.js';
 import { RedisFetchLock } from './redis-fetch-lock.js';
 import { Waiting, type Asker } from './waiting.js';
@@ -48,6 +48,10 @@ export class PackageFiles {
   private readonly machine: { lock: FetchLock; downloads?: WorkerDownloads };
   private readonly shared: { lock: FetchLock; tier: RedisBlobTier } | undefined;
   private lastAsked = 0;
+  /** Files being sent from the store (eviction leaves them alone). */
+  private readonly inFlight = new InFlight();
+  /** Told of every package file this process stores (the evictor's running total). */
+  onStored: ((key: string, info: BlobInfo) => void) | undefined;
 
   constructor(
     private readonly blobs: BlobStore,
@@ -81,7 +85,7 @@ export class PackageFiles {
     // the memory tier is read in line (no call that returns a promise): the warm hit awaits the stat only
     const kept = this.memory.get(key);
     if (kept) this.blobs.noteRead(key); // served without the store: eviction must still see it in use
-    return new StoredHandle(this.blobs, key, info, kept ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key) : undefined));
+    return new StoredHandle(this.blobs, key, info, kept ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key) : undefined), this.inFlight);
   }
 
   /** A small file's bytes, read into the memory tier on its first hit. */
@@ -103,7 +107,7 @@ export class PackageFiles {
       let started = this.underWay.get(p.key);
       if (!started) {
         const info = await this.blobs.stat(p.key);
-        if (info) return new StoredHandle(this.blobs, p.key, info, this.memory.get(p.key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(p.key) : undefined));
+        if (info) return new StoredHandle(this.blobs, p.key, info, this.memory.get(p.key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(p.key) : undefined), this.inFlight);
         started = this.underWay.get(p.key); // the stat let others run
       }
       let outcome: 'miss' | 'shared' = 'shared';
@@ -167,7 +171,7 @@ export class PackageFiles {
     if (fetched instanceof SharedDownload) {
       return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
     }
-    return new StoredHandle(this.blobs, key, fetched.file);
+    return new StoredHandle(this.blobs, key, fetched.file, undefined, this.inFlight);
   }
 
   /**
@@ -237,7 +241,8 @@ export class PackageFiles {
       source,
       p,
       (d) => this.waiting.get(p.key)?.attach(d), // held while a client still waits for it
-      (_info, nuspec) => {
+      (info, nuspec) => {
+        this.onStored?.(p.key, info);
         // the nuspec travels with the package: offline answers (registration, dependencies) are built from it.
         // Kept one at a time, off the path of the downloads under way (it is also read on demand).
         if (p.file === 'nupkg') this.nuspecs.schedule(p.lowerId, p.lowerVersion, p.key, source.name, nuspec);
@@ -287,6 +292,21 @@ export class PackageFiles {
     } catch {
       return undefined; // a name on disk that is not a valid key is simply not a package
     }
+  }
+
+  /** A file of the package is being downloaded or sent by this process: eviction must not remove it now. */
+  isBusy(lowerId: string, lowerVersion: string): boolean {
+    for (const file of ['nupkg', 'nuspec'] as const) {
+      const key = packageKey(lowerId, lowerVersion, file);
+      if (this.underWay.has(key) || this.inFlight.has(key)) return true;
+    }
+    return false;
+  }
+
+  /** Drops what this process holds in memory of an evicted package (its files in the memory tier). */
+  forgetPackage(lowerId: string, lowerVersion: string): void {
+    this.memory.delete(packageKey(lowerId, lowerVersion, 'nupkg'));
+    this.memory.delete(packageKey(lowerId, lowerVersion, 'nuspec'));
   }
 
   /** Resolves when every download under way has finished (graceful shutdown). */
