@@ -34,9 +34,10 @@ export interface StoredFile {
 export class InFlight {
   private readonly counts = new Map<string, number>();
 
-  hold(key: string, sink: PackageSink): void {
+  /** Counts `key` as in use until `user` (a response, or a reader of a download) closes. */
+  hold(key: string, user: { once(event: 'close', listener: () => void): unknown }): void {
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-    sink.once('close', () => {
+    user.once('close', () => {
       const n = (this.counts.get(key) ?? 1) - 1;
       if (n > 0) this.counts.set(key, n);
       else this.counts.delete(key);

@@ -165,11 +165,16 @@ export class PackageFiles {
   /** What a client reads once the download it waited for can be read (or what another fetcher stored). */
   private handleFor(key: string, fetched: Fetched | undefined, outcome: 'miss' | 'shared'): PackageHandle | undefined {
     if (!fetched) return undefined;
+    // a reader of a download goes on after its commit: the stored file counts as in use until it is done
     if (fetched instanceof RemoteDownload) {
-      return { kind: 'stream', stream: this.machine.downloads!.follow(key, fetched), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
+      const stream = this.machine.downloads!.follow(key, fetched);
+      this.inFlight.hold(key, stream);
+      return { kind: 'stream', stream, length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
     }
     if (fetched instanceof SharedDownload) {
-      return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
+      const stream = fetched.createReader();
+      this.inFlight.hold(key, stream);
+      return { kind: 'stream', stream, length: fetched.expectedLength, outcome, upstream: fetched.upstream };
     }
     return new StoredHandle(this.blobs, key, fetched.file, undefined, this.inFlight);
   }
