@@ -1,3 +1,5 @@
+// Over 300 lines: the one orchestration of package files (hit, miss, lock layers, eviction's in-flight view);
+// its parts live in the modules it imports.
 import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
 import { RemoteDownload, SharedDownload } from '../cache/shared-download.js';
 import type { RedisBlobTier } from '../cache/redis-blob-tier.js';

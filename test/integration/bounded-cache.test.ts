@@ -4,7 +4,7 @@
 // list built from the store no longer lists what went. A package being sent is never removed under its reader;
 // offline nothing is evicted; `nuproxy prune --dry-run` changes nothing and `prune` applies the same plan.
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,6 +12,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type RunningApp } from '../../src/app.js';
 import { pruneCommand } from '../../src/cli/prune.js';
+import { warmCommand } from '../../src/cli/warm.js';
 import { validateConfig } from '../../src/config/load.js';
 import { walkStore } from '../../src/feed/evictor.js';
 import { createLogSink } from '../support/log-sink.js';
@@ -189,10 +190,17 @@ describe.each(['fs', 's3'] as const)('bounded cache on %s', (kind) => {
       const code = await pruneCommand(args, { loaded, logger: createLogSink('warn').logger, stdout, stderr, cwd: dir });
       return { code, out };
     };
+    // `warm --pin` of one version: no rule may take it
+    await writeFile(join(dir, 'pin.txt'), 'Cold.Lib@1.0.1\n');
+    const warmOut = new Writable({ write: (_c, _e, cb) => cb() });
+    const warmErr = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false });
+    expect(await warmCommand(['--pin', '--quiet', 'pin.txt'], { loaded, logger: createLogSink('warn').logger, stdout: warmOut, stderr: warmErr, cwd: dir })).toBe(0);
     const dry = await run(['--dry-run', '--json']);
     expect(dry.code).toBe(0);
-    const plan = JSON.parse(dry.out) as { dryRun: boolean; remove: { id: string; version: string; rule: string; bytes: number }[]; freed: number };
+    const plan = JSON.parse(dry.out) as { dryRun: boolean; remove: { id: string; version: string; rule: string; bytes: number }[]; freed: number; keptPinned: number };
     expect(plan.dryRun).toBe(true);
+    expect(plan.remove.map((r) => r.version)).not.toContain('1.0.1');
+    expect(plan.keptPinned).toBeGreaterThan(0);
     expect(plan.remove[0]).toMatchObject({ id: 'cold.lib', version: '1.0.0', rule: 'versions' });
     expect(plan.remove.filter((r) => r.rule === 'size').length).toBeGreaterThan(0);
     expect(plan.freed).toBe(plan.remove.reduce((n, r) => n + r.bytes, 0));
