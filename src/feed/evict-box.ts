@@ -8,7 +8,10 @@ import { packageKey } from './cache-keys.js';
 import { READS_EVERY_MS, type Evictor } from './evictor.js';
 import type { PackageFiles } from './packages.js';
 
-type EvictMessage = { kind: 'evict-reads'; keys: string[] } | { kind: 'evicted'; refs: string[] };
+type EvictMessage =
+  | { kind: 'evict-reads'; keys: string[] }
+  | { kind: 'evict-stored'; key: string; size: number; mtimeMs: number }
+  | { kind: 'evicted'; refs: string[] };
 
 const LEADER_LOCK = 'nuproxy:evictor';
 /** The lock outlives any sane run of a worker (setTimeout's limit); a dead holder's lock goes at once. */
@@ -30,6 +33,7 @@ export function runEviction(evictor: Evictor, blobs: BlobStore, packages: Packag
   box.subscribe((payload) => {
     const m = payload as EvictMessage | undefined;
     if (m?.kind === 'evict-reads' && leader && Array.isArray(m.keys)) evictor.noteReads(m.keys.filter((k) => typeof k === 'string').slice(0, MAX_KEYS));
+    else if (m?.kind === 'evict-stored' && leader && typeof m.key === 'string' && Number.isSafeInteger(m.size) && m.size >= 0 && Number.isFinite(m.mtimeMs)) evictor.noteStored(m.key, m.size, m.mtimeMs);
     else if (m?.kind === 'evicted' && !leader && Array.isArray(m.refs)) {
       for (const ref of m.refs) {
         const [lowerId, lowerVersion] = typeof ref === 'string' ? ref.split('/') : [];
@@ -41,6 +45,10 @@ export function runEviction(evictor: Evictor, blobs: BlobStore, packages: Packag
       }
     }
   });
+  // the other workers' commits move the evicting worker's running total (it replaces this hook once it leads)
+  packages.onStored = (key, info) => {
+    if (!leader) box.publish({ kind: 'evict-stored', key, size: info.size, mtimeMs: info.mtimeMs } satisfies EvictMessage);
+  };
   const sendReads = setInterval(() => {
     if (leader) return;
     const keys = blobs.takeReads();
@@ -63,6 +71,7 @@ export function runEviction(evictor: Evictor, blobs: BlobStore, packages: Packag
   return {
     stop: async () => {
       stopped = true;
+      packages.onStored = undefined;
       clearInterval(retry);
       clearInterval(sendReads);
       if (leader) await evictor.stop();
