@@ -31,8 +31,7 @@ import { createRequestListener } from './http/app.js';
 import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
-import { Evictor } from './feed/evictor.js';
-import type { EvictRules } from './feed/evict-plan.js';
+import { evictRules, Evictor, isBounded } from './feed/evictor.js';
 import { runEviction } from './feed/evict-box.js';
 import { UsageBook } from './feed/usage-state.js';
 
@@ -116,21 +115,6 @@ export interface Core {
   box: BoxLink | undefined;
   /** Closes upstream connections and the metadata store (after waiting for downloads under way). */
   close(): Promise<void>;
-}
-
-/** Whether the config bounds the cache (a size cap or a retention rule). */
-export function isBounded(cache: Config['cache']): boolean {
-  return cache.maxSize > 0 || cache.retention.unusedFor !== undefined || cache.retention.keepVersions !== undefined;
-}
-
-/** The eviction rules of the config (the evictor's and `nuproxy prune`'s). */
-export function evictRules(cache: Config['cache']): EvictRules {
-  return {
-    maxSize: cache.maxSize,
-    evictTo: cache.evictTo,
-    ...(cache.retention.unusedFor !== undefined ? { unusedForMs: cache.retention.unusedFor } : {}),
-    ...(cache.retention.keepVersions !== undefined ? { keepVersions: cache.retention.keepVersions } : {}),
-  };
 }
 
 export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promise<Core> {

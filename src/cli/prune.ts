@@ -2,9 +2,9 @@
 // goes, by which rule, and how much it frees. The plan is the evictor's own (feed/evict-plan.ts), so a dry run
 // shows exactly what the server would remove.
 import { parseArgs } from 'node:util';
-import { createBlobStore, evictRules, isBounded } from '../app.js';
+import { createBlobStore } from '../app.js';
 import { planEviction, type EvictPlan } from '../feed/evict-plan.js';
-import { entriesOf, pinMatcher, removePackage, walkStore } from '../feed/evictor.js';
+import { entriesOf, evictRules, isBounded, pinMatcher, removePackage, walkStore } from '../feed/evictor.js';
 import { readPins, UsageBook } from '../feed/usage-state.js';
 import { formatBytes, silentProgress, streamProgress } from './bundle-progress.js';
 import type { CliCommand } from './context.js';

@@ -2,6 +2,7 @@
 // `evictEvery` and whenever a stored package takes the store past maxSize, and removes what the plan names. The
 // same walk and plan serve `nuproxy prune`.
 import type { BlobStore } from '../cache/blob-store.js';
+import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { matchesPattern } from '../protocol/id-rules.js';
 import { PACKAGES, packageFolder } from './cache-keys.js';
@@ -25,6 +26,21 @@ export interface EvictorConfig {
   pinPatterns: readonly string[];
   /** False offline (unless cache.evictOffline): usage is tracked and the store summed, nothing is removed. */
   remove: boolean;
+}
+
+/** Whether the config bounds the cache (a size cap or a retention rule). */
+export function isBounded(cache: Config['cache']): boolean {
+  return cache.maxSize > 0 || cache.retention.unusedFor !== undefined || cache.retention.keepVersions !== undefined;
+}
+
+/** The eviction rules of the config (the evictor's and `nuproxy prune`'s). */
+export function evictRules(cache: Config['cache']): EvictRules {
+  return {
+    maxSize: cache.maxSize,
+    evictTo: cache.evictTo,
+    ...(cache.retention.unusedFor !== undefined ? { unusedForMs: cache.retention.unusedFor } : {}),
+    ...(cache.retention.keepVersions !== undefined ? { keepVersions: cache.retention.keepVersions } : {}),
+  };
 }
 
 /** What the store holds (for metrics and the dashboard). */
