@@ -32,6 +32,9 @@ import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
 import { noMetrics, type Metrics } from './metrics/metrics.js';
+import { evictRules, Evictor, isBounded } from './feed/evictor.js';
+import { runEviction } from './feed/evict-box.js';
+import { UsageBook } from './feed/usage-state.js';
 
 /** nuproxy's version: package.json's (shipped next to dist/ in the npm package and in the container image). */
 export const VERSION = packageVersion();
@@ -116,6 +119,13 @@ export interface Core {
   secrets: Redactor;
   /** `cache.memoryMaxMB` divided among the memory caches (startApp hands the render cache its share). */
   memory: MemoryShares;
+  /**
+   * The bounded cache (cache.maxSize / cache.retention set; undefined when unbounded): started by startApp.
+   * Metrics read `evictor.summary()` and set `evictor.onEvicted`.
+   */
+  evictor: Evictor | undefined;
+  /** The channel to the other workers (config `workers`), undefined when alone. */
+  box: BoxLink | undefined;
   /** Closes upstream connections and the metadata store (after waiting for downloads under way). */
   close(): Promise<void>;
 }
@@ -202,8 +212,6 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   if (redirect && !blobs.presign) log.warn({ store: blobs.location }, 'redirect mode: this store cannot presign URLs; packages are served by nuproxy');
   else if (redirect) log.info({ ttlSeconds: Math.floor(redirect.ttl / 1000), to: redirect.publicEndpoint ?? config.storage.s3!.endpoint ?? 'AWS S3' }, 'redirect mode: package downloads in the bucket are answered 302 to presigned URLs');
   metrics.watchDownloads(() => packages.active);
-  // (the store's size, nuproxy_store_bytes / _packages: metrics.watchStore(() => blobs' summary), once the
-  // bounded cache gives one; and its evictions: metrics.eviction(reason, bytes))
   const router = new IdRouter(
     config.upstreams.map((u) => ({ name: u.name, include: u.include, exclude: u.exclude, owns: u.owns })),
     memory.routings.entries,
@@ -225,12 +233,31 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     answerMaxAgeMs: config.offline ? 0 : config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
     memo: { mergedVersionLists: memory.versionLists.entries, builtRegistrations: memory.registrations.entries, answerIds: memory.answers.entries },
   });
+  // the evictor also keeps the store's running total and its "last used" state: a server with metrics on runs
+  // it unbounded too (its plan is then empty: no size and no retention rule names anything), so that the store
+  // gauges and the dashboard's "last used" exist before anyone sets a bound
+  const bounded = isBounded(config.cache);
+  const evictor = bounded || (opts.serving && config.metrics.enabled)
+    ? new Evictor(blobs, packages, new UsageBook(blobs, log.child({ component: 'eviction' }), Date.now()), log.child({ component: 'eviction' }), {
+        rules: evictRules(config.cache),
+        everyMs: config.cache.evictEvery,
+        pinPatterns: config.cache.pins,
+        // offline, nothing is removed unless the config says so (usage is still tracked)
+        remove: bounded && (!config.offline || config.cache.evictOffline),
+      })
+    : undefined;
+  if (evictor) {
+    metrics.watchStore(() => evictor.summary());
+    evictor.onEvicted = (reason, bytes) => metrics.eviction(reason, bytes);
+  }
   return {
     feed,
     store,
     blobs,
     secrets: relayed,
     memory,
+    evictor,
+    box,
     close: async () => {
       await packages.drain();
       await Promise.all(clients.map((c) => c.close()));
@@ -249,6 +276,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   const { feed, store, blobs } = core;
   // with workers the scrape asks the primary, which aggregates every worker's figures
   const scrapeMetrics = !prom ? undefined : opts.box ? (await import('./metrics/cluster.js')).workerScrape(prom.registry, opts.box) : () => prom.scrape();
+  const eviction = core.evictor ? runEviction(core.evictor, blobs, feed.packages, log.child({ component: 'eviction' }), config.cache.evictEvery, core.box) : undefined;
 
   let shuttingDown = false;
   const listener = createRequestListener(feed, {
@@ -308,6 +336,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
       await Promise.race([Promise.all([closed, feed.packages.drain()]), grace]);
       clearInterval(sweep);
       server.closeAllConnections();
+      await eviction?.stop();
       await core.close();
     })());
 

@@ -1,6 +1,7 @@
 import { ENV_OVERRIDES } from '../config/load.js';
 import { EXPORT_USAGE, IMPORT_USAGE } from './bundle.js';
 import { WARM_USAGE } from './warm.js';
+import { PRUNE_USAGE } from './prune.js';
 
 /**
  * The help texts of the CLI: `nuproxy --help` and `nuproxy <command> --help` (or `-h`, or `nuproxy help
@@ -22,9 +23,10 @@ export function generalUsage(version: string): string {
 Usage:
   nuproxy serve [--config FILE] [--port N] [--host ADDR] [--offline]
   nuproxy check-config [--config FILE]
-  nuproxy warm [--config FILE] [--concurrency N] [--tfm TFM]... [--all-frameworks] [--json] <packages.lock.json|project.assets.json|.csproj|Directory.Packages.props|list|dir>...
+  nuproxy warm [--config FILE] [--concurrency N] [--tfm TFM]... [--all-frameworks] [--pin|--unpin] [--json] <packages.lock.json|project.assets.json|.csproj|Directory.Packages.props|list|dir>...
   nuproxy export [--config FILE] <out.tar> [--since <manifest.json>] [--json]
   nuproxy import [--config FILE] <bundle.tar> [--json]
+  nuproxy prune [--config FILE] [--dry-run] [--json]
   nuproxy hash-key          (reads an API key on stdin, prints its SHA-256 for publish.keys)
   nuproxy --version | --help
   nuproxy <command> --help  (the options of one command)
@@ -109,6 +111,7 @@ const COMMANDS: Record<string, string> = {
   warm: WARM_USAGE,
   export: EXPORT,
   import: IMPORT,
+  prune: `Usage: ${PRUNE_USAGE}`,
   'hash-key': HASH_KEY,
 };
 

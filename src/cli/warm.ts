@@ -5,6 +5,8 @@ import type { CliCommand, CliContext } from './context.js';
 import { warm, type WarmFailure, type WarmProgress, type WarmSummary } from './warm-closure.js';
 import { readWarmInputs, WarmInputError, type WarmRoot } from './warm-inputs.js';
 import { reasonOf } from './warm-support.js';
+import { packageRef, updatePins } from '../feed/usage-state.js';
+import { lowerNormalizedVersion } from '../protocol/version.js';
 
 export type { WarmRoot } from './warm-inputs.js';
 export { warm, type WarmFailure, type WarmOptions, type WarmPackage, type WarmProgress, type WarmSummary } from './warm-closure.js';
@@ -36,6 +38,9 @@ Options:
                         every framework (the superset); a package only other frameworks need is reported, but
                         its absence does not fail the run
   --no-vulnerabilities  do not warm the vulnerability index and pages
+  --pin                 pin every package warmed: the bounded cache (cache.maxSize, cache.retention) never
+                        evicts them (kept in the store's state/pins.json)
+  --unpin               the opposite: the packages of the inputs' closure may be evicted again
   --json                print the summary as JSON
   --quiet               no progress on stderr
 `;
@@ -126,6 +131,8 @@ export const warmCommand: CliCommand = async (args, ctx) => {
         'no-vulnerabilities': { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         json: { type: 'boolean' },
+        pin: { type: 'boolean' },
+        unpin: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         // read by main.ts before the command runs; accepted here so it may be passed through
         config: { type: 'string', short: 'c' },
@@ -151,6 +158,10 @@ export const warmCommand: CliCommand = async (args, ctx) => {
     return 2;
   }
 
+  if (values.pin && values.unpin) {
+    ctx.stderr.write('nuproxy warm: --pin and --unpin exclude each other\n');
+    return 2;
+  }
   const tfms = values.tfm ?? [];
   const allFrameworks = values['all-frameworks'] === true;
   if (allFrameworks && tfms.length > 0) {
@@ -198,6 +209,11 @@ export const warmCommand: CliCommand = async (args, ctx) => {
         reporter?.update(p);
       },
     });
+    if (values.pin || values.unpin) {
+      const refs = summary.closure.map((p) => packageRef(p.id.toLowerCase(), lowerNormalizedVersion(p.version) ?? p.version.toLowerCase()));
+      const pins = await updatePins(core.blobs, ctx.logger, values.pin ? refs : [], values.unpin ? refs : []);
+      if (!quiet) ctx.stderr.write(`nuproxy warm: ${values.pin ? 'pinned' : 'unpinned'} ${refs.length} packages (${pins.size} pinned in all)\n`);
+    }
   } finally {
     await core.close();
   }

@@ -47,6 +47,10 @@ const byteSize = (def: string, zeroAllowed = false) =>
       return Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!);
     });
 
+/** A size that may be 0 (off): bytes or "50GB". */
+const byteSizeOrZero = (def: string) =>
+  z.union([z.literal(0), z.literal('0'), byteSize(def)]).prefault(def).transform((v) => (v === '0' ? 0 : v));
+
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable');
 
 const authSchema = z.discriminatedUnion('type', [
@@ -219,6 +223,18 @@ export const configSchema = z.strictObject({
       localTtl: duration('5s'), // with Redis: how long this instance answers from its memory copy without asking Redis
       redisBlobMaxMB: z.number().min(0).default(4), // with Redis: packages up to this size are shared through Redis too (0: none)
       redisBlobTtl: duration('7d'),
+      // the bounded cache (feed/evictor.ts): 0 = unbounded; past it the least recently used packages go
+      maxSize: byteSizeOrZero('0'),
+      evictTo: z.number().min(0.1).max(1).default(0.9), // eviction stops at this fraction of maxSize (low-water mark)
+      evictEvery: duration('1m').refine((ms) => ms >= 1000, 'must be at least 1s'),
+      retention: z
+        .strictObject({
+          unusedFor: optionalDuration().refine((ms) => ms === undefined || ms >= 3_600_000, 'must be at least 1h'), // absent: off
+          keepVersions: z.number().int().min(1).optional(), // absent: off
+        })
+        .prefault({}),
+      pins: idPatterns, // ids never evicted by any rule (also `nuproxy warm --pin`)
+      evictOffline: z.boolean().default(false), // offline, nothing is evicted unless this is true
     })
     .prefault({}),
   storage: storageSchema,

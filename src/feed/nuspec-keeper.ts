@@ -43,6 +43,8 @@ export class NuspecKeeper {
   async keep(lowerId: string, lowerVersion: string, nupkgKey: string, upstream?: string, known?: Buffer): Promise<Buffer | undefined> {
     const key = packageKey(lowerId, lowerVersion, 'nuspec');
     try {
+      // the package may have been evicted while this waited for a quiet moment: no nuspec without its package
+      if (known && !(await this.blobs.stat(nupkgKey))) return undefined;
       const bytes = known ?? (await this.fromPackage(nupkgKey));
       if (!bytes) return undefined;
       // the nuspec inside the (checked) package is the authority: it replaces a different stored copy

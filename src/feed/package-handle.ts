@@ -28,6 +28,28 @@ export interface StoredFile {
   send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void;
 }
 
+/**
+ * Store sends under way by key (issue #14): eviction never removes a file while it is sent. The one cost on the
+ * path of a file sent from the store (a memory-tier hit never gets here): a Map get/set and a 'close' listener.
+ */
+export class InFlight {
+  private readonly counts = new Map<string, number>();
+
+  /** Counts `key` as in use until `user` (a response, or a reader of a download) closes. */
+  hold(key: string, user: { once(event: 'close', listener: () => void): unknown }): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    user.once('close', () => {
+      const n = (this.counts.get(key) ?? 1) - 1;
+      if (n > 0) this.counts.set(key, n);
+      else this.counts.delete(key);
+    });
+  }
+
+  has(key: string): boolean {
+    return this.counts.has(key);
+  }
+}
+
 /** One object per hit, with `send` on its prototype (bound to the store by its fields, not by a closure). */
 export class StoredHandle implements StoredFile {
   readonly kind = 'file';
@@ -39,11 +61,13 @@ export class StoredHandle implements StoredFile {
     private readonly key: string,
     readonly info: BlobInfo,
     readonly bytes?: Buffer,
+    private readonly inFlight?: InFlight,
   ) {
     this.upstream = info.upstream;
   }
 
   send(sink: PackageSink, start: number, endInclusive: number, progress?: { bytesSent: number }): void {
+    this.inFlight?.hold(this.key, sink);
     this.blobs.send(this.key, this.info, sink, start, endInclusive, progress);
   }
 }

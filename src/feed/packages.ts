@@ -1,3 +1,5 @@
+// Over 300 lines: the one orchestration of package files (hit, miss, lock layers, eviction's in-flight view);
+// its parts live in the modules it imports.
 import type { BlobInfo, BlobStore } from '../cache/blob-store.js';
 import { RemoteDownload, SharedDownload } from '../cache/shared-download.js';
 import type { RedisBlobTier } from '../cache/redis-blob-tier.js';
@@ -9,7 +11,7 @@ import { fetchOnce, MemoryFetchLock, type FetchLock, type Release } from './fetc
 import { MemoryTier } from './memory-tier.js';
 import { NuspecKeeper } from './nuspec-keeper.js';
 import { copyFromTier, headUpstream, startDownload, type PackageWanted } from './package-download.js';
-import { presigned, StoredHandle, type PackageHandle, type PackageSink, type RedirectFile, type StoredFile, type StoredPackage } from './package-handle.js';
+import { InFlight, presigned, StoredHandle, type PackageHandle, type PackageSink, type RedirectFile, type StoredFile, type StoredPackage } from './package-handle.js';
 import { packageKey, type PackageFile, type PackageSource } from './package-source.js';
 import { RedisFetchLock } from './redis-fetch-lock.js';
 import { Waiting, type Asker } from './waiting.js';
@@ -52,6 +54,10 @@ export class PackageFiles {
   /** Redirect mode (storage.s3.redirect): how long a presigned URL lives; undefined when off. */
   private readonly redirectTtl: number | undefined;
   private readonly metrics: Metrics;
+  /** Files being sent from the store (eviction leaves them alone). */
+  private readonly inFlight = new InFlight();
+  /** Told of every package file this process stores (the evictor's running total). */
+  onStored: ((key: string, info: BlobInfo) => void) | undefined;
 
   constructor(
     private readonly blobs: BlobStore,
@@ -94,7 +100,7 @@ export class PackageFiles {
       const away = await presigned(this.blobs, this.log, key, info, this.redirectTtl);
       if (away) return away;
     }
-    return new StoredHandle(this.blobs, key, info, kept ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key) : undefined));
+    return new StoredHandle(this.blobs, key, info, kept ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(key) : undefined), this.inFlight);
   }
 
   /** A small file's bytes, read into the memory tier on its first hit. */
@@ -120,7 +126,7 @@ export class PackageFiles {
           const away = await presigned(this.blobs, this.log, p.key, info, this.redirectTtl);
           if (away) return away;
         }
-        if (info) return new StoredHandle(this.blobs, p.key, info, this.memory.get(p.key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(p.key) : undefined));
+        if (info) return new StoredHandle(this.blobs, p.key, info, this.memory.get(p.key) ?? (method === 'GET' && this.memory.fits(info.size) ? await this.readIn(p.key) : undefined), this.inFlight);
         started = this.underWay.get(p.key); // the stat let others run
       }
       let outcome: 'miss' | 'shared' = 'shared';
@@ -178,13 +184,18 @@ export class PackageFiles {
   /** What a client reads once the download it waited for can be read (or what another fetcher stored). */
   private handleFor(key: string, fetched: Fetched | undefined, outcome: 'miss' | 'shared'): PackageHandle | undefined {
     if (!fetched) return undefined;
+    // a reader of a download goes on after its commit: the stored file counts as in use until it is done
     if (fetched instanceof RemoteDownload) {
-      return { kind: 'stream', stream: this.machine.downloads!.follow(key, fetched), length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
+      const stream = this.machine.downloads!.follow(key, fetched);
+      this.inFlight.hold(key, stream);
+      return { kind: 'stream', stream, length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
     }
     if (fetched instanceof SharedDownload) {
-      return { kind: 'stream', stream: fetched.createReader(), length: fetched.expectedLength, outcome, upstream: fetched.upstream };
+      const stream = fetched.createReader();
+      this.inFlight.hold(key, stream);
+      return { kind: 'stream', stream, length: fetched.expectedLength, outcome, upstream: fetched.upstream };
     }
-    return new StoredHandle(this.blobs, key, fetched.file);
+    return new StoredHandle(this.blobs, key, fetched.file, undefined, this.inFlight);
   }
 
   /**
@@ -256,7 +267,8 @@ export class PackageFiles {
       source,
       p,
       (d) => this.waiting.get(p.key)?.attach(d), // held while a client still waits for it
-      (_info, nuspec) => {
+      (info, nuspec) => {
+        this.onStored?.(p.key, info);
         // the nuspec travels with the package: offline answers (registration, dependencies) are built from it.
         // Kept one at a time, off the path of the downloads under way (it is also read on demand).
         if (p.file === 'nupkg') this.nuspecs.schedule(p.lowerId, p.lowerVersion, p.key, source.name, nuspec);
@@ -306,6 +318,21 @@ export class PackageFiles {
     } catch {
       return undefined; // a name on disk that is not a valid key is simply not a package
     }
+  }
+
+  /** A file of the package is being downloaded or sent by this process: eviction must not remove it now. */
+  isBusy(lowerId: string, lowerVersion: string): boolean {
+    for (const file of ['nupkg', 'nuspec'] as const) {
+      const key = packageKey(lowerId, lowerVersion, file);
+      if (this.underWay.has(key) || this.inFlight.has(key)) return true;
+    }
+    return false;
+  }
+
+  /** Drops what this process holds in memory of an evicted package (its files in the memory tier). */
+  forgetPackage(lowerId: string, lowerVersion: string): void {
+    this.memory.delete(packageKey(lowerId, lowerVersion, 'nupkg'));
+    this.memory.delete(packageKey(lowerId, lowerVersion, 'nuspec'));
   }
 
   /** Resolves when every download under way has finished (graceful shutdown). */
