@@ -1,5 +1,5 @@
 // `npm run bench`: nuproxy against nginx (and itself) on loopback. Installs nothing; says what is missing.
-// Scenarios: warm packages, herd, metadata, restore, memory, s3 (see bench/scenarios). Each has a hard time bound.
+// Scenarios: warm packages, herd, metadata, restore, memory, s3, s3-clients (see bench/scenarios). Each has a hard time bound.
 // Output: tables on stdout, .bench/results.json, .bench/chart.svg. Knobs: bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -17,6 +17,7 @@ import { memoryScenario } from './scenarios/memory.js';
 import { metadataScenario } from './scenarios/metadata.js';
 import { restoreScenario } from './scenarios/restore.js';
 import { s3Scenario } from './scenarios/s3.js';
+import { s3ClientsScenario } from './scenarios/s3-clients.js';
 import { warmScenario } from './scenarios/warm.js';
 
 const ALL: Record<ScenarioName, Scenario> = {
@@ -26,6 +27,7 @@ const ALL: Record<ScenarioName, Scenario> = {
   restore: restoreScenario,
   memory: memoryScenario,
   s3: s3Scenario,
+  's3-clients': s3ClientsScenario,
 };
 
 function log(msg: string): void {

@@ -36,6 +36,7 @@ const NEEDS: Record<ScenarioName, (keyof Tools)[]> = {
   restore: ['nginx', 'dotnet', 'realPackages'],
   memory: [],
   s3: ['wrk'],
+  's3-clients': [],
 };
 
 const DEBIAN_PACKAGE: Partial<Record<keyof Tools, string>> = { nginx: 'nginx', wrk: 'wrk', redisServer: 'redis-server' };

@@ -208,8 +208,7 @@ export class S3BlobWriter implements BlobWriter {
     if (this.uploadId) {
       const UploadId = await this.uploadId.catch(() => undefined);
       if (UploadId) {
-        // any failure is left to the start-up sweep (and a bucket's AbortIncompleteMultipartUpload rule); a
-        // server without the operation (s3rver) keeps the parts out of sight
+        // any failure is left to the start-up sweep (and a bucket's AbortIncompleteMultipartUpload rule)
         await this.home.client.send(new AbortMultipartUploadCommand({ Bucket: this.home.bucket, Key: this.stagingKey, UploadId })).catch(() => undefined);
       }
     }

@@ -17,7 +17,7 @@ const nameOf = (err: unknown): string => String((err as SdkError | undefined)?.n
 
 export const isNotFound = (err: unknown): boolean => ['NotFound', 'NoSuchKey'].includes(nameOf(err)) || status(err) === 404;
 
-/** The server has no such operation (s3rver: ListMultipartUploads, AbortMultipartUpload). */
+/** The server has no such operation (S3-compatible stores differ: s3rver alone has no ListMultipartUploads). */
 export const isNotImplemented = (err: unknown): boolean => ['NotImplemented', 'MethodNotAllowed'].includes(nameOf(err)) || status(err) === 501 || status(err) === 405;
 
 /** A failure of the store as the layers above see it: the store could not answer (502/504 at the edge). */

@@ -1,12 +1,15 @@
 // The built `nuproxy serve` with storage.kind s3 (a real s3rver) killed with SIGKILL while it uploads packages,
 // five times over on one bucket: a kill never leaves a partial object at a package's key (a full re-hash of the
-// bucket finds every object whole, its record true), the next start sweeps the spool, and every package it
-// serves afterwards is byte-identical to the upstream's.
+// bucket finds every object whole, its record true); the killed process's multipart uploads are listed by the
+// bucket until the next start aborts them (their part files gone from the server's disk) and sweeps its staging
+// objects and spool; another host's fresh upload and staging object are left alone, anyone's day-old upload is
+// not; and every package it serves afterwards is byte-identical to the upstream's.
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, getOutcome } from '../support/http.js';
 import { filesIn } from '../support/cache-audit.js';
@@ -20,6 +23,12 @@ const BIG_PER_ROUND = 2;
 const BIG_BYTES = 12 * 1024 * 1024; // over one 8 MB part: the kill lands mid multipart upload
 const RATE = 3 * 1024 * 1024; // bytes per second: a big package takes about 4 s
 const PREFIX = 'crash/';
+const STAGING = `${PREFIX}.uploads/`;
+/** How nuproxy names this host in staging keys (src/cache/s3-blob-store.ts): the killed process's uploads carry it. */
+const HOST = hostname().replace(/[^A-Za-z0-9]/g, '').slice(0, 40) || 'host';
+const MINE = `${STAGING}${HOST}-`;
+/** Another instance sharing the bucket (a name that starts differently, never this host's prefix). */
+const OTHER = `other${HOST}`.slice(0, 40);
 
 interface Pkg {
   bytes: Buffer;
@@ -43,6 +52,28 @@ describe('SIGKILL while packages go up to the bucket', () => {
   let upstream: TestUpstream;
   let proxy: NuproxyProcess | undefined;
   const rounds: { big: Pkg[]; small: Pkg }[] = [];
+
+  /** Every multipart upload under the staging prefix, as the bucket lists it (page by page). */
+  async function uploads(): Promise<{ key: string; id: string }[]> {
+    const out: { key: string; id: string }[] = [];
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    do {
+      const page = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: STAGING, KeyMarker, UploadIdMarker, MaxUploads: 3 }));
+      for (const u of page.Uploads ?? []) out.push({ key: u.Key!, id: u.UploadId! });
+      KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (KeyMarker);
+    return out;
+  }
+  const staged = async (): Promise<string[]> => ((await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: STAGING }))).Contents ?? []).map((o) => o.Key!).sort();
+  /** A multipart upload with one part, as another instance leaves it while it works (or dies). */
+  async function foreignUpload(Key: string): Promise<string> {
+    const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key }));
+    const Body = Buffer.alloc(64 * 1024, 5);
+    await s3.client.send(new UploadPartCommand({ Bucket: s3.bucket, Key, UploadId, PartNumber: 1, Body, ContentLength: Body.length }));
+    return UploadId!;
+  }
 
   /** Every object under the prefix's packages/, re-hashed: its bytes against its record. */
   async function rehash(): Promise<{ keys: string[]; problems: string[] }> {
@@ -99,8 +130,20 @@ describe('SIGKILL while packages go up to the bucket', () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it(`never leaves a partial object at a key, sweeps the spool at start, serves whole packages after (${ROUNDS} rounds)`, async () => {
+  it(`never leaves a partial object at a key, aborts its uploads and sweeps staging and spool at start, serves whole packages after (${ROUNDS} rounds)`, async () => {
+    // another host's work under way (fresh: left alone), and a day-old upload of a host that never came back
+    const otherKey = `${STAGING}${OTHER}-0a1b2c3d.part`;
+    const otherId = await foreignUpload(otherKey);
+    const otherStaged = `${STAGING}${OTHER}-4e5f6a7b.part`;
+    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: otherStaged, Body: Buffer.from('staged'), ContentLength: 6 }));
+    const oldId = await foreignUpload(`${STAGING}gone${HOST}-8c9d0e1f.part`);
+    const dayAgo = new Date(Date.now() - 2 * 24 * 3_600_000);
+    await utimes(join(s3.uploadsDir, oldId, 'key'), dayAgo, dayAgo); // s3rver's Initiated
+    expect((await uploads()).map((u) => u.id).sort()).toEqual([otherId, oldId].sort());
+
     proxy = await start('serve-0');
+    expect((await uploads()).map((u) => u.id), 'the day-old upload is aborted at start, the fresh one kept').toEqual([otherId]);
+    expect(existsSync(join(s3.uploadsDir, oldId))).toBe(false);
     for (let r = 0; r < ROUNDS; r++) {
       const { big, small } = rounds[r]!;
       const label = `round ${r + 1}`;
@@ -119,6 +162,14 @@ describe('SIGKILL while packages go up to the bucket', () => {
         expect(Date.now() < deadline, `${label}: uploads under way`).toBe(true);
         await new Promise((res) => setTimeout(res, 25));
       }
+      // the bucket lists both uploads, their first part arriving on the server's disk
+      for (;;) {
+        const mine = (await uploads()).filter((u) => u.key.startsWith(MINE));
+        const withPart = mine.filter((u) => existsSync(join(s3.uploadsDir, u.id, '1')));
+        if (withPart.length >= big.length) break;
+        expect(Date.now() < deadline, `${label}: ${mine.length} uploads listed, ${withPart.length} with a part on the server`).toBe(true);
+        await new Promise((res) => setTimeout(res, 25));
+      }
       await new Promise((res) => setTimeout(res, r * 150)); // a different point each round
       proxy.child.kill('SIGKILL');
       await proxy.exited;
@@ -135,12 +186,25 @@ describe('SIGKILL while packages go up to the bucket', () => {
       expect(killed.keys, label).toContain(`packages/${small.path}`);
       const leftovers = (await spool(cacheDir)).length;
       expect(leftovers, `${label}: the interrupted uploads' spool files`).toBeGreaterThanOrEqual(big.length);
+      // the killed process's uploads stay listed, their parts on the server's disk, until someone aborts them
+      const killedUploads = (await uploads()).filter((u) => u.key.startsWith(MINE));
+      expect(killedUploads.length, `${label}: the killed uploads listed before the restart`).toBeGreaterThanOrEqual(big.length);
+      for (const u of killedUploads) expect((await readdir(join(s3.uploadsDir, u.id))).filter((f) => /^\d+$/.test(f)).length, `${label}: ${u.key} parts`).toBeGreaterThan(0);
+      // a staging object of this host, as a kill between Complete and the copy to the key leaves (too short a
+      // window to hit by timing: put here)
+      const myStaged = `${MINE}${(r + 1).toString(16).padStart(8, '0')}.part`;
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: myStaged, Body: Buffer.from('partial'), ContentLength: 7 }));
 
-      // restart: the spool swept before it listens
+      // restart: the uploads aborted, staging and spool swept before it listens
       proxy = await start(`serve-${r + 1}`);
       expect(await spool(cacheDir), `${label}: spool after the restart`).toEqual([]);
+      expect((await uploads()).filter((u) => u.key.startsWith(MINE)), `${label}: this host's uploads after the restart`).toEqual([]);
+      for (const u of killedUploads) expect(existsSync(join(s3.uploadsDir, u.id)), `${label}: ${u.key}'s part files on the server`).toBe(false);
+      expect(await staged(), `${label}: staging objects after the restart`).toEqual([otherStaged]);
+      expect((await uploads()).map((u) => u.id), `${label}: the other host's fresh upload`).toEqual([otherId]);
+      expect(existsSync(join(s3.uploadsDir, otherId, '1')), `${label}: the other host's part`).toBe(true);
       const swept = proxy.lines.find((l) => typeof l.swept === 'number');
-      expect(swept?.swept, `${label}: the start-up log says what it swept`).toBeGreaterThanOrEqual(leftovers);
+      expect(swept?.swept, `${label}: the start-up log says what it swept`).toBeGreaterThanOrEqual(leftovers + killedUploads.length + 1);
 
       for (const p of rounds.slice(0, r + 1).flatMap((x) => [...x.big, x.small])) {
         const got = await get(`${proxy.url}v3/flat/${p.path}`);

@@ -1,8 +1,10 @@
 // A real S3-compatible server for tests (s3rver, in this process): its own free port and temp directory, one
 // bucket created at start, stop/restart on the same port and data (the fault tests stop it mid-upload).
 // s3rver keeps objects in plain files, answers with real S3 XML and checks SigV4 signatures (keys S3RVER).
-// It has no ListMultipartUploads and no AbortMultipartUpload: the store copes (see s3-sweep.ts). Two of its
-// bugs (listing with a delimiter, PUTs that are not atomic) are patched below, in the test server only.
+// Patched in the test server only: two of its bugs (listing with a delimiter, PUTs that are not atomic) below,
+// and the two multipart operations it lacks, ListMultipartUploads and AbortMultipartUpload (with UploadPart and
+// Complete on an aborted upload answering NoSuchUpload), in s3rver-uploads.ts, so the start-up sweep of a killed
+// writer's uploads (src/cache/s3-sweep.ts) runs against a real answer here.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
@@ -14,6 +16,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import { freePort } from './net.js';
+import { addMultipartListingAndAbort } from './s3rver-uploads.js';
 
 interface S3rverInstance {
   run(): Promise<{ port: number }>;
@@ -116,6 +119,7 @@ function fixTestServer(): void {
   if (proto.fixedByNuproxy) return;
   proto.fixedByNuproxy = true;
   fixAtomicPut(proto);
+  addMultipartListingAndAbort();
   const original = proto.listObjects;
   proto.listObjects = async function (this: unknown, bucket: string, options: ListOptions): Promise<ListResult> {
     const { delimiter, prefix = '', maxKeys = Infinity } = options;
@@ -145,6 +149,10 @@ export interface TestS3 {
   endpoint: string;
   bucket: string;
   port: number;
+  /** s3rver's data directory. */
+  dir: string;
+  /** Where s3rver keeps the bucket's multipart uploads: one folder per upload id, with its part files. */
+  uploadsDir: string;
   /** A client of the server for the test's own checks (path style, s3rver's keys). */
   client: S3Client;
   /** Closes the server, cutting the connections open now (data kept). */
@@ -192,6 +200,8 @@ export async function startS3(bucket = 'nupkgs'): Promise<TestS3> {
     endpoint,
     bucket,
     port,
+    dir,
+    uploadsDir: join(dir, bucket, '._S3rver_uploads'),
     client,
     stop,
     restart: async () => {
