@@ -35,6 +35,9 @@ import { noMetrics, type Metrics } from './metrics/metrics.js';
 import { evictRules, Evictor, isBounded } from './feed/evictor.js';
 import { runEviction } from './feed/evict-box.js';
 import { UsageBook } from './feed/usage-state.js';
+import { AdminOps } from './feed/admin-ops.js';
+import { IdTally } from './http/id-tally.js';
+import { createAdminRoutes } from './admin/routes.js';
 
 /** nuproxy's version: package.json's (shipped next to dist/ in the npm package and in the container image). */
 export const VERSION = packageVersion();
@@ -278,8 +281,16 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   const scrapeMetrics = !prom ? undefined : opts.box ? (await import('./metrics/cluster.js')).workerScrape(prom.registry, opts.box) : () => prom.scrape();
   const eviction = core.evictor ? runEviction(core.evictor, blobs, feed.packages, log.child({ component: 'eviction' }), config.cache.evictEvery, core.box) : undefined;
 
+  // the admin API and the dashboard: their own routes, off the read path (the tally is one Map update per
+  // flat-container request, for the summary's top ids)
+  const tally = new IdTally();
+  const ops = new AdminOps(feed, blobs, core.evictor, config.cache.pins, config.cache.maxSize, log.child({ component: 'admin' }));
+  const admin = createAdminRoutes({ tokens: config.admin.tokens, ops, feed, tally, logger: log, secrets: core.secrets });
+
   let shuttingDown = false;
   const listener = createRequestListener(feed, {
+    tally,
+    mounts: [{ path: '/admin', app: admin }],
     logger: log,
     secrets: core.secrets,
     renderCacheBytes: core.memory.renderCache,

@@ -53,6 +53,7 @@ const ACCESS_LINE_END = `"msg":"${ACCESS_MSG}"}\n`;
  */
 export function createLogger(opts: LogOptions): Logger {
   const redactors: Redactor[] = [];
+  const errors: string[] = [];
   const logger = pino(
     {
       level: opts.level,
@@ -60,12 +61,44 @@ export function createLogger(opts: LogOptions): Logger {
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       // no configured secret (the usual case): one length check per line
-      hooks: { streamWrite: (line) => (redactors.length === 0 || line.endsWith(ACCESS_LINE_END) ? line : redactLine(line, redactors)) },
+      hooks: {
+        streamWrite: (line) => {
+          const out = redactors.length === 0 || line.endsWith(ACCESS_LINE_END) ? line : redactLine(line, redactors);
+          // error and fatal lines ({"level":50 / 60) are kept for the dashboard, as written: secrets already cut out
+          if (out.charCodeAt(9) >= 53 && out.startsWith('{"level":')) keepError(errors, out);
+          return out;
+        },
+      },
     },
     opts.destination,
   );
   Object.defineProperty(logger, REDACTORS, { value: redactors });
+  Object.defineProperty(logger, ERRORS, { value: errors });
   return logger;
+}
+
+/** The last error lines a root logger wrote (newest last), for the dashboard. */
+const ERRORS = Symbol('nuproxy.log.errors');
+const MAX_ERRORS = 50;
+const MAX_ERROR_LINE = 2_000;
+
+function keepError(ring: string[], line: string): void {
+  if (ring.length >= MAX_ERRORS) ring.shift();
+  ring.push(line.length > MAX_ERROR_LINE ? line.slice(0, MAX_ERROR_LINE) : line);
+}
+
+/** The last ~50 error (and fatal) log lines of a logger made by createLogger, parsed (newest first). */
+export function recentErrors(logger: Logger): Record<string, unknown>[] {
+  const ring = (logger as unknown as Record<symbol, string[] | undefined>)[ERRORS] ?? [];
+  const out: Record<string, unknown>[] = [];
+  for (let i = ring.length - 1; i >= 0; i--) {
+    try {
+      out.push(JSON.parse(ring[i]!) as Record<string, unknown>);
+    } catch {
+      out.push({ msg: ring[i]!.slice(0, 200) }); // cut at MAX_ERROR_LINE: shown as text
+    }
+  }
+  return out;
 }
 
 function redactLine(line: string, redactors: readonly Redactor[]): string {

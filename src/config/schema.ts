@@ -273,6 +273,22 @@ export const configSchema = z.strictObject({
       if (p.keys.length === 0) ctx.addIssue({ code: 'custom', path: ['keys'], message: 'keyMode mapped needs at least one client key' });
       if (!p.upstreamKeyEnv) ctx.addIssue({ code: 'custom', path: ['upstreamKeyEnv'], message: 'keyMode mapped needs the environment variable that holds the upstream key' });
     }),
+  // the admin API (/admin/...) and the dashboard's admin actions: off without a token
+  admin: z
+    .strictObject({
+      tokens: z
+        .array(z.strictObject({ name: z.string().min(1).max(64), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the SHA-256 of the token, 64 hex digits (nuproxy hash-key)') }))
+        .max(64)
+        .default([])
+        .superRefine((ts, ctx) => {
+          const seen = new Set<string>();
+          ts.forEach((t, i) => {
+            if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `admin token name ${t.name} is used twice` });
+            seen.add(t.name);
+          });
+        }),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   // GET /metrics (Prometheus text format); false: no route and nothing recorded
   metrics: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),

@@ -3,7 +3,8 @@ import { NuproxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
 import { AnswerMemo } from './answer-memo.js';
-import { idOfKey } from './cache-keys.js';
+import { randomBytes } from 'node:crypto';
+import { idOfKey, keysOfId, QUERY_GENERATION_KEY, storeKey } from './cache-keys.js';
 import type { DocAnswer } from './doc-answer.js';
 import { explain } from './explain.js';
 import type { Gathered } from './fan-out.js';
@@ -91,6 +92,31 @@ export class Feed {
   /** Drops every cached answer about an id, from every upstream (after a push, delete or relist). */
   invalidate(lowerId: string): Promise<void> {
     return invalidateId(this.cache, this.ctx.names, lowerId);
+  }
+
+  /** invalidate, answering which store keys held a document (the admin API's purge says what it removed). */
+  async purge(lowerId: string): Promise<string[]> {
+    const keys = this.ctx.names.flatMap((u) => keysOfId(u, lowerId));
+    const held = await Promise.all(keys.map(async (k) => ((await this.cache.readValue(k)) !== undefined ? k : undefined)));
+    await this.invalidate(lowerId);
+    return held.filter((k): k is string => k !== undefined);
+  }
+
+  /**
+   * Drops what one upstream supplied (its documents are stored under keys naming it): its service index and
+   * vulnerability index, the version lists and registrations of `lowerIds`, and every cached search (a new
+   * query generation). Answers how many documents were held.
+   */
+  async invalidateUpstream(name: string, lowerIds: readonly string[]): Promise<number> {
+    const keys = [storeKey.serviceIndex(name), storeKey.vulnerabilityIndex(name), ...lowerIds.flatMap((id) => keysOfId(name, id))];
+    let held = 0;
+    for (const k of keys) {
+      if ((await this.cache.readValue(k)) === undefined) continue;
+      held++;
+      await this.cache.invalidate(k);
+    }
+    await this.cache.writeValue(QUERY_GENERATION_KEY, randomBytes(6).toString('hex'), 30 * 86_400_000);
+    return held;
   }
 
   route(lowerId: string): IdRouting {

@@ -10,6 +10,7 @@ import { publicBase, type BaseOptions } from './public-base.js';
 import { createReadRoutes } from './read-routes.js';
 import { logRequest, logWhenDone, outcomeOf, recordRequest, writeError, type Exchange } from './respond.js';
 import { withoutSecrets } from './redact.js';
+import type { IdTally } from './id-tally.js';
 import { NuproxyError } from '../errors.js';
 import { noMetrics, type Metrics, type RequestKind } from '../metrics/metrics.js';
 
@@ -25,6 +26,13 @@ export interface HttpOptions extends BaseOptions {
   metrics?: Metrics;
   /** The figures in Prometheus' text format for GET /metrics (with workers: every worker's); no route without. */
   scrapeMetrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Requests and bytes per id, counted by the read routes (the admin summary's top ids). */
+  tally?: IdTally;
+  /**
+   * Route groups the composition root builds and hands in (the admin API under /admin, the dashboard under /ui):
+   * framework routes, off the read path; this layer does not know what they are.
+   */
+  mounts?: { path: string; app: Hono<any> }[];
 }
 
 /** The metrics' kind of a path the framework answers (not a hot path: a few string tests). */
@@ -181,6 +189,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
 
   // quotes each upstream's error message, which is upstream text
   app.get('/explain/:id', async (c) => c.json(withoutSecrets(await feed.explain(parseId(c.req.param('id'))), secrets)));
+
+  for (const m of opts.mounts ?? []) app.route(m.path, m.app);
 
   return app;
 }

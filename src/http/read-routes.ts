@@ -6,6 +6,7 @@ import { checkRawPath, parseId, parseVersionParam, rawQueryOf } from './input.js
 import { publicBase, type BaseOptions } from './public-base.js';
 import { RenderCache } from './render-cache.js';
 import { header, logWhenDone, sendDoc, sendPackage, writeError, type Exchange } from './respond.js';
+import type { IdTally } from './id-tally.js';
 import { noMetrics, type Metrics, type RequestKind } from '../metrics/metrics.js';
 
 const HIVE = /^[a-z0-9-]{1,32}$/;
@@ -20,6 +21,8 @@ export interface ReadRouteOptions extends BaseOptions {
   renderCacheBytes: number;
   /** Where each request's figures go (none without). */
   metrics?: Metrics;
+  /** Requests and bytes per id (the admin summary's top ids); none without. */
+  tally?: IdTally;
 }
 
 /** A route's work: it answers on the exchange (throwing turns into the JSON error answer). */
@@ -63,12 +66,15 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     // seg: ['v3', 'flat', id, 'index.json'] or ['v3', 'flat', id, version, file]
     if (seg.length === 4) {
       if (seg[3] !== 'index.json') throw notFound(`no such resource: ${x.path}`);
-      return sendDoc(x, await feed.versions(parseId(param(seg[2]!))), 'package', renders, baseOf(x.req));
+      const id = parseId(param(seg[2]!));
+      x.id = id;
+      return sendDoc(x, await feed.versions(id), 'package', renders, baseOf(x.req));
     }
     const rawId = param(seg[2]!);
     const rawVersion = param(seg[3]!);
     const file = param(seg[4]!).toLowerCase();
     const lid = parseId(rawId);
+    x.id = lid;
     const lver = parseVersionParam(rawVersion);
     const method = x.req.method === 'HEAD' ? 'HEAD' : 'GET';
     // x.res: a download this client waits for learns when it leaves (and may then be abandoned)
@@ -164,12 +170,12 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     seg.shift();
     const handler = route(seg);
     if (!handler) return false;
-    const x: Exchange = { req, res, started: performance.now(), path, kind: kindOf(seg), bytesSent: 0 };
+    const x: Exchange = { req, res, started: performance.now(), path, kind: kindOf(seg), bytesSent: 0, id: undefined };
     // a GET that carries a body (nothing here reads one): answer, then close rather than read it all
     if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
       res.shouldKeepAlive = false;
     }
-    logWhenDone(log, x, metrics);
+    logWhenDone(log, x, metrics, opts.tally);
     try {
       // the raw request target: URL parsing would already have resolved "%2e%2e" and dot segments
       checkRawPath(path);

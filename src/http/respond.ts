@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { DocAnswer } from '../feed/feed.js';
 import type { PackageHandle, RedirectFile, StoredPackage } from '../feed/packages.js';
 import { ACCESS_MSG, type Logger, type Redactor } from '../log.js';
+import type { IdTally } from './id-tally.js';
 import type { Metrics, RequestKind } from '../metrics/metrics.js';
 import { errorPayload, notFound } from './errors.js';
 import type { RenderCache } from './render-cache.js';
@@ -33,6 +34,8 @@ export interface Exchange {
    * that closed before it was finished.
    */
   bytesSent: number;
+  /** The package id a flat-container request is about (the admin summary's per-id tally counts it). */
+  id?: string | undefined;
 }
 
 export interface RequestLogEntry {
@@ -96,11 +99,12 @@ export function outcomeOf(res: ServerResponse): { status: number; aborted: boole
 }
 
 /** Logs (and counts) the exchange once its response is over (sent, or cut off). */
-export function logWhenDone(log: Logger, x: Exchange, metrics: Metrics): void {
+export function logWhenDone(log: Logger, x: Exchange, metrics: Metrics, tally?: IdTally): void {
   const done = (): void => {
     const outcome = outcomeOf(x.res);
     const ms = logRequest(log, { method: x.req.method ?? 'GET', ...x, ...outcome });
     recordRequest(metrics, x.kind, outcome.status, ms, x.bytesSent, x.cache);
+    if (tally && x.id !== undefined) tally.note(x.id, x.bytesSent);
   };
   if (x.res.writableFinished) done();
   else x.res.once('close', done);

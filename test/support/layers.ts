@@ -31,7 +31,7 @@ export interface ModuleFacts {
 }
 
 export function parseModule(text: string, fileName = 'module.ts'): ModuleFacts {
-  const sf = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const sf = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, fileName.endsWith('.tsx') ? ts.ScriptKind.TSX : ts.ScriptKind.TS);
   const facts: ModuleFacts = { specs: [], computedImports: [], local: new Set(), reexports: new Map(), stars: [] };
   const lineOf = (n: ts.Node): number => sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
   const imports = new Map<string, Binding>();
@@ -115,10 +115,10 @@ export function parseModule(text: string, fileName = 'module.ts'): ModuleFacts {
   return facts;
 }
 
-/** The .ts files under a folder. */
+/** The .ts and .tsx files under a folder (the dashboard's pages are .tsx). */
 export function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts'))
+    .filter((e) => e.isFile() && (e.name.endsWith('.ts') || e.name.endsWith('.tsx')) && !e.name.endsWith('.d.ts'))
     .map((e) => join(e.parentPath, e.name))
     .sort();
 }
@@ -142,7 +142,10 @@ export function checkLayers(srcDir: string, table: LayerTable): string[] {
   const resolveSpec = (from: string, spec: string): string | undefined => {
     if (!spec.startsWith('.')) return undefined; // a package or node: builtin
     const target = join(dirname(from), spec);
-    if (/\.[cm]?js$/.test(target)) return target.replace(/\.([cm]?)js$/, '.$1ts');
+    if (/\.[cm]?js$/.test(target)) {
+      const ts = target.replace(/\.([cm]?)js$/, '.$1ts');
+      return mods.has(ts) || !mods.has(`${ts}x`) ? ts : `${ts}x`;
+    }
     if (mods.has(`${target}.ts`)) return `${target}.ts`;
     if (mods.has(join(target, 'index.ts'))) return join(target, 'index.ts');
     return target;

@@ -23,8 +23,12 @@ const LAYERS: LayerTable = {
   upstream: ['upstream', 'errors.ts', 'log.ts', 'config', 'protocol', 'metrics'],
   feed: ['feed', 'errors.ts', 'log.ts', 'config', 'protocol', 'cache', 'upstream', 'metrics'],
   http: ['http', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics'],
+  // the admin API: routes like http/'s, built on feed/'s admin operations
+  admin: ['admin', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics', 'http'],
+  // the dashboard (server-rendered pages): what http/ may, and the admin API's summary
+  ui: ['ui', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics', 'http', 'admin'],
   // the composition root: everything but the commands and the entry point
-  'app.ts': ['errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics'],
+  'app.ts': ['errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics', 'admin', 'ui'],
   // the commands build the core through app.ts and work below it; they never serve (no http/)
   cli: ['cli', 'app.ts', 'errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed'],
   'main.ts': ['app.ts', 'cli', 'errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics'],
