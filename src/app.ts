@@ -38,6 +38,7 @@ import { UsageBook } from './feed/usage-state.js';
 import { AdminOps } from './feed/admin-ops.js';
 import { IdTally } from './http/id-tally.js';
 import { createAdminRoutes } from './admin/routes.js';
+import { createUiRoutes } from './ui/routes.js';
 
 /** nuproxy's version: package.json's (shipped next to dist/ in the npm package and in the container image). */
 export const VERSION = packageVersion();
@@ -290,7 +291,10 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   let shuttingDown = false;
   const listener = createRequestListener(feed, {
     tally,
-    mounts: [{ path: '/admin', app: admin }],
+    mounts: [
+      { path: '/admin', app: admin },
+      { path: '/ui', app: createUiRoutes({ ops, feed, tally, secrets: core.secrets, rootLogger: log, scrape: scrapeMetrics, adminOn: config.admin.tokens.length > 0 }) },
+    ],
     logger: log,
     secrets: core.secrets,
     renderCacheBytes: core.memory.renderCache,

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** The external things tests depend on. */
-export type Tool = 'dotnet' | 'real-packages' | 'redis-server' | 'redis-cli' | 'nginx' | 'openssl' | 'procfs';
+export type Tool = 'dotnet' | 'real-packages' | 'redis-server' | 'redis-cli' | 'nginx' | 'openssl' | 'procfs' | 'chromium';
 
 const HOW: Record<Tool, string> = {
   dotnet: 'install the .NET SDK so that `dotnet --version` works',
@@ -16,6 +16,7 @@ const HOW: Record<Tool, string> = {
   nginx: 'apt-get install nginx',
   openssl: 'apt-get install openssl',
   procfs: 'run the tests on Linux (/proc/<pid>/status)',
+  chromium: 'apt-get install chromium (Debian\'s headless browser at /usr/bin/chromium drives the dashboard tests)',
 };
 
 /** True when the tests run under CI: CI set to anything but empty, "0" or "false" (as CI services set it). */

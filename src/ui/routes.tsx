@@ -1,0 +1,68 @@
+// The dashboard at /ui (issue #14): three server-rendered pages over what the admin API and the metrics already
+// know. Its own routes: nothing here runs on a package or metadata request.
+import { randomBytes } from 'node:crypto';
+import { Hono } from 'hono';
+import { adminSummary, type AdminOptions } from '../admin/routes.js';
+import { withoutSecrets } from '../http/redact.js';
+import { parseId } from '../http/input.js';
+import { recentErrors, type Logger } from '../log.js';
+import { figuresOf } from './figures.js';
+import { IdPage, Overview, Packages } from './pages.js';
+
+const PER_PAGE = 50;
+const MAX_QUERY = 100;
+
+export interface UiOptions extends Pick<AdminOptions, 'ops' | 'feed' | 'tally' | 'secrets'> {
+  /** The root logger: its recent error lines are shown. */
+  rootLogger: Logger;
+  /** The metrics' scrape (absent with metrics.enabled false). */
+  scrape: (() => Promise<{ body: string }>) | undefined;
+  /** admin.tokens is set: the purge button is shown. */
+  adminOn: boolean;
+}
+
+export function createUiRoutes(opts: UiOptions): Hono {
+  const app = new Hono();
+  const { ops, feed, secrets } = opts;
+
+  // inline CSS and the one inline script (by nonce); nothing else may load or run; the pages are never framed
+  app.use('*', async (c, next) => {
+    const nonce = randomBytes(12).toString('base64');
+    c.set('nonce' as never, nonce as never);
+    await next();
+    c.header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-${nonce}'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
+    c.header('x-frame-options', 'DENY');
+    c.header('cache-control', 'no-store');
+    c.header('referrer-policy', 'no-referrer');
+  });
+
+  app.get('/', async (c) => {
+    const [summary, text] = await Promise.all([adminSummary(opts), opts.scrape ? opts.scrape().then((m) => m.body) : Promise.resolve(undefined)]);
+    const errors = withoutSecrets(recentErrors(opts.rootLogger), secrets);
+    return c.html(<Overview figures={text === undefined ? undefined : figuresOf(text)} summary={summary} errors={errors} />);
+  });
+
+  app.get('/packages', async (c) => {
+    const query = (c.req.query('q') ?? '').slice(0, MAX_QUERY);
+    const pageNo = Number.parseInt(c.req.query('page') ?? '1', 10);
+    const page = Number.isSafeInteger(pageNo) && pageNo >= 1 ? pageNo - 1 : 0;
+    const r = await ops.packages(query, page, PER_PAGE);
+    return c.html(<Packages query={query} page={page} perPage={PER_PAGE} total={r.total} ids={r.ids} />);
+  });
+
+  app.get('/packages/:id', async (c) => {
+    const id = parseId(c.req.param('id'));
+    const stored = await ops.storedId(id);
+    let explain: Record<string, unknown> | undefined;
+    let explainError: string | undefined;
+    try {
+      explain = withoutSecrets(await feed.explain(id), secrets);
+    } catch (err) {
+      explainError = secrets.redact(`explain failed: ${(err as Error).message}`);
+    }
+    const nonce = c.get('nonce' as never) as string;
+    return c.html(<IdPage id={id} stored={stored} explain={explain} explainError={explainError} adminOn={opts.adminOn} nonce={nonce} />);
+  });
+
+  return app;
+}
