@@ -21,14 +21,16 @@ export interface UiOptions extends Pick<AdminOptions, 'ops' | 'feed' | 'tally' |
   adminOn: boolean;
 }
 
-export function createUiRoutes(opts: UiOptions): Hono {
-  const app = new Hono();
+export function createUiRoutes(opts: UiOptions): Hono<{ Variables: { nonce: string } }> {
+  const app = new Hono<{ Variables: { nonce: string } }>();
   const { ops, feed, secrets } = opts;
 
   // inline CSS and the one inline script (by nonce); nothing else may load or run; the pages are never framed
   app.use('*', async (c, next) => {
+    // /ui/ and /ui/packages/ are the same pages: one address each (relative links stay right)
+    if (c.req.path.length > 1 && c.req.path.endsWith('/')) return c.redirect(c.req.path.replace(/\/+$/, ''), 301);
     const nonce = randomBytes(12).toString('base64');
-    c.set('nonce' as never, nonce as never);
+    c.set('nonce', nonce);
     await next();
     c.header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-${nonce}'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
     c.header('x-frame-options', 'DENY');
@@ -60,8 +62,7 @@ export function createUiRoutes(opts: UiOptions): Hono {
     } catch (err) {
       explainError = secrets.redact(`explain failed: ${(err as Error).message}`);
     }
-    const nonce = c.get('nonce' as never) as string;
-    return c.html(<IdPage id={id} stored={stored} explain={explain} explainError={explainError} adminOn={opts.adminOn} nonce={nonce} />);
+    return c.html(<IdPage id={id} stored={stored} explain={explain} explainError={explainError} adminOn={opts.adminOn} nonce={c.get('nonce')} />);
   });
 
   return app;

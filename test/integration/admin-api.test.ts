@@ -144,6 +144,23 @@ describe('admin API', () => {
     }
   });
 
+  it('the dashboard pages answer HTML at /ui (/ui/ redirects there), /ui/packages and an id\'s page; a malformed id is a JSON 400', async () => {
+    for (const path of ['ui', 'ui/packages', 'ui/packages?q=admin&page=1', 'ui/packages/Admin.Other']) {
+      const res = await request(`${proxy.url}${path}`);
+      const text = await res.body.text();
+      expect(res.statusCode, path).toBe(200);
+      expect(String(res.headers['content-type']), path).toMatch(/^text\/html/);
+      expect(text, path).toContain('<title>');
+    }
+    const slash = await request(`${proxy.url}ui/`);
+    await slash.body.dump();
+    expect(slash.statusCode).toBe(301);
+    expect(slash.headers.location).toBe('/ui');
+    const bad = await request(`${proxy.url}ui/packages/${encodeURIComponent('a<b')}`);
+    expect(bad.statusCode).toBe(400);
+    expect(((await bad.body.json()) as { error: string }).error).toBe('bad_request');
+  });
+
   it('logs each action with the token\'s name; the token never appears in the log', async () => {
     const audit = proxy.logs.lines.filter((l) => l.msg === 'admin action');
     expect(audit.map((l) => l.action)).toEqual(expect.arrayContaining(['summary', 'purge', 'invalidate', 'prune']));
