@@ -64,8 +64,9 @@ export function createLogger(opts: LogOptions): Logger {
       hooks: {
         streamWrite: (line) => {
           const out = redactors.length === 0 || line.endsWith(ACCESS_LINE_END) ? line : redactLine(line, redactors);
-          // error and fatal lines ({"level":50 / 60) are kept for the dashboard, as written: secrets already cut out
-          if (out.charCodeAt(9) >= 53 && out.startsWith('{"level":')) keepError(errors, out);
+          // warn, error and fatal lines ({"level":40 / 50 / 60: upstream failures warn) are kept for the
+          // dashboard, as written: secrets already cut out. One character test on every other line.
+          if (out.charCodeAt(9) >= 52 && out.startsWith('{"level":')) keepError(errors, out);
           return out;
         },
       },
@@ -87,7 +88,19 @@ function keepError(ring: string[], line: string): void {
   ring.push(line.length > MAX_ERROR_LINE ? line.slice(0, MAX_ERROR_LINE) : line);
 }
 
-/** The last ~50 error (and fatal) log lines of a logger made by createLogger, parsed (newest first). */
+/**
+ * Keeps a failed answer (a 5xx, logged at info as an access line) among the recent errors: the HTTP edge calls
+ * it only for those, so the access lines of every other request cost nothing here.
+ */
+export function rememberFailure(logger: Logger, entry: Record<string, unknown>): void {
+  const l = logger as unknown as Record<symbol, unknown>;
+  const ring = l[ERRORS] as string[] | undefined;
+  if (!ring) return;
+  const line = JSON.stringify({ level: 40, time: new Date().toISOString(), ...entry, msg: 'request answered with an error' });
+  keepError(ring, redactLine(line, (l[REDACTORS] as Redactor[] | undefined) ?? []));
+}
+
+/** The last ~50 warn, error and fatal log lines of a logger made by createLogger, parsed (newest first). */
 export function recentErrors(logger: Logger): Record<string, unknown>[] {
   const ring = (logger as unknown as Record<symbol, string[] | undefined>)[ERRORS] ?? [];
   const out: Record<string, unknown>[] = [];

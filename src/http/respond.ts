@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { DocAnswer } from '../feed/feed.js';
 import type { PackageHandle, RedirectFile, StoredPackage } from '../feed/packages.js';
-import { ACCESS_MSG, type Logger, type Redactor } from '../log.js';
+import { ACCESS_MSG, rememberFailure, type Logger, type Redactor } from '../log.js';
 import type { IdTally } from './id-tally.js';
 import type { Metrics, RequestKind } from '../metrics/metrics.js';
 import { errorPayload, notFound } from './errors.js';
@@ -81,7 +81,10 @@ export function logRequest(log: Logger, e: RequestLogEntry): number {
   if (e.error) {
     entry.err = e.error;
     log.error(entry, 'request failed');
-  } else log.info(entry, ACCESS_MSG);
+  } else {
+    log.info(entry, ACCESS_MSG);
+    if (e.status >= 500) rememberFailure(log, entry);
+  }
   return ms;
 }
 

@@ -92,8 +92,10 @@ export function Overview({ figures, summary, errors }: OverviewData) {
 /** The useful part of an error line: path, code, message (not the stack). */
 function errorDetail(e: Record<string, unknown>): string {
   const err = e.err as { message?: unknown } | string | undefined;
+  // (a warn line names its upstream failure in err: a string)
   const msg = typeof err === 'string' ? err : typeof err?.message === 'string' ? err.message : '';
-  return [e.path, e.error, e.upstream, msg].filter((x) => typeof x === 'string' && x.length > 0).join(' · ').slice(0, 400);
+  const status = typeof e.status === 'number' ? String(e.status) : undefined;
+  return [status, e.path, e.error, e.upstream, msg].filter((x) => typeof x === 'string' && x.length > 0).join(' · ').slice(0, 400);
 }
 
 export interface PackagesData {

@@ -152,6 +152,17 @@ describe('admin API', () => {
       expect(String(res.headers['content-type']), path).toMatch(/^text\/html/);
       expect(text, path).toContain('<title>');
     }
+    // a failed answer (the upstream fails a package download) is among the recent errors, the token nowhere
+    upstream.setFault(/admin\.other\.2\.0\.0\.nupkg$/, { kind: 'status', status: 500 }, 5);
+    await request(`${proxy.url}admin/purge/admin.other?packages=true`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.body.dump());
+    const failed = await request(pkg('admin.other', '2.0.0'));
+    await failed.body.dump();
+    expect(failed.statusCode).toBe(502);
+    upstream.setFault(/admin\.other\.2\.0\.0\.nupkg$/, undefined);
+    const overview = await (await request(`${proxy.url}ui`)).body.text();
+    expect(overview).toContain('/v3/flat/admin.other/2.0.0/admin.other.2.0.0.nupkg');
+    expect(overview).toContain('502');
+    expect(overview).not.toContain(TOKEN);
     const slash = await request(`${proxy.url}ui/`);
     await slash.body.dump();
     expect(slash.statusCode).toBe(301);
