@@ -1,6 +1,7 @@
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
@@ -38,6 +39,7 @@ import { UsageBook } from './feed/usage-state.js';
 import { AdminOps } from './feed/admin-ops.js';
 import { IdTally } from './http/id-tally.js';
 import { createAdminRoutes } from './admin/routes.js';
+import { clusterTopIds } from './admin/cluster-tally.js';
 import { createUiRoutes } from './ui/routes.js';
 
 /** nuproxy's version: package.json's (shipped next to dist/ in the npm package and in the container image). */
@@ -286,14 +288,17 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   // flat-container request, for the summary's top ids)
   const tally = new IdTally();
   const ops = new AdminOps(feed, blobs, core.evictor, config.cache.pins, config.cache.maxSize, log.child({ component: 'admin' }));
-  const admin = createAdminRoutes({ tokens: config.admin.tokens, ops, feed, tally, logger: log, secrets: core.secrets });
+  // with workers, the summary adds up every worker's tally (asked over the workers' channel)
+  const others = (config.workers === 'auto' ? availableParallelism() : config.workers) - 1;
+  const topIds = core.box && others > 0 ? clusterTopIds(tally, core.box, others, String(process.pid)) : undefined;
+  const admin = createAdminRoutes({ tokens: config.admin.tokens, ops, feed, tally, topIds, logger: log, secrets: core.secrets });
 
   let shuttingDown = false;
   const listener = createRequestListener(feed, {
     tally,
     mounts: [
       { path: '/admin', app: admin },
-      { path: '/ui', app: createUiRoutes({ ops, feed, tally, secrets: core.secrets, rootLogger: log, scrape: scrapeMetrics, adminOn: config.admin.tokens.length > 0 }) },
+      { path: '/ui', app: createUiRoutes({ ops, feed, tally, topIds, secrets: core.secrets, rootLogger: log, scrape: scrapeMetrics, adminOn: config.admin.tokens.length > 0 }) },
     ],
     logger: log,
     secrets: core.secrets,

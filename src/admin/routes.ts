@@ -10,6 +10,7 @@ import { parseId } from '../http/input.js';
 import type { Logger, Redactor } from '../log.js';
 import { withoutSecrets } from '../http/redact.js';
 import { checkAdminToken, presentedToken, type AdminToken } from './auth.js';
+import type { TopIds } from './cluster-tally.js';
 
 export const ADMIN_REALM = 'Bearer realm="nuproxy-admin"';
 const UPSTREAM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -21,6 +22,8 @@ export interface AdminOptions {
   ops: AdminOps;
   feed: Feed;
   tally: IdTally | undefined;
+  /** With workers: the top ids of every worker's tally (cluster-tally.ts); else this process's tally. */
+  topIds?: TopIds | undefined;
   logger: Logger;
   /** Cut out of the answers (an upstream's last error is upstream text). */
   secrets: Redactor;
@@ -35,9 +38,9 @@ export interface AdminSummary {
   upstreams: ReturnType<Feed['upstreamHealth']>;
 }
 
-export async function adminSummary(opts: Pick<AdminOptions, 'ops' | 'feed' | 'tally' | 'secrets'>): Promise<AdminSummary> {
+export async function adminSummary(opts: Pick<AdminOptions, 'ops' | 'feed' | 'tally' | 'topIds' | 'secrets'>): Promise<AdminSummary> {
   const store = await opts.ops.store();
-  const top = opts.tally?.top(TOP_IDS) ?? { byRequests: [], byBytes: [] };
+  const top = opts.topIds ? await opts.topIds(TOP_IDS) : (opts.tally?.top(TOP_IDS) ?? { byRequests: [], byBytes: [] });
   return {
     store: { bytes: store.bytes, packages: store.packages, maxSize: store.maxSize || null, fraction: store.maxSize > 0 ? store.bytes / store.maxSize : null },
     topIds: top,

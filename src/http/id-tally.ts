@@ -25,6 +25,15 @@ export class IdTally {
     this.counts.set(lowerId, { requests: 1, bytes });
   }
 
+  /** Adds counts (no sweep: only for a merge). */
+  add(c: IdCount): void {
+    const had = this.counts.get(c.id);
+    if (had) {
+      had.requests += c.requests;
+      had.bytes += c.bytes;
+    } else this.counts.set(c.id, { requests: c.requests, bytes: c.bytes });
+  }
+
   /** The `n` ids with the most requests, and the `n` with the most bytes served. */
   top(n: number): { byRequests: IdCount[]; byBytes: IdCount[] } {
     const all = [...this.counts].map(([id, c]) => ({ id, requests: c.requests, bytes: c.bytes }));
@@ -32,6 +41,11 @@ export class IdTally {
       byRequests: [...all].sort((a, b) => b.requests - a.requests || b.bytes - a.bytes || (a.id < b.id ? -1 : 1)).slice(0, n),
       byBytes: [...all].sort((a, b) => b.bytes - a.bytes || b.requests - a.requests || (a.id < b.id ? -1 : 1)).slice(0, n),
     };
+  }
+
+  /** Every count (another worker's tally is merged into the asking worker's answer with `merge`). */
+  entries(): IdCount[] {
+    return [...this.counts].map(([id, c]) => ({ id, requests: c.requests, bytes: c.bytes }));
   }
 
   get size(): number {
@@ -48,4 +62,11 @@ export class IdTally {
       if (c.requests === 0) this.counts.delete(id);
     }
   }
+}
+
+/** The top ids of several tallies' counts added up (the workers' summary). */
+export function topOf(lists: readonly IdCount[][], n: number): { byRequests: IdCount[]; byBytes: IdCount[] } {
+  const sum = new IdTally(Number.MAX_SAFE_INTEGER);
+  for (const list of lists) for (const c of list) sum.add(c);
+  return sum.top(n);
 }

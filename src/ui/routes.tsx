@@ -12,7 +12,7 @@ import { IdPage, Overview, Packages } from './pages.js';
 const PER_PAGE = 50;
 const MAX_QUERY = 100;
 
-export interface UiOptions extends Pick<AdminOptions, 'ops' | 'feed' | 'tally' | 'secrets'> {
+export interface UiOptions extends Pick<AdminOptions, 'ops' | 'feed' | 'tally' | 'topIds' | 'secrets'> {
   /** The root logger: its recent error lines are shown. */
   rootLogger: Logger;
   /** The metrics' scrape (absent with metrics.enabled false). */
