@@ -287,7 +287,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   // the admin API and the dashboard: their own routes, off the read path (the tally is one Map update per
   // flat-container request, for the summary's top ids)
   const tally = new IdTally();
-  const ops = new AdminOps(feed, blobs, core.evictor, config.cache.pins, config.cache.maxSize, log.child({ component: 'admin' }));
+  const ops = new AdminOps(feed, blobs, core.evictor, config.cache.pins, config.cache.maxSize, log.child({ component: 'admin' }), core.box);
   // with workers, the summary adds up every worker's tally (asked over the workers' channel)
   const others = (config.workers === 'auto' ? availableParallelism() : config.workers) - 1;
   const topIds = core.box && others > 0 ? clusterTopIds(tally, core.box, others, String(process.pid)) : undefined;

@@ -4,11 +4,14 @@
 // plan (the one `nuproxy prune` runs); nothing here runs on a package or metadata request.
 import type { BlobStore } from '../cache/blob-store.js';
 import type { Logger } from '../log.js';
-import { PACKAGES, packageFolder } from './cache-keys.js';
+import type { BoxLink } from '../cache/box-link.js';
+import { PACKAGES, packageFolder, packageKey } from './cache-keys.js';
 import type { EvictPlan } from './evict-plan.js';
 import { pinMatcher, removePackage, walkStore, type Evictor, type StoreSummary } from './evictor.js';
 import type { Feed } from './feed.js';
 import { packageRef, readPins } from './usage-state.js';
+
+type PurgedMessage = { kind: 'admin-purged'; id: string; versions: string[] };
 
 export interface StoredVersion {
   version: string;
@@ -47,7 +50,24 @@ export class AdminOps {
     private readonly pinPatterns: readonly string[],
     readonly maxSize: number,
     private readonly log: Logger,
-  ) {}
+    private readonly box?: BoxLink,
+  ) {
+    // another worker purged packages: drop what this one holds of them (its memory tier, its stat cache, and, in
+    // the evicting worker, the running total)
+    box?.subscribe((payload) => {
+      const m = payload as PurgedMessage | undefined;
+      if (m?.kind !== 'admin-purged' || typeof m.id !== 'string' || !Array.isArray(m.versions)) return;
+      for (const v of m.versions.slice(0, 10_000)) if (typeof v === 'string') void this.dropped(m.id, v, false);
+    });
+  }
+
+  /** What this process holds of a removed package; `files`: also delete them (the purging process). */
+  private async dropped(lowerId: string, lowerVersion: string, files: boolean): Promise<void> {
+    if (files) await removePackage(this.blobs, lowerId, lowerVersion);
+    else for (const f of ['nupkg', 'nuspec'] as const) await this.blobs.delete(packageKey(lowerId, lowerVersion, f)).catch(() => false);
+    this.feed.packages.forgetPackage(lowerId, lowerVersion);
+    this.evictor?.removed(lowerId, lowerVersion);
+  }
 
   /** Drops every metadata document of the id (all upstreams, every instance), and with `packages` its files. */
   async purge(lowerId: string, packages: boolean): Promise<{ id: string; documents: string[]; packages: string[] }> {
@@ -56,11 +76,10 @@ export class AdminOps {
     if (packages) {
       for (const v of await this.blobs.list(packageFolder(lowerId))) {
         if (this.feed.packages.isBusy(lowerId, v)) continue; // being sent or fetched: the next purge takes it
-        await removePackage(this.blobs, lowerId, v);
-        this.feed.packages.forgetPackage(lowerId, v);
-        this.evictor?.usage.forget(packageRef(lowerId, v));
+        await this.dropped(lowerId, v, true);
         removed.push(v);
       }
+      if (removed.length > 0) this.box?.publish({ kind: 'admin-purged', id: lowerId, versions: removed } satisfies PurgedMessage);
     }
     return { id: lowerId, documents, packages: removed };
   }

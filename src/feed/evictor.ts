@@ -194,6 +194,16 @@ export class Evictor {
     if (max > 0 && this.total > max) void this.run();
   }
 
+  /** A package someone else removed (the admin API's purge): out of the running total and the usage book. */
+  removed(lowerId: string, lowerVersion: string): void {
+    const ref = packageRef(lowerId, lowerVersion);
+    const e = this.index.get(ref);
+    this.usage.forget(ref);
+    if (!e) return;
+    this.index.delete(ref);
+    this.total -= e.bytes;
+  }
+
   summary(): StoreSummary {
     return { bytes: this.total, packages: this.index.size };
   }

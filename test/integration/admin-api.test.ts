@@ -105,9 +105,12 @@ describe('admin API', () => {
   });
 
   it('purge?packages=true also removes the stored packages', async () => {
+    const summary = async (): Promise<{ packages: number }> => (await call(`${proxy.url}admin/summary`, { method: 'GET', token: TOKEN })).json.store as { packages: number };
+    const before = (await summary()).packages;
     const r = await call(`${proxy.url}admin/purge/admin.lib?packages=true`, { token: TOKEN });
     expect(r.status).toBe(200);
     expect(r.json.packages).toEqual(['1.0.0']);
+    expect((await summary()).packages).toBe(before - 1); // out of the evictor's running total at once
     const res = await request(pkg('admin.lib', '1.0.0'));
     await res.body.dump();
     expect(res.statusCode).toBe(200);
