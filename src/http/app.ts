@@ -70,7 +70,7 @@ export function createRequestListener(feed: Feed, opts: HttpOptions): (req: Inco
     if (read(req, res)) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const x: Exchange = { req, res, started: performance.now(), path: q < 0 ? url : url.slice(0, q), kind: 'other', bytesSent: 0 };
+    const x: Exchange = { req, res, started: performance.now(), path: q < 0 ? url : url.slice(0, q), kind: 'other', bytesSent: 0, id: undefined };
     try {
       // the raw request target: URL parsing would already have resolved "%2e%2e", dot segments and "\\"
       checkRawPath(x.path);
