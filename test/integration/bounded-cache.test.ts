@@ -19,10 +19,12 @@ import { createLogSink } from '../support/log-sink.js';
 import { makeNupkg } from '../support/nupkg.js';
 import { S3RVER_KEY, S3RVER_SECRET, startS3, type TestS3 } from '../support/s3.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
+import { eventually } from '../support/wait.js';
 
 const sha512 = (b: Uint8Array): string => createHash('sha512').update(b).digest('base64');
 const KB = 1024;
 const PAD = 200 * KB;
+const eventuallyEvery = <T>(probe: () => Promise<T>, timeoutMs = 20_000): Promise<T> => eventually(probe, timeoutMs, 100);
 const env = { S3_KEY: S3RVER_KEY, S3_SECRET: S3RVER_SECRET };
 
 async function get(url: string): Promise<{ status: number; body: Buffer }> {
@@ -30,17 +32,6 @@ async function get(url: string): Promise<{ status: number; body: Buffer }> {
   return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
 }
 
-async function eventually<T>(probe: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await probe();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 const pkgPath = (id: string, v: string): string => `v3/flat/${id.toLowerCase()}/${v}/${id.toLowerCase()}.${v}.nupkg`;
 
@@ -118,7 +109,7 @@ describe.each(['fs', 's3'] as const)('bounded cache on %s', (kind) => {
       await fetchOk(app, 'Hot.A', '1.0.0');
       await fetchOk(app, 'Hot.B', '1.0.0');
     }
-    const after = await eventually(async () => {
+    const after = await eventuallyEvery(async () => {
       const s = await stored(app);
       expect(s.bytes).toBeLessThanOrEqual(1300 * KB);
       return s;
@@ -171,7 +162,7 @@ describe.each(['fs', 's3'] as const)('bounded cache on %s', (kind) => {
     for await (const c of slow.body) chunks.push(c as Buffer);
     // once the reader is done, the next run may take it (the least recently used)
     expect(sha512(Buffer.concat(chunks))).toBe(sha512(bytes.get('big.lib/1.0.0')!));
-    await eventually(async () => expect((await stored(app)).bytes).toBeLessThanOrEqual(cache.maxSize));
+    await eventuallyEvery(async () => expect((await stored(app)).bytes).toBeLessThanOrEqual(cache.maxSize));
     await app.close();
   }, 120_000);
 

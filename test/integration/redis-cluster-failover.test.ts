@@ -9,6 +9,7 @@ import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
+import { failoverLoad } from '../support/failover-load.js';
 import { needTool } from '../support/need.js';
 import { redisServerPath } from '../support/redis.js';
 import { redisCliPath, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
@@ -50,61 +51,29 @@ describe.skipIf(skip !== undefined)('Redis Cluster: a master killed during load'
 
   it('fails no client request, and both instances are "up" again once the replica has taken over', async () => {
     const agent = new Agent({ connections: WORKERS * 2 });
-    const failures: string[] = [];
-    let sent = 0;
-    let lastAt = 0;
-    let stopAt = Date.now() + LOAD_MS;
-    const one = async (): Promise<void> => {
-      const id = IDS[Math.floor(Math.random() * IDS.length)]!.toLowerCase();
-      const proxy = proxies[sent % proxies.length]!;
-      const kind = sent++ % 3;
-      lastAt = Date.now();
-      const path = kind === 0 ? `v3/flat/${id}/index.json` : kind === 1 ? `v3/registration/semver2/${id}/index.json` : `v3/flat/${id}/1.0.0/${id}.1.0.0.nupkg`;
-      try {
-        const r = await get(`${proxy.url}${path}`, {}, 'GET', agent);
-        if (r.status !== 200) failures.push(`${path}: ${r.status} ${r.text.slice(0, 200)}`);
-        else if (kind === 0 && JSON.stringify(r.json()) !== '{"versions":["1.0.0"]}') failures.push(`${path}: ${r.text.slice(0, 200)}`);
-        else if (kind === 2 && !r.body.equals(packages.get(id)!)) failures.push(`${path}: other bytes`);
-      } catch (err) {
-        failures.push(`${path}: ${(err as Error).message}`);
-      }
-    };
-    const load = (): Promise<void[]> =>
-      Promise.all(
-        Array.from({ length: WORKERS }, async () => {
-          while (Date.now() < stopAt && sent < MAX_REQUESTS) await one();
-        }),
-      );
+    const traffic = failoverLoad(proxies, IDS, packages, agent, { workers: WORKERS, maxRequests: MAX_REQUESTS });
+    const { failures } = traffic;
     try {
-      const running = load();
+      const running = traffic.run(LOAD_MS);
       await new Promise((r) => setTimeout(r, 1_000));
       const masters = await cluster.masterPorts();
       expect(masters).toHaveLength(3);
       const victim = cluster.nodes.find((n) => n.port === masters[0])!;
       await victim.kill();
-      const killedAt = sent;
+      const killedAt = traffic.sent;
       const killedTime = Date.now();
       await running;
       expect(failures).toEqual([]);
       // the load really went on through the failover (the replica takes over within about 2 s here)
-      expect(sent - killedAt).toBeGreaterThan(100);
-      expect(lastAt - killedTime).toBeGreaterThan(4_000);
-      console.info(`[cluster failover] ${sent} requests, ${sent - killedAt} after the kill of master ${victim.port}, 0 failed`);
+      expect(traffic.sent - killedAt).toBeGreaterThan(100);
+      expect(traffic.lastAt - killedTime).toBeGreaterThan(4_000);
+      console.info(`[cluster failover] ${traffic.sent} requests, ${traffic.sent - killedAt} after the kill of master ${victim.port}, 0 failed`);
 
       await cluster.waitHealthy(20_000);
       expect(await cluster.masterPorts()).not.toContain(victim.port);
       // both instances find the promoted replica themselves (no restart), while requests keep coming
-      stopAt = Date.now() + 20_000;
-      const ups = proxies.map(async (p) => {
-        while (Date.now() < stopAt) {
-          await one();
-          const ready = (await get(`${p.url}health/ready`)).json() as { metadataStore: { state: string } };
-          if (ready.metadataStore.state === 'up') return true;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        return false;
-      });
-      expect(await Promise.all(ups)).toEqual([true, true]);
+      const ups = traffic.untilUp(20_000);
+      expect(await ups).toEqual([true, true]);
       expect(failures).toEqual([]);
       for (const p of proxies) {
         // each saw the node go (once per change, not per request) and the cluster come back
@@ -114,7 +83,7 @@ describe.skipIf(skip !== undefined)('Redis Cluster: a master killed during load'
         expect(said(/metadata store available again/)).toBeGreaterThanOrEqual(1);
       }
     } finally {
-      stopAt = 0;
+      traffic.stop();
       await agent.close();
     }
   }, 90_000);

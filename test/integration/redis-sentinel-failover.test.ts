@@ -9,6 +9,7 @@ import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
+import { failoverLoad } from '../support/failover-load.js';
 import { needTool } from '../support/need.js';
 import { redisServerPath } from '../support/redis.js';
 import { redisCliPath } from '../support/redis-cluster.js';
@@ -58,31 +59,8 @@ describe.skipIf(skip !== undefined)('Redis Sentinel: the master killed during lo
 
   it('fails no client request; after the promotion every instance writes to the new master', async () => {
     const agent = new Agent({ connections: WORKERS * 2 });
-    const failures: string[] = [];
-    let sent = 0;
-    let lastAt = 0;
-    let stopAt = Date.now() + LOAD_MS;
-    const one = async (): Promise<void> => {
-      const id = IDS[Math.floor(Math.random() * IDS.length)]!.toLowerCase();
-      const proxy = proxies[sent % proxies.length]!;
-      const kind = sent++ % 3;
-      lastAt = Date.now();
-      const path = kind === 0 ? `v3/flat/${id}/index.json` : kind === 1 ? `v3/registration/semver2/${id}/index.json` : `v3/flat/${id}/1.0.0/${id}.1.0.0.nupkg`;
-      try {
-        const r = await get(`${proxy.url}${path}`, {}, 'GET', agent);
-        if (r.status !== 200) failures.push(`${path}: ${r.status} ${r.text.slice(0, 200)}`);
-        else if (kind === 0 && JSON.stringify(r.json()) !== '{"versions":["1.0.0"]}') failures.push(`${path}: ${r.text.slice(0, 200)}`);
-        else if (kind === 2 && !r.body.equals(packages.get(id)!)) failures.push(`${path}: other bytes`);
-      } catch (err) {
-        failures.push(`${path}: ${(err as Error).message}`);
-      }
-    };
-    const load = (): Promise<void[]> =>
-      Promise.all(
-        Array.from({ length: WORKERS }, async () => {
-          while (Date.now() < stopAt && sent < MAX_REQUESTS) await one();
-        }),
-      );
+    const traffic = failoverLoad(proxies, IDS, packages, agent, { workers: WORKERS, maxRequests: MAX_REQUESTS });
+    const { failures } = traffic;
     try {
       // the link works before the kill: a write on the master, a message heard
       const oldMaster = await rig.masterPort();
@@ -92,31 +70,22 @@ describe.skipIf(skip !== undefined)('Redis Sentinel: the master killed during lo
       await link.publish('nuproxy:test', 'before');
       await until(() => heard.includes('before'), 5_000);
 
-      const running = load();
+      const running = traffic.run(LOAD_MS);
       await new Promise((r) => setTimeout(r, 1_000));
       await rig.nodes[0]!.kill();
-      const killedAt = sent;
+      const killedAt = traffic.sent;
       const killedTime = Date.now();
       await running;
       expect(failures).toEqual([]);
       // the load really went on through the failover (down after 1 s, then the sentinels' election)
-      expect(sent - killedAt).toBeGreaterThan(100);
-      expect(lastAt - killedTime).toBeGreaterThan(5_000);
+      expect(traffic.sent - killedAt).toBeGreaterThan(100);
+      expect(traffic.lastAt - killedTime).toBeGreaterThan(5_000);
 
       const newMaster = await rig.waitFailover(oldMaster);
-      console.info(`[sentinel failover] ${sent} requests, ${sent - killedAt} after the kill of master ${oldMaster}, 0 failed; ${newMaster} promoted`);
+      console.info(`[sentinel failover] ${traffic.sent} requests, ${traffic.sent - killedAt} after the kill of master ${oldMaster}, 0 failed; ${newMaster} promoted`);
       // both instances find the promoted replica themselves (no restart), while requests keep coming
-      stopAt = Date.now() + 20_000;
-      const ups = proxies.map(async (p) => {
-        while (Date.now() < stopAt) {
-          await one();
-          const ready = (await get(`${p.url}health/ready`)).json() as { metadataStore: { state: string } };
-          if (ready.metadataStore.state === 'up') return true;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        return false;
-      });
-      expect(await Promise.all(ups)).toEqual([true, true]);
+      const ups = traffic.untilUp(20_000);
+      expect(await ups).toEqual([true, true]);
       expect(failures).toEqual([]);
 
       // the link made before the kill writes to the new master, and still hears messages (re-subscribed there)
@@ -146,7 +115,7 @@ describe.skipIf(skip !== undefined)('Redis Sentinel: the master killed during lo
       }
       expect(JSON.stringify(sink.lines)).not.toMatch(/node-Pass-1|sentinel-Pass-2/);
     } finally {
-      stopAt = 0;
+      traffic.stop();
       await agent.close();
     }
   }, 120_000);

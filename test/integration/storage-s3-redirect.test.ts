@@ -16,6 +16,7 @@ import { makeNupkg } from '../support/nupkg.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { S3RVER_KEY, S3RVER_SECRET, startS3, type TestS3 } from '../support/s3.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
+import { eventually } from '../support/wait.js';
 
 const env = { S3_KEY: S3RVER_KEY, S3_SECRET: S3RVER_SECRET };
 const TTL_S = 10; // the shortest TTL allowed: the expiry test waits it out
@@ -31,17 +32,6 @@ async function get(url: string, opts: { method?: 'GET' | 'HEAD'; headers?: Recor
   return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
 }
 
-async function eventually<T>(probe: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await probe();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
 
 /** A plain TCP forwarder: the bucket at another address, as clients outside would reach it. */
 async function forwarder(port: number): Promise<{ url: string; close: () => Promise<void> }> {

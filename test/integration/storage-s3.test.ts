@@ -14,6 +14,7 @@ import { makeNupkg } from '../support/nupkg.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { S3RVER_KEY, S3RVER_SECRET, startS3, type TestS3 } from '../support/s3.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
+import { eventually } from '../support/wait.js';
 
 const sha512 = (b: Uint8Array): string => createHash('sha512').update(b).digest('base64');
 const env = { S3_KEY: S3RVER_KEY, S3_SECRET: S3RVER_SECRET };
@@ -23,17 +24,6 @@ async function get(url: string): Promise<{ status: number; body: Buffer }> {
   return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
 }
 
-async function eventually<T>(probe: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await probe();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
 
 async function filesUnder(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);

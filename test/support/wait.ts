@@ -24,3 +24,19 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }
+
+/**
+ * Retries `probe` until it stops throwing, and returns what it returned; after `timeoutMs` the last error is
+ * thrown (e.g. a HEAD of an object that appears once its upload is complete).
+ */
+export async function eventually<T>(probe: () => Promise<T>, timeoutMs = 10_000, stepMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await probe();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, stepMs));
+    }
+  }
+}
