@@ -28,18 +28,10 @@ export interface StoredId {
   versions: StoredVersion[];
 }
 
-export interface PlanAnswer {
+export interface PlanAnswer extends Omit<EvictPlan, 'remove'> {
   dryRun: boolean;
   bounded: boolean;
   remove: { id: string; version: string; rule: string; bytes: number; lastUsed: string }[];
-  freed: number;
-  total: number;
-  after: number;
-  packages: number;
-  target: number;
-  keptPinned: number;
-  keptBusy: number;
-  notes: string[];
 }
 
 export class AdminOps {

@@ -8,14 +8,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProject, removeProject, restore, restoredPackages, skipReason, type DotnetProject } from '../support/dotnet.js';
 import { needTool } from '../support/need.js';
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
 import { findRealPackagesDir } from '../support/real-packages.js';
 import { redisServerPath, startRedis, type TestRedis } from '../support/redis.js';
-import { S3RVER_KEY, S3RVER_SECRET, startS3, type TestS3 } from '../support/s3.js';
+import { S3RVER_KEY, S3RVER_SECRET, startS3, type TestS3, bucketKeys } from '../support/s3.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
 const what = 's3-restore (dotnet restore through the instance that fetched nothing, on one bucket)';
@@ -58,16 +57,6 @@ async function nupkgHashes(p: DotnetProject, entries: string[]): Promise<Map<str
   return out;
 }
 
-async function bucketKeys(s3: TestS3): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const r = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, ...(token ? { ContinuationToken: token } : {}) }));
-    for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key);
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
-}
 
 describe.skipIf(reason !== undefined)('dotnet restore through the instance that fetched nothing, on one bucket', () => {
   let work: string;

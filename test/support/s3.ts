@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from './net.js';
 import { addMultipartListingAndAbort } from './s3rver-uploads.js';
 
@@ -214,4 +214,16 @@ export async function startS3(bucket = 'nupkgs'): Promise<TestS3> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every object key in the test bucket, page by page. */
+export async function bucketKeys(s3: Pick<TestS3, 'client' | 'bucket'>): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const r = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, ...(token ? { ContinuationToken: token } : {}) }));
+    for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key);
+    token = r.IsTruncated ? r.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
 }
