@@ -3,7 +3,6 @@
 // through one worker drops the id's version list on the other too. Each request goes over its own connection:
 // node:cluster hands connections to the workers in turn.
 import { createHash } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,20 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
+import { getOutcome } from '../support/http.js';
 
 const TOKEN = 'workers-admin-token-8f2e';
 
-function fresh(url: string, method = 'GET'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, agent: false, headers: { connection: 'close', authorization: `Bearer ${TOKEN}` } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** A request on a new connection (the cluster hands each to the next worker), with the admin token. */
+async function fresh(url: string, method = 'GET'): Promise<{ status: number; body: string }> {
+  const o = await getOutcome(url, { connection: 'close', authorization: `Bearer ${TOKEN}` }, method);
+  return { status: o.status, body: o.body.toString('utf8') };
 }
 
 describe('workers: 2, the admin API', () => {

@@ -1,7 +1,6 @@
 // /metrics with `workers: 2`, through the built nuproxy: requests answered by either worker all show up in one
 // scrape, whichever worker receives it (it asks the primary, which aggregates every worker's figures). Each
 // request goes over its own connection: node:cluster hands connections to the workers in turn.
-import { request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,19 +9,10 @@ import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
 import { moved, parseMetrics, valueOf, type Scrape } from '../support/metrics-text.js';
+import { getOutcome } from '../support/http.js';
 
-function fresh(url: string): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { agent: false, headers: { connection: 'close' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** A GET on a new connection: the cluster hands each connection to the next worker. */
+const fresh = (url: string) => getOutcome(url, { connection: 'close' });
 
 describe('workers: 2, one /metrics for all of them', () => {
   let dir: string;

@@ -1,6 +1,5 @@
 // The bounded cache with `workers: 2` (the built nuproxy): one worker evicts, the reads of both reach it, and the
 // shared disk store stays under cache.maxSize with the package both workers keep serving kept.
-import { request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,23 +10,13 @@ import { createLogSink } from '../support/log-sink.js';
 import { makeNupkg } from '../support/nupkg.js';
 import { startNuproxy, type NuproxyProcess } from '../support/process.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
+import { getOutcome } from '../support/http.js';
 
 const KB = 1024;
 const MAX = 1300 * KB;
 
 /** A GET on a new connection: the cluster hands each connection to the next worker. */
-function fresh(url: string): Promise<{ status: number; size: number }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { agent: false, headers: { connection: 'close' } }, (res) => {
-      let size = 0;
-      res.on('data', (c: Buffer) => (size += c.length));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, size }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const fresh = (url: string) => getOutcome(url, { connection: 'close' });
 
 describe('workers: 2 with cache.maxSize', () => {
   let dir: string;

@@ -39,7 +39,7 @@ export interface Outcome {
  * A GET that never throws: a refused answer, a body cut off mid-way and a dead connection are all outcomes to
  * assert on (undici's request() rejects on a cut body, which hides how much arrived).
  */
-export function getOutcome(url: string, headers: Record<string, string> = {}): Promise<Outcome> {
+export function getOutcome(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Outcome> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let settled = false;
@@ -48,7 +48,7 @@ export function getOutcome(url: string, headers: Record<string, string> = {}): P
       settled = true;
       resolve({ ...o, body: Buffer.concat(chunks) });
     };
-    const req = httpRequest(url, { agent: false, headers }, (res) => {
+    const req = httpRequest(url, { method, agent: false, headers }, (res) => {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => finish({ status: res.statusCode ?? 0, headers: res.headers, complete: res.complete }));
       res.on('error', () => finish({ status: res.statusCode ?? 0, headers: res.headers, complete: false }));
