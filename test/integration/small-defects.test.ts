@@ -39,11 +39,14 @@ async function until<T>(what: string, find: () => T | undefined | Promise<T | un
   }
 }
 
-/** GETs `path` over a raw socket and hangs up as soon as `keep` body bytes (or more) have arrived. */
-async function getAndHangUp(baseUrl: string, path: string, keep: number): Promise<number> {
+/**
+ * GETs `path` over a raw socket and hangs up as soon as `keep` body bytes (or more) have arrived; `onBody` runs at
+ * the first body bytes. `Connection: close`, so a response that completes ends the wait too.
+ */
+async function getAndHangUp(baseUrl: string, path: string, keep: number, onBody?: () => void): Promise<number> {
   const u = new URL(baseUrl);
   const socket = connect(Number(u.port), u.hostname);
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`);
   let head = Buffer.alloc(0);
   let body = -1;
   return new Promise((resolve, reject) => {
@@ -53,7 +56,11 @@ async function getAndHangUp(baseUrl: string, path: string, keep: number): Promis
         const end = head.indexOf('\r\n\r\n');
         if (end < 0) return;
         body = head.length - end - 4;
-      } else body += c.length;
+        if (body > 0) onBody?.();
+      } else {
+        if (body === 0 && c.length > 0) onBody?.();
+        body += c.length;
+      }
       if (body >= keep) {
         socket.destroy();
         resolve(body);
@@ -100,11 +107,14 @@ describe('a cut-off response is logged as aborted, with the bytes sent', () => {
     // over 2 MB: streamed as it arrives (a smaller package is answered only once verified: a 502, not a cut body)
     const pkg = makeNupkg({ id: 'Reset.Cut', version: '1.0.0', padBytes: 3 * 1024 * 1024 });
     upstream = await startTestUpstream({ packages: [pkg] });
-    // past 2 MB: the response is under way when the upstream dies (before that, the client gets a clean 502)
-    upstream.setFault(/\.nupkg$/, { kind: 'reset-mid-body', afterBytes: 2.5 * 1024 * 1024 }, 1);
+    // past 2 MB: the response is under way when the upstream dies (before that, the client gets a clean 502);
+    // the RST waits for the client's first body bytes, so it never comes before the proxy has read what it cuts
+    let clientHasBody!: () => void;
+    const resetWhen = new Promise<void>((r) => (clientHasBody = r));
+    upstream.setFault(/\.nupkg$/, { kind: 'reset-mid-body', afterBytes: 2.5 * 1024 * 1024, resetWhen }, 1);
     proxy = await startTestProxy({ upstreams: [upstream.serviceIndexUrl] });
     const path = '/v3/flat/reset.cut/1.0.0/reset.cut.1.0.0.nupkg';
-    const received = await getAndHangUp(proxy.url, path, Number.MAX_SAFE_INTEGER);
+    const received = await getAndHangUp(proxy.url, path, Number.MAX_SAFE_INTEGER, clientHasBody);
     expect(received).toBeLessThan(pkg.length);
     const line = await until('the access line', () => accessLines(proxy!, path)[0]);
     expect(line).toMatchObject({ status: 200, cache: 'miss', aborted: true });

@@ -7,7 +7,11 @@ import type { Resp } from './responses.js';
 export type Fault =
   | { kind: 'status'; status: number; body?: string; contentType?: string }
   /** An empty response body (e.g. a 201 to a push) has nothing to cut: the connection dies before the head. */
-  | { kind: 'reset-mid-body'; afterBytes?: number }
+  /**
+   * `resetWhen`: the RST waits for it (after the bytes are written), so a test can cut the body only once the
+   * proxy has started its own response; without it, a busy proxy may not have read the bytes before the RST drops them.
+   */
+  | { kind: 'reset-mid-body'; afterBytes?: number; resetWhen?: Promise<unknown> }
   | { kind: 'short-body' }
   | { kind: 'long-body' }
   | { kind: 'stall'; ms: number }
@@ -158,7 +162,9 @@ export async function sendWithFault(
         return;
       }
       const after = Math.min(fault.afterBytes ?? Math.floor(n / 2), n);
-      writeRaw(res.socket as Socket, rawHead(r.status, headers, n), r.body.subarray(0, after), resetSocket);
+      const when = fault.resetWhen;
+      const reset = when ? (s: Socket): void => void when.finally(() => resetSocket(s)) : resetSocket;
+      writeRaw(res.socket as Socket, rawHead(r.status, headers, n), r.body.subarray(0, after), reset);
       return;
     }
     case 'short-body':
