@@ -180,6 +180,55 @@ const storageSchema = z
     if (st.kind !== 's3' && st.localTier.maxSize > 0) ctx.addIssue({ code: 'custom', path: ['localTier'], message: 'storage.localTier is a disk tier in front of a bucket: it needs storage.kind s3 (with fs the packages are on the disk already)' });
   });
 
+const sha256Hex = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the SHA-256 of the token, 64 hex digits (nuproxy hash-key)');
+const PERMISSIONS = ['read', 'push', 'admin', 'metrics'] as const;
+
+/** Who may read, push and administer (issue #15; src/access/). */
+const accessSchema = z
+  .strictObject({
+    // reads (and, in publish.keyMode passthrough, pushes the upstream then judges) without a token
+    anonymous: z.boolean().default(true),
+    tokens: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-", at most 64'),
+          // absent: the token is reached only through a client certificate (access.certificates)
+          sha256: sha256Hex.optional(),
+          permissions: z.array(z.enum(PERMISSIONS)).min(1),
+          scopes: idPatterns, // empty: every id
+        }),
+      )
+      .max(1024)
+      .default([]),
+    // mutual TLS (tls.clientCa): a verified certificate whose subject has these attributes acts as that token
+    certificates: z
+      .array(z.strictObject({ subject: z.string().regex(/^\s*[A-Za-z][A-Za-z0-9.]*=[^,]+(,\s*[A-Za-z][A-Za-z0-9.]*=[^,]+)*\s*$/, 'attributes like "CN=agent-1,O=Contoso"'), token: z.string().min(1) }))
+      .default([]),
+  })
+  .prefault({})
+  .superRefine((a, ctx) => {
+    const names = new Map<string, number>();
+    const hashes = new Map<string, string>();
+    a.tokens.forEach((t, i) => {
+      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['tokens', i, 'name'], message: `token name ${t.name} is used twice` });
+      names.set(t.name, i);
+      if (t.sha256 !== undefined) {
+        const h = t.sha256.toLowerCase();
+        const other = hashes.get(h);
+        if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['tokens', i, 'sha256'], message: `tokens ${other} and ${t.name} have the same SHA-256: one token, two names` });
+        hashes.set(h, t.name);
+      }
+    });
+    a.certificates.forEach((c, i) => {
+      if (!names.has(c.token)) ctx.addIssue({ code: 'custom', path: ['certificates', i, 'token'], message: `no access token is named ${c.token}` });
+    });
+    a.tokens.forEach((t, i) => {
+      if (t.sha256 === undefined && !a.certificates.some((c) => c.token === t.name)) {
+        ctx.addIssue({ code: 'custom', path: ['tokens', i, 'sha256'], message: `token ${t.name} has no sha256 and no client certificate maps to it: nothing could use it` });
+      }
+    });
+  });
+
 export const configSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -191,7 +240,15 @@ export const configSchema = z.strictObject({
   trustForwardedHeaders: z.boolean().default(false),
   // answer only from the cache: no connection to any upstream is ever opened
   offline: z.boolean().default(false),
-  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  tls: z
+    .strictObject({
+      cert: z.string().min(1),
+      key: z.string().min(1),
+      // mutual TLS: a PEM file of the CA(s) client certificates must be signed by; set, a client without one is refused
+      clientCa: z.string().min(1).optional(),
+    })
+    .optional(),
+  access: accessSchema,
   cache: z
     .strictObject({
       dir: z.string().min(1).default('./data'),
@@ -291,7 +348,13 @@ export const configSchema = z.strictObject({
     .prefault({}),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   // GET /metrics (Prometheus text format); false: no route and nothing recorded
-  metrics: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      // anonymous: anyone who reaches the port scrapes; token: a token with the metrics (or admin) permission
+      access: z.enum(['anonymous', 'token']).default('anonymous'),
+    })
+    .prefault({}),
   shutdownGrace: duration('30s'),
   // worker processes sharing the port and the disk cache (node:cluster); "auto": one per CPU
   workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
@@ -301,3 +364,4 @@ export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type UpstreamConfig = Config['upstreams'][number];
 export type AuthConfig = NonNullable<UpstreamConfig['auth']>;
+export type AccessConfig = Config['access'];
