@@ -1,4 +1,4 @@
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -320,15 +320,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
     },
   });
 
-  const tls = config.tls
-    ? (() => {
-        try {
-          return { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
-        } catch (err) {
-          throw new NuproxyError('CONFIG_INVALID', `tls: cannot read certificate or key: ${(err as NodeJS.ErrnoException).code ?? err}`);
-        }
-      })()
-    : undefined;
+  const tls = config.tls ? readTls(config.tls) : undefined;
   const server: Server = tls ? (createHttpsServer(tls, listener) as unknown as Server) : createHttpServer(listener);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -365,4 +357,22 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * The https server's options from `tls`. With `clientCa`, every client must present a certificate that CA signed:
+ * `rejectUnauthorized` makes the handshake itself fail otherwise, so no request of an unverified client is ever
+ * parsed (the access layer then maps a verified certificate's subject to a token: access/client-cert.ts).
+ */
+function readTls(tls: NonNullable<Config['tls']>): ServerOptions {
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new NuproxyError('CONFIG_INVALID', `tls: cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  };
+  const options: ServerOptions = { cert: read(tls.cert, 'the certificate (tls.cert)'), key: read(tls.key, 'the key (tls.key)') };
+  if (tls.clientCa === undefined) return options;
+  return { ...options, ca: read(tls.clientCa, 'the client CA (tls.clientCa)'), requestCert: true, rejectUnauthorized: true };
 }

@@ -139,6 +139,10 @@ export function validateConfig(raw: unknown, env: Env = {}, source = 'defaults')
   if (parsed.success && parsed.data.publish.keyMode === 'mapped' && !parsed.data.upstreams.some((u) => u.writable)) {
     problems.push('publish.keyMode: mapped keys need an upstream with writable: true');
   }
+  // a certificate is only ever verified (and so only ever maps to a token) when tls.clientCa asks clients for one
+  if (parsed.success && parsed.data.access.certificates.length > 0 && parsed.data.tls?.clientCa === undefined) {
+    problems.push('access.certificates: client certificates are only asked for with tls.clientCa (the CA that signs them) set: set tls.cert, tls.key and tls.clientCa, or remove access.certificates');
+  }
   let s3Credentials: LoadedConfig['s3Credentials'];
   const s3 = parsed.success && parsed.data.storage.kind === 's3' ? parsed.data.storage.s3 : undefined;
   if (s3) {
