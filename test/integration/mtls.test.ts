@@ -37,13 +37,18 @@ function get(url: string, ca: string, client?: CertPair): Promise<Outcome> {
   });
 }
 
-/** What a refused handshake looks like to the client: a TLS alert, or the connection cut under it. */
+/**
+ * What a refused handshake looks like to the client: a TLS alert (no certificate), or the connection cut right
+ * after the handshake (node:tls destroys a socket whose certificate fails verification before any request is read).
+ */
 const REFUSED = /alert|certificate|ECONNRESET|EPIPE|socket hang up/i;
 
 describe.skipIf(reason !== undefined)('mutual TLS (tls.clientCa)', () => {
   let certs: TestCerts;
   let upstream: TestUpstream;
   let proxy: TestProxy;
+  /** The server side of each refused handshake: node:tls's error code (why nuproxy refused it). */
+  const refusals: string[] = [];
 
   beforeAll(async () => {
     certs = await makeTestCerts();
@@ -52,6 +57,7 @@ describe.skipIf(reason !== undefined)('mutual TLS (tls.clientCa)', () => {
       upstreams: [upstream.serviceIndexUrl],
       config: { tls: { cert: certs.server.certFile, key: certs.server.keyFile, clientCa: certs.ca.certFile } },
     });
+    proxy.server.on('tlsClientError', (err: NodeJS.ErrnoException) => refusals.push(err.code ?? err.message));
   });
   afterAll(async () => {
     await proxy?.stop();
@@ -73,9 +79,12 @@ describe.skipIf(reason !== undefined)('mutual TLS (tls.clientCa)', () => {
 
   it('gives a client without a certificate no HTTP answer: the handshake fails', async () => {
     const before = proxy.logs.lines.length;
+    refusals.length = 0;
     const r = await get(`${proxy.index}?no-cert`, certs.ca.cert);
     expect(r.status).toBeUndefined();
     expect(r.error?.message ?? '').toMatch(REFUSED);
+    // refused for the reason under test: the server's TLS layer saw no client certificate
+    expect(refusals).toContain('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE');
     // the request never reached nuproxy's HTTP layer: no access line for it
     expect(proxy.logs.lines.slice(before).some((l) => typeof l.path === 'string' && (l.path as string).includes('no-cert'))).toBe(false);
   });

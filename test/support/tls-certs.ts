@@ -37,6 +37,8 @@ export interface TestCerts {
   readonly foreign: CertPair;
   /** `client` (certificate and key) as PKCS#12, protected by `pfxPassword`. */
   readonly clientPfx: string;
+  /** `foreign` as PKCS#12, same password: the right subject from the wrong CA. */
+  readonly foreignPfx: string;
   readonly pfxPassword: string;
   /** Deletes the temp dir. */
   remove(): Promise<void>;
@@ -116,9 +118,21 @@ export async function makeTestCerts(): Promise<TestCerts> {
       makeLeaf(dir, 'foreign', '/CN=build-agent/O=Contoso', 'client_ext', 'other-ca'),
     ]);
     const pfxPassword = randomBytes(12).toString('hex');
-    const clientPfx = join(dir, 'client.pfx');
-    await openssl(dir, ['pkcs12', '-export', '-in', 'client.pem', '-inkey', 'client.key', '-out', 'client.pfx', '-passout', `pass:${pfxPassword}`]);
-    return { dir, ca, server, client, unmapped, otherCa, foreign, clientPfx, pfxPassword, remove: () => rm(dir, { recursive: true, force: true }) };
+    const pfx = (name: string): Promise<void> => openssl(dir, ['pkcs12', '-export', '-in', `${name}.pem`, '-inkey', `${name}.key`, '-out', `${name}.pfx`, '-passout', `pass:${pfxPassword}`]);
+    await Promise.all([pfx('client'), pfx('foreign')]);
+    return {
+      dir,
+      ca,
+      server,
+      client,
+      unmapped,
+      otherCa,
+      foreign,
+      clientPfx: join(dir, 'client.pfx'),
+      foreignPfx: join(dir, 'foreign.pfx'),
+      pfxPassword,
+      remove: () => rm(dir, { recursive: true, force: true }),
+    };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
