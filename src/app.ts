@@ -321,6 +321,9 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   });
 
   const tls = config.tls ? readTls(config.tls) : undefined;
+  if (config.tls?.clientCa !== undefined) {
+    log.info({ certificateMappings: config.access.certificates.length }, 'mutual TLS: a client without a certificate signed by tls.clientCa is refused in the handshake');
+  }
   const server: Server = tls ? (createHttpsServer(tls, listener) as unknown as Server) : createHttpServer(listener);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {

@@ -103,6 +103,10 @@ describe.skipIf(reason !== undefined)('mutual TLS (tls.clientCa)', () => {
     expect(r.error?.message ?? '').toMatch(REFUSED);
   });
 
+  it('says at start-up that client certificates are required', () => {
+    expect(proxy.logs.lines.some((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('mutual TLS:') && l.certificateMappings === 0)).toBe(true);
+  });
+
   it('keeps serving verified clients after refusing others', async () => {
     const r = await get(proxy.index, certs.ca.cert, certs.unmapped);
     expect(r.status).toBe(200);
