@@ -39,6 +39,8 @@ import { UsageBook } from './feed/usage-state.js';
 import { AdminOps } from './feed/admin-ops.js';
 import { IdTally } from './http/id-tally.js';
 import { createAdminRoutes } from './admin/routes.js';
+import { authenticatorFor } from './access/from-config.js';
+import { certificateToken } from './access/client-cert.js';
 import { clusterTopIds } from './admin/cluster-tally.js';
 import { createUiRoutes } from './ui/routes.js';
 
@@ -224,7 +226,6 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   );
   const publish = {
     keyMode: config.publish.keyMode,
-    keys: config.publish.keys,
     upstreamKey: loaded.publishKey,
     maxPackageSize: config.publish.maxPackageSize,
     timeoutMs: config.publish.timeout,
@@ -291,15 +292,23 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
   // with workers, the summary adds up every worker's tally (asked over the workers' channel)
   const others = (config.workers === 'auto' ? availableParallelism() : config.workers) - 1;
   const topIds = core.box && others > 0 ? clusterTopIds(tally, core.box, others, String(process.pid)) : undefined;
-  const admin = createAdminRoutes({ tokens: config.admin.tokens, ops, feed, tally, topIds, logger: log, secrets: core.secrets });
+  // access control (issue #15): undefined when the feed is open (anonymous reads, no token of any kind)
+  // a verified client certificate (tls.clientCa; config load refuses mappings without it) acts as its mapped token
+  const certificates = config.access.certificates;
+  const { auth, notes } = authenticatorFor(config, certificates.length > 0 ? { certificateToken: certificateToken(certificates) } : {});
+  for (const note of notes) log.info(note);
+  const admin = createAdminRoutes({ auth, ops, feed, tally, topIds, logger: log, secrets: core.secrets });
 
   let shuttingDown = false;
   const listener = createRequestListener(feed, {
     tally,
     mounts: [
       { path: '/admin', app: admin },
-      { path: '/ui', app: createUiRoutes({ ops, feed, tally, topIds, secrets: core.secrets, rootLogger: log, scrape: scrapeMetrics, adminOn: config.admin.tokens.length > 0 }) },
+      { path: '/ui', app: createUiRoutes({ ops, feed, tally, topIds, secrets: core.secrets, rootLogger: log, scrape: scrapeMetrics, auth, anonymousReads: config.access.anonymous }) },
     ],
+    auth,
+    publishKeyMode: config.publish.keyMode,
+    metricsAccess: config.metrics.access,
     logger: log,
     secrets: core.secrets,
     renderCacheBytes: core.memory.renderCache,

@@ -9,16 +9,17 @@ import { badRequest, notFound } from '../http/errors.js';
 import { parseId } from '../http/input.js';
 import type { Logger, Redactor } from '../log.js';
 import { withoutSecrets } from '../http/redact.js';
-import { checkAdminToken, presentedToken, type AdminToken } from './auth.js';
+import type { Authenticator } from '../access/authenticator.js';
+import { access } from '../http/access.js';
 import type { TopIds } from './cluster-tally.js';
 
-export const ADMIN_REALM = 'Bearer realm="nuproxy-admin"';
 const UPSTREAM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 /** How many ids the summary lists by requests and by bytes. */
 export const TOP_IDS = 20;
 
 export interface AdminOptions {
-  tokens: readonly AdminToken[];
+  /** Access control: a token with the admin permission (access.tokens, or the older admin.tokens); off without. */
+  auth: Authenticator | undefined;
   ops: AdminOps;
   feed: Feed;
   tally: IdTally | undefined;
@@ -29,7 +30,7 @@ export interface AdminOptions {
   secrets: Redactor;
 }
 
-type Env = { Variables: { adminName: string } };
+type Env = { Variables: { adminName: string }; Bindings: { incoming?: Parameters<typeof access>[1] } };
 
 /** The summary the API answers and the dashboard's overview shows. */
 export interface AdminSummary {
@@ -51,18 +52,20 @@ export async function adminSummary(opts: Pick<AdminOptions, 'ops' | 'feed' | 'ta
 export function createAdminRoutes(opts: AdminOptions): Hono<Env> {
   const app = new Hono<Env>();
   const log = opts.logger.child({ component: 'admin' });
-  const on = opts.tokens.length > 0;
+  const auth = opts.auth?.grants('admin') ? opts.auth : undefined;
 
   app.use('*', async (c, next) => {
-    if (!on) {
-      return c.json({ error: 'not_found', message: 'the admin API is off: set admin.tokens ([{ name, sha256 }], nuproxy hash-key prints the SHA-256 of a token) to turn it on' }, 404);
+    if (!auth) {
+      return c.json({ error: 'not_found', message: 'the admin API is off: give a token the admin permission (access.tokens: [{ name, sha256, permissions: [admin] }]; nuproxy hash-key prints the SHA-256 of a token) to turn it on' }, 404);
     }
-    const name = checkAdminToken(presentedToken((h) => c.req.header(h)), opts.tokens);
-    if (name === undefined) {
-      c.header('WWW-Authenticate', ADMIN_REALM);
-      return c.json({ error: 'unauthorized', message: 'an admin token is required: Authorization: Bearer <token>' }, 401);
+    const incoming = c.env?.incoming;
+    if (!incoming) throw new Error('the admin API needs the Node server bindings');
+    const a = access(auth, incoming, 'admin', { apiKeyIsOurs: true });
+    if ('refuse' in a) {
+      if (a.delayMs > 0) await new Promise((r) => setTimeout(r, a.delayMs).unref());
+      throw a.refuse;
     }
-    c.set('adminName', name);
+    c.set('adminName', a.principal.name);
     await next();
   });
 

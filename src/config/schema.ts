@@ -327,7 +327,6 @@ export const configSchema = z.strictObject({
     .prefault({})
     .superRefine((p, ctx) => {
       if (p.keyMode !== 'mapped') return;
-      if (p.keys.length === 0) ctx.addIssue({ code: 'custom', path: ['keys'], message: 'keyMode mapped needs at least one client key' });
       if (!p.upstreamKeyEnv) ctx.addIssue({ code: 'custom', path: ['upstreamKeyEnv'], message: 'keyMode mapped needs the environment variable that holds the upstream key' });
     }),
   // the admin API (/admin/...) and the dashboard's admin actions: off without a token
@@ -358,7 +357,13 @@ export const configSchema = z.strictObject({
   shutdownGrace: duration('30s'),
   // worker processes sharing the port and the disk cache (node:cluster); "auto": one per CPU
   workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
-});
+})
+  .superRefine((c, ctx) => {
+    // mapped pushes need a token: publish.keys (the older setting) or an access token with push
+    if (c.publish.keyMode === 'mapped' && c.publish.keys.length === 0 && !c.access.tokens.some((t) => t.permissions.includes('push'))) {
+      ctx.addIssue({ code: 'custom', path: ['publish', 'keys'], message: 'keyMode mapped needs a token to push with: access.tokens with the push permission (or publish.keys)' });
+    }
+  });
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,8 +17,12 @@ import { relayedAnswer, type PublishAnswer, type UpstreamAnswer } from './publis
 export type { PublishAnswer } from './publish-answer.js';
 
 export interface PublishOptions {
+  /**
+   * passthrough: the client's X-NuGet-ApiKey goes to the upstream; mapped: the upstream gets `upstreamKey`. Who
+   * may push at all is access control's (src/access/, checked by http/ before a publish route runs): in mapped
+   * mode the client's key is a nuproxy token with the push permission (publish.keys are such tokens).
+   */
   keyMode: 'passthrough' | 'mapped';
-  keys: readonly { name: string; sha256: string }[];
   upstreamKey: string | undefined; // mapped mode: the key the upstream gets
   maxPackageSize: number;
   timeoutMs: number;
@@ -41,16 +45,12 @@ export function hashKey(key: string): string {
  * accepted it. API keys are never logged, stored or echoed, and no configured secret comes back in an answer.
  */
 export class Publisher {
-  private readonly hashes: Buffer[];
-
   constructor(
     private readonly writable: Upstream | undefined,
     private readonly opts: PublishOptions,
     private readonly invalidate: (lowerId: string) => Promise<void>,
     private readonly log: Logger,
-  ) {
-    this.hashes = opts.keys.map((k) => Buffer.from(k.sha256.toLowerCase(), 'hex'));
-  }
+  ) {}
 
   get enabled(): boolean {
     return this.writable !== undefined;
@@ -72,14 +72,9 @@ export class Publisher {
     return this.writable;
   }
 
-  /** The key the upstream gets, after checking the client's key in mapped mode. */
+  /** The key the upstream gets (mapped mode: never the client's, which access control has checked). */
   private upstreamKey(clientKey: string | undefined): string | undefined {
-    if (this.opts.keyMode === 'passthrough') return clientKey;
-    const given = clientKey ? Buffer.from(hashKey(clientKey), 'hex') : undefined;
-    if (!given || !this.hashes.some((h) => h.length === given.length && timingSafeEqual(h, given))) {
-      throw new NuproxyError('FORBIDDEN', 'the API key is missing or not valid for this feed');
-    }
-    return this.opts.upstreamKey;
+    return this.opts.keyMode === 'passthrough' ? clientKey : this.opts.upstreamKey;
   }
 
   private headersFor(clientHeaders: Record<string, string | string[] | undefined>, key: string | undefined): Record<string, string> {

@@ -13,6 +13,9 @@ import { withoutSecrets } from './redact.js';
 import type { IdTally } from './id-tally.js';
 import { NuproxyError } from '../errors.js';
 import { noMetrics, type Metrics, type RequestKind } from '../metrics/metrics.js';
+import type { Authenticator } from '../access/authenticator.js';
+import type { Permission, Principal } from '../access/principal.js';
+import { access } from './access.js';
 
 export interface HttpOptions extends BaseOptions {
   logger: Logger;
@@ -33,6 +36,12 @@ export interface HttpOptions extends BaseOptions {
    * framework routes, off the read path; this layer does not know what they are.
    */
   mounts?: { path: string; app: Hono<any> }[];
+  /** Access control (access/); undefined: off, nothing is checked. */
+  auth?: Authenticator | undefined;
+  /** publish.keyMode: in mapped mode a push's X-NuGet-ApiKey is a nuproxy token, in passthrough the upstream's. */
+  publishKeyMode?: 'passthrough' | 'mapped';
+  /** metrics.access: "token" puts /metrics behind the metrics (or admin) permission. */
+  metricsAccess?: 'anonymous' | 'token';
 }
 
 /** The metrics' kind of a path the framework answers (not a hot path: a few string tests). */
@@ -45,9 +54,11 @@ function frameworkKind(path: string): RequestKind {
 }
 
 type Vars = {
-  Variables: { cache?: string; upstream?: string; partial?: string[]; errorCode?: string; error?: unknown; base: string };
+  Variables: { cache?: string; upstream?: string; partial?: string[]; errorCode?: string; error?: unknown; base: string; principal?: Principal; token?: string };
   Bindings: HttpBindings;
 };
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 /**
  * Node's request listener: the read routes (read-routes.ts) answer on Node's objects directly, everything else
@@ -110,6 +121,7 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
         partial: c.get('partial'),
         errorCode: c.get('errorCode'),
         error: c.get('error'),
+        token: c.get('token'),
       });
       recordRequest(metrics, frameworkKind(path), outcome.status, ms, 0, cache);
     };
@@ -133,6 +145,22 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
 
   const base = (c: Context<Vars>): string => publicBase((name) => c.req.header(name), opts);
 
+  // Access control on the framework's routes (the read routes check their own): who asks, and whether they may.
+  const auth = opts.auth;
+  const needs = (need: Permission, apiKeyIsOurs = true) => async (c: Context<Vars>, next: () => Promise<void>) => {
+    const incoming = c.env?.incoming;
+    if (auth && incoming) {
+      const a = access(auth, incoming, need, { apiKeyIsOurs });
+      if ('refuse' in a) {
+        if (a.delayMs > 0) await sleep(a.delayMs);
+        throw a.refuse;
+      }
+      c.set('principal', a.principal);
+      if (!a.principal.anonymous) c.set('token', a.principal.name);
+    }
+    await next();
+  };
+
   app.get('/', (c) => c.json({ name: 'nuproxy', serviceIndex: `${base(c)}v3/index.json` }));
   app.get('/health/live', (c) => c.json({ live: true }));
   app.get('/health/ready', (c) => {
@@ -144,7 +172,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   // The figures, in Prometheus' text format: this one route (issue #15 puts its own access setting here).
   const scrape = opts.scrapeMetrics;
   if (scrape) {
-    app.get('/metrics', async (c) => {
+    const guard = opts.metricsAccess === 'token' ? needs('metrics') : async (_c: Context<Vars>, next: () => Promise<void>) => next();
+    app.get('/metrics', guard, async (c) => {
       let m;
       try {
         m = await scrape();
@@ -175,20 +204,29 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     if (!incoming) throw new Error('pushes need the Node server bindings');
     return publishAnswer(c, await feed.publisher.push(kind, incoming.headers, incoming));
   };
-  for (const path of ['/v3/package', '/v3/package/']) app.put(path, push('package'));
-  for (const path of ['/v3/symbolpackage', '/v3/symbolpackage/']) app.put(path, push('symbols'));
+  // in passthrough mode the X-NuGet-ApiKey is the upstream's (relayed as is): only Basic or Bearer names the token
+  const pusher = needs('push', opts.publishKeyMode === 'mapped');
+  for (const path of ['/v3/package', '/v3/package/']) app.put(path, pusher, push('package'));
+  for (const path of ['/v3/symbolpackage', '/v3/symbolpackage/']) app.put(path, pusher, push('symbols'));
   const deleteOrRelist = (method: 'DELETE' | 'POST') => async (c: Context<Vars>) => {
     const rawId = c.req.param('id') ?? '';
     const rawVersion = c.req.param('version') ?? '';
-    parseId(rawId);
+    const lid = parseId(rawId);
     parseVersionParam(rawVersion);
+    const who = c.get('principal');
+    if (who?.scope && !who.scope.allows(lid)) throw new NuproxyError('FORBIDDEN', `token ${who.name} may not publish ${rawId}: it is outside the token's scopes`);
     return publishAnswer(c, await feed.publisher.deleteOrRelist(method, rawId, rawVersion, c.env?.incoming?.headers ?? {}));
   };
-  app.delete('/v3/package/:id/:version', deleteOrRelist('DELETE'));
-  app.post('/v3/package/:id/:version', deleteOrRelist('POST'));
+  app.delete('/v3/package/:id/:version', pusher, deleteOrRelist('DELETE'));
+  app.post('/v3/package/:id/:version', pusher, deleteOrRelist('POST'));
 
-  // quotes each upstream's error message, which is upstream text
-  app.get('/explain/:id', async (c) => c.json(withoutSecrets(await feed.explain(parseId(c.req.param('id'))), secrets)));
+  // quotes each upstream's error message, which is upstream text; an id outside the token's scope: not found
+  app.get('/explain/:id', needs('read'), async (c) => {
+    const id = parseId(c.req.param('id') ?? '');
+    const scope = c.get('principal')?.scope;
+    if (scope && !scope.allows(id)) throw notFound('package not found');
+    return c.json(withoutSecrets(await feed.explain(id), secrets));
+  });
 
   for (const m of opts.mounts ?? []) app.route(m.path, m.app);
 

@@ -13,7 +13,9 @@ const STATUS: Record<ErrorCode, number> = {
   UPSTREAM_STATUS: 502,
   UPSTREAM_HOST_NOT_ALLOWED: 502,
   INTEGRITY: 502,
+  UNAUTHORIZED: 401,
   FORBIDDEN: 403,
+  TOO_MANY_REQUESTS: 429,
   READ_ONLY: 405,
   PAYLOAD_TOO_LARGE: 413,
   CONFIG_INVALID: 500,
@@ -27,7 +29,12 @@ export interface ErrorPayload {
   body: Record<string, unknown>;
   /** Not a NuproxyError: a bug or an unforeseen failure, logged with its stack. */
   unexpected: boolean;
+  /** Headers the status needs: a 401's challenge (so the NuGet client sends its credentials), a 429's Retry-After. */
+  headers?: Record<string, string>;
 }
+
+/** The challenge of a 401: Basic, which NuGet.Config's packageSourceCredentials and credential providers answer. */
+export const WWW_AUTHENTICATE = 'Basic realm="nuproxy"';
 
 /**
  * The one place where error codes become HTTP statuses. Bodies are JSON and never carry secrets: a message may
@@ -38,7 +45,10 @@ export function errorPayload(err: unknown, secrets?: Redactor): ErrorPayload {
   const status = STATUS[e.code];
   const body: Record<string, unknown> = { error: e.code.toLowerCase(), message: secrets ? secrets.redact(e.message) : e.message };
   if (typeof e.details.upstream === 'string') body.upstream = e.details.upstream;
-  return { status, code: e.code, body, unexpected: status >= 500 && !(err instanceof NuproxyError) };
+  const p: ErrorPayload = { status, code: e.code, body, unexpected: status >= 500 && !(err instanceof NuproxyError) };
+  if (e.code === 'UNAUTHORIZED') p.headers = { 'www-authenticate': WWW_AUTHENTICATE };
+  else if (e.code === 'TOO_MANY_REQUESTS') p.headers = { 'retry-after': String(e.details.retryAfter ?? 60) };
+  return p;
 }
 
 /** errorPayload as a framework response (the routes outside the read path). */
@@ -46,7 +56,7 @@ export function errorResponse(c: Context, err: unknown, secrets?: Redactor): Res
   const p = errorPayload(err, secrets);
   c.set('errorCode', p.code);
   if (p.unexpected) c.set('error', err);
-  return c.json(p.body, p.status as 400);
+  return c.json(p.body, p.status as 400, p.headers);
 }
 
 export function badRequest(message: string, details: Record<string, unknown> = {}): NuproxyError {

@@ -8,10 +8,17 @@ import { RenderCache } from './render-cache.js';
 import { header, logWhenDone, sendDoc, sendPackage, writeError, type Exchange } from './respond.js';
 import type { IdTally } from './id-tally.js';
 import { noMetrics, type Metrics, type RequestKind } from '../metrics/metrics.js';
+import type { Authenticator } from '../access/authenticator.js';
+import type { Principal } from '../access/principal.js';
+import { access, later } from './access.js';
 
 const HIVE = /^[a-z0-9-]{1,32}$/;
 const VULN_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 const TAG_JSON = /^([0-9a-f]{16})\.json$/;
+/** The 404 of a package nobody serves (respond.ts sendPackage): a scoped token's out-of-scope id gets the same. */
+const PACKAGE_NOT_FOUND = 'package not found';
+/** On the read routes an X-NuGet-ApiKey can only be a nuproxy token (nothing is relayed upstream from here). */
+const API_KEY_IS_OURS = { apiKeyIsOurs: true };
 
 export interface ReadRouteOptions extends BaseOptions {
   logger: Logger;
@@ -23,10 +30,21 @@ export interface ReadRouteOptions extends BaseOptions {
   metrics?: Metrics;
   /** Requests and bytes per id (the admin summary's top ids); none without. */
   tally?: IdTally;
+  /**
+   * Who may read (access/): every route but the service index needs `read`, and a token's scope hides the ids
+   * outside it. Undefined when access control is off (anonymous reads, no tokens): nothing is checked.
+   */
+  auth?: Authenticator | undefined;
 }
 
-/** A route's work: it answers on the exchange (throwing turns into the JSON error answer). */
-type Handler = (x: Exchange, seg: string[], query: string) => Promise<void> | void;
+/**
+ * A route's work: it answers on the exchange (throwing turns into the JSON error answer). `who`: the request's
+ * principal when access control is on.
+ */
+type Handler = (x: Exchange, seg: string[], query: string, who: Principal | undefined) => Promise<void> | void;
+
+/** Whether `who` may not see the id: then the answer is exactly an absent id's. */
+const hidden = (who: Principal | undefined, lowerId: string): boolean => who?.scope !== undefined && !who.scope.allows(lowerId);
 
 /**
  * The read routes of the V3 feed (service index, flat container, registration, search, autocomplete,
@@ -39,6 +57,7 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
   const log = opts.logger;
   const secrets = opts.secrets;
   const metrics = opts.metrics ?? noMetrics;
+  const auth = opts.auth;
   const renders = new RenderCache(opts.renderCacheBytes);
   // the public base per Host header (a handful of values: each one is checked once, then reused)
   const bases = new Map<string, string>();
@@ -62,13 +81,13 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     return hive;
   };
 
-  const flat: Handler = async (x, seg) => {
+  const flat: Handler = async (x, seg, _q, who) => {
     // seg: ['v3', 'flat', id, 'index.json'] or ['v3', 'flat', id, version, file]
     if (seg.length === 4) {
       if (seg[3] !== 'index.json') throw notFound(`no such resource: ${x.path}`);
       const id = parseId(param(seg[2]!));
       x.id = id;
-      return sendDoc(x, await feed.versions(id), 'package', renders, baseOf(x.req));
+      return sendDoc(x, hidden(who, id) ? undefined : await feed.versions(id), 'package', renders, baseOf(x.req));
     }
     const rawId = param(seg[2]!);
     const rawVersion = param(seg[3]!);
@@ -76,6 +95,7 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     const lid = parseId(rawId);
     x.id = lid;
     const lver = parseVersionParam(rawVersion);
+    if (hidden(who, lid)) throw notFound(PACKAGE_NOT_FOUND);
     const method = x.req.method === 'HEAD' ? 'HEAD' : 'GET';
     // x.res: a download this client waits for learns when it leaves (and may then be abandoned)
     if (file === `${lid}.${lver}.nupkg` || file === `${rawId}.${rawVersion}.nupkg`.toLowerCase()) {
@@ -88,24 +108,26 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     throw badRequest('file name does not match the package id and version', { file: file.slice(0, 120) });
   };
 
-  const registration: Handler = async (x, seg) => {
+  const registration: Handler = async (x, seg, _q, who) => {
     // ['v3', 'registration', hive, id, 'index.json' | leaf] or [..., 'page', lower, upper]
     const hive = hiveOf(seg[2]!);
-    const lid = (): string => parseId(param(seg[3]!));
+    const lid = parseId(param(seg[3]!));
+    // out of the token's scope: the answer an absent id gets, after the same input checks
+    const shown = !hidden(who, lid);
     if (seg.length === 5 && seg[4] === 'index.json') {
-      return sendDoc(x, await feed.registrationIndex(hive, lid()), 'registration', renders, baseOf(x.req));
+      return sendDoc(x, shown ? await feed.registrationIndex(hive, lid) : undefined, 'registration', renders, baseOf(x.req));
     }
     if (seg.length === 5) {
       const leaf = param(seg[4]!);
       if (!leaf.toLowerCase().endsWith('.json')) throw notFound(`no such resource: ${x.path}`);
       const lver = parseVersionParam(leaf.slice(0, -5));
-      return sendDoc(x, await feed.registrationLeaf(hive, lid(), lver), 'registration leaf', renders, baseOf(x.req));
+      return sendDoc(x, shown ? await feed.registrationLeaf(hive, lid, lver) : undefined, 'registration leaf', renders, baseOf(x.req));
     }
     const upperFile = param(seg[6]!);
     if (!upperFile.toLowerCase().endsWith('.json')) throw notFound(`no such resource: ${x.path}`);
     const lower = parseVersionParam(param(seg[5]!));
     const upper = parseVersionParam(upperFile.slice(0, -5));
-    return sendDoc(x, await feed.registrationPage(hive, lid(), lower, upper), 'registration page', renders, baseOf(x.req));
+    return sendDoc(x, shown ? await feed.registrationPage(hive, lid, lower, upper) : undefined, 'registration page', renders, baseOf(x.req));
   };
 
   const vulnerabilities: Handler = async (x, seg) => {
@@ -179,8 +201,19 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     try {
       // the raw request target: URL parsing would already have resolved "%2e%2e" and dot segments
       checkRawPath(path);
+      let who: Principal | undefined;
+      if (auth) {
+        // the service index needs no token: the client discovers the feed, then authenticates where it must
+        const a = access(auth, req, x.kind === 'service_index' ? undefined : 'read', API_KEY_IS_OURS);
+        if ('refuse' in a) {
+          later(a.delayMs, () => writeError(x, a.refuse, secrets));
+          return true;
+        }
+        who = a.principal;
+        if (!who.anonymous) x.token = who.name;
+      }
       const query = q < 0 ? '' : rawQueryOf(url);
-      const p = handler(x, seg, query);
+      const p = handler(x, seg, query, who);
       if (p) p.catch((err: unknown) => writeError(x, err, secrets));
     } catch (err) {
       writeError(x, err, secrets);

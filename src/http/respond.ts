@@ -36,6 +36,8 @@ export interface Exchange {
   bytesSent: number;
   /** The package id a flat-container request is about (the admin summary's per-id tally counts it). */
   id?: string | undefined;
+  /** The access token's name (never its value); undefined for an anonymous request. */
+  token?: string | undefined;
 }
 
 export interface RequestLogEntry {
@@ -54,6 +56,8 @@ export interface RequestLogEntry {
   aborted?: boolean;
   /** With `aborted`: the body bytes handed to the connection before it closed, when the sender counted them. */
   bytesSent?: number | undefined;
+  /** The access token's name, never its value. */
+  token?: string | undefined;
 }
 
 /**
@@ -71,6 +75,7 @@ export function logRequest(log: Logger, e: RequestLogEntry): number {
     cache: e.cache,
     upstream: e.upstream,
   };
+  if (e.token !== undefined) entry.token = e.token;
   if (e.partial) entry.partial = e.partial;
   if (e.errorCode) entry.error = e.errorCode;
   if (e.redirect) entry.redirect = e.redirect; // never the signed query: the line counts and names redirects
@@ -132,7 +137,7 @@ export function writeError(x: Exchange, err: unknown, secrets?: Redactor): void 
     return;
   }
   const body = Buffer.from(JSON.stringify(p.body));
-  res.writeHead(p.status, { 'content-type': JSON_TYPE, 'content-length': String(body.length) });
+  res.writeHead(p.status, { 'content-type': JSON_TYPE, 'content-length': String(body.length), ...p.headers });
   if (x.req.method === 'HEAD') return void res.end();
   res.end(body);
   x.bytesSent = body.length;

@@ -8,6 +8,8 @@ import { parseId } from '../http/input.js';
 import { recentErrors, type Logger } from '../log.js';
 import { figuresOf } from './figures.js';
 import { IdPage, Overview, Packages } from './pages.js';
+import type { Authenticator } from '../access/authenticator.js';
+import { access } from '../http/access.js';
 
 const PER_PAGE = 50;
 const MAX_QUERY = 100;
@@ -17,18 +19,34 @@ export interface UiOptions extends Pick<AdminOptions, 'ops' | 'feed' | 'tally' |
   rootLogger: Logger;
   /** The metrics' scrape (absent with metrics.enabled false). */
   scrape: (() => Promise<{ body: string }>) | undefined;
-  /** admin.tokens is set: the purge button is shown. */
-  adminOn: boolean;
+  /** Access control (off when undefined); some token with the admin permission: the purge button is shown. */
+  auth: Authenticator | undefined;
+  /**
+   * access.anonymous: with anonymous reads the pages are open as before (they show what any reader may fetch);
+   * without, they need a token with the admin permission (HTTP Basic: the browser asks for it).
+   */
+  anonymousReads: boolean;
 }
 
 export function createUiRoutes(opts: UiOptions): Hono<{ Variables: { nonce: string } }> {
   const app = new Hono<{ Variables: { nonce: string } }>();
   const { ops, feed, secrets } = opts;
+  const adminOn = opts.auth?.grants('admin') ?? false;
+  const guarded = opts.auth !== undefined && !opts.anonymousReads ? opts.auth : undefined;
 
   // inline CSS and the one inline script (by nonce); nothing else may load or run; the pages are never framed
   app.use('*', async (c, next) => {
     // /ui/ and /ui/packages/ are the same pages: one address each (relative links stay right)
     if (c.req.path.length > 1 && c.req.path.endsWith('/')) return c.redirect(c.req.path.replace(/\/+$/, ''), 301);
+    if (guarded) {
+      const incoming = (c.env as { incoming?: Parameters<typeof access>[1] } | undefined)?.incoming;
+      if (!incoming) throw new Error('the dashboard needs the Node server bindings');
+      const a = access(guarded, incoming, 'admin', { apiKeyIsOurs: true });
+      if ('refuse' in a) {
+        if (a.delayMs > 0) await new Promise((r) => setTimeout(r, a.delayMs).unref());
+        throw a.refuse;
+      }
+    }
     const nonce = randomBytes(12).toString('base64');
     c.set('nonce', nonce);
     await next();
@@ -62,7 +80,7 @@ export function createUiRoutes(opts: UiOptions): Hono<{ Variables: { nonce: stri
     } catch (err) {
       explainError = secrets.redact(`explain failed: ${(err as Error).message}`);
     }
-    return c.html(<IdPage id={id} stored={stored} explain={explain} explainError={explainError} adminOn={opts.adminOn} nonce={c.get('nonce')} />);
+    return c.html(<IdPage id={id} stored={stored} explain={explain} explainError={explainError} adminOn={adminOn} nonce={c.get('nonce')} />);
   });
 
   return app;

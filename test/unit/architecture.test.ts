@@ -22,13 +22,15 @@ const LAYERS: LayerTable = {
   metrics: ['metrics'],
   upstream: ['upstream', 'errors.ts', 'log.ts', 'config', 'protocol', 'metrics'],
   feed: ['feed', 'errors.ts', 'log.ts', 'config', 'protocol', 'cache', 'upstream', 'metrics'],
-  http: ['http', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics'],
+  // who asks and what they may (tokens, client certificates, scopes): pure checks, no I/O
+  access: ['access', 'errors.ts', 'log.ts', 'protocol', 'config'],
+  http: ['http', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics', 'access'],
   // the admin API: routes like http/'s, built on feed/'s admin operations
-  admin: ['admin', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics', 'http'],
+  admin: ['admin', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics', 'http', 'access'],
   // the dashboard (server-rendered pages): what http/ may, and the admin API's summary
-  ui: ['ui', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics', 'http', 'admin'],
+  ui: ['ui', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics', 'http', 'admin', 'access'],
   // the composition root: everything but the commands and the entry point
-  'app.ts': ['errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics', 'admin', 'ui'],
+  'app.ts': ['errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics', 'admin', 'ui', 'access'],
   // the commands build the core through app.ts and work below it; they never serve (no http/)
   cli: ['cli', 'app.ts', 'errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed'],
   'main.ts': ['app.ts', 'cli', 'errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics'],

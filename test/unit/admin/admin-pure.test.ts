@@ -1,37 +1,12 @@
-// The pure parts of the admin API and the dashboard: the token check, the per-id tally's bound, the overview's
+// The pure parts of the admin API and the dashboard (the token check is test/unit/access/): the per-id tally's bound, the overview's
 // figures read from scrape text.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/load.js';
-import { checkAdminToken, presentedToken } from '../../../src/admin/auth.js';
 import { IdTally } from '../../../src/http/id-tally.js';
 import { figuresOf, formatBytes } from '../../../src/ui/figures.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-
-describe('admin token check', () => {
-  const tokens = [
-    { name: 'a', sha256: sha('token-a-123456') },
-    { name: 'b', sha256: sha('token-b-123456').toUpperCase() },
-  ];
-  it('names the token whose digest matches (hex in any case), nothing otherwise', () => {
-    expect(checkAdminToken('token-a-123456', tokens)).toBe('a');
-    expect(checkAdminToken('token-b-123456', tokens)).toBe('b');
-    expect(checkAdminToken('token-c-123456', tokens)).toBeUndefined();
-    expect(checkAdminToken('', tokens)).toBeUndefined();
-    expect(checkAdminToken(undefined, tokens)).toBeUndefined();
-    expect(checkAdminToken('token-a-123456', [])).toBeUndefined();
-  });
-  it('reads a Bearer header, else X-NuGet-ApiKey; other schemes present nothing', () => {
-    const h = (m: Record<string, string>) => (n: string) => m[n];
-    expect(presentedToken(h({ authorization: 'Bearer abc' }))).toBe('abc');
-    expect(presentedToken(h({ authorization: 'bearer  abc ' }))).toBe('abc');
-    expect(presentedToken(h({ authorization: 'Basic abc' }))).toBeUndefined();
-    expect(presentedToken(h({ authorization: 'Bearer a b' }))).toBeUndefined();
-    expect(presentedToken(h({ 'x-nuget-apikey': 'k' }))).toBe('k');
-    expect(presentedToken(h({}))).toBeUndefined();
-  });
-});
 
 describe('IdTally', () => {
   it('counts requests and bytes per id and orders the top ids', () => {
