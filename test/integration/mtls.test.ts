@@ -3,7 +3,7 @@
 // fails); with one, it is served. certificateToken (access/client-cert.ts) maps a verified connection's
 // certificate subject to a token name, and never an unverified one.
 import { once } from 'node:events';
-import { request, createServer as createHttpsServer, type Server } from 'node:https';
+import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,31 +11,12 @@ import { certificateToken } from '../../src/access/client-cert.js';
 import { isNuproxyError } from '../../src/errors.js';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
-import { makeTestCerts, MAPPED_SUBJECT, tlsCertsSkipReason, type CertPair, type TestCerts } from '../support/tls-certs.js';
+import { makeTestCerts, MAPPED_SUBJECT, tlsCertsSkipReason, tlsRequest, type CertPair, type TestCerts, type TlsOutcome } from '../support/tls-certs.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
 const reason = tlsCertsSkipReason('the mutual TLS tests');
 
-interface Outcome {
-  status?: number;
-  body?: string;
-  /** Set when no HTTP answer came: the TLS or socket error the client saw. */
-  error?: NodeJS.ErrnoException;
-}
-
-/** One GET on a fresh connection (no agent: each attempt does its own handshake), trusting `ca` for the server. */
-function get(url: string, ca: string, client?: CertPair): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const req = request(url, { agent: false, ca, ...(client ? { cert: client.cert, key: client.key } : {}) }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-      res.on('error', (error) => resolve({ error }));
-    });
-    req.on('error', (error) => resolve({ error }));
-    req.end();
-  });
-}
+const get = (url: string, ca: string, client?: CertPair): Promise<TlsOutcome> => tlsRequest(url, ca, client);
 
 /**
  * What a refused handshake looks like to the client: a TLS alert (no certificate), or the connection cut right

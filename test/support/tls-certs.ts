@@ -6,6 +6,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -137,4 +139,29 @@ export async function makeTestCerts(): Promise<TestCerts> {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+export interface TlsOutcome {
+  status?: number;
+  headers?: IncomingHttpHeaders;
+  body?: string;
+  /** Set when no HTTP answer came: the TLS or socket error the client saw. */
+  error?: NodeJS.ErrnoException;
+}
+
+/**
+ * One request on a fresh connection (no agent: each does its own handshake), trusting `ca` for the server and
+ * presenting `client` when given. Never rejects: a refused handshake is an outcome with `error`.
+ */
+export function tlsRequest(url: string, ca: string, client?: CertPair, init: { method?: string; headers?: Record<string, string> } = {}): Promise<TlsOutcome> {
+  return new Promise((resolve) => {
+    const req = request(url, { agent: false, ca, method: init.method ?? 'GET', headers: init.headers ?? {}, ...(client ? { cert: client.cert, key: client.key } : {}) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      res.on('error', (error) => resolve({ error }));
+    });
+    req.on('error', (error) => resolve({ error }));
+    req.end();
+  });
 }
