@@ -29,6 +29,8 @@ export function access(auth: Authenticator, req: Parameters<Authenticator['ident
   }
   switch (v.fail) {
     case 'missing':
+      // a route open to all (the service index): no credentials is fine
+      if (need === undefined) return { principal: auth.anonymousPrincipal };
       return { refuse: new NuproxyError('UNAUTHORIZED', MISSING), delayMs: 0 };
     case 'wrong':
       return { refuse: new NuproxyError('UNAUTHORIZED', WRONG, bearer(req) ? { challenge: BEARER } : {}), delayMs: v.delayMs };
