@@ -10,6 +10,12 @@ export type Access = { principal: Principal } | { refuse: NuproxyError; delayMs:
 
 const MISSING = 'this feed needs a token: give it as the password in packageSourceCredentials (HTTP Basic), or as X-NuGet-ApiKey';
 const WRONG = 'the token is not valid for this feed';
+/**
+ * The challenge to a wrong Bearer token: an API client (or the dashboard's script) speaks Bearer, and a Basic
+ * challenge would make a browser open its login dialog over the page instead of showing the refusal.
+ */
+const BEARER = 'Bearer realm="nuproxy"';
+const bearer = (req: { headers: { authorization?: string | undefined } }): boolean => /^bearer\s/i.test(req.headers.authorization ?? '');
 
 /** Who asks and whether they may `need` (undefined: nothing beyond being identified, e.g. the service index). */
 export function access(auth: Authenticator, req: Parameters<Authenticator['identify']>[0], need: Permission | undefined, ask: AskOptions): Access {
@@ -23,9 +29,11 @@ export function access(auth: Authenticator, req: Parameters<Authenticator['ident
   }
   switch (v.fail) {
     case 'missing':
+      // a route open to all (the service index): no credentials is fine
+      if (need === undefined) return { principal: auth.anonymousPrincipal };
       return { refuse: new NuproxyError('UNAUTHORIZED', MISSING), delayMs: 0 };
     case 'wrong':
-      return { refuse: new NuproxyError('UNAUTHORIZED', WRONG), delayMs: v.delayMs };
+      return { refuse: new NuproxyError('UNAUTHORIZED', WRONG, bearer(req) ? { challenge: BEARER } : {}), delayMs: v.delayMs };
     case 'throttled':
       return { refuse: new NuproxyError('TOO_MANY_REQUESTS', `too many wrong tokens from this address: try again in ${v.retryAfterS} s`, { retryAfter: v.retryAfterS }), delayMs: 0 };
   }

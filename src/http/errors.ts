@@ -46,7 +46,7 @@ export function errorPayload(err: unknown, secrets?: Redactor): ErrorPayload {
   const body: Record<string, unknown> = { error: e.code.toLowerCase(), message: secrets ? secrets.redact(e.message) : e.message };
   if (typeof e.details.upstream === 'string') body.upstream = e.details.upstream;
   const p: ErrorPayload = { status, code: e.code, body, unexpected: status >= 500 && !(err instanceof NuproxyError) };
-  if (e.code === 'UNAUTHORIZED') p.headers = { 'www-authenticate': WWW_AUTHENTICATE };
+  if (e.code === 'UNAUTHORIZED') p.headers = { 'www-authenticate': typeof e.details.challenge === 'string' ? e.details.challenge : WWW_AUTHENTICATE };
   else if (e.code === 'TOO_MANY_REQUESTS') p.headers = { 'retry-after': String(e.details.retryAfter ?? 60) };
   return p;
 }

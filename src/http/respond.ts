@@ -75,7 +75,7 @@ export function logRequest(log: Logger, e: RequestLogEntry): number {
     cache: e.cache,
     upstream: e.upstream,
   };
-  if (e.token !== undefined) entry.token = e.token;
+  if (e.token !== undefined) entry.principal = e.token; // the token's name ("token" is a redacted field)
   if (e.partial) entry.partial = e.partial;
   if (e.errorCode) entry.error = e.errorCode;
   if (e.redirect) entry.redirect = e.redirect; // never the signed query: the line counts and names redirects
