@@ -1,6 +1,7 @@
 // The real `dotnet restore` through nuproxy over https with mutual TLS (issue #15, tls.clientCa): the client
 // presents the certificate NuGet.Config's <clientCertificates><fileCert> names (a password-protected PKCS#12),
-// and without it, or with one another CA signed, the restore fails. The test CA reaches the dotnet child only
+// which access.certificates maps to a token (reads without a token are off); without a certificate, or with one
+// another CA signed, the handshake fails; with a verified one that maps to nothing, the client gets 401. The test CA reaches the dotnet child only
 // through SSL_CERT_FILE in its own environment: the machine's trust store is never touched.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { createProject, nugetConfigXml, removeProject, restore, restoredPackages
 import { escapeXml } from '../support/nupkg.js';
 import { findRealPackagesDir } from '../support/real-packages.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
-import { makeTestCerts, tlsCertsSkipReason, type TestCerts } from '../support/tls-certs.js';
+import { makeTestCerts, MAPPED_SUBJECT, tlsCertsSkipReason, type TestCerts } from '../support/tls-certs.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
 const what = 'mtls-restore (dotnet restore with a client certificate)';
@@ -51,7 +52,15 @@ describe.skipIf(reason !== undefined)('dotnet restore through nuproxy with a cli
     upstream = await startTestUpstream({ packageDirs: [findRealPackagesDir()!] });
     proxy = await startTestProxy({
       upstreams: [upstream.serviceIndexUrl],
-      config: { tls: { cert: certs.server.certFile, key: certs.server.keyFile, clientCa: certs.ca.certFile } },
+      config: {
+        tls: { cert: certs.server.certFile, key: certs.server.keyFile, clientCa: certs.ca.certFile },
+        // no token in any NuGet.Config here: only the mapped certificate may read
+        access: {
+          anonymous: false,
+          tokens: [{ name: 'build-agent', permissions: ['read'] }],
+          certificates: [{ subject: MAPPED_SUBJECT, token: 'build-agent' }],
+        },
+      },
     });
     proxy.server.on('tlsClientError', (err: NodeJS.ErrnoException) => refusals.push(err.code ?? err.message));
   });
@@ -62,7 +71,7 @@ describe.skipIf(reason !== undefined)('dotnet restore through nuproxy with a cli
     await certs?.remove();
   });
 
-  it('restores with the client certificate of NuGet.Config', async () => {
+  it('restores with the client certificate of NuGet.Config, which acts as its mapped token', async () => {
     expect(proxy.url.startsWith('https://')).toBe(true);
     const p = await project(certs.clientPfx);
     const r = await restore(p, [], { env: trustTestCa() });
@@ -70,7 +79,18 @@ describe.skipIf(reason !== undefined)('dotnet restore through nuproxy with a cli
     expect(restoredPackages(p)).toContain('newtonsoft.json/13.0.3');
     // the package came through the proxy (answered to the verified client)
     expect(upstream.hits('/v3-flatcontainer/newtonsoft.json/13.0.3/newtonsoft.json.13.0.3.nupkg')).toBe(1);
-    expect(proxy.logs.lines.some((l) => l.path === '/v3/flat/newtonsoft.json/13.0.3/newtonsoft.json.13.0.3.nupkg' && l.status === 200)).toBe(true);
+    const line = proxy.logs.lines.find((l) => l.path === '/v3/flat/newtonsoft.json/13.0.3/newtonsoft.json.13.0.3.nupkg' && l.status === 200);
+    expect(line?.principal).toBe('build-agent');
+  });
+
+  it("fails with the client's 401 message when a verified certificate maps to no token (and no credentials)", async () => {
+    const p = await project(certs.unmappedPfx);
+    const r = await restore(p, [], { env: trustTestCa() });
+    expect(r.code, explain(r)).not.toBe(0);
+    // the handshake passed (the CA signed it); the feed then asked for credentials the client does not have
+    expect(r.stdout, explain(r)).toMatch(/401 \(Unauthorized\)/);
+    expect(restoredPackages(p)).toEqual([]);
+    expect(proxy.logs.lines.some((l) => l.path === '/v3/flat/newtonsoft.json/index.json' && l.status === 401)).toBe(true);
   });
 
   it('fails without a client certificate: the handshake is refused, nothing is restored', async () => {

@@ -57,7 +57,7 @@ describe.skipIf(reason !== undefined)('access.certificates: a verified client ce
     expect(nupkg.status).toBe(200);
     // the access line names the token the certificate acts as
     const line = proxy.logs.lines.find((l) => l.path === '/v3/flat/contoso.tools/index.json' && l.status === 200);
-    expect(line?.token).toBe('build-agent');
+    expect(line?.principal).toBe('build-agent');
   });
 
   it("the mapped certificate gets its token's scope: an id outside it is 404, exactly like an absent id", async () => {
@@ -91,7 +91,7 @@ describe.skipIf(reason !== undefined)('access.certificates: a verified client ce
     expect(r.status, r.body).toBe(200);
     expect(JSON.parse(r.body!)).toEqual({ versions: ['2.0.0'] });
     const line = proxy.logs.lines.find((l) => l.path === '/v3/flat/fabrikam.lib/index.json' && l.status === 200);
-    expect(line?.token).toBe('reader');
+    expect(line?.principal).toBe('reader');
   });
 
   it('no log line holds the token value', () => {

@@ -41,6 +41,8 @@ export interface TestCerts {
   readonly clientPfx: string;
   /** `foreign` as PKCS#12, same password: the right subject from the wrong CA. */
   readonly foreignPfx: string;
+  /** `unmapped` as PKCS#12, same password: verified, but no mapping names it. */
+  readonly unmappedPfx: string;
   readonly pfxPassword: string;
   /** Deletes the temp dir. */
   remove(): Promise<void>;
@@ -121,7 +123,7 @@ export async function makeTestCerts(): Promise<TestCerts> {
     ]);
     const pfxPassword = randomBytes(12).toString('hex');
     const pfx = (name: string): Promise<void> => openssl(dir, ['pkcs12', '-export', '-in', `${name}.pem`, '-inkey', `${name}.key`, '-out', `${name}.pfx`, '-passout', `pass:${pfxPassword}`]);
-    await Promise.all([pfx('client'), pfx('foreign')]);
+    await Promise.all([pfx('client'), pfx('foreign'), pfx('unmapped')]);
     return {
       dir,
       ca,
@@ -132,6 +134,7 @@ export async function makeTestCerts(): Promise<TestCerts> {
       foreign,
       clientPfx: join(dir, 'client.pfx'),
       foreignPfx: join(dir, 'foreign.pfx'),
+      unmappedPfx: join(dir, 'unmapped.pfx'),
       pfxPassword,
       remove: () => rm(dir, { recursive: true, force: true }),
     };
