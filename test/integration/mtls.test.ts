@@ -3,7 +3,8 @@
 // fails); with one, it is served. certificateToken (access/client-cert.ts) maps a verified connection's
 // certificate subject to a token name, and never an unverified one.
 import { once } from 'node:events';
-import { createServer as createHttpsServer, type Server } from 'node:https';
+import { Agent, createServer as createHttpsServer, request, type Server } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,7 +141,7 @@ describe.skipIf(reason !== undefined)('certificateToken on real TLS connections'
     // certificateToken (never map an unverified connection) is what is tested, not the handshake
     server = createHttpsServer({ cert: certs.server.cert, key: certs.server.key, ca: certs.ca.cert, requestCert: true, rejectUnauthorized: false }, (req, res) => {
       const token = tokenOf(req.socket);
-      seen.push({ token, authorized: (req.socket as import('node:tls').TLSSocket).authorized });
+      seen.push({ token, authorized: (req.socket as TLSSocket).authorized });
       res.end(JSON.stringify({ token: token ?? null }));
     });
     server.listen(0, '127.0.0.1');
@@ -171,6 +172,26 @@ describe.skipIf(reason !== undefined)('certificateToken on real TLS connections'
     seen.length = 0;
     expect(await tokenFor(certs.foreign)).toBeNull();
     expect(seen).toEqual([{ token: undefined, authorized: false }]);
+  });
+
+  it('maps a resumed TLS session like the first (the session keeps the verified certificate)', async () => {
+    // one agent without keep-alive: each request is a new connection, the second and third resume the first's session
+    const agent = new Agent({ keepAlive: false, ca: certs.ca.cert, cert: certs.client.cert, key: certs.client.key });
+    seen.length = 0;
+    const reused: boolean[] = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const req = request(url, { agent }, (res) => {
+          reused.push((res.socket as TLSSocket).isSessionReused());
+          res.resume().on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    }
+    agent.destroy();
+    expect(reused.slice(1)).toContain(true);
+    expect(seen.map((s) => s.token)).toEqual(['ci', 'ci', 'ci']);
   });
 
   it('maps nothing without a certificate', async () => {
