@@ -12,9 +12,11 @@ type Json = Record<string, unknown>;
 
 /**
  * Scoped pages kept (issue #15): a page can hold every advisory of a feed (megabytes), so each filtered copy is
- * built once per (page version, scope) and kept in a small LRU bounded by size too.
+ * built once per (page version, scope) and kept in a small LRU bounded by size too. A filtered copy holds only a
+ * scope's ids, so it is small (kilobytes); one larger than the whole bound is not kept (built per request).
+ * Outside cache.memoryMaxMB's shares (config/memory-budget.ts): 4 MB at most, whatever the budget.
  */
-const SCOPED_PAGES = { max: 32, maxSize: 32 * 1024 * 1024 };
+const SCOPED_PAGES = { max: 32, maxSize: 4 * 1024 * 1024 };
 
 interface ScopedPage {
   body: string;
