@@ -32,6 +32,8 @@ export interface NuproxyOptions {
   workers?: number;
   /** Config `storage` (default: the disk). */
   storage?: Record<string, unknown>;
+  /** Config `access` (default: none, an open feed). */
+  access?: Record<string, unknown>;
 }
 
 let counter = 0;
@@ -47,6 +49,7 @@ export async function startNuproxy(scope: Scope, s: Settings, o: NuproxyOptions)
     shutdownGrace: '2s',
     workers: o.workers ?? 1,
     ...(o.storage ? { storage: o.storage } : {}),
+    ...(o.access ? { access: o.access } : {}),
   };
   const configFile = join(o.workDir, `${label}.json`);
   const logFile = join(o.workDir, `${label}.log`);

@@ -1,5 +1,6 @@
 // 1. Warm packages: the same .nupkg files served by nuproxy from its cache and by nginx (sendfile,
 // open_file_cache) from the very same folder (nuproxy's cache dir), 64 connections, wrk.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,11 @@ const SIZES = [
 ];
 // zip/nuspec overhead of a generated package, so the file is close to the nominal size
 const OVERHEAD = 1100;
+// access control on the warm path (issue #15): the same workers with access.anonymous false, every request
+// carrying the token as packageSourceCredentials send it (HTTP Basic)
+const TOKEN = 'bench-read-token-6d1f0e2a';
+const AUTH = { authorization: `Basic ${Buffer.from(`bench:${TOKEN}`).toString('base64')}` };
+const ACCESS = { anonymous: false, tokens: [{ name: 'bench', sha256: createHash('sha256').update(TOKEN).digest('hex'), permissions: ['read'] }] };
 
 async function run(ctx: Ctx): Promise<ScenarioOutput> {
   const { s, scope, log } = ctx;
@@ -57,6 +63,14 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
     const got = await getOk(multi.url + paths[i]!);
     if (got.body.length !== ref.size || header(got, 'x-nuproxy-cache') !== 'hit') throw new Error(`nuproxy (${workers} workers) did not serve ${ref.id} from the cache`);
   }
+  const guarded = await startNuproxy(scope, s, { upstreams: [{ name: 'bench', serviceIndex: up.serviceIndexUrl }], cacheDir, workDir: work, label: 'nuproxy-warm-token', workers, access: ACCESS });
+  for (const [i, ref] of set.refs.entries()) {
+    const refused = await fetch(guarded.url + paths[i]!);
+    await refused.arrayBuffer();
+    if (refused.status !== 401) throw new Error(`nuproxy with access.anonymous false answered ${refused.status} without a token`);
+    const got = await getOk(guarded.url + paths[i]!, [200], AUTH);
+    if (got.body.length !== ref.size || header(got, 'x-nuproxy-cache') !== 'hit') throw new Error(`nuproxy (token) did not serve ${ref.id} from the cache`);
+  }
   const nginx = await startNginx(scope, nginxBin, join(work, 'nginx'), {
     kind: 'static',
     locations: [{ prefix: '/v3/flat/', dir: join(cacheDir, 'packages') }],
@@ -68,28 +82,33 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
 
   // one discarded run per server and size: JIT-compiled hot paths, page cache, like a server that has been up a while
   for (const [i, z] of SIZES.entries()) {
-    for (const [who, base] of [['nginx', nginx.url], ['nuproxy', multi.url], ['nuproxy1', proxy.url]] as const) {
+    for (const [who, base] of [['nginx', nginx.url], ['nuproxy', multi.url], ['nuproxy1', proxy.url], ['nuproxyTok', guarded.url]] as const) {
       scope.check();
-      const w = await runWrk(scope, s, wrk, base + paths[i]!, { workDir: work, seconds: s.warmupSeconds });
+      const w = await runWrk(scope, s, wrk, base + paths[i]!, { workDir: work, seconds: s.warmupSeconds, ...(who === 'nuproxyTok' ? { headers: AUTH } : {}) });
       log(`warm: warm-up ${z.label} ${who}: ${fmt(w.requestsPerSec)} req/s (discarded)`);
     }
   }
 
-  type Pair = { nuproxy: WrkResult; nuproxy1: WrkResult; nginx: WrkResult };
+  type Pair = { nuproxy: WrkResult; nuproxy1: WrkResult; nuproxyTok: WrkResult; nginx: WrkResult };
   const results: Pair[][] = SIZES.map(() => []);
   const ORDERS = [
-    ['nginx', 'nuproxy', 'nuproxy1'],
-    ['nuproxy', 'nuproxy1', 'nginx'],
-    ['nuproxy1', 'nginx', 'nuproxy'],
+    ['nginx', 'nuproxy', 'nuproxyTok', 'nuproxy1'],
+    ['nuproxy', 'nuproxyTok', 'nuproxy1', 'nginx'],
+    ['nuproxyTok', 'nuproxy1', 'nginx', 'nuproxy'],
+    ['nuproxy1', 'nginx', 'nuproxy', 'nuproxyTok'],
   ] as const;
+  const baseOf = (who: keyof Pair): string => (who === 'nginx' ? nginx.url : who === 'nuproxy' ? multi.url : who === 'nuproxyTok' ? guarded.url : proxy.url);
   for (let r = 0; r < s.runs; r++) {
     for (const [i, z] of SIZES.entries()) {
       scope.check();
       const order = ORDERS[r % ORDERS.length]!;
       const pair: Partial<Pair> = {};
       for (const who of order) {
-        const base = who === 'nginx' ? nginx.url : who === 'nuproxy' ? multi.url : proxy.url;
-        const w = await runWrk(scope, s, wrk, base + paths[i]!, { workDir: work, seconds: Math.max(s.wrkSeconds, s.quick ? z.minSeconds / 2 : z.minSeconds) });
+        const w = await runWrk(scope, s, wrk, baseOf(who) + paths[i]!, {
+          workDir: work,
+          seconds: Math.max(s.wrkSeconds, s.quick ? z.minSeconds / 2 : z.minSeconds),
+          ...(who === 'nuproxyTok' ? { headers: AUTH } : {}),
+        });
         if (w.errors > 0) log(`warm: ${who} ${z.label}: ${w.errors} errors`);
         pair[who] = w;
         log(`warm: run ${r + 1}/${s.runs} ${z.label} ${who}: ${fmt(w.requestsPerSec)} req/s, ${fmt(w.bytesPerSec / 1e6)} MB/s, p99 ${fmt(w.p99Ms)} ms`);
@@ -100,11 +119,12 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
 
   const rows: string[][] = [];
   const singleRows: string[][] = [];
+  const tokenRows: string[][] = [];
   const checks = [];
   const data: Record<string, unknown> = {};
   for (const [i, z] of SIZES.entries()) {
     const runs = results[i]!;
-    const m = (who: 'nuproxy' | 'nuproxy1' | 'nginx', f: (w: WrkResult) => number): number => median(runs.map((p) => f(p[who])));
+    const m = (who: keyof Pair, f: (w: WrkResult) => number): number => median(runs.map((p) => f(p[who])));
     const rpsRatio = runs.map((p) => p.nuproxy.requestsPerSec / p.nginx.requestsPerSec);
     const mbRatio = runs.map((p) => p.nuproxy.bytesPerSec / p.nginx.bytesPerSec);
     const p99Ratio = runs.map((p) => p.nuproxy.p99Ms / p.nginx.p99Ms);
@@ -131,6 +151,17 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
       fmt(m('nuproxy1', (w) => w.p99Ms)),
       String(runs.reduce((a, p) => a + p.nuproxy1.errors, 0)),
     ]);
+    const tok = (f: (w: WrkResult) => number): string => `${fmt(median(runs.map((p) => f(p.nuproxyTok) / f(p.nginx))))}×`;
+    tokenRows.push([
+      z.label,
+      fmt(m('nuproxyTok', (w) => w.requestsPerSec)),
+      tok((w) => w.requestsPerSec),
+      `${fmt(median(runs.map((p) => p.nuproxyTok.requestsPerSec / p.nuproxy.requestsPerSec)))}×`,
+      fmt(m('nuproxyTok', (w) => w.bytesPerSec / 1e6)),
+      tok((w) => w.bytesPerSec),
+      fmt(m('nuproxyTok', (w) => w.p99Ms)),
+      String(runs.reduce((a, p) => a + p.nuproxyTok.errors, 0)),
+    ]);
     if (z.bytes <= 10_000) checks.push(check('Warm', `${z.label} req/s nuproxy/nginx`, rpsRatio, '>=', 0.5));
     else checks.push(check('Warm', `${z.label} MB/s nuproxy/nginx`, mbRatio, '>=', 0.9));
     data[z.label] = {
@@ -138,6 +169,7 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
       runs: runs.map((p) => ({
         nuproxy: { ...p.nuproxy, raw: undefined },
         nuproxySingleWorker: { ...p.nuproxy1, raw: undefined },
+        nuproxyWithToken: { ...p.nuproxyTok, raw: undefined },
         nginx: { ...p.nginx, raw: undefined },
       })),
       ratios: { requestsPerSec: rpsRatio, bytesPerSec: mbRatio, p99: p99Ratio },
@@ -154,6 +186,11 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
         title: `1b. The same with nuproxy's default, one worker process (ratios to nginx in the same runs)`,
         columns: ['Size', 'req/s', 'ratio', 'MB/s', 'ratio', 'p99 ms', 'errors'],
         rows: singleRows,
+      },
+      {
+        title: `1c. The same ${workers} workers with access.anonymous false and a token (HTTP Basic) on every request: ratios to nginx and to the open feed in the same runs`,
+        columns: ['Size', 'req/s', 'ratio to nginx', 'ratio to open', 'MB/s', 'ratio to nginx', 'p99 ms', 'errors'],
+        rows: tokenRows,
       },
     ],
     checks,

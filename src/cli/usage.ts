@@ -27,7 +27,7 @@ Usage:
   nuproxy export [--config FILE] <out.tar> [--since <manifest.json>] [--json]
   nuproxy import [--config FILE] <bundle.tar> [--json]
   nuproxy prune [--config FILE] [--dry-run] [--json]
-  nuproxy hash-key          (reads a key on stdin, prints its SHA-256 for publish.keys, admin.tokens)
+  nuproxy hash-key          (reads a token on stdin, prints its SHA-256 for access.tokens)
   nuproxy --version | --help
   nuproxy <command> --help  (the options of one command)
 
@@ -98,8 +98,8 @@ Exit codes: 0 imported; 1 refused or failed; 2 usage.
 
 const HASH_KEY = `Usage: printf %s "$KEY" | nuproxy hash-key
 
-Reads an API key on stdin and prints its SHA-256 (hex), the form publish.keys holds in mapped key mode and
-admin.tokens holds for the admin API: the config never holds a key or token itself.
+Reads a token (or API key) on stdin and prints its SHA-256 (hex), the form access.tokens holds (and the older
+publish.keys and admin.tokens): the config never holds a token itself.
 
 Options:
   --help, -h            this text

@@ -3,6 +3,7 @@
 import type { HiveName } from '../protocol/service-types.js';
 import { REGISTRATION_HIVES } from '../protocol/service-types.js';
 import type { DocKind } from '../metrics/metrics.js';
+import type { IdScope } from '../protocol/id-scope.js';
 
 /** Metadata store keys: one upstream's documents, each under a key naming the upstream (own freshness each). */
 export const storeKey = {
@@ -32,17 +33,23 @@ export function idOfKey(key: string): string {
   return key.slice(key.lastIndexOf(':') + 1);
 }
 
-/** Answer keys: what a merged answer is called (render caches and logs), one per resource the feed serves. */
+/**
+ * Answer keys: what a merged answer is called (render caches and logs), one per resource the feed serves. An
+ * answer filtered by an id scope (issue #15) is named `<kind>@<scope key>:...`: never the unscoped name (which has
+ * ":" where this has "@"), nor another scope's, so a render cache never hands one token's answer to another.
+ * Without a scope the names are unchanged.
+ */
 export const answerKey = {
   serviceIndex: 'index',
   versions: (lowerId: string): string => `flat:${lowerId}`,
   registrationIndex: (hive: string, lowerId: string): string => `reg:${hive}:${lowerId}:index`,
   registrationPage: (hive: string, lowerId: string, lower: string, upper: string): string => `reg:${hive}:${lowerId}:page:${lower}/${upper}`,
   registrationLeaf: (hive: string, lowerId: string, lowerVersion: string): string => `reg:${hive}:${lowerId}:leaf:${lowerVersion}`,
-  search: (rawQuery: string): string => `search:${rawQuery}`,
-  autocomplete: (rawQuery: string): string => `ac:${rawQuery}`,
+  search: (rawQuery: string, scope?: IdScope): string => (scope ? `search@${scope.key}:${rawQuery}` : `search:${rawQuery}`),
+  autocomplete: (rawQuery: string, scope?: IdScope): string => (scope ? `ac@${scope.key}:${rawQuery}` : `ac:${rawQuery}`),
+  /** The index names pages, no ids: one answer for every scope. */
   vulnerabilityIndex: 'vuln:index',
-  vulnerabilityPage: (name: string, tag: string): string => `vuln:page:${name}:${tag}`,
+  vulnerabilityPage: (name: string, tag: string, scope?: IdScope): string => (scope ? `vuln@${scope.key}:page:${name}:${tag}` : `vuln:page:${name}:${tag}`),
 };
 
 /** The kinds of merged answer kept per id in the answer memo: the version list, and one per registration hive. */

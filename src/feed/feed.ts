@@ -2,6 +2,7 @@ import type { BlobStore } from '../cache/blob-store.js';
 import { NuproxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
+import type { IdScope } from '../protocol/id-scope.js';
 import { AnswerMemo } from './answer-memo.js';
 import { randomBytes } from 'node:crypto';
 import { idOfKey, keysOfId, QUERY_GENERATION_KEY, storeKey } from './cache-keys.js';
@@ -160,12 +161,17 @@ export class Feed {
     return this.registrations.leaf(hive, lowerId, lowerVersion);
   }
 
-  search(rawQuery: string): Promise<DocAnswer | undefined> {
-    return this.queries.search(rawQuery);
+  /**
+   * `scope` (a token's ids, issue #15): only the ids it allows, paged over those (skip/take and totalHits of the
+   * filtered list); undefined: every id, the unscoped answer as before.
+   */
+  search(rawQuery: string, scope?: IdScope): Promise<DocAnswer | undefined> {
+    return this.queries.search(rawQuery, scope);
   }
 
-  autocomplete(rawQuery: string): Promise<DocAnswer | undefined> {
-    return this.queries.autocomplete(rawQuery);
+  /** `scope` as for search; the versions of an id outside it are answered as those of an id nobody lists. */
+  autocomplete(rawQuery: string, scope?: IdScope): Promise<DocAnswer | undefined> {
+    return this.queries.autocomplete(rawQuery, scope);
   }
 
   /** Every upstream's vulnerability index combined, with page names prefixed by upstream (§6.3). */
@@ -173,13 +179,18 @@ export class Feed {
     return this.vulns.index();
   }
 
-  /** The combined vulnerability index; stored on disk too, and served from there offline or when upstreams fail. */
-  vulnerabilities(): Promise<DocAnswer | undefined> {
+  /**
+   * The combined vulnerability index; stored on disk too, and served from there offline or when upstreams fail.
+   * It names pages, no ids, so it is one answer for every scope (`_scope`: the HTTP layer passes it like to the
+   * other answers; the pages are what is filtered).
+   */
+  vulnerabilities(_scope?: IdScope): Promise<DocAnswer | undefined> {
     return this.vulns.stored();
   }
 
-  vulnerabilityPage(name: string, tag: string): Promise<DocAnswer | undefined> {
-    return this.vulns.page(name, tag);
+  /** One page (package ids to advisories); with a `scope`, only the ids it allows. */
+  vulnerabilityPage(name: string, tag: string, scope?: IdScope): Promise<DocAnswer | undefined> {
+    return this.vulns.page(name, tag, scope);
   }
 
   /** Why an id is answered as it is: rules, what each upstream lists, and which upstream wins each version. */

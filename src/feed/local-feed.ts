@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BlobStore } from '../cache/blob-store.js';
 import { isValidPackageId } from '../protocol/id.js';
+import type { IdScope } from '../protocol/id-scope.js';
 import { parseNuspecDependencies } from '../protocol/nuspec.js';
 import { formatRange, parseRange } from '../protocol/range.js';
 import { packageContentUrl, registrationIndexUrl, registrationLeafUrl } from '../protocol/urls.js';
@@ -56,13 +57,14 @@ export class LocalFeed {
    * Cached ids whose id contains the query's `q` (case-insensitive), sorted by id, newest cached version each;
    * the versions a SemVer 1 query (no `semVerLevel=2.0.0`) may see, with URLs into the hive search.ts picks.
    * The order is stable, so a page of any window is a prefix of a larger one (merged search relies on it).
+   * `scope`: only the ids a token may see (issue #15), paged and counted over those alone.
    */
-  async search(params: URLSearchParams, allowed: Allowed = () => true): Promise<Json> {
+  async search(params: URLSearchParams, allowed: Allowed = () => true, scope?: IdScope): Promise<Json> {
     const q = (params.get('q') ?? '').trim().toLowerCase();
     const prerelease = params.get('prerelease') === 'true';
     const hive = searchHive(params, HIVE_NAMES)!;
     const { skip, take } = pageOf(params);
-    const matched = await this.matching(q, allowed, prerelease, hive === 'semver2');
+    const matched = await this.matching(q, allowed, prerelease, hive === 'semver2', scope);
     const hits: Json[] = [];
     // only the page's nuspecs are read; every match's versions count for totalHits
     for (const { lowerId, versions } of matched.slice(skip, skip + take)) {
@@ -83,17 +85,21 @@ export class LocalFeed {
     return { totalHits: matched.length, data: hits };
   }
 
-  /** Autocomplete over the cache: the versions of `id=`, or the cached ids containing `q` (spelled as their nuspec). */
-  async autocomplete(params: URLSearchParams, allowed: Allowed = () => true): Promise<Json> {
+  /**
+   * Autocomplete over the cache: the versions of `id=`, or the cached ids containing `q` (spelled as their nuspec).
+   * `scope` as for search; the versions of an id outside it are those of an id the cache does not hold (none).
+   */
+  async autocomplete(params: URLSearchParams, allowed: Allowed = () => true, scope?: IdScope): Promise<Json> {
     const id = params.get('id');
     const prerelease = params.get('prerelease') === 'true';
     const semVer2 = searchHive(params, HIVE_NAMES) === 'semver2';
     if (id && !params.get('q')) {
-      const versions = await this.visibleVersions(id.toLowerCase(), allowed, prerelease, semVer2);
+      const lowerId = id.toLowerCase();
+      const versions = scope && !scope.allows(lowerId) ? [] : await this.visibleVersions(lowerId, allowed, prerelease, semVer2);
       return { totalHits: versions.length, data: versions };
     }
     const { skip, take } = pageOf(params);
-    const matched = await this.matching((params.get('q') ?? '').trim().toLowerCase(), allowed, prerelease, semVer2);
+    const matched = await this.matching((params.get('q') ?? '').trim().toLowerCase(), allowed, prerelease, semVer2, scope);
     const data: string[] = [];
     for (const { lowerId, versions } of matched.slice(skip, skip + take)) {
       const xml = await this.packages.localNuspec(lowerId, versions.at(-1)!);
@@ -102,9 +108,12 @@ export class LocalFeed {
     return { totalHits: matched.length, data };
   }
 
-  /** Cached ids containing `q`, sorted, each with the versions the query may see (ids with none left out). */
-  private async matching(q: string, allowed: Allowed, prerelease: boolean, semVer2: boolean): Promise<{ lowerId: string; versions: string[] }[]> {
-    const ids = (await this.packages.localIds()).filter((id) => isValidPackageId(id) && id.includes(q)).sort();
+  /**
+   * Cached ids containing `q` (and inside `scope`, checked before any version is listed: no I/O for an id the
+   * token may not see), sorted, each with the versions the query may see (ids with none left out).
+   */
+  private async matching(q: string, allowed: Allowed, prerelease: boolean, semVer2: boolean, scope?: IdScope): Promise<{ lowerId: string; versions: string[] }[]> {
+    const ids = (await this.packages.localIds()).filter((id) => isValidPackageId(id) && id.includes(q) && (scope === undefined || scope.allows(id))).sort();
     const out: { lowerId: string; versions: string[] }[] = [];
     for (let i = 0; i < ids.length; i += SCAN_BATCH) {
       const batch = await Promise.all(ids.slice(i, i + SCAN_BATCH).map(async (lowerId) => ({ lowerId, versions: await this.visibleVersions(lowerId, allowed, prerelease, semVer2) })));

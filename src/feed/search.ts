@@ -14,6 +14,7 @@ import {
   type MergeOptions,
   type UpstreamSearch,
 } from '../protocol/search-merge.js';
+import type { IdScope } from '../protocol/id-scope.js';
 import { searchHive } from '../protocol/search.js';
 import type { ProxyCapabilities } from '../protocol/service-index.js';
 import { REGISTRATION_HIVES } from '../protocol/service-types.js';
@@ -42,9 +43,9 @@ const CACHE_SOURCE = '(cache)';
 interface Paging {
   /** The query's skip and take, and the query an upstream is asked for one window. */
   query(rawQuery: string, window?: number): { rawQuery: string; skip: number; take: number };
-  key(rawQuery: string): string;
+  key(rawQuery: string, scope?: IdScope): string;
   ask(upstream: Upstream, upstreamQuery: string, hive: string): Promise<Contribution<Json>>;
-  askCache(local: LocalFeed, params: URLSearchParams, cached: AllowedLocally): Promise<Json>;
+  askCache(local: LocalFeed, params: URLSearchParams, cached: AllowedLocally, scope?: IdScope): Promise<Json>;
   merge(answers: UpstreamSearch[], opts: MergeOptions & { window: number }): { doc: Json; complete: boolean };
 }
 
@@ -52,7 +53,7 @@ const SEARCH: Paging = {
   query: upstreamSearchQuery,
   key: answerKey.search,
   ask: (upstream, q, hive) => upstream.search(q, hive),
-  askCache: (local, params, cached) => local.search(params, cached),
+  askCache: (local, params, cached, scope) => local.search(params, cached, scope),
   merge: mergeSearchWindow,
 };
 
@@ -60,7 +61,7 @@ const AUTOCOMPLETE_IDS: Paging = {
   query: upstreamAutocompleteQuery,
   key: answerKey.autocomplete,
   ask: (upstream, q) => upstream.autocomplete(q),
-  askCache: (local, params, cached) => local.autocomplete(params, cached),
+  askCache: (local, params, cached, scope) => local.autocomplete(params, cached, scope),
   merge: mergeAutocompleteIdsWindow,
 };
 
@@ -70,79 +71,98 @@ interface Plan {
   cached?: AllowedLocally;
 }
 
-/** Search and autocomplete answers: merged over the upstreams (and the cache), or the cache alone when they all fail. */
+/**
+ * Search and autocomplete answers: merged over the upstreams (and the cache), or the cache alone when they all fail.
+ * A `scope` (a token's ids, issue #15) filters every source before the merge pages it, so skip/take and totalHits
+ * are those of the filtered list; its answers are named and versioned apart (answerKey, scopedVersion). Without
+ * one, every path is the unscoped one as it was (no extra work).
+ */
 export class Search {
   constructor(private readonly ctx: FeedContext) {}
 
-  async search(rawQuery: string): Promise<DocAnswer | undefined> {
-    const r = await orLocal(this.ctx.log, this.mergedSearch(rawQuery), this.searchDisk, rawQuery);
+  async search(rawQuery: string, scope?: IdScope): Promise<DocAnswer | undefined> {
+    const r = scope
+      ? await orLocal(this.ctx.log, this.mergedSearch(rawQuery, scope), (q: string, whole: boolean) => this.fromDisk(SEARCH, q, whole, scope), rawQuery)
+      : await orLocal(this.ctx.log, this.mergedSearch(rawQuery), this.searchDisk, rawQuery);
     if (!r || r.from === 'upstreams') return r?.value;
-    return cacheAnswer(answerKey.search(rawQuery), JSON.stringify(r.value), false, r.outcome);
+    return cacheAnswer(answerKey.search(rawQuery, scope), JSON.stringify(r.value), false, r.outcome);
   }
 
-  async autocomplete(rawQuery: string): Promise<DocAnswer | undefined> {
-    const r = await orLocal(this.ctx.log, this.mergedAutocomplete(rawQuery), this.autocompleteDisk, rawQuery);
+  async autocomplete(rawQuery: string, scope?: IdScope): Promise<DocAnswer | undefined> {
+    const r = scope
+      ? await orLocal(this.ctx.log, this.mergedAutocomplete(rawQuery, scope), (q: string, whole: boolean) => this.fromDisk(AUTOCOMPLETE_IDS, q, whole, scope), rawQuery)
+      : await orLocal(this.ctx.log, this.mergedAutocomplete(rawQuery), this.autocompleteDisk, rawQuery);
     if (!r || r.from === 'upstreams') return r?.value;
-    return cacheAnswer(answerKey.autocomplete(rawQuery), JSON.stringify(r.value), false, r.outcome);
+    return cacheAnswer(answerKey.autocomplete(rawQuery, scope), JSON.stringify(r.value), false, r.outcome);
   }
 
   // the cache alone: an empty answer counts only when no upstream was asked at all (else it is the failure)
-  private readonly searchDisk = async (rawQuery: string, whole: boolean): Promise<Json | undefined> => {
-    const local = await this.ctx.local.search(new URLSearchParams(rawQuery), this.ctx.allowedLocally);
+  private async fromDisk(p: Paging, rawQuery: string, whole: boolean, scope: IdScope | undefined): Promise<Json | undefined> {
+    const local = await p.askCache(this.ctx.local, new URLSearchParams(rawQuery), this.ctx.allowedLocally, scope);
     return (local.data as unknown[]).length || whole ? local : undefined;
-  };
+  }
 
-  private readonly autocompleteDisk = async (rawQuery: string, whole: boolean): Promise<Json | undefined> => {
-    const local = await this.ctx.local.autocomplete(new URLSearchParams(rawQuery), this.ctx.allowedLocally);
-    return (local.data as unknown[]).length || whole ? local : undefined;
-  };
+  // bound once: the unscoped (hot) path makes no closure per call
+  private readonly searchDisk = (rawQuery: string, whole: boolean): Promise<Json | undefined> => this.fromDisk(SEARCH, rawQuery, whole, undefined);
+  private readonly autocompleteDisk = (rawQuery: string, whole: boolean): Promise<Json | undefined> => this.fromDisk(AUTOCOMPLETE_IDS, rawQuery, whole, undefined);
 
   /**
    * Search merged over the upstreams that have it and, for those that have none, the cache (as one more source,
    * last in priority; see plan). Every source is asked for the same window, so paging stays exact.
    */
-  private mergedSearch(rawQuery: string): Promise<DocAnswer> {
+  private mergedSearch(rawQuery: string, scope?: IdScope): Promise<DocAnswer> {
     const hive = searchHive(new URLSearchParams(rawQuery), HIVE_NAMES)!;
-    return this.paged(SEARCH, rawQuery, hive, this.plan(offersSearch));
+    return this.paged(SEARCH, rawQuery, hive, this.plan(offersSearch), scope);
   }
 
   /** Autocomplete (ids, or the versions of one id) merged like search, the cache included the same way. */
-  private mergedAutocomplete(rawQuery: string): Promise<DocAnswer> {
-    const plan = this.plan(offersAutocomplete);
+  private async mergedAutocomplete(rawQuery: string, scope?: IdScope): Promise<DocAnswer> {
     const id = new URLSearchParams(rawQuery).get('id');
-    if (id !== null && isAutocompleteVersionsQuery(rawQuery)) return this.autocompleteVersions(rawQuery, id, plan);
-    return this.paged(AUTOCOMPLETE_IDS, rawQuery, '', plan);
+    const versionsOf = id !== null && isAutocompleteVersionsQuery(rawQuery) ? id.toLowerCase() : undefined;
+    // an id outside the scope: answered as an id nobody lists, without asking anyone (nor planning to), so the
+    // answer is the same whether the id exists or not
+    if (scope && versionsOf !== undefined && !scope.allows(versionsOf)) return outOfScope(answerKey.autocomplete(rawQuery, scope), scope);
+    const plan = this.plan(offersAutocomplete);
+    if (versionsOf !== undefined) return this.autocompleteVersions(rawQuery, versionsOf, plan, scope);
+    return this.paged(AUTOCOMPLETE_IDS, rawQuery, '', plan, scope);
   }
 
-  /** The versions of one id: only the upstreams allowed to serve it (and the cache, for those without autocomplete). */
-  private async autocompleteVersions(rawQuery: string, id: string, planned: Promise<Plan>): Promise<DocAnswer> {
+  /** The versions of one id (inside the scope, if any): only the upstreams allowed to serve it (and the cache, for those without autocomplete). */
+  private async autocompleteVersions(rawQuery: string, lowerId: string, planned: Promise<Plan>, scope: IdScope | undefined): Promise<DocAnswer> {
     const plan = await planned;
-    const routing = routeToAsk(this.ctx, id.toLowerCase());
+    const routing = routeToAsk(this.ctx, lowerId);
     const g = await fanOut(plan.names.filter((n) => routing.allowed.includes(n)), (name) => this.ctx.upstream(name).autocomplete(rawQuery));
     checkFailures(g, routing);
     const fromCache = plan.cached && (await this.ctx.local.autocomplete(new URLSearchParams(rawQuery), plan.cached));
     const doc = mergeAutocompleteVersions([...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheSource(fromCache)]);
-    return mergedAnswer(this.ctx.log, answerKey.autocomplete(rawQuery), JSON.stringify(doc), versionOf(g) + cacheVersion(fromCache), false, g);
+    const version = versionOf(g) + cacheVersion(fromCache);
+    return mergedAnswer(this.ctx.log, answerKey.autocomplete(rawQuery, scope), JSON.stringify(doc), scope ? scopedVersion(version, scope) : version, false, g);
   }
 
   /**
    * The one paging loop: every source is asked for the same window, growing until the merge has enough for
    * skip+take (or the largest window is reached).
    */
-  private async paged(p: Paging, rawQuery: string, hive: string, planned: Promise<Plan>): Promise<DocAnswer> {
+  private async paged(p: Paging, rawQuery: string, hive: string, planned: Promise<Plan>, scope?: IdScope): Promise<DocAnswer> {
     const { names, cached } = await planned;
     const { skip, take } = p.query(rawQuery);
-    const allowed = (lid: string, up: string): boolean => up === CACHE_SOURCE || this.ctx.router.route(lid).allowed.includes(up);
+    const routed = (lid: string, up: string): boolean => up === CACHE_SOURCE || this.ctx.router.route(lid).allowed.includes(up);
+    // the scope is one more filter of the merge: a hit outside it is dropped like one the id rules refuse, so the
+    // window grows until skip+take in-scope ids are merged, and totalHits counts the drops out
+    const allowed = scope ? (lid: string, up: string): boolean => scope.allows(lid) && routed(lid, up) : routed;
     for (let window = searchWindowFor(skip, take); ; window = nextWindow(window)) {
       const upstreamQuery = p.query(rawQuery, window).rawQuery;
       const [g, fromCache] = await Promise.all([
         fanOut(names, (name) => p.ask(this.ctx.upstream(name), upstreamQuery, hive)),
-        cached && p.askCache(this.ctx.local, windowParams(rawQuery, window), cached),
+        cached && p.askCache(this.ctx.local, windowParams(rawQuery, window), cached, scope),
       ]);
       checkFailures(g);
       const answers = [...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheSource(fromCache)];
       const r = p.merge(answers, { skip, take, allowed, window });
-      if (r.complete || window >= MAX_TAKE) return mergedAnswer(this.ctx.log, p.key(rawQuery), JSON.stringify(r.doc), versionOf(g) + cacheVersion(fromCache), false, g);
+      if (r.complete || window >= MAX_TAKE) {
+        const version = versionOf(g) + cacheVersion(fromCache);
+        return mergedAnswer(this.ctx.log, p.key(rawQuery, scope), JSON.stringify(r.doc), scope ? scopedVersion(version, scope) : version, false, g);
+      }
     }
   }
 
@@ -167,6 +187,17 @@ export class Search {
       },
     };
   }
+}
+
+/** A scoped answer's version: never equal to the unscoped answer's built from the same inputs. */
+function scopedVersion(version: string, scope: IdScope): string {
+  return `${version}@${scope.key}`;
+}
+
+/** The autocomplete versions of an id outside the scope: the body of an id no source lists. */
+function outOfScope(key: string, scope: IdScope): DocAnswer {
+  const body = JSON.stringify(mergeAutocompleteVersions([]));
+  return { key, body, version: scopedVersion('none', scope), gzip: false, outcome: 'hit', upstreams: [], partial: [] };
 }
 
 /** The cache's answer as a merge source (none when the cache takes no part). */

@@ -130,7 +130,7 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     return sendDoc(x, shown ? await feed.registrationPage(hive, lid, lower, upper) : undefined, 'registration page', renders, baseOf(x.req));
   };
 
-  const vulnerabilities: Handler = async (x, seg) => {
+  const vulnerabilities: Handler = async (x, seg, _q, who) => {
     if (seg.length === 3) {
       if (seg[2] !== 'index.json') throw notFound(`no such resource: ${x.path}`);
       return sendDoc(x, await feed.vulnerabilities(), 'vulnerability index', renders, baseOf(x.req));
@@ -138,7 +138,7 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
     const name = param(seg[2]!);
     const m = TAG_JSON.exec(param(seg[3]!));
     if (!VULN_NAME.test(name) || !m) throw badRequest('invalid vulnerability page');
-    return sendDoc(x, await feed.vulnerabilityPage(name, m[1]!), 'vulnerability page', renders, baseOf(x.req));
+    return sendDoc(x, await feed.vulnerabilityPage(name, m[1]!, who?.scope), 'vulnerability page', renders, baseOf(x.req));
   };
 
   /** Which handler answers a path (split on "/", without the leading empty segment), if any. */
@@ -153,9 +153,9 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
       case 'registration':
         return n === 5 || (n === 7 && seg[4] === 'page') ? registration : undefined;
       case 'query':
-        return n === 2 ? async (x, _s, q) => sendDoc(x, await feed.search(q), 'search', renders, baseOf(x.req)) : undefined;
+        return n === 2 ? async (x, _s, q, who) => sendDoc(x, await feed.search(q, who?.scope), 'search', renders, baseOf(x.req)) : undefined;
       case 'autocomplete':
-        return n === 2 ? async (x, _s, q) => sendDoc(x, await feed.autocomplete(q), 'autocomplete', renders, baseOf(x.req)) : undefined;
+        return n === 2 ? async (x, _s, q, who) => sendDoc(x, await feed.autocomplete(q, who?.scope), 'autocomplete', renders, baseOf(x.req)) : undefined;
       case 'vulnerabilities':
         return n === 3 || n === 4 ? vulnerabilities : undefined;
       default:

@@ -102,6 +102,16 @@ describe('reads with access.anonymous false', () => {
       // and the reader without a scope sees it
       expect((await get(`${proxy.url}${hiddenPath}`, basic(READER))).status, hiddenPath).toBe(200);
     }
+    // search and autocomplete over HTTP: only the scope's ids, paged over the filtered list
+    const ids = (doc: { data: { id: string }[] }): string[] => doc.data.map((d) => d.id);
+    expect(ids((await get(`${proxy.url}v3/query?q=&take=10`, basic(TEAM))).json())).toEqual(['Contoso.Core', 'Contoso.Web']);
+    expect(ids((await get(`${proxy.url}v3/query?q=&skip=1&take=1`, basic(TEAM))).json())).toEqual(['Contoso.Web']);
+    expect(ids((await get(`${proxy.url}v3/query?q=&take=10`, basic(READER))).json()).sort()).toEqual(['Contoso.Core', 'Contoso.Web', 'Public.Lib']);
+    expect((await get(`${proxy.url}v3/autocomplete?q=&take=10`, basic(TEAM))).json().data).toEqual(['Contoso.Core', 'Contoso.Web']);
+    const acHidden = await get(`${proxy.url}v3/autocomplete?id=public.lib`, basic(TEAM));
+    const acAbsent = await get(`${proxy.url}v3/autocomplete?id=absent.lib`, basic(TEAM));
+    expect(acHidden.json()).toEqual(acAbsent.json());
+    expect(acHidden.json().data).toEqual([]);
     const explain = await get(`${proxy.url}explain/Public.Lib`, basic(TEAM));
     expect(explain.status).toBe(404);
     expect((await get(`${proxy.url}explain/Contoso.Core`, basic(TEAM))).status).toBe(200);

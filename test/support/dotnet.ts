@@ -64,6 +64,8 @@ export interface CreateProjectOptions {
   tfm?: string;
   /** Extra MSBuild properties for the .csproj (e.g. { NuGetAudit: 'false' }). */
   properties?: Record<string, string>;
+  /** packageSourceCredentials for the source (ClearTextPassword): how a client gives nuproxy its token. */
+  credentials?: { username: string; password: string };
 }
 
 export function defaultTfm(): string {
@@ -78,8 +80,23 @@ export interface ConfigSource {
   insecure?: boolean;
 }
 
-/** A NuGet.Config that clears everything the machine has and lists only `sources` (one URL: key "test-source"). */
-export function nugetConfigXml(sources: string | ConfigSource[], allowInsecure: boolean, packagesDir: string): string {
+/** The packageSourceCredentials section for one source (its key is the element name; NuGet encodes spaces, none here). */
+export function credentialsXml(sourceKey: string, c: { username: string; password: string }): string[] {
+  return [
+    '  <packageSourceCredentials>',
+    `    <${sourceKey}>`,
+    `      <add key="Username" value="${escapeXml(c.username)}" />`,
+    `      <add key="ClearTextPassword" value="${escapeXml(c.password)}" />`,
+    `    </${sourceKey}>`,
+    '  </packageSourceCredentials>',
+  ];
+}
+
+/**
+ * A NuGet.Config that clears everything the machine has and lists only `sources` (one URL: key "test-source");
+ * `extra`: more sections (e.g. credentialsXml).
+ */
+export function nugetConfigXml(sources: string | ConfigSource[], allowInsecure: boolean, packagesDir: string, extra: string[] = []): string {
   const list: ConfigSource[] = typeof sources === 'string' ? [{ key: 'test-source', value: sources, insecure: allowInsecure }] : sources;
   return [
     '<?xml version="1.0" encoding="utf-8"?>',
@@ -100,6 +117,7 @@ export function nugetConfigXml(sources: string | ConfigSource[], allowInsecure: 
     '  <config>',
     `    <add key="globalPackagesFolder" value="${escapeXml(packagesDir)}" />`,
     '  </config>',
+    ...extra,
     '</configuration>',
     '',
   ].join('\n');
@@ -132,7 +150,7 @@ export async function createProject(opts: CreateProjectOptions): Promise<DotnetP
   const projectFile = join(dir, 'TestProject.csproj');
   await Promise.all([
     writeFile(projectFile, csproj),
-    writeFile(join(dir, 'NuGet.Config'), nugetConfigXml(opts.sourceUrl, opts.allowInsecure ?? true, packagesDir)),
+    writeFile(join(dir, 'NuGet.Config'), nugetConfigXml(opts.sourceUrl, opts.allowInsecure ?? true, packagesDir, opts.credentials ? credentialsXml('test-source', opts.credentials) : [])),
     // Stop MSBuild from importing anything from the folders above the temp dir.
     writeFile(join(dir, 'Directory.Build.props'), '<Project />\n'),
     writeFile(join(dir, 'Directory.Build.targets'), '<Project />\n'),

@@ -1,6 +1,7 @@
 // The stored key strings are a format (Redis and the disk hold them across versions): each builder's output is
 // pinned here byte for byte, and idOfKey finds the id of every key that names one.
 import { describe, expect, it } from 'vitest';
+import { idScope, type IdScope } from '../../../src/protocol/id-scope.js';
 import { answerKey, idOfKey, keysOfId, memoKind, packageKey, QUERY_GENERATION_KEY, storeKey, vulnerabilityKey } from '../../../src/feed/cache-keys.js';
 
 describe('cache keys', () => {
@@ -36,6 +37,24 @@ describe('cache keys', () => {
     expect(answerKey.vulnerabilityPage('up0-base', 'ff')).toBe('vuln:page:up0-base:ff');
     expect(memoKind.versions).toBe('flat');
     expect(memoKind.registration('gz-semver1')).toBe('gz-semver1');
+  });
+
+  it('names a scoped answer apart from the unscoped one and from another scope (issue #15)', () => {
+    const contoso = idScope(['Contoso.*'])!;
+    const fabrikam = idScope(['Fabrikam.*'])!;
+    const kinds = [
+      (s?: IdScope) => answerKey.search('q=a', s),
+      (s?: IdScope) => answerKey.autocomplete('q=a', s),
+      (s?: IdScope) => answerKey.vulnerabilityPage('up0-base', 'ff', s),
+    ];
+    for (const key of kinds) {
+      expect(key(contoso)).toContain(contoso.key);
+      expect(new Set([key(), key(contoso), key(fabrikam)]).size).toBe(3);
+    }
+    expect(answerKey.search('q=a', contoso)).toBe(`search@${contoso.key}:q=a`);
+    // no raw query makes an unscoped key equal to a scoped one: ":" right after the kind, "@" for a scope
+    expect(answerKey.search(`@${contoso.key}:q=a`)).not.toBe(answerKey.search('q=a', contoso));
+    expect(answerKey.search(`${contoso.key}:q=a`)).not.toBe(answerKey.search('q=a', contoso));
   });
 
   it('keeps the blob layout of packages and vulnerability documents', () => {
