@@ -1,4 +1,5 @@
 import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -277,6 +278,8 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
 export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<RunningApp> {
   const { config } = loaded;
   const log = opts.logger;
+  // read first: a missing or unreadable file stops the start before any store, connection or worker is opened
+  const tls = config.tls ? readTls(config.tls) : undefined;
   // one registry per process (loaded only when enabled: the commands and a disabled /metrics never load it)
   const prom = config.metrics.enabled ? new (await import('./metrics/prom-metrics.js')).PromMetrics() : undefined;
   const core = await createCore(loaded, { ...opts, serving: true, ...(prom ? { metrics: prom } : {}) });
@@ -329,7 +332,6 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
     },
   });
 
-  const tls = config.tls ? readTls(config.tls) : undefined;
   if (config.tls?.clientCa !== undefined) {
     log.info({ certificateMappings: config.access.certificates.length }, 'mutual TLS: a client without a certificate signed by tls.clientCa is refused in the handshake');
   }
@@ -386,5 +388,22 @@ function readTls(tls: NonNullable<Config['tls']>): ServerOptions {
   };
   const options: ServerOptions = { cert: read(tls.cert, 'the certificate (tls.cert)'), key: read(tls.key, 'the key (tls.key)') };
   if (tls.clientCa === undefined) return options;
-  return { ...options, ca: read(tls.clientCa, 'the client CA (tls.clientCa)'), requestCert: true, rejectUnauthorized: true };
+  const ca = read(tls.clientCa, 'the client CA (tls.clientCa)');
+  // node:tls skips what it cannot read in `ca` without a word: a DER file or a key there would refuse every client
+  const blocks = ca.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const unreadable = blocks.findIndex((b) => !readsAsCertificate(b));
+  if (blocks.length === 0 || unreadable >= 0) {
+    const why = blocks.length === 0 ? 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)' : `certificate ${unreadable + 1} of ${blocks.length} cannot be read`;
+    throw new NuproxyError('CONFIG_INVALID', `tls.clientCa: the file ${why}: it must be the PEM certificate(s) of the CA(s) that sign client certificates`);
+  }
+  return { ...options, ca, requestCert: true, rejectUnauthorized: true };
+}
+
+function readsAsCertificate(pem: string): boolean {
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
 }

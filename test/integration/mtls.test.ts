@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { Agent, createServer as createHttpsServer, request, type Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificateToken } from '../../src/access/client-cert.js';
@@ -118,6 +119,28 @@ describe.skipIf(reason !== undefined)('tls.clientCa at start-up', () => {
     );
     expect(isNuproxyError(err, 'CONFIG_INVALID')).toBe(true);
     expect((err as Error).message).toMatch(/tls\.clientCa.*ENOENT/);
+  });
+
+  // node:tls would take these without a word and then refuse every client: nuproxy refuses to start instead
+  it.each([
+    ['a private key', (c: TestCerts) => c.ca.key, /holds no PEM certificate/],
+    ['DER bytes', (c: TestCerts) => Buffer.from(c.ca.cert.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64'), /holds no PEM certificate/],
+    ['a broken certificate after a good one', (c: TestCerts) => `${c.ca.cert}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`, /certificate 2 of 2 cannot be read/],
+  ])('a client CA file holding %s is a CONFIG_INVALID', async (_what, content, message) => {
+    const file = join(certs.dir, 'bad-ca.pem');
+    await writeFile(file, content(certs));
+    const err = await startTestProxy({
+      upstreams: ['http://127.0.0.1:9/v3/index.json'],
+      config: { tls: { cert: certs.server.certFile, key: certs.server.keyFile, clientCa: file } },
+    }).then(
+      async (p) => {
+        await p.stop();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(isNuproxyError(err, 'CONFIG_INVALID')).toBe(true);
+    expect((err as Error).message).toMatch(message);
   });
 });
 
