@@ -29,6 +29,11 @@ export interface AuthenticatorOptions {
   /** The token name a connection's verified client certificate maps to (access/client-cert.ts), if any. */
   certificateToken?: ((socket: Socket) => string | undefined) | undefined;
   throttle?: Partial<ThrottleOptions>;
+  /**
+   * trustForwardedHeaders: behind a reverse proxy every request comes from its address, so the throttle counts the
+   * client's, the first X-Forwarded-For entry, instead (only when that proxy is trusted to set it).
+   */
+  trustForwardedFor?: boolean;
 }
 
 /** The outcome: who asks, or why nobody could be told (`wrong` is counted against the address). */
@@ -106,7 +111,7 @@ export class Authenticator {
       }
     }
     if (presented === undefined) return this.opts.anonymous ? { principal: this.anonymousPrincipal } : { fail: 'missing' };
-    const blocked = this.throttle.blocked(addressOf(req));
+    const blocked = this.throttle.blocked(this.addressOf(req));
     if (blocked !== undefined) return { fail: 'throttled', retryAfterS: blocked };
     const p = this.check(presented);
     if (!p) return this.failed(req);
@@ -126,7 +131,16 @@ export class Authenticator {
   }
 
   private failed(req: IncomingMessage): Verdict {
-    return { fail: 'wrong', delayMs: this.throttle.fail(addressOf(req)) };
+    return { fail: 'wrong', delayMs: this.throttle.fail(this.addressOf(req)) };
+  }
+
+  private addressOf(req: IncomingMessage): string {
+    if (this.opts.trustForwardedFor) {
+      const f = req.headers['x-forwarded-for'];
+      const first = (Array.isArray(f) ? f[0] : f)?.split(',')[0]?.trim();
+      if (first) return first.slice(0, 64);
+    }
+    return req.socket.remoteAddress ?? '';
   }
 
   private remember(key: string, p: Principal): void {
@@ -148,10 +162,6 @@ export function credentialOf(auth: string): string | undefined {
   if (colon < 0) return undefined;
   const password = text.slice(colon + 1);
   return password.length > 0 ? password : undefined;
-}
-
-function addressOf(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? '';
 }
 
 /** Whether `p` has `permission`. */

@@ -49,7 +49,7 @@ export function configTokens(config: Pick<Config, 'access' | 'admin' | 'publish'
  * any kind (today's open feed; the read path then does no access work at all).
  */
 export function authenticatorFor(
-  config: Pick<Config, 'access' | 'admin' | 'publish'>,
+  config: Pick<Config, 'access' | 'admin' | 'publish' | 'trustForwardedHeaders'>,
   extra: Pick<AuthenticatorOptions, 'certificateToken' | 'throttle'> = {},
 ): { auth: Authenticator | undefined; notes: string[] } {
   const { tokens, notes } = configTokens(config);
@@ -59,6 +59,7 @@ export function authenticatorFor(
     // passthrough pushes with anonymous reads stay as before: the upstream judges the key it is relayed
     anonymousExtra: config.publish.keyMode === 'passthrough' ? ['push'] : [],
     tokens,
+    trustForwardedFor: config.trustForwardedHeaders,
     ...extra,
   });
   return { auth, notes };

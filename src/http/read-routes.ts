@@ -206,7 +206,8 @@ export function createReadRoutes(feed: Feed, opts: ReadRouteOptions): (req: Inco
         // the service index needs no token: the client discovers the feed, then authenticates where it must
         const a = access(auth, req, x.kind === 'service_index' ? undefined : 'read', API_KEY_IS_OURS);
         if ('refuse' in a) {
-          later(a.delayMs, () => writeError(x, a.refuse, secrets));
+          // (a client that left meanwhile is logged as such: nothing is written to it)
+          later(a.delayMs, () => void (x.res.destroyed || writeError(x, a.refuse, secrets)));
           return true;
         }
         who = a.principal;

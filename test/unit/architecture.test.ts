@@ -21,7 +21,9 @@ const LAYERS: LayerTable = {
   // the figures every layer records (like log.ts): imports nothing of ours, so any layer may use it
   metrics: ['metrics'],
   upstream: ['upstream', 'errors.ts', 'log.ts', 'config', 'protocol', 'metrics'],
-  feed: ['feed', 'errors.ts', 'log.ts', 'config', 'protocol', 'cache', 'upstream', 'metrics'],
+  // supply-chain policy: pure decisions on a version's facts
+  policy: ['policy', 'errors.ts', 'protocol', 'config'],
+  feed: ['feed', 'errors.ts', 'log.ts', 'config', 'protocol', 'cache', 'upstream', 'metrics', 'policy'],
   // who asks and what they may (tokens, client certificates, scopes): pure checks, no I/O
   access: ['access', 'errors.ts', 'log.ts', 'protocol', 'config'],
   http: ['http', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics', 'access'],

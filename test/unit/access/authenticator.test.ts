@@ -81,6 +81,11 @@ describe('Authenticator.identify', () => {
     expect(nameOf(a.identify(req(wrong, '10.9.9.8'), ours))).toBe('fail:wrong');
     expect(nameOf(a.identify(req(h, '10.9.9.9'), ours))).toBe('ci');
   });
+  it('behind a trusted reverse proxy, counts wrong tokens by X-Forwarded-For', () => {
+    const a = new Authenticator({ anonymous: false, tokens: [], throttle: { free: 1 }, trustForwardedFor: true });
+    const wrong = (client: string) => a.identify(req({ authorization: 'Bearer nope', 'x-forwarded-for': `${client}, 10.0.0.254` }, '10.0.0.254'), ours);
+    expect([wrong('198.51.100.7'), wrong('198.51.100.7'), wrong('198.51.100.8')].map((v) => ('delayMs' in v ? v.delayMs : -1))).toEqual([0, 250, 0]);
+  });
   it('maps a certificate to the token it names first', () => {
     const a = new Authenticator({
       anonymous: false,
