@@ -1,15 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import busboy from 'busboy';
 import { NuproxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isValidPackageId, lowerId as toLowerId } from '../protocol/id.js';
 import { normalizeVersion, parseVersion } from '../protocol/version.js';
-import { readNuspecIdentity } from './nuspec.js';
+import { readNuspecIdentity, type NuspecIdentity } from './nuspec.js';
+import { packageCopy, spoolPush, teeInto } from './push-copy.js';
 import type { Upstream } from './upstream.js';
 import type { SecretSet } from '../upstream/secrets.js';
 import { relayedAnswer, type PublishAnswer, type UpstreamAnswer } from './publish-answer.js';
@@ -26,7 +26,7 @@ export interface PublishOptions {
   upstreamKey: string | undefined; // mapped mode: the key the upstream gets
   maxPackageSize: number;
   timeoutMs: number;
-  tmpDir: string; // for the copy of a pushed package the proxy reads its id from
+  tmpDir: string; // for the copy of a pushed package the proxy reads its id from (push-copy.ts), and scoped pushes' spools
   /** The configured secrets: cut out of every answer relayed to the client (relaySecrets). */
   secrets: SecretSet;
 }
@@ -42,7 +42,9 @@ export function hashKey(key: string): string {
  * Push, delete and relist go to the one writable upstream's own PackagePublish (and SymbolPackagePublish) URL.
  * Package bodies stream through (never held in memory) under a size limit; a copy of the package goes to a temp
  * file so the proxy can read which id was pushed and drop every cached answer about it once the upstream has
- * accepted it. API keys are never logged, stored or echoed, and no configured secret comes back in an answer.
+ * accepted it. A push with a token limited to some ids is spooled whole instead, and its id checked before the
+ * upstream sees any of it. API keys are never logged, stored or echoed, and no configured secret comes back in an
+ * answer.
  */
 export class Publisher {
   constructor(
@@ -87,7 +89,17 @@ export class Publisher {
     return out;
   }
 
-  async push(kind: 'package' | 'symbols', clientHeaders: Record<string, string | string[] | undefined>, body: Readable): Promise<PublishAnswer> {
+  /**
+   * Pushes a package (or symbol package) body. With `allowId` (a token with id scopes) the body is spooled to
+   * disk first and its id read: one outside the scopes is refused (FORBIDDEN), one that cannot be read too
+   * (BAD_REQUEST), and in both cases not a byte reaches the upstream. Without it the body streams through.
+   */
+  async push(
+    kind: 'package' | 'symbols',
+    clientHeaders: Record<string, string | string[] | undefined>,
+    body: Readable,
+    allowId?: (lowerId: string) => boolean,
+  ): Promise<PublishAnswer> {
     const src = this.target();
     const key = this.upstreamKey(headerOf(clientHeaders, 'x-nuget-apikey'));
     const declared = Number(headerOf(clientHeaders, 'content-length') ?? NaN);
@@ -97,6 +109,8 @@ export class Publisher {
     if (!base) {
       throw new NuproxyError('READ_ONLY', `upstream ${src.name} offers no ${kind === 'package' ? 'PackagePublish' : 'SymbolPackagePublish'} resource`, { upstream: src.name });
     }
+    const url = `${base.replace(/\/+$/, '')}/`;
+    if (allowId) return this.pushChecked(src, url, kind, clientHeaders, key, body, allowId);
     const copyPath = join(this.opts.tmpDir, `push-${randomBytes(8).toString('hex')}.nupkg`);
     const abort = new AbortController();
     let limitHit = false;
@@ -125,7 +139,7 @@ export class Publisher {
     try {
       let answer;
       try {
-        answer = await src.send(`${base.replace(/\/+$/, '')}/`, {
+        answer = await src.send(url, {
           method: 'PUT',
           headers: this.headersFor(clientHeaders, key),
           body: toUpstream,
@@ -146,20 +160,56 @@ export class Publisher {
         feeding.catch(() => undefined);
         body.destroy();
       }
-      if (accepted && kind === 'package') {
-        const identity = await readNuspecIdentity(copyPath);
-        if (identity && isValidPackageId(identity.id)) {
-          await this.invalidate(toLowerId(identity.id));
-          this.log.info({ upstream: src.name, id: identity.id, version: identity.version, bytes: seen }, 'package pushed; cached answers for the id dropped');
-        } else {
-          this.log.warn({ upstream: src.name, bytes: seen }, 'package pushed, but its id could not be read: cached answers stay until they expire');
-        }
-      }
+      if (accepted && kind === 'package') await this.pushed(src, await readNuspecIdentity(copyPath), seen);
       return await this.answer(answer, clientHeaders);
     } finally {
       copy.input.destroy();
       await copy.done.catch(() => undefined);
       await rm(copyPath, { force: true });
+    }
+  }
+
+  /** A scoped push: the whole body on disk, its id checked, then sent as one body of known length. */
+  private async pushChecked(
+    src: Upstream,
+    url: string,
+    kind: 'package' | 'symbols',
+    clientHeaders: Record<string, string | string[] | undefined>,
+    key: string | undefined,
+    body: Readable,
+    allowId: (lowerId: string) => boolean,
+  ): Promise<PublishAnswer> {
+    const spool = await spoolPush(body, headerOf(clientHeaders, 'content-type') ?? '', this.opts.tmpDir, this.opts.maxPackageSize);
+    try {
+      const id = spool.identity?.id;
+      if (id === undefined || !isValidPackageId(id)) {
+        throw new NuproxyError('BAD_REQUEST', 'the pushed package has no readable id (.nuspec): a token with id scopes may push only a package whose id can be checked');
+      }
+      if (!allowId(toLowerId(id))) {
+        this.log.info({ upstream: src.name, id, kind }, 'push refused: the id is outside the token\'s scopes (nothing was sent upstream)');
+        throw new NuproxyError('FORBIDDEN', `${id} is outside this token's scopes: it may not be pushed with it`);
+      }
+      const answer = await src.send(url, {
+        method: 'PUT',
+        // the client's headers, with the length of the body as spooled (the client may have sent it chunked)
+        headers: { ...this.headersFor(clientHeaders, key), 'content-length': String(spool.bytes) },
+        body: createReadStream(spool.path),
+        timeoutMs: this.opts.timeoutMs,
+      });
+      if (answer.status >= 200 && answer.status < 300 && kind === 'package') await this.pushed(src, spool.identity, spool.bytes);
+      return await this.answer(answer, clientHeaders);
+    } finally {
+      await spool.remove();
+    }
+  }
+
+  /** After the upstream accepted a package: every cached answer about its id dropped. */
+  private async pushed(src: Upstream, identity: NuspecIdentity | undefined, bytes: number): Promise<void> {
+    if (identity && isValidPackageId(identity.id)) {
+      await this.invalidate(toLowerId(identity.id));
+      this.log.info({ upstream: src.name, id: identity.id, version: identity.version, bytes }, 'package pushed; cached answers for the id dropped');
+    } else {
+      this.log.warn({ upstream: src.name, bytes }, 'package pushed, but its id could not be read: cached answers stay until they expire');
     }
   }
 
@@ -192,56 +242,4 @@ export class Publisher {
 function headerOf(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-/** Passes chunks on while also writing them into `sink`, waiting for it when it asks to. */
-function teeInto(sink: NodeJS.WritableStream): Transform {
-  let open = true;
-  sink.on('error', () => (open = false));
-  sink.on('close', () => (open = false));
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      if (!open || sink.write(chunk)) cb(null, chunk);
-      else sink.once('drain', () => cb(null, chunk));
-    },
-    flush(cb) {
-      if (open) sink.end();
-      cb();
-    },
-  });
-}
-
-/**
- * Where the copy of a pushed package goes: the first multipart part's bytes (what the upstream takes as the
- * package, §5.1), or the raw body when the push is not multipart.
- */
-function packageCopy(contentType: string, path: string): { input: NodeJS.WritableStream & { destroy(): void }; done: Promise<void> } {
-  const file = createWriteStream(path);
-  const fileDone = new Promise<void>((resolve) => {
-    file.on('close', () => resolve());
-    file.on('error', () => resolve());
-  });
-  if (!/^multipart\/form-data/i.test(contentType)) return { input: file, done: fileDone };
-  let parser: busboy.Busboy;
-  try {
-    parser = busboy({ headers: { 'content-type': contentType }, limits: { files: 1, fields: 10, fieldSize: 64 * 1024 } });
-  } catch {
-    file.destroy();
-    const sink = new PassThrough();
-    sink.resume();
-    return { input: sink, done: fileDone };
-  }
-  let taken = false;
-  parser.on('file', (_name, stream) => {
-    // a cut upload makes busboy destroy the part stream with an error: never let that go unhandled
-    stream.on('error', () => file.destroy());
-    if (taken) return stream.resume();
-    taken = true;
-    stream.pipe(file);
-  });
-  parser.on('error', () => file.destroy());
-  parser.on('close', () => {
-    if (!taken) file.end();
-  });
-  return { input: parser, done: fileDone };
 }

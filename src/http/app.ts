@@ -152,6 +152,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     if (auth && incoming) {
       const a = access(auth, incoming, need, { apiKeyIsOurs });
       if ('refuse' in a) {
+        // a known token without the permission: its refused push (or admin action) is logged under its name
+        if (a.who) c.set('token', a.who.name);
         if (a.delayMs > 0) await sleep(a.delayMs);
         throw a.refuse;
       }
@@ -202,7 +204,10 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
   const push = (kind: 'package' | 'symbols') => async (c: Context<Vars>) => {
     const incoming = c.env?.incoming;
     if (!incoming) throw new Error('pushes need the Node server bindings');
-    return publishAnswer(c, await feed.publisher.push(kind, incoming.headers, incoming));
+    // a token limited to some ids: the publisher reads the pushed id first and sends nothing upstream outside them
+    const scope = c.get('principal')?.scope;
+    const allowId = scope ? (lowerId: string) => scope.allows(lowerId) : undefined;
+    return publishAnswer(c, await feed.publisher.push(kind, incoming.headers, incoming, allowId));
   };
   // in passthrough mode the X-NuGet-ApiKey is the upstream's (relayed as is): only Basic or Bearer names the token
   const pusher = needs('push', opts.publishKeyMode === 'mapped');
