@@ -6,7 +6,8 @@ import type { Authenticator, AskOptions } from '../access/authenticator.js';
 import type { Permission, Principal } from '../access/principal.js';
 import { NuproxyError } from '../errors.js';
 
-export type Access = { principal: Principal } | { refuse: NuproxyError; delayMs: number };
+/** `who`: the token refused for lacking the permission (403), so that the access line can still name it. */
+export type Access = { principal: Principal } | { refuse: NuproxyError; delayMs: number; who?: Principal };
 
 const MISSING = 'this feed needs a token: give it as the password in packageSourceCredentials (HTTP Basic), or as X-NuGet-ApiKey';
 const WRONG = 'the token is not valid for this feed';
@@ -25,7 +26,7 @@ export function access(auth: Authenticator, req: Parameters<Authenticator['ident
     if (need === undefined || p.permissions.has(need)) return v;
     // an anonymous request that may not: the challenge, so that the client sends the credentials it has
     if (p.anonymous) return { refuse: new NuproxyError('UNAUTHORIZED', MISSING), delayMs: 0 };
-    return { refuse: forbidden(p, need), delayMs: 0 };
+    return { refuse: forbidden(p, need), delayMs: 0, who: p };
   }
   switch (v.fail) {
     case 'missing':

@@ -168,11 +168,13 @@ describe('publishing with mapped keys', () => {
     expect(upstream.pushes[0]!.headers['x-nuget-apikey']).toBe(UPSTREAM_KEY);
     expect(upstream.requests.every((q) => q.headers['x-nuget-apikey'] !== CLIENT_KEY)).toBe(true);
     const bad = await pushMultipart(`${proxy.url}v3/package/`, makeNupkg({ id: 'Mapped.Lib', version: '2.0.0' }), { 'x-nuget-apikey': 'guess' });
-    expect(bad.status).toBe(403);
+    // a wrong or missing key is no token at all (access control, issue #15): 401 and the challenge
+    expect(bad.status).toBe(401);
+    expect(bad.headers['www-authenticate']).toBe('Basic realm="nuproxy"');
     expect(bad.text).not.toContain('guess');
     expect(upstream.pushes).toHaveLength(1);
     const none = await send(`${proxy.url}v3/package/mapped.lib/1.0.0`, 'DELETE');
-    expect(none.status).toBe(403);
+    expect(none.status).toBe(401);
     const lines = proxy.logs.lines.map((l) => JSON.stringify(l));
     expect(lines.some((l) => l.includes(CLIENT_KEY) || l.includes(UPSTREAM_KEY) || l.includes('guess'))).toBe(false);
     expect(proxy.logs.lines.some((l) => l.method === 'PUT' && l.status === 201)).toBe(true);

@@ -1,0 +1,267 @@
+// Pushes under access control (issue #15): which credential a push carries in each publish.keyMode, the 401/403
+// split, a token's id scopes on push, delete and relist (nothing outside them reaches the upstream), the older
+// publish.keys still working, and no token value in any log line.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeNupkg } from '../support/nupkg.js';
+import { startTestUpstream, INVALID_KEY_MESSAGE, type TestUpstream } from '../support/upstream.js';
+import { startTestProxy, type TestProxy } from '../support/proxy.js';
+import { get } from '../support/http.js';
+import { pushMultipart, send } from '../support/push.js';
+import { waitForEmptyTmp } from '../support/cache-audit.js';
+import { hashKey } from '../../src/feed/publish.js';
+
+const UPSTREAM_KEY = 'upstream-key-7f3a9c2e51';
+const PUSHER = 'tok-pusher-5b8e1d07c4a6';
+const READER = 'tok-reader-93c2aa61f0de';
+const SCOPED = 'tok-scoped-1e7d44b9a035';
+const LEGACY = 'tok-legacy-c60f2b8d7e19';
+const GUESS = 'tok-guess-0a0a0a0a0a0a';
+const SECRETS = [UPSTREAM_KEY, PUSHER, READER, SCOPED, LEGACY, GUESS];
+
+const basic = (token: string): string => `Basic ${Buffer.from(`anyone:${token}`).toString('base64')}`;
+const pkg = (id: string, version = '1.0.0'): Uint8Array => makeNupkg({ id, version });
+
+const tokens = [
+  { name: 'pusher', sha256: hashKey(PUSHER), permissions: ['read', 'push'] },
+  { name: 'reader', sha256: hashKey(READER), permissions: ['read'] },
+  { name: 'contoso-team', sha256: hashKey(SCOPED), permissions: ['read', 'push'], scopes: ['Contoso.*'] },
+];
+
+/** The access lines of the framework's routes (method, path, status, and the token's name as principal). */
+function accessLines(proxy: TestProxy): { method: string; path: string; status: number; principal?: string }[] {
+  return proxy.logs.lines.filter((l) => typeof l.method === 'string' && typeof l.status === 'number') as never;
+}
+
+/** No captured log line holds any of the secrets, in any form pino wrote it. */
+function expectNoSecretLogged(proxy: TestProxy): void {
+  const lines = proxy.logs.raw().split('\n');
+  expect(lines.length).toBeGreaterThan(1);
+  for (const line of lines) for (const s of [...SECRETS, ...SECRETS.map((x) => Buffer.from(`anyone:${x}`).toString('base64'))]) expect(line).not.toContain(s);
+}
+
+describe('mapped keys: X-NuGet-ApiKey is a nuproxy token', () => {
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+
+  beforeAll(async () => {
+    upstream = await startTestUpstream({ packages: [pkg('Contoso.Lib')], publish: { apiKey: UPSTREAM_KEY } });
+    proxy = await startTestProxy({
+      upstreams: [{ name: 'company', serviceIndex: upstream.serviceIndexUrl, writable: true }],
+      config: {
+        access: { tokens },
+        publish: { keyMode: 'mapped', keys: [{ name: 'legacy-ci', sha256: hashKey(LEGACY) }], upstreamKeyEnv: 'PUSH_KEY', maxPackageSize: '1MB' },
+      },
+      env: { PUSH_KEY: UPSTREAM_KEY },
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  it('an access token with push pushes (201), and the upstream gets only its own key', async () => {
+    const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Lib'), { 'x-nuget-apikey': PUSHER });
+    expect(r.status, r.text).toBe(201);
+    expect(upstream.pushes.map((p) => `${p.id}@${p.version}`)).toEqual(['Team.Lib@1.0.0']);
+    expect(upstream.pushes[0]!.headers['x-nuget-apikey']).toBe(UPSTREAM_KEY);
+    expect(upstream.requests.some((q) => JSON.stringify(q.headers).includes(PUSHER))).toBe(false);
+    expect(accessLines(proxy)).toContainEqual(expect.objectContaining({ method: 'PUT', status: 201, principal: 'pusher' }));
+  });
+
+  it('the older publish.keys still push, and start-up says they are tokens now', async () => {
+    expect(proxy.logs.lines).toContainEqual(expect.objectContaining({ level: 30, msg: expect.stringContaining('publish.keys are access tokens with the push permission') }));
+    const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Legacy'), { 'x-nuget-apikey': LEGACY });
+    expect(r.status, r.text).toBe(201);
+    expect(upstream.pushes.at(-1)).toMatchObject({ id: 'Team.Legacy', headers: expect.objectContaining({ 'x-nuget-apikey': UPSTREAM_KEY }) });
+    expect(accessLines(proxy)).toContainEqual(expect.objectContaining({ method: 'PUT', status: 201, principal: 'legacy-ci' }));
+  });
+
+  it('a wrong or missing key: 401 with the Basic challenge, and nothing reaches the upstream', async () => {
+    const before = upstream.publishAttempts.length;
+    const wrong = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Lib', '2.0.0'), { 'x-nuget-apikey': GUESS });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers['www-authenticate']).toBe('Basic realm="nuproxy"');
+    expect(JSON.parse(wrong.text)).toMatchObject({ error: 'unauthorized' });
+    expect(wrong.text).not.toContain(GUESS);
+    const none = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Lib', '2.0.0'));
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Basic realm="nuproxy"');
+    expect((await send(`${proxy.url}v3/package/team.lib/1.0.0`, 'DELETE')).status).toBe(401);
+    expect((await send(`${proxy.url}v3/package/team.lib/1.0.0`, 'POST', { 'x-nuget-apikey': GUESS })).status).toBe(401);
+    expect(upstream.publishAttempts).toHaveLength(before);
+  });
+
+  it('a token without push: 403, and nothing reaches the upstream', async () => {
+    const before = upstream.publishAttempts.length;
+    const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Lib', '3.0.0'), { 'x-nuget-apikey': READER });
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.text)).toMatchObject({ error: 'forbidden' });
+    expect(r.text).toContain('push');
+    expect((await send(`${proxy.url}v3/package/team.lib/1.0.0`, 'DELETE', { 'x-nuget-apikey': READER })).status).toBe(403);
+    expect(upstream.publishAttempts).toHaveLength(before);
+    expect(accessLines(proxy)).toContainEqual(expect.objectContaining({ method: 'PUT', status: 403, principal: 'reader' }));
+  });
+
+  it('a scoped token pushes inside its scopes: the whole package reaches the upstream and is restorable at once', async () => {
+    expect((await get(`${proxy.url}v3/flat/contoso.lib/index.json`)).json()).toEqual({ versions: ['1.0.0'] }); // now cached
+    const bytes = pkg('Contoso.Lib', '1.1.0');
+    const r = await pushMultipart(`${proxy.url}v3/package/`, bytes, { 'x-nuget-apikey': SCOPED, 'x-nuget-client-version': '6.12.1' });
+    expect(r.status, r.text).toBe(201);
+    const pushed = upstream.pushes.at(-1)!;
+    expect(pushed).toMatchObject({ id: 'Contoso.Lib', version: '1.1.0', bytes: bytes.length });
+    expect(pushed.headers).toMatchObject({ 'x-nuget-apikey': UPSTREAM_KEY, 'x-nuget-client-version': '6.12.1' });
+    // spooled: sent as one body of known length, the client's multipart framing unchanged
+    expect(pushed.headers['transfer-encoding']).toBeUndefined();
+    expect(Number(pushed.headers['content-length'])).toBeGreaterThan(bytes.length);
+    expect(String(pushed.headers['content-type'])).toMatch(/^multipart\/form-data; boundary=/);
+    expect((await get(`${proxy.url}v3/flat/contoso.lib/index.json`)).json()).toEqual({ versions: ['1.0.0', '1.1.0'] });
+    expect(accessLines(proxy)).toContainEqual(expect.objectContaining({ method: 'PUT', status: 201, principal: 'contoso-team' }));
+    expect(await waitForEmptyTmp(proxy.cacheDir)).toEqual([]);
+  });
+
+  it('a scoped token pushing an id outside its scopes: 403, and not one request reaches the upstream', async () => {
+    const attempts = upstream.publishAttempts.length;
+    const requests = upstream.requests.length;
+    const pushesBefore = upstream.pushes.length;
+    const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Fabrikam.Lib'), { 'x-nuget-apikey': SCOPED });
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.text)).toMatchObject({ error: 'forbidden', message: expect.stringContaining('Fabrikam.Lib is outside') });
+    const symbols = await pushMultipart(`${proxy.url}v3/symbolpackage/`, pkg('Fabrikam.Lib'), { 'x-nuget-apikey': SCOPED });
+    expect(symbols.status).toBe(403);
+    // the id is read from the package, not from anything the client says about it
+    const sneaky = await pushMultipart(`${proxy.url}v3/package/?id=Contoso.Lib`, pkg('Fabrikam.Sneaky'), { 'x-nuget-apikey': SCOPED });
+    expect(sneaky.status).toBe(403);
+    expect(upstream.publishAttempts).toHaveLength(attempts);
+    expect(upstream.pushes).toHaveLength(pushesBefore);
+    expect(upstream.requests.slice(requests).filter((q) => q.method !== 'GET')).toEqual([]);
+    expect(upstream.isListed('Fabrikam.Lib', '1.0.0')).toBeUndefined();
+    expect(accessLines(proxy)).toContainEqual(expect.objectContaining({ method: 'PUT', status: 403, principal: 'contoso-team' }));
+    // the spooled body and the copy are gone
+    expect(await waitForEmptyTmp(proxy.cacheDir)).toEqual([]);
+  });
+
+  it('a scoped push that is no package (400) or is too large (413) reaches the upstream neither', async () => {
+    const attempts = upstream.publishAttempts.length;
+    const junk = await pushMultipart(`${proxy.url}v3/package/`, Buffer.from('not a zip at all'), { 'x-nuget-apikey': SCOPED });
+    expect(junk.status).toBe(400);
+    expect(JSON.parse(junk.text)).toMatchObject({ error: 'bad_request' });
+    const big = makeNupkg({ id: 'Contoso.Huge', version: '1.0.0', padBytes: 2 * 1024 * 1024 });
+    const huge = await pushMultipart(`${proxy.url}v3/package/`, big, { 'x-nuget-apikey': SCOPED });
+    expect(huge.status).toBe(413);
+    expect(upstream.publishAttempts).toHaveLength(attempts);
+    expect(await waitForEmptyTmp(proxy.cacheDir)).toEqual([]);
+    // the proxy still serves, and still pushes in scope
+    expect((await pushMultipart(`${proxy.url}v3/package/`, pkg('Contoso.Lib', '1.2.0'), { 'x-nuget-apikey': SCOPED })).status).toBe(201);
+  });
+
+  it('delete and relist by a scoped token: inside its scopes passed on, outside 403 with nothing sent', async () => {
+    const attempts = upstream.publishAttempts.length;
+    expect((await send(`${proxy.url}v3/package/Team.Lib/1.0.0`, 'DELETE', { 'x-nuget-apikey': SCOPED })).status).toBe(403);
+    expect((await send(`${proxy.url}v3/package/Team.Lib/1.0.0`, 'POST', { 'x-nuget-apikey': SCOPED })).status).toBe(403);
+    expect(upstream.publishAttempts).toHaveLength(attempts);
+    expect(upstream.isListed('Team.Lib', '1.0.0')).toBe(true);
+    expect((await send(`${proxy.url}v3/package/contoso.lib/1.1.0`, 'DELETE', { 'x-nuget-apikey': SCOPED })).status).toBe(204);
+    expect(upstream.isListed('Contoso.Lib', '1.1.0')).toBe(false);
+    expect((await send(`${proxy.url}v3/package/contoso.lib/1.1.0`, 'POST', { 'x-nuget-apikey': SCOPED })).status).toBe(200);
+    expect(upstream.isListed('Contoso.Lib', '1.1.0')).toBe(true);
+    expect(accessLines(proxy)).toContainEqual(expect.objectContaining({ method: 'DELETE', status: 204, principal: 'contoso-team' }));
+  });
+
+  it('no log line holds a token, the upstream key or a wrong guess', () => {
+    expectNoSecretLogged(proxy);
+  });
+});
+
+describe('pass-through keys with access.anonymous false: the token comes by HTTP Basic or Bearer', () => {
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+
+  beforeAll(async () => {
+    upstream = await startTestUpstream({ publish: { apiKey: UPSTREAM_KEY } });
+    proxy = await startTestProxy({
+      upstreams: [{ name: 'company', serviceIndex: upstream.serviceIndexUrl, writable: true }],
+      config: { access: { anonymous: false, tokens } },
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  it("Basic with a push token: 201, the client's X-NuGet-ApiKey relayed and the token not", async () => {
+    const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Pass'), { authorization: basic(PUSHER), 'x-nuget-apikey': UPSTREAM_KEY });
+    expect(r.status, r.text).toBe(201);
+    const seen = upstream.pushes.at(-1)!.headers;
+    expect(seen['x-nuget-apikey']).toBe(UPSTREAM_KEY);
+    expect(seen.authorization).toBeUndefined();
+    expect(accessLines(proxy)).toContainEqual(expect.objectContaining({ method: 'PUT', status: 201, principal: 'pusher' }));
+    const bearer = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Pass', '1.1.0'), { authorization: `Bearer ${PUSHER}`, 'x-nuget-apikey': UPSTREAM_KEY });
+    expect(bearer.status, bearer.text).toBe(201);
+  });
+
+  it("the upstream still judges the relayed key: a wrong one gets the upstream's refusal", async () => {
+    const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Pass', '2.0.0'), { authorization: basic(PUSHER), 'x-nuget-apikey': GUESS });
+    expect(r.status).toBe(403);
+    expect(r.text).toContain(INVALID_KEY_MESSAGE);
+  });
+
+  it('no Basic: 401 with the challenge, even with the upstream key (it is not a nuproxy token here)', async () => {
+    const before = upstream.publishAttempts.length;
+    const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Pass', '3.0.0'), { 'x-nuget-apikey': UPSTREAM_KEY });
+    expect(r.status).toBe(401);
+    expect(r.headers['www-authenticate']).toBe('Basic realm="nuproxy"');
+    // a nuproxy token as X-NuGet-ApiKey is the upstream's key in this mode, not a credential
+    expect((await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Pass', '3.0.0'), { 'x-nuget-apikey': PUSHER })).status).toBe(401);
+    expect((await send(`${proxy.url}v3/package/team.pass/1.0.0`, 'DELETE', { 'x-nuget-apikey': UPSTREAM_KEY })).status).toBe(401);
+    const wrong = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Pass', '3.0.0'), { authorization: basic(GUESS), 'x-nuget-apikey': UPSTREAM_KEY });
+    expect(wrong.status).toBe(401);
+    expect(upstream.publishAttempts).toHaveLength(before);
+  });
+
+  it('Basic with a read token: 403', async () => {
+    const before = upstream.publishAttempts.length;
+    const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Pass', '4.0.0'), { authorization: basic(READER), 'x-nuget-apikey': UPSTREAM_KEY });
+    expect(r.status).toBe(403);
+    expect(upstream.publishAttempts).toHaveLength(before);
+  });
+
+  it('no log line holds a token, the upstream key or a wrong guess', () => {
+    expectNoSecretLogged(proxy);
+  });
+});
+
+describe('pass-through keys with anonymous reads: pushes as before, scoped tokens still held to their scopes', () => {
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+
+  beforeAll(async () => {
+    upstream = await startTestUpstream({ publish: { apiKey: UPSTREAM_KEY } });
+    proxy = await startTestProxy({
+      upstreams: [{ name: 'company', serviceIndex: upstream.serviceIndexUrl, writable: true }],
+      config: { access: { tokens } },
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  it('an anonymous push goes to the upstream, which judges its key', async () => {
+    expect((await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Open'), { 'x-nuget-apikey': UPSTREAM_KEY })).status).toBe(201);
+    const wrong = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Open', '2.0.0'), { 'x-nuget-apikey': GUESS });
+    expect(wrong.status).toBe(403);
+    expect(wrong.text).toContain(INVALID_KEY_MESSAGE);
+    expect(upstream.pushes.map((p) => p.id)).toEqual(['Team.Open']);
+  });
+
+  it('a scoped token by Basic: its own ids pushed, others 403 with nothing sent', async () => {
+    const ok = await pushMultipart(`${proxy.url}v3/package/`, pkg('Contoso.Open'), { authorization: basic(SCOPED), 'x-nuget-apikey': UPSTREAM_KEY });
+    expect(ok.status, ok.text).toBe(201);
+    expect(upstream.pushes.at(-1)).toMatchObject({ id: 'Contoso.Open', headers: expect.objectContaining({ 'x-nuget-apikey': UPSTREAM_KEY }) });
+    const before = upstream.publishAttempts.length;
+    const out = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Open', '3.0.0'), { authorization: basic(SCOPED), 'x-nuget-apikey': UPSTREAM_KEY });
+    expect(out.status).toBe(403);
+    expect(upstream.publishAttempts).toHaveLength(before);
+    expectNoSecretLogged(proxy);
+  });
+});
