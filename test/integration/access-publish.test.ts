@@ -1,13 +1,16 @@
 // Pushes under access control (issue #15): which credential a push carries in each publish.keyMode, the 401/403
 // split, a token's id scopes on push, delete and relist (nothing outside them reaches the upstream), the older
 // publish.keys still working, and no token value in any log line.
+import { request } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeNupkg } from '../support/nupkg.js';
 import { startTestUpstream, INVALID_KEY_MESSAGE, type TestUpstream } from '../support/upstream.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
 import { pushMultipart, send } from '../support/push.js';
-import { waitForEmptyTmp } from '../support/cache-audit.js';
+import { filesIn, waitForEmptyTmp } from '../support/cache-audit.js';
+import { waitFor } from '../support/wait.js';
 import { hashKey } from '../../src/feed/publish.js';
 
 const UPSTREAM_KEY = 'upstream-key-7f3a9c2e51';
@@ -110,7 +113,7 @@ describe('mapped keys: X-NuGet-ApiKey is a nuproxy token', () => {
     const pushed = upstream.pushes.at(-1)!;
     expect(pushed).toMatchObject({ id: 'Contoso.Lib', version: '1.1.0', bytes: bytes.length });
     expect(pushed.headers).toMatchObject({ 'x-nuget-apikey': UPSTREAM_KEY, 'x-nuget-client-version': '6.12.1' });
-    // spooled: sent as one body of known length, the client's multipart framing unchanged
+    // sent with its length (the client's was chunked), the client's multipart framing unchanged
     expect(pushed.headers['transfer-encoding']).toBeUndefined();
     expect(Number(pushed.headers['content-length'])).toBeGreaterThan(bytes.length);
     expect(String(pushed.headers['content-type'])).toMatch(/^multipart\/form-data; boundary=/);
@@ -152,6 +155,32 @@ describe('mapped keys: X-NuGet-ApiKey is a nuproxy token', () => {
     expect(await waitForEmptyTmp(proxy.cacheDir)).toEqual([]);
     // the proxy still serves, and still pushes in scope
     expect((await pushMultipart(`${proxy.url}v3/package/`, pkg('Contoso.Lib', '1.2.0'), { 'x-nuget-apikey': SCOPED })).status).toBe(201);
+  });
+
+  it('a scoped symbol package inside the scopes goes to SymbolPackagePublish', async () => {
+    const r = await pushMultipart(`${proxy.url}v3/symbolpackage/`, makeNupkg({ id: 'Contoso.Lib', version: '1.1.0', description: 'symbols' }), { 'x-nuget-apikey': SCOPED });
+    expect(r.status, r.text).toBe(201);
+    expect(upstream.symbolPushes.map((p) => `${p.id}@${p.version}`)).toEqual(['Contoso.Lib@1.1.0']);
+  });
+
+  it('a client that drops its scoped push midway: nothing reaches the upstream and the spool is removed', async () => {
+    const attempts = upstream.publishAttempts.length;
+    const u = new URL(`${proxy.url}v3/package/`);
+    const bytes = makeNupkg({ id: 'Contoso.Dropped', version: '1.0.0', padBytes: 256 * 1024 });
+    const head = Buffer.from('--b\r\nContent-Disposition: form-data; name=package; filename=package.nupkg\r\n\r\n');
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', headers: { 'content-type': 'multipart/form-data; boundary=b', 'transfer-encoding': 'chunked', 'x-nuget-apikey': SCOPED } });
+    let answered: number | undefined;
+    req.on('response', (res) => (answered = res.statusCode));
+    req.on('error', () => undefined);
+    const gone = new Promise<void>((resolve) => req.once('close', () => resolve()));
+    req.write(Buffer.concat([head, Buffer.from(bytes.subarray(0, bytes.length - 1000))]));
+    await waitFor('the proxy spooling the push', async () => (await filesIn(join(proxy.cacheDir, '.tmp'))).some((f) => f.name.endsWith('.body') && f.size > 0));
+    req.destroy();
+    await gone;
+    expect(await waitForEmptyTmp(proxy.cacheDir)).toEqual([]);
+    expect(answered).toBeUndefined();
+    expect(upstream.publishAttempts).toHaveLength(attempts);
+    expect((await get(proxy.index)).status).toBe(200);
   });
 
   it('delete and relist by a scoped token: inside its scopes passed on, outside 403 with nothing sent', async () => {
