@@ -4,7 +4,7 @@ import { getRequestListener, RequestError, type HttpBindings } from '@hono/node-
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Feed } from '../feed/feed.js';
 import type { Logger, Redactor } from '../log.js';
-import { badRequest, errorResponse, notFound } from './errors.js';
+import { badRequest, errorPayload, errorResponse, notFound } from './errors.js';
 import { checkRawPath, parseId, parseVersionParam } from './input.js';
 import { publicBase, type BaseOptions } from './public-base.js';
 import { createReadRoutes } from './read-routes.js';
@@ -201,6 +201,40 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     res.end(a.body);
     return RESPONSE_ALREADY_SENT;
   };
+  // in passthrough mode the X-NuGet-ApiKey is the upstream's (relayed as is): only Basic or Bearer names the token
+  const pusher = needs('push', opts.publishKeyMode === 'mapped');
+  /**
+   * A publish route behind the push check. nuproxy's own refusal (401, 403, 400, 413, …) says why in its reason
+   * phrase too, like the upstreams' refusals relayed: `dotnet nuget push` prints only that ("… 403 (<reason>)"),
+   * never the JSON body.
+   */
+  const publishing = (handler: (c: Context<Vars>) => Promise<Response>) => async (c: Context<Vars>): Promise<Response> => {
+    let res: Response | undefined;
+    try {
+      await pusher(c, async () => {
+        res = await handler(c);
+      });
+      return res ?? c.body(null, 500);
+    } catch (err) {
+      return publishRefusal(c, err);
+    }
+  };
+  const publishRefusal = (c: Context<Vars>, err: unknown): Response => {
+    const p = errorPayload(err, secrets);
+    c.set('errorCode', p.code);
+    if (p.unexpected) c.set('error', err);
+    const res = c.env?.outgoing;
+    if (!res || res.headersSent) return errorResponse(c, err, secrets);
+    const body = Buffer.from(JSON.stringify(p.body));
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(body.length), ...p.headers };
+    if (c.env?.incoming && !c.env.incoming.complete) headers.connection = 'close';
+    // printable ASCII only; the message is nuproxy's own, with the configured secrets already cut out
+    const reason = p.unexpected ? '' : String(p.body.message).replace(/[^\t\x20-\x7e]/g, '').slice(0, 300);
+    if (reason) res.writeHead(p.status, reason, headers);
+    else res.writeHead(p.status, headers);
+    res.end(body);
+    return RESPONSE_ALREADY_SENT;
+  };
   const push = (kind: 'package' | 'symbols') => async (c: Context<Vars>) => {
     const incoming = c.env?.incoming;
     if (!incoming) throw new Error('pushes need the Node server bindings');
@@ -209,10 +243,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     const allowId = scope ? (lowerId: string) => scope.allows(lowerId) : undefined;
     return publishAnswer(c, await feed.publisher.push(kind, incoming.headers, incoming, allowId));
   };
-  // in passthrough mode the X-NuGet-ApiKey is the upstream's (relayed as is): only Basic or Bearer names the token
-  const pusher = needs('push', opts.publishKeyMode === 'mapped');
-  for (const path of ['/v3/package', '/v3/package/']) app.put(path, pusher, push('package'));
-  for (const path of ['/v3/symbolpackage', '/v3/symbolpackage/']) app.put(path, pusher, push('symbols'));
+  for (const path of ['/v3/package', '/v3/package/']) app.put(path, publishing(push('package')));
+  for (const path of ['/v3/symbolpackage', '/v3/symbolpackage/']) app.put(path, publishing(push('symbols')));
   const deleteOrRelist = (method: 'DELETE' | 'POST') => async (c: Context<Vars>) => {
     const rawId = c.req.param('id') ?? '';
     const rawVersion = c.req.param('version') ?? '';
@@ -222,8 +254,8 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
     if (who?.scope && !who.scope.allows(lid)) throw new NuproxyError('FORBIDDEN', `token ${who.name} may not publish ${rawId}: it is outside the token's scopes`);
     return publishAnswer(c, await feed.publisher.deleteOrRelist(method, rawId, rawVersion, c.env?.incoming?.headers ?? {}));
   };
-  app.delete('/v3/package/:id/:version', pusher, deleteOrRelist('DELETE'));
-  app.post('/v3/package/:id/:version', pusher, deleteOrRelist('POST'));
+  app.delete('/v3/package/:id/:version', publishing(deleteOrRelist('DELETE')));
+  app.post('/v3/package/:id/:version', publishing(deleteOrRelist('POST')));
 
   // quotes each upstream's error message, which is upstream text; an id outside the token's scope: not found
   app.get('/explain/:id', needs('read'), async (c) => {

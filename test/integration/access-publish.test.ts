@@ -85,6 +85,7 @@ describe('mapped keys: X-NuGet-ApiKey is a nuproxy token', () => {
     expect(wrong.status).toBe(401);
     expect(wrong.headers['www-authenticate']).toBe('Basic realm="nuproxy"');
     expect(JSON.parse(wrong.text)).toMatchObject({ error: 'unauthorized' });
+    expect(wrong.statusMessage).toBe('the token is not valid for this feed');
     expect(wrong.text).not.toContain(GUESS);
     const none = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Lib', '2.0.0'));
     expect(none.status).toBe(401);
@@ -99,8 +100,10 @@ describe('mapped keys: X-NuGet-ApiKey is a nuproxy token', () => {
     const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Team.Lib', '3.0.0'), { 'x-nuget-apikey': READER });
     expect(r.status).toBe(403);
     expect(JSON.parse(r.text)).toMatchObject({ error: 'forbidden' });
-    expect(r.text).toContain('push');
-    expect((await send(`${proxy.url}v3/package/team.lib/1.0.0`, 'DELETE', { 'x-nuget-apikey': READER })).status).toBe(403);
+    expect(r.statusMessage).toBe('token reader does not have the push permission');
+    const del = await send(`${proxy.url}v3/package/team.lib/1.0.0`, 'DELETE', { 'x-nuget-apikey': READER });
+    expect(del.status).toBe(403);
+    expect(del.statusMessage).toBe('token reader does not have the push permission');
     expect(upstream.publishAttempts).toHaveLength(before);
     expect(accessLines(proxy)).toContainEqual(expect.objectContaining({ method: 'PUT', status: 403, principal: 'reader' }));
   });
@@ -129,6 +132,8 @@ describe('mapped keys: X-NuGet-ApiKey is a nuproxy token', () => {
     const r = await pushMultipart(`${proxy.url}v3/package/`, pkg('Fabrikam.Lib'), { 'x-nuget-apikey': SCOPED });
     expect(r.status).toBe(403);
     expect(JSON.parse(r.text)).toMatchObject({ error: 'forbidden', message: expect.stringContaining('Fabrikam.Lib is outside') });
+    // the reason phrase says it too: the NuGet client prints only that
+    expect(r.statusMessage).toBe(JSON.parse(r.text).message);
     const symbols = await pushMultipart(`${proxy.url}v3/symbolpackage/`, pkg('Fabrikam.Lib'), { 'x-nuget-apikey': SCOPED });
     expect(symbols.status).toBe(403);
     // the id is read from the package, not from anything the client says about it

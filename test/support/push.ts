@@ -11,7 +11,7 @@ export function pushMultipart(
   url: string,
   bytes: Uint8Array | (() => AsyncIterable<Uint8Array>),
   headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+): Promise<{ status: number; statusMessage: string; headers: Record<string, string | string[] | undefined>; text: string }> {
   const boundary = `----nuproxy${randomBytes(8).toString('hex')}`;
   const u = new URL(url);
   return new Promise((resolve, reject) => {
@@ -22,7 +22,7 @@ export function pushMultipart(
         answered = true;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       },
     );
@@ -53,13 +53,13 @@ export function pushMultipart(
   });
 }
 
-export async function send(url: string, method: 'DELETE' | 'POST', headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+export async function send(url: string, method: 'DELETE' | 'POST', headers: Record<string, string> = {}): Promise<{ status: number; statusMessage: string; text: string }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request({ host: u.hostname, port: u.port, path: u.pathname, method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', text: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('error', reject);
     req.end();
