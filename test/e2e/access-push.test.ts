@@ -7,8 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/feed/publish.js';
-import { createProject, removeProject, runDotnet, skipReason, type DotnetProject } from '../support/dotnet.js';
-import { escapeXml, makeNupkg } from '../support/nupkg.js';
+import { createProject, credentialsXml, removeProject, runDotnet, skipReason, type DotnetProject } from '../support/dotnet.js';
+import { makeNupkg } from '../support/nupkg.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { startTestUpstream, type TestUpstream } from '../support/upstream.js';
 
@@ -41,16 +41,8 @@ async function packageFile(project: DotnetProject, id: string, version: string):
 async function addCredentials(project: DotnetProject, password: string): Promise<void> {
   const file = join(project.dir, 'NuGet.Config');
   const xml = await readFile(file, 'utf8');
-  const credentials = [
-    '  <packageSourceCredentials>',
-    '    <test-source>',
-    '      <add key="Username" value="build-agent" />',
-    `      <add key="ClearTextPassword" value="${escapeXml(password)}" />`,
-    '    </test-source>',
-    '  </packageSourceCredentials>',
-    '</configuration>',
-  ].join('\n');
-  await writeFile(file, xml.replace('</configuration>', credentials));
+  const section = credentialsXml('test-source', { username: 'build-agent', password }).join('\n');
+  await writeFile(file, xml.replace('</configuration>', `${section}\n</configuration>`));
 }
 
 function expectNoSecret(proxy: TestProxy, printed: string): void {
