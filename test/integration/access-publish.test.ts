@@ -162,6 +162,25 @@ describe('mapped keys: X-NuGet-ApiKey is a nuproxy token', () => {
     expect((await pushMultipart(`${proxy.url}v3/package/`, pkg('Contoso.Lib', '1.2.0'), { 'x-nuget-apikey': SCOPED })).status).toBe(201);
   });
 
+  it('a scoped push of a bare .nupkg body (not multipart) is checked the same way', async () => {
+    const put = (bytes: Uint8Array): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const u = new URL(`${proxy.url}v3/package/`);
+        const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'x-nuget-apikey': SCOPED } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(bytes);
+      });
+    const attempts = upstream.publishAttempts.length;
+    expect(await put(pkg('Fabrikam.Raw'))).toBe(403);
+    expect(upstream.publishAttempts).toHaveLength(attempts);
+    const bytes = pkg('Contoso.Raw');
+    expect(await put(bytes)).toBe(201);
+    expect(upstream.pushes.at(-1)).toMatchObject({ id: 'Contoso.Raw', bytes: bytes.length });
+  });
+
   it('a scoped symbol package inside the scopes goes to SymbolPackagePublish', async () => {
     const r = await pushMultipart(`${proxy.url}v3/symbolpackage/`, makeNupkg({ id: 'Contoso.Lib', version: '1.1.0', description: 'symbols' }), { 'x-nuget-apikey': SCOPED });
     expect(r.status, r.text).toBe(201);
