@@ -100,7 +100,9 @@ export class Authenticator {
       const hit = this.memo.get(auth);
       if (hit) return { principal: hit };
       presented = credentialOf(auth);
-      if (presented === undefined) return this.failed(req);
+      // .NET answers a challenge it has no credentials for with empty Basic ones ("Og==", ":"): that is no
+      // token, not a wrong one (neither counted by the throttle nor told "not valid")
+      if (presented === undefined && !emptyBasic(auth)) return this.failed(req);
     } else {
       const key = h['x-nuget-apikey'];
       if (typeof key === 'string' && key.length > 0 && ask.apiKeyIsOurs) {
@@ -162,6 +164,14 @@ export function credentialOf(auth: string): string | undefined {
   if (colon < 0) return undefined;
   const password = text.slice(colon + 1);
   return password.length > 0 ? password : undefined;
+}
+
+/** Basic with an empty password (and any user name, usually empty too). */
+function emptyBasic(auth: string): boolean {
+  const m = /^Basic[ \t]+([A-Za-z0-9+/]*={0,2})[ \t]*$/i.exec(auth);
+  if (!m) return false;
+  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+  return text === '' || text.endsWith(':') && text.indexOf(':') === text.length - 1;
 }
 
 /** Whether `p` has `permission`. */

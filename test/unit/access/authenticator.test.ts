@@ -60,6 +60,16 @@ describe('Authenticator.identify', () => {
     expect('principal' in open && open.principal.anonymous && [...open.principal.permissions]).toEqual(['read']);
     expect(nameOf(auth(false).identify(req({}), ours))).toBe('fail:missing');
   });
+  it('empty Basic credentials (what .NET sends when it has none) are no token, not a wrong one', () => {
+    const a = new Authenticator({ anonymous: false, tokens: [], throttle: { free: 0 } });
+    for (const h of ['Basic Og==', `Basic ${Buffer.from('user:').toString('base64')}`, 'Basic ']) {
+      expect(nameOf(a.identify(req({ authorization: h }, '10.7.7.7'), ours)), h).toBe('fail:missing');
+    }
+    expect(nameOf(auth(true).identify(req({ authorization: 'Basic Og==' }), ours))).toBe('anonymous');
+    // and nothing was counted against the address
+    const wrong = a.identify(req({ authorization: 'Bearer nope' }, '10.7.7.7'), ours);
+    expect('delayMs' in wrong && wrong.delayMs).toBe(250); // the first failure past free: 0 (an earlier count would double it)
+  });
   it('a wrong token is wrong even where anonymous reads are allowed (never silently anonymous)', () => {
     expect(nameOf(auth(true).identify(req({ authorization: basic('me', 'guess') }), ours))).toBe('fail:wrong');
     expect(nameOf(auth(true).identify(req({ authorization: 'Basic %%%' }), ours))).toBe('fail:wrong');
