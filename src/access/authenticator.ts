@@ -55,16 +55,18 @@ export class Authenticator {
   readonly anonymousPrincipal: Principal;
 
   constructor(private readonly opts: AuthenticatorOptions) {
+    const anon: Permission[] = opts.anonymous ? ['read', ...(opts.anonymousExtra ?? [])] : [];
     for (const t of opts.tokens) {
-      const p: Principal = { name: t.name, anonymous: false, permissions: new Set(t.permissions), scope: idScope(t.scopes) };
+      // a token never may less than no token: while anonymous reads are on, an admin-only token still reads
+      // (within its scopes, which are the token's)
+      const p: Principal = { name: t.name, anonymous: false, permissions: new Set([...t.permissions, ...anon]), scope: idScope(t.scopes) };
       this.byName.set(t.name, p);
       if (t.sha256 !== undefined) {
         const hex = t.sha256.toLowerCase();
         if (!this.byDigest.has(hex)) this.byDigest.set(hex, { digest: Buffer.from(hex, 'hex'), principal: p });
       }
     }
-    const anon = new Set<Permission>(opts.anonymous ? ['read', ...(opts.anonymousExtra ?? [])] : []);
-    this.anonymousPrincipal = { name: 'anonymous', anonymous: true, permissions: anon, scope: undefined };
+    this.anonymousPrincipal = { name: 'anonymous', anonymous: true, permissions: new Set(anon), scope: undefined };
     this.throttle = new FailureThrottle(opts.throttle);
   }
 

@@ -55,6 +55,14 @@ describe('Authenticator.identify', () => {
     expect(nameOf(a.identify(req({ authorization: `Bearer ${CI}` }), ours))).toBe('ci');
     expect(nameOf(a.identify(req({ 'x-nuget-apikey': CI }), ours))).toBe('ci');
   });
+  it('while anonymous reads are on, a token without read may read too (never less than no token)', () => {
+    const a = new Authenticator({ anonymous: true, tokens: [{ name: 'ops', sha256: sha(CI), permissions: ['admin'], scopes: [] }] });
+    const v = a.identify(req({ authorization: `Bearer ${CI}` }), ours);
+    expect('principal' in v && [...v.principal.permissions].sort()).toEqual(['admin', 'read']);
+    const closed = new Authenticator({ anonymous: false, tokens: [{ name: 'ops', sha256: sha(CI), permissions: ['admin'], scopes: [] }] });
+    const w = closed.identify(req({ authorization: `Bearer ${CI}` }), ours);
+    expect('principal' in w && [...w.principal.permissions]).toEqual(['admin']);
+  });
   it('without credentials: anonymous (read only) when allowed, else missing', () => {
     const open = auth(true).identify(req({}), ours);
     expect('principal' in open && open.principal.anonymous && [...open.principal.permissions]).toEqual(['read']);
