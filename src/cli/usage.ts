@@ -2,6 +2,7 @@ import { ENV_OVERRIDES } from '../config/load.js';
 import { EXPORT_USAGE, IMPORT_USAGE } from './bundle.js';
 import { WARM_USAGE } from './warm.js';
 import { PRUNE_USAGE } from './prune.js';
+import { ADVISORIES_USAGE } from './advisories.js';
 
 /**
  * The help texts of the CLI: `nuproxy --help` and `nuproxy <command> --help` (or `-h`, or `nuproxy help
@@ -27,6 +28,8 @@ Usage:
   nuproxy export [--config FILE] <out.tar> [--since <manifest.json>] [--json]
   nuproxy import [--config FILE] <bundle.tar> [--json]
   nuproxy prune [--config FILE] [--dry-run] [--json]
+  nuproxy advisories import [--config FILE] [--replace] [--json] <file|dir>...   (OSV malicious-package advisories)
+  nuproxy advisories list [--config FILE] [--json] [ID]
   nuproxy hash-key          (reads a token on stdin, prints its SHA-256 for access.tokens)
   nuproxy --version | --help
   nuproxy <command> --help  (the options of one command)
@@ -112,6 +115,7 @@ const COMMANDS: Record<string, string> = {
   export: EXPORT,
   import: IMPORT,
   prune: `Usage: ${PRUNE_USAGE}`,
+  advisories: `Usage: ${ADVISORIES_USAGE}`,
   'hash-key': HASH_KEY,
 };
 
