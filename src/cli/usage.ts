@@ -67,8 +67,9 @@ ${CONFIG_OPTION}
 
 const EXPORT = `Usage: ${EXPORT_USAGE}
 
-Writes the cache (packages, their nuspecs, the vulnerability data) into one tar file, with a manifest of every
-file's SHA-512 inside it and next to it (<out.tar>.manifest.json). Can run beside a live server on the same cache.
+Writes the cache (packages, their nuspecs, the vulnerability data, the advisories of \`nuproxy advisories import\`)
+into one tar file, with a manifest of every file's SHA-512 inside it and next to it (<out.tar>.manifest.json). Can
+run beside a live server on the same cache.
 
 Options:
   --since MANIFEST      leave out the files an earlier bundle's manifest lists with the same hash (repeatable)
@@ -84,8 +85,9 @@ Exit codes: 0 written; 3 written, but some cached files were left out (listed on
 
 const IMPORT = `Usage: ${IMPORT_USAGE}
 
-Checks every file of a bundle made by \`nuproxy export\` against its manifest, then moves them into cache.dir. A
-bundle that fails a check is refused whole and nothing is left behind. Needs no upstream; can run beside a live
+Checks every file of a bundle made by \`nuproxy export\` against its manifest, then moves them into cache.dir (its
+advisories are merged with the cache's by advisory id). A bundle that fails a check is refused whole and nothing
+is left behind. Needs no upstream; can run beside a live
 server on the same cache.
 
 Options:

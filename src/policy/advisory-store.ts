@@ -36,13 +36,17 @@ export async function readAdvisories(store: StateStore): Promise<AdvisoryRead> {
   const bytes = await store.read(ADVISORIES_KEY);
   if (!bytes) return { state: 'absent', set: new AdvisorySet() };
   try {
-    const doc = JSON.parse(bytes.toString('utf8')) as { v?: unknown; advisories?: unknown } | null;
-    if (typeof doc !== 'object' || doc === null || doc.v !== 1 || !Array.isArray(doc.advisories)) throw new Error('not an advisories document ({"v": 1, "advisories": [...]})');
-    const parsed = parseOsvValue(doc.advisories, ADVISORIES_KEY);
-    return { state: 'ok', set: new AdvisorySet(parsed.advisories), stamp };
+    return { state: 'ok', set: new AdvisorySet(parseAdvisoryDocument(bytes.toString('utf8')).advisories), stamp };
   } catch (err) {
     return { state: 'corrupt', error: (err as Error).message, stamp };
   }
+}
+
+/** The advisories of a stored document's text (also a bundle's copy of it); throws when it is not one. */
+export function parseAdvisoryDocument(text: string): OsvParse {
+  const doc = JSON.parse(text) as { v?: unknown; advisories?: unknown } | null;
+  if (typeof doc !== 'object' || doc === null || doc.v !== 1 || !Array.isArray(doc.advisories)) throw new Error('not an advisories document ({"v": 1, "advisories": [...]})');
+  return parseOsvValue(doc.advisories, ADVISORIES_KEY);
 }
 
 /** Writes a set whole (BlobStore.put is atomic: a reader sees the old document or the new one). */
