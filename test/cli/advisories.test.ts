@@ -58,7 +58,7 @@ describe('nuproxy advisories', () => {
       expect(watch.current().size).toBe(0);
       const r = await run(['advisories', 'import', '--config', config, join(dir, 'osv')]);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-      expect(r.stdout).toContain('Read 4 files: 3 NuGet malicious-package advisories (left out: 1 of other ecosystems)');
+      expect(r.stdout).toContain('Read 4 files: 3 NuGet malicious-package advisories, 0 with a severity (left out: 1 of other ecosystems)');
       expect(r.stdout).toContain('Merged: 3 new, 0 updated, 0 withdrawn and removed.');
       expect(r.stdout).toContain(`Stored: 3 advisories naming 2 package ids (${ADVISORIES_KEY})`);
       expect(existsSync(join(cacheDir, ...ADVISORIES_KEY.split('/')))).toBe(true);
