@@ -86,6 +86,17 @@ export async function importAdvisories(store: StateStore, parsed: OsvParse, mode
   return { read: parsed.advisories.length, vulnerabilities: parsed.advisories.filter((a) => a.severity !== undefined).length, added, updated, removed, ignored: parsed.ignored, total: set.size, packageIds: set.packageIds, mode };
 }
 
+/**
+ * Another store's document (a bundle's copy) merged into this store's by advisory id; a stored document that
+ * cannot be read is replaced by it (there is nothing readable to keep).
+ */
+export async function mergeAdvisoryDocument(store: StateStore, text: string): Promise<{ added: number; updated: number; total: number }> {
+  const parsed = parseAdvisoryDocument(text);
+  const corrupt = (await readAdvisories(store)).state === 'corrupt';
+  const s = await importAdvisories(store, parsed, corrupt ? 'replace' : 'merge');
+  return { added: s.added, updated: s.updated, total: s.total };
+}
+
 export interface AdvisoryWatch {
   /** The set in force (empty until the first read finishes, and when none is stored). */
   current(): AdvisorySet;
