@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVISORIES_KEY, watchAdvisories } from '../../src/policy/advisory-store.js';
+import { MAX_OSV_FILE_BYTES } from '../../src/policy/osv.js';
 import { malEntry } from '../support/osv.js';
 import { MAIN } from '../support/process.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
@@ -97,6 +98,14 @@ describe('nuproxy advisories', () => {
     expect(r.stderr).toContain('Nothing was stored.');
     const list = await run(['advisories', 'list', '--config', config, '--json', 'fresh.bad']);
     expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+
+  it('a file larger than the limit is refused before it is read, naming it', async () => {
+    const big = join(dir, 'big.json');
+    await writeFile(big, Buffer.alloc(MAX_OSV_FILE_BYTES + 1, 0x20));
+    const r = await run(['advisories', 'import', '--config', config, big]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${big}: ${MAX_OSV_FILE_BYTES + 1} bytes, larger than ${MAX_OSV_FILE_BYTES}: not an advisory file`);
   });
 
   it('usage errors exit 2 with the usage', async () => {
