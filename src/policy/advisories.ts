@@ -56,6 +56,14 @@ function inRange(range: readonly Bound[], v: NuGetVersion): boolean {
   return affected;
 }
 
+/** Compares two OSV "modified" times (RFC 3339, any offset or precision): > 0 when `a` is the later. */
+function newer(a: string, b: string): number {
+  const x = Date.parse(a);
+  const y = Date.parse(b);
+  if (Number.isFinite(x) && Number.isFinite(y)) return Math.sign(x - y);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** A version parsed only when a range needs it (most matches are exact versions). */
 class LazyVersion {
   private parsed: NuGetVersion | undefined | null = null;
@@ -83,7 +91,7 @@ export class AdvisorySet {
     const byAdvisory = new Map<string, Advisory>();
     for (const a of advisories) {
       const was = byAdvisory.get(a.id);
-      if (!was || was.modified <= a.modified) byAdvisory.set(a.id, a);
+      if (!was || newer(a.modified, was.modified) >= 0) byAdvisory.set(a.id, a);
     }
     this.advisories = byAdvisory;
     for (const a of byAdvisory.values()) if (a.severity !== undefined) this.withSeverity++;
@@ -159,7 +167,7 @@ export class AdvisorySet {
     for (const a of incoming) {
       const was = next.get(a.id);
       if (!was) added++;
-      else if (was.modified <= a.modified) {
+      else if (newer(a.modified, was.modified) >= 0) {
         if (JSON.stringify(was) !== JSON.stringify(a)) updated++;
       } else continue;
       next.set(a.id, a);

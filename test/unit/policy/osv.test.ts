@@ -141,6 +141,10 @@ describe('AdvisorySet', () => {
     expect(set.match('ranged', '2.0.0')).toBeDefined(); // sets are immutable
     expect(r.set.revision).not.toBe(set.revision);
     expect(new AdvisorySet(set.advisories.values()).revision).toBe(set.revision);
+    // times are compared as times: 10:00+02:00 is earlier than 09:00Z
+    const a = parseOsvValue([malEntry('MAL-5', 'Tz', { modified: '2025-01-01T09:00:00Z', affected: [{ package: { ecosystem: 'NuGet', name: 'Tz' }, versions: ['1.0.0'] }] })], 'a').advisories;
+    const b = parseOsvValue([malEntry('MAL-5', 'Tz', { modified: '2025-01-01T10:00:00+02:00', affected: [{ package: { ecosystem: 'NuGet', name: 'Tz' }, versions: ['2.0.0'] }] })], 'b').advisories;
+    expect(new AdvisorySet(a).merge(b).set.match('tz', '1.0.0')?.id).toBe('MAL-5');
   });
 
   it('an advisory written back as OSV (the stored form) reads back the same', () => {
