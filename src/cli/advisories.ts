@@ -25,8 +25,9 @@ import  reads OSV advisory files (https://ossf.github.io/osv-schema/): a .json f
         array of them, or a folder (searched recursively for .json files), e.g. osv/malicious/nuget of the OpenSSF
         malicious-packages repository. Keeps, for NuGet packages, the MAL- entries and the advisories with a
         severity (database_specific.severity, as GitHub's advisories in OSV carry it); other ecosystems and
-        other advisories are counted and left out; withdrawn ones are removed from the store. Stores them in the cache
-        (${ADVISORIES_KEY}, on the disk or in the bucket): a running server applies them within ${ADVISORY_POLL_MS / 1000}s.
+        other advisories are counted and left out; withdrawn ones are removed from the store. Stores them in
+        the cache (${ADVISORIES_KEY}, on the disk or in the bucket): a running server applies them within
+        ${ADVISORY_POLL_MS / 1000}s, and \`nuproxy export\` carries them to the other side of an air gap.
         Merged with what is stored, by advisory id (the newer "modified" wins). Any file that is not a readable
         advisory refuses the whole import, naming the file; nothing is stored then.
 list    prints the stored advisories (id, packages, summary); with ID, only advisories or packages matching it.
