@@ -72,8 +72,15 @@ export class Registrations {
     return { built: r.value, answer: { version, gzip: GZIP_HIVES.has(hive), outcome: r.outcome, upstreams: [], partial: [] } };
   }
 
-  private readonly fromDisk = ({ hive, lowerId }: { hive: HiveName; lowerId: string }): Promise<BuiltRegistration | undefined> =>
-    this.ctx.local.registration(hive, lowerId, this.ctx.allowedLocally);
+  private readonly fromDisk = async ({ hive, lowerId }: { hive: HiveName; lowerId: string }): Promise<BuiltRegistration | undefined> => {
+    const built = await this.ctx.local.registration(hive, lowerId, this.ctx.allowedLocally);
+    if (!built || !this.ctx.policy) return built;
+    // the disk's own registration, without what the policy blocks (by the same decisions as its version list)
+    const d = await this.ctx.policy.decideAll(lowerId, [...built.leaves.keys()], undefined, `registration ${hive}`);
+    if (d.blocked.size === 0) return built;
+    const kept = [...built.leaves].filter(([v]) => d.allows(v)).map(([, leaf]) => leaf);
+    return kept.length ? buildRegistration(hive, lowerId, kept) : undefined;
+  };
 
   private async merged(hive: HiveName, lowerId: string): Promise<Merged | undefined> {
     const routing = this.ctx.router.route(lowerId);
@@ -89,15 +96,20 @@ export class Registrations {
     const large = g.ok.some((c) => c.value.leaves.length > LARGE_LEAVES);
     if (large) await yieldTurn();
     const merged = await this.versions.mergeLists(lowerId, versions);
-    const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}`;
+    // the policy's decisions are part of the key: a built registration never outlives the blocked set it left out
+    const decided = this.ctx.policy && (await this.ctx.policy.decideAll(lowerId, merged.versions, merged.winners, `registration ${hive}`));
+    const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}${decided ? `~${decided.fingerprint}` : ''}`;
     let built = this.built.get(key);
     if (!built) {
       if (large) await yieldTurn();
-      const chosen = this.chooseLeaves(hive, lowerId, merged, g);
+      let chosen = this.chooseLeaves(hive, lowerId, merged, g);
+      if (decided?.blocked.size) chosen = chosen.filter((leaf) => decided.allows(leafVersionOf(leaf)));
       if (large) await yieldTurn();
       built = buildRegistration(hive, lowerId, chosen, g.ok[0]?.value.extras ?? {});
       this.built.set(key, built);
     }
+    // every version blocked: the id is answered as absent
+    if (decided && built.leaves.size === 0) return undefined;
     const all = [...versions.ok, ...g.ok];
     return {
       built,

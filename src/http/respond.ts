@@ -137,7 +137,9 @@ export function writeError(x: Exchange, err: unknown, secrets?: Redactor): void 
     return;
   }
   const body = Buffer.from(JSON.stringify(p.body));
-  res.writeHead(p.status, { 'content-type': JSON_TYPE, 'content-length': String(body.length), ...p.headers });
+  const headers = { 'content-type': JSON_TYPE, 'content-length': String(body.length), ...p.headers };
+  if (p.statusText) res.writeHead(p.status, p.statusText, headers);
+  else res.writeHead(p.status, headers);
   if (x.req.method === 'HEAD') return void res.end();
   res.end(body);
   x.bytesSent = body.length;

@@ -1,0 +1,184 @@
+// The supply-chain policy (issue #16) applied to the feed's answers: the facts about each version are gathered
+// from the upstream that wins it (its registration leaves), the policy decides, and every answer that lists
+// versions (flat container, registration, search, autocomplete) or hands one out (downloads, warm, export) asks
+// here. Decisions are made at answer time, never stored: a policy change applies at the next start with the
+// cache untouched. Off (no `policy` keys), nothing here is ever called.
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { NuproxyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { noMetrics, type Metrics } from '../metrics/metrics.js';
+import type { Decision, Policy, Severity, VersionFacts } from '../policy/decision.js';
+import { lowerNormalizedVersion } from '../protocol/version.js';
+import type { FeedContext } from './feed-context.js';
+
+type Json = Record<string, unknown>;
+/** What a registration leaf says about its version (the rest of VersionFacts is the id, version and winner). */
+type LeafFacts = Pick<VersionFacts, 'published' | 'listed' | 'licenseExpression' | 'licenseUrl' | 'vulnerabilities'>;
+
+/** The decisions on the versions of one id (only the blocked ones are kept; every other version is allowed). */
+export interface Decided {
+  readonly blocked: ReadonlyMap<string, Decision>;
+  /** Changes whenever the blocked set (or a rule) does: part of every filtered answer's version. */
+  readonly fingerprint: string;
+  allows(lowerVersion: string): boolean;
+}
+
+/** Where the gate finds the upstream that wins a version (the merged version list: versions.ts). */
+export type WinnerOf = (lowerId: string) => Promise<Record<string, string> | undefined>;
+
+export class PolicyGate {
+  /** Leaf facts per upstream, id and stored registration version (a hot id's leaves are read once per change). */
+  private readonly facts = new LRUCache<string, Map<string, LeafFacts>>({ max: 2000 });
+  private readonly needsFacts: boolean;
+
+  constructor(
+    private readonly ctx: FeedContext,
+    readonly policy: Policy,
+    private readonly log: Logger,
+    private readonly metrics: Metrics = noMetrics,
+    private readonly now: () => number = Date.now,
+  ) {
+    const n = policy.needs;
+    this.needsFacts = n.published || n.license || n.vulnerabilities;
+  }
+
+  get active(): boolean {
+    return this.policy.active;
+  }
+
+  /**
+   * The decisions on `versions` of an id (lowercase normalized), each by the policy of the upstream that wins it
+   * (`winners`; a version without one, e.g. from the disk alone, by the first upstream allowed for the id).
+   * `what` names the answer in the debug line that lists what it withholds.
+   */
+  async decideAll(lowerId: string, versions: readonly string[], winners: Readonly<Record<string, string>> | undefined, what: string): Promise<Decided> {
+    const blocked = new Map<string, Decision>();
+    for (const [v, { decision }] of await this.explainAll(lowerId, versions, winners)) {
+      if (decision.allowed) continue;
+      blocked.set(v, decision);
+      this.metrics.policyBlock(decision.rule ?? 'unknown');
+    }
+    if (blocked.size > 0) this.log.debug({ id: lowerId, answer: what, blocked: [...blocked].map(([v, d]) => `${v}:${d.rule}`) }, 'versions withheld by policy');
+    return decided(blocked);
+  }
+
+  /** Every version's decision with the facts behind it (/explain): nothing logged or counted. */
+  async explainAll(lowerId: string, versions: readonly string[], winners: Readonly<Record<string, string>> | undefined): Promise<Map<string, { decision: Decision; facts: VersionFacts }>> {
+    const fallback = this.fallbackUpstream(lowerId);
+    const upstreams = new Set<string>();
+    for (const v of versions) upstreams.add(winners?.[v] ?? fallback);
+    const facts = await this.factsOf(lowerId, [...upstreams]);
+    const out = new Map<string, { decision: Decision; facts: VersionFacts }>();
+    const now = this.now();
+    for (const v of versions) {
+      const upstream = winners?.[v] ?? fallback;
+      const f: VersionFacts = { lowerId, lowerVersion: v, upstream, ...facts.get(upstream)?.get(v) };
+      out.set(v, { decision: this.policy.decide(f, now), facts: f });
+    }
+    return out;
+  }
+
+  /** The decision on one version (`winner`: the upstream that wins it, if known), with the facts behind it. */
+  async decideOne(lowerId: string, lowerVersion: string, winner: string | undefined): Promise<{ decision: Decision; facts: VersionFacts }> {
+    const upstream = winner ?? this.fallbackUpstream(lowerId);
+    const known = (await this.factsOf(lowerId, [upstream])).get(upstream)?.get(lowerVersion);
+    const facts: VersionFacts = { lowerId, lowerVersion, upstream, ...known };
+    return { decision: this.policy.decide(facts, this.now()), facts };
+  }
+
+  /** Throws BLOCKED_BY_POLICY (a 404 naming the rule) for a version the policy blocks; logged at info and counted. */
+  async check(lowerId: string, lowerVersion: string, winner: string | undefined): Promise<void> {
+    const { decision } = await this.decideOne(lowerId, lowerVersion, winner);
+    if (decision.allowed) return;
+    const rule = decision.rule ?? 'unknown';
+    this.metrics.policyBlock(rule);
+    this.log.info({ id: lowerId, version: lowerVersion, rule, reason: decision.reason }, 'download refused by policy');
+    throw blockedError(lowerId, lowerVersion, decision);
+  }
+
+  /** Without a winner (a version only the disk holds): the first upstream the id rules allow, else the first. */
+  private fallbackUpstream(lowerId: string): string {
+    return this.ctx.router.route(lowerId).allowed[0] ?? this.ctx.names[0]!;
+  }
+
+  /**
+   * What the winning upstreams' registrations say about each version, when a rule in force needs it. A
+   * registration that cannot be read leaves its versions' facts unknown (the policy decides on what is known;
+   * the failure is logged): the version list itself was answered, so the upstream is reachable most times.
+   */
+  private async factsOf(lowerId: string, upstreams: readonly string[]): Promise<Map<string, Map<string, LeafFacts>>> {
+    const out = new Map<string, Map<string, LeafFacts>>();
+    if (!this.needsFacts) return out;
+    await Promise.all(
+      upstreams.map(async (name) => {
+        try {
+          const c = await this.ctx.upstream(name).leaves('semver2', lowerId);
+          if (c.kind !== 'ok') return;
+          const key = `${name}\n${lowerId}\n${c.version}`;
+          let m = this.facts.get(key);
+          if (!m) {
+            m = new Map();
+            for (const leaf of c.value.leaves) {
+              const f = leafFacts(leaf);
+              if (f) m.set(f.version, f.facts);
+            }
+            this.facts.set(key, m);
+          }
+          out.set(name, m);
+        } catch (err) {
+          this.log.warn({ id: lowerId, upstream: name, err: (err as Error).message }, "policy: the winning upstream's registration could not be read; its versions' dates, licences and advisories are unknown");
+        }
+      }),
+    );
+    return out;
+  }
+}
+
+/** The error of a refused download: 404 with the rule (http/errors.ts adds X-Nuproxy-Policy and the reason phrase). */
+export function blockedError(lowerId: string, lowerVersion: string, d: Decision): NuproxyError {
+  const rule = d.rule ?? 'unknown';
+  const why = d.reason ? `: ${d.reason}` : '';
+  return new NuproxyError('BLOCKED_BY_POLICY', `${lowerId} ${lowerVersion} is blocked by nuproxy policy ${rule}${why}`, { rule, reason: d.reason });
+}
+
+function decided(blocked: Map<string, Decision>): Decided {
+  let fingerprint = 'policy';
+  if (blocked.size > 0) {
+    const h = createHash('sha256');
+    for (const [v, d] of [...blocked].sort(([a], [b]) => (a < b ? -1 : 1))) h.update(`${v}=${d.rule}\n`);
+    fingerprint = `policy:${h.digest('base64url').slice(0, 16)}`;
+  }
+  return { blocked, fingerprint, allows: (v) => !blocked.has(v) };
+}
+
+/** Nothing blocked: what an inactive policy would say (for callers that need a Decided either way). */
+export const NOTHING_BLOCKED: Decided = decided(new Map());
+
+function leafFacts(leaf: Json): { version: string; facts: LeafFacts } | undefined {
+  const ce = leaf.catalogEntry;
+  if (ce === null || typeof ce !== 'object') return undefined;
+  const e = ce as Json;
+  const version = typeof e.version === 'string' ? lowerNormalizedVersion(e.version) : undefined;
+  if (!version) return undefined;
+  const vulns = Array.isArray(e.vulnerabilities) ? e.vulnerabilities.map(vulnerabilityOf).filter((v) => v !== undefined) : undefined;
+  return {
+    version,
+    facts: {
+      published: typeof e.published === 'string' ? e.published : undefined,
+      listed: typeof e.listed === 'boolean' ? e.listed : undefined,
+      licenseExpression: typeof e.licenseExpression === 'string' && e.licenseExpression !== '' ? e.licenseExpression : undefined,
+      licenseUrl: typeof e.licenseUrl === 'string' && e.licenseUrl !== '' ? e.licenseUrl : undefined,
+      vulnerabilities: vulns,
+    },
+  };
+}
+
+/** One registration advisory: severity "0".."3" (a number is taken too); anything else is not an advisory. */
+function vulnerabilityOf(v: unknown): { severity: Severity; advisoryUrl?: string } | undefined {
+  if (v === null || typeof v !== 'object') return undefined;
+  const o = v as Json;
+  const n = typeof o.severity === 'number' ? o.severity : typeof o.severity === 'string' ? Number(o.severity) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 3) return undefined;
+  return { severity: n as Severity, ...(typeof o.advisoryUrl === 'string' ? { advisoryUrl: o.advisoryUrl } : {}) };
+}
