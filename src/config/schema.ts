@@ -3,6 +3,8 @@ import { parseDurationMs } from './duration.js';
 import { DEFAULT_MEMORY_MB, MIN_MEMORY_MB } from './memory-budget.js';
 import { clusterSeeds, sentinelTarget } from './redis-seeds.js';
 import { ownershipConflicts, patternError } from '../protocol/id-rules.js';
+import { isValidPackageId } from '../protocol/id.js';
+import { parseVersion } from '../protocol/version.js';
 
 /**
  * The one place where config defaults live. config/default.yaml documents the same values key by key, and a
@@ -85,6 +87,74 @@ const originPattern = z
   .string()
   .regex(/^https?:\/\/(\*\.)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be an origin such as https://*.example.com or http://127.0.0.1:8080 (no path)');
 
+/**
+ * A policy entry naming packages: an id pattern (as idPatterns) or one exact version, "Id@1.2.3" (a valid id and a
+ * valid NuGet version).
+ */
+export function policyEntryError(entry: string): string | undefined {
+  const at = entry.indexOf('@');
+  if (at < 0) return patternError(entry);
+  const id = entry.slice(0, at);
+  const version = entry.slice(at + 1);
+  if (!isValidPackageId(id)) return `invalid entry ${JSON.stringify(entry)}: ${JSON.stringify(id)} is not a valid package id (use "Id@1.2.3" or an id pattern)`;
+  if (parseVersion(version) === undefined) return `invalid entry ${JSON.stringify(entry)}: ${JSON.stringify(version)} is not a valid NuGet version`;
+  return undefined;
+}
+
+const policyEntries = z
+  .array(
+    z.string().superRefine((p, ctx) => {
+      const err = policyEntryError(p);
+      if (err !== undefined) ctx.addIssue({ code: 'custom', message: err });
+    }),
+  )
+  .max(10_000);
+
+export const POLICY_SEVERITIES = ['off', 'low', 'moderate', 'high', 'critical'] as const;
+/** An SPDX licence id or expression as written in licenseExpression (letters, digits, ".", "-", "+", "(", ")", spaces). */
+const spdx = z.string().regex(/^[A-Za-z0-9.+\-() ]{1,200}$/, 'must be an SPDX licence id or expression such as MIT, Apache-2.0 or "MIT OR Apache-2.0"');
+
+/**
+ * The supply-chain policy (issue #16; src/policy/), with every default: all rules off but `malicious`, which blocks
+ * nothing until advisories are imported.
+ */
+function globalPolicy() {
+  return z
+    .strictObject({
+      // a version younger than this (by the winning upstream's published date) is not offered; 0 = off
+      minimumAge: duration('0'),
+      // block versions with an advisory at or above this severity
+      vulnerable: z.enum(POLICY_SEVERITIES).default('off'),
+      // block what imported OSV MAL- advisories name (`nuproxy advisories import`)
+      malicious: z.boolean().default(true),
+      deny: policyEntries.default([]),
+      licenses: z
+        .strictObject({
+          allow: z.array(spdx).max(1000).default([]), // empty: the rule is off
+          other: z.enum(['allow', 'block']).default('allow'), // a licence URL or file only (no expression)
+        })
+        .prefault({}),
+      exempt: z
+        .strictObject({ minimumAge: policyEntries.default([]), vulnerable: policyEntries.default([]), licenses: policyEntries.default([]) })
+        .prefault({}),
+    })
+    .prefault({});
+}
+
+/** An upstream's override of the global policy: every key optional, merged over the global ones (src/policy/policy.ts). */
+function upstreamPolicy() {
+  return z
+    .strictObject({
+      minimumAge: optionalDuration(),
+      vulnerable: z.enum(POLICY_SEVERITIES).optional(),
+      malicious: z.boolean().optional(),
+      deny: policyEntries.optional(),
+      licenses: z.strictObject({ allow: z.array(spdx).max(1000).optional(), other: z.enum(['allow', 'block']).optional() }).optional(),
+      exempt: z.strictObject({ minimumAge: policyEntries.optional(), vulnerable: policyEntries.optional(), licenses: policyEntries.optional() }).optional(),
+    })
+    .optional();
+}
+
 const upstreamSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" and "-" (at most 64)'),
   serviceIndex: httpUrl.refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not contain credentials (use auth)'),
@@ -135,6 +205,8 @@ const upstreamSchema = z.strictObject({
       notFound: optionalDuration(),
     })
     .optional(),
+  // overrides of the global `policy` keys for the versions this upstream wins in a merge
+  policy: upstreamPolicy(),
 });
 
 /** The bounds of storage.s3.redirect.ttl (ms): 10 s, and SigV4's longest presigned URL (7 days). */
@@ -295,6 +367,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   storage: storageSchema,
+  // supply-chain policy (README "Policies"): which versions are offered at all
+  policy: globalPolicy(),
   upstreams: z
     .array(upstreamSchema)
     .min(1, 'at least one upstream is required')
@@ -370,3 +444,6 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type UpstreamConfig = Config['upstreams'][number];
 export type AuthConfig = NonNullable<UpstreamConfig['auth']>;
 export type AccessConfig = Config['access'];
+export type PolicyConfig = Config['policy'];
+/** An upstream's `policy` override: every key optional (merged over the global section). */
+export type PolicyOverride = NonNullable<UpstreamConfig['policy']>;
