@@ -33,6 +33,7 @@ import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
 import { noMetrics, type Metrics } from './metrics/metrics.js';
+import { compilePolicy, upstreamOverrides } from './policy/policy.js';
 import { evictRules, Evictor, isBounded } from './feed/evictor.js';
 import { runEviction } from './feed/evict-box.js';
 import { UsageBook } from './feed/usage-state.js';
@@ -238,6 +239,9 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     // offline: none is kept (every answer is the disk's own, read each time)
     answerMaxAgeMs: config.offline ? 0 : config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
     memo: { mergedVersionLists: memory.versionLists.entries, builtRegistrations: memory.registrations.entries, answerIds: memory.answers.entries },
+    // the supply-chain policy (issue #16): inactive without policy keys, and then nothing is filtered
+    policy: compilePolicy(config.policy, upstreamOverrides(config.upstreams)),
+    metrics,
   });
   // the evictor also keeps the store's running total and its "last used" state: a server with metrics on runs
   // it unbounded too (its plan is then empty: no size and no retention rule names anything), so that the store

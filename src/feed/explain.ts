@@ -1,5 +1,5 @@
 import { fanOut } from './fan-out.js';
-import type { FeedContext } from './feed-context.js';
+import { activePolicy, type FeedContext } from './feed-context.js';
 import { mergeVersionLists, type MergedVersions } from './merge-versions.js';
 
 /** Why an id is answered as it is: rules, what each upstream lists, and which upstream wins each version. */
@@ -12,7 +12,7 @@ export async function explain(ctx: FeedContext, lowerId: string): Promise<Record
     owner: routing.owner ?? null,
     ownerPattern: routing.ownerPattern ?? null,
     rules: routing.decisions,
-    ...(ctx.policy ? { policy: { active: true } } : {}),
+    ...(activePolicy(ctx) ? { policy: { active: true } } : {}),
     upstreams: routing.decisions.map((d) => {
       const ok = g.ok.find((c) => c.upstream === d.upstream);
       const failed = g.failed.find((f) => f.upstream === d.upstream);
@@ -33,7 +33,8 @@ export async function explain(ctx: FeedContext, lowerId: string): Promise<Record
  * rules an exemption let through, and the facts decided on (published, licence, advisories).
  */
 async function versionsWithDecisions(ctx: FeedContext, lowerId: string, merged: MergedVersions): Promise<Record<string, unknown>[]> {
-  const decisions = ctx.policy && (await ctx.policy.explainAll(lowerId, merged.versions, merged.winners));
+  const policy = activePolicy(ctx);
+  const decisions = policy && (await policy.explainAll(lowerId, merged.versions, merged.winners));
   return merged.versions.map((v) => {
     const row: Record<string, unknown> = { version: v, servedBy: merged.winners[v] };
     const e = decisions?.get(v);

@@ -29,10 +29,19 @@ export interface FeedContext {
   /** Set when no upstream is ever asked (offline): see routeToAsk. */
   readonly neverAsked: Error | undefined;
   /**
-   * The supply-chain policy (issue #16) when one is active: every answer that lists or hands out versions asks
-   * it. Undefined when off: every path is today's, untouched.
+   * The supply-chain policy (issue #16), when the config has one: read through activePolicy, since a policy
+   * whose only rule is `malicious` turns on once advisories are imported.
    */
   readonly policy?: PolicyGate | undefined;
+}
+
+/**
+ * The policy when one is in force: every answer that lists or hands out versions asks it. Undefined when off:
+ * every path is today's, untouched (one property read added).
+ */
+export function activePolicy(ctx: FeedContext): PolicyGate | undefined {
+  const p = ctx.policy;
+  return p?.active ? p : undefined;
 }
 
 export function createFeedContext(upstreams: readonly Upstream[], router: IdRouter, local: LocalFeed, answers: AnswerMemo, log: Logger): FeedContext {

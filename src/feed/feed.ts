@@ -9,7 +9,7 @@ import { idOfKey, keysOfId, QUERY_GENERATION_KEY, storeKey } from './cache-keys.
 import type { DocAnswer } from './doc-answer.js';
 import { explain } from './explain.js';
 import type { Gathered } from './fan-out.js';
-import { createFeedContext, type FeedContext } from './feed-context.js';
+import { activePolicy, createFeedContext, type FeedContext } from './feed-context.js';
 import { LocalFeed } from './local-feed.js';
 import type { MergedVersions } from './merge-versions.js';
 import type { MetadataCache } from './metadata-cache.js';
@@ -77,7 +77,7 @@ export class Feed {
     const answers = new AnswerMemo(() => cache.now(), opts.answerMaxAgeMs ?? Infinity, { maxIds: opts.memo?.answerIds });
     cache.onChange((key) => answers.forget(idOfKey(key)));
     const ctx = createFeedContext(upstreams, router, new LocalFeed(packages, opts.blobs), answers, log);
-    this.ctx = opts.policy?.active ? { ...ctx, policy: new PolicyGate(ctx, opts.policy, log.child({ component: 'policy' }), opts.metrics) } : ctx;
+    this.ctx = opts.policy ? { ...ctx, policy: new PolicyGate(ctx, opts.policy, log.child({ component: 'policy' }), opts.metrics) } : ctx;
     this.publisher = new Publisher(
       this.ctx.neverAsked ? undefined : upstreams.find((u) => u.writable), // offline: read-only
       publish,
@@ -150,7 +150,8 @@ export class Feed {
    * on a miss: a cached package is served without asking anything.
    */
   async openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
-    if (this.ctx.policy) return this.openAllowedPackage(this.ctx.policy, lowerId, lowerVersion, file, method, asker);
+    const policy = activePolicy(this.ctx);
+    if (policy) return this.openAllowedPackage(policy, lowerId, lowerVersion, file, method, asker);
     // two steps: what this instance holds or is fetching (no upstream asked), then the winner, handed in
     const cached = await this.packages.cached(lowerId, lowerVersion, file, method, asker);
     if (cached) return cached;
@@ -189,7 +190,7 @@ export class Feed {
 
   /** Whether a policy is active (warm and export then report what it skipped). */
   get policyActive(): boolean {
-    return this.ctx.policy !== undefined;
+    return activePolicy(this.ctx) !== undefined;
   }
 
   registrationIndex(hive: string, lowerId: string): Promise<DocAnswer | undefined> {

@@ -5,7 +5,7 @@ import { isSemVer2, lowerNormalizedVersion, parseVersion } from '../protocol/ver
 import { answerKey, memoKind } from './cache-keys.js';
 import { lazyBody, type DocAnswer } from './doc-answer.js';
 import { checkFailures, combinedOutcome, fanOut, versionOf, type Gathered } from './fan-out.js';
-import type { FeedContext } from './feed-context.js';
+import { activePolicy, type FeedContext } from './feed-context.js';
 import { contentVersion } from './local-feed.js';
 import { buildRegistration, leafDocument, synthesizeLeaf, type BuiltRegistration } from './merge-registration.js';
 import type { MergedVersions } from './merge-versions.js';
@@ -74,9 +74,10 @@ export class Registrations {
 
   private readonly fromDisk = async ({ hive, lowerId }: { hive: HiveName; lowerId: string }): Promise<BuiltRegistration | undefined> => {
     const built = await this.ctx.local.registration(hive, lowerId, this.ctx.allowedLocally);
-    if (!built || !this.ctx.policy) return built;
+    const policy = activePolicy(this.ctx);
+    if (!built || !policy) return built;
     // the disk's own registration, without what the policy blocks (by the same decisions as its version list)
-    const d = await this.ctx.policy.decideAll(lowerId, [...built.leaves.keys()], undefined, `registration ${hive}`);
+    const d = await policy.decideAll(lowerId, [...built.leaves.keys()], undefined, `registration ${hive}`);
     if (d.blocked.size === 0) return built;
     const kept = [...built.leaves].filter(([v]) => d.allows(v)).map(([, leaf]) => leaf);
     return kept.length ? buildRegistration(hive, lowerId, kept) : undefined;
@@ -97,7 +98,8 @@ export class Registrations {
     if (large) await yieldTurn();
     const merged = await this.versions.mergeLists(lowerId, versions);
     // the policy's decisions are part of the key: a built registration never outlives the blocked set it left out
-    const decided = this.ctx.policy && (await this.ctx.policy.decideAll(lowerId, merged.versions, merged.winners, `registration ${hive}`));
+    const policy = activePolicy(this.ctx);
+    const decided = policy && (await policy.decideAll(lowerId, merged.versions, merged.winners, `registration ${hive}`));
     const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}${decided ? `~${decided.fingerprint}` : ''}`;
     let built = this.built.get(key);
     if (!built) {

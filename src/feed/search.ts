@@ -21,7 +21,7 @@ import { REGISTRATION_HIVES } from '../protocol/service-types.js';
 import { answerKey } from './cache-keys.js';
 import { cacheAnswer, mergedAnswer, type DocAnswer } from './doc-answer.js';
 import { checkFailures, fanOut, versionOf, type Contribution } from './fan-out.js';
-import { routeToAsk, withCapability, type AllowedLocally, type FeedContext } from './feed-context.js';
+import { activePolicy, routeToAsk, withCapability, type AllowedLocally, type FeedContext } from './feed-context.js';
 import { contentVersion, type LocalFeed } from './local-feed.js';
 import { orLocal } from './or-local.js';
 import type { Upstream } from './upstream.js';
@@ -91,7 +91,8 @@ export class Search {
       ? await orLocal(this.ctx.log, this.mergedSearch(rawQuery, scope), (q: string, whole: boolean) => this.fromDisk(SEARCH, q, whole, scope), rawQuery)
       : await orLocal(this.ctx.log, this.mergedSearch(rawQuery), this.searchDisk, rawQuery);
     if (!r || r.from === 'upstreams') return r?.value;
-    const doc = this.ctx.policy ? (await filterSearchPage(this.ctx.policy, r.value, this.winners)).doc : r.value;
+    const policy = activePolicy(this.ctx);
+    const doc = policy ? (await filterSearchPage(policy, r.value, this.winners)).doc : r.value;
     return cacheAnswer(answerKey.search(rawQuery, scope), JSON.stringify(doc), false, r.outcome);
   }
 
@@ -100,7 +101,8 @@ export class Search {
       ? await orLocal(this.ctx.log, this.mergedAutocomplete(rawQuery, scope), (q: string, whole: boolean) => this.fromDisk(AUTOCOMPLETE_IDS, q, whole, scope), rawQuery)
       : await orLocal(this.ctx.log, this.mergedAutocomplete(rawQuery), this.autocompleteDisk, rawQuery);
     if (!r || r.from === 'upstreams') return r?.value;
-    const doc = this.ctx.policy ? await this.policyOnAutocomplete(this.ctx.policy, rawQuery, r.value) : r.value;
+    const policy = activePolicy(this.ctx);
+    const doc = policy ? await this.policyOnAutocomplete(policy, rawQuery, r.value) : r.value;
     return cacheAnswer(answerKey.autocomplete(rawQuery, scope), JSON.stringify(doc), false, r.outcome);
   }
 
@@ -151,8 +153,9 @@ export class Search {
     const fromCache = plan.cached && (await this.ctx.local.autocomplete(new URLSearchParams(rawQuery), plan.cached));
     let doc: Json = mergeAutocompleteVersions([...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheSource(fromCache)]);
     let version = versionOf(g) + cacheVersion(fromCache);
-    if (this.ctx.policy) {
-      const f = await filterAutocompleteVersions(this.ctx.policy, lowerId, doc, this.winners);
+    const policy = activePolicy(this.ctx);
+    if (policy) {
+      const f = await filterAutocompleteVersions(policy, lowerId, doc, this.winners);
       doc = f.doc;
       version += `~${f.fingerprint}`;
     }
@@ -183,8 +186,9 @@ export class Search {
         let version = versionOf(g) + cacheVersion(fromCache);
         let doc = r.doc;
         // the policy filters the page's hits (search only: autocomplete of ids lists no versions)
-        if (this.ctx.policy && p === SEARCH) {
-          const f = await filterSearchPage(this.ctx.policy, doc, this.winners);
+        const policy = p === SEARCH ? activePolicy(this.ctx) : undefined;
+        if (policy) {
+          const f = await filterSearchPage(policy, doc, this.winners);
           doc = f.doc;
           version += `~${f.fingerprint}`;
         }

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { answerKey, memoKind } from './cache-keys.js';
 import { lazyBody, cacheAnswer, mergedAnswer, type DocAnswer } from './doc-answer.js';
 import { checkFailures, fanOut, versionOf, type Gathered } from './fan-out.js';
-import { routeToAsk, type FeedContext } from './feed-context.js';
+import { activePolicy, routeToAsk, type FeedContext } from './feed-context.js';
 import { mergeVersionListsSliced, type MergedVersions } from './merge-versions.js';
 import { isNeverAsked } from './offline-upstream.js';
 import { orLocal, type Sourced } from './or-local.js';
@@ -64,7 +64,8 @@ export class Versions {
     const stamp = answers.stamp();
     const r = await orLocal(this.ctx.log, this.mergedVersions(lowerId), this.fromDisk, lowerId);
     if (r === undefined) return undefined;
-    if (this.ctx.policy) return this.filteredAnswer(this.ctx.policy, lowerId, r, stamp);
+    const policy = activePolicy(this.ctx);
+    if (policy) return this.filteredAnswer(policy, lowerId, r, stamp);
     if (r.from === 'cache') return cacheAnswer(answerKey.versions(lowerId), JSON.stringify({ versions: r.value }), false, r.outcome);
     const merged = r.value;
     // the body is only built when the render cache does not hold this version of the answer
@@ -96,8 +97,9 @@ export class Versions {
   async allowedVersions(lowerId: string): Promise<(MergedVersions & { blocked: Decided['blocked'] }) | undefined> {
     const m = await this.mergedVersions(lowerId);
     if (!m) return undefined;
-    if (!this.ctx.policy) return { ...m, blocked: new Map() };
-    const d = await this.ctx.policy.decideAll(lowerId, m.versions, m.winners, 'versions');
+    const policy = activePolicy(this.ctx);
+    if (!policy) return { ...m, blocked: new Map() };
+    const d = await policy.decideAll(lowerId, m.versions, m.winners, 'versions');
     return { versions: m.versions.filter(d.allows), winners: m.winners, blocked: d.blocked };
   }
 

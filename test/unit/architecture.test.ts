@@ -32,7 +32,7 @@ const LAYERS: LayerTable = {
   // the dashboard (server-rendered pages): what http/ may, and the admin API's summary
   ui: ['ui', 'errors.ts', 'log.ts', 'protocol', 'feed', 'metrics', 'http', 'admin', 'access'],
   // the composition root: everything but the commands and the entry point
-  'app.ts': ['errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics', 'admin', 'ui', 'access'],
+  'app.ts': ['errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics', 'admin', 'ui', 'access', 'policy'],
   // the commands build the core through app.ts and work below it; they never serve (no http/)
   cli: ['cli', 'app.ts', 'errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed'],
   'main.ts': ['app.ts', 'cli', 'errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics'],
