@@ -73,7 +73,8 @@ export const exportCommand: CliCommand = async (args, ctx) => {
           (summary.unchanged > 0 ? `  ${summary.unchanged} files left out: the earlier bundle(s) already have them\n` : '') +
           `  vulnerability data: ${v.documents} documents${v.note ? ` (${v.note})` : ''}\n` +
           `  manifest: ${summary.manifest}\n` +
-          (summary.problems.length > 0 ? `  ${summary.problems.length} cached files left out because of problems (see above)\n` : ''),
+          (summary.problems.length > 0 ? `  ${summary.problems.length} cached files left out because of problems (see above)\n` : '') +
+          (summary.blocked.length > 0 ? `  ${summary.blocked.length} cached packages left out: blocked by policy (they stay in the cache)\n${summary.blocked.map((b) => `    ${b.package}: ${b.rule}: ${b.reason}\n`).join('')}` : ''),
       );
     }
     return summary.problems.length > 0 ? 3 : 0;

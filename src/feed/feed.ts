@@ -22,7 +22,7 @@ import type { Upstream, UpstreamHealth } from './upstream.js';
 import { invalidateId } from './upstream-docs.js';
 import { Versions } from './versions.js';
 import { PolicyGate } from './policy-gate.js';
-import type { Policy } from '../policy/decision.js';
+import type { Decision, Policy } from '../policy/decision.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { Vulnerabilities, type VulnerabilityIndex } from './vulnerabilities.js';
 
@@ -186,6 +186,23 @@ export class Feed {
    */
   allowedVersions(lowerId: string): ReturnType<Versions['allowedVersions']> {
     return this.versionLists.allowedVersions(lowerId);
+  }
+
+  /**
+   * The policy's decision on one version, by the upstream that wins it (upstreams that cannot say: the first
+   * allowed for the id); undefined when no policy is in force. Nothing is logged or counted: export asks it of
+   * every cached package and reports what it leaves out itself.
+   */
+  async policyDecision(lowerId: string, lowerVersion: string): Promise<Decision | undefined> {
+    const policy = activePolicy(this.ctx);
+    if (!policy) return undefined;
+    let winner: string | undefined;
+    try {
+      winner = (await this.versionLists.winner(lowerId, lowerVersion))?.upstream.name;
+    } catch (err) {
+      if (!isUpstreamFailure(err)) throw err;
+    }
+    return (await policy.decideOne(lowerId, lowerVersion, winner)).decision;
   }
 
   /** Whether a policy is active (warm and export then report what it skipped). */
