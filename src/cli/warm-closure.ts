@@ -208,6 +208,8 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
           try {
             if (await fetch()) counted();
           } catch (err) {
+            // every version blocked: the ranges and versions asked for say so (summary.blocked), not the metadata
+            if (isNuproxyError(err, 'BLOCKED_BY_POLICY')) return;
             fail({ package: id, reason: `${what}: ${reasonOf(err)}` }, need);
           }
         }),

@@ -142,6 +142,29 @@ export function blockedError(lowerId: string, lowerVersion: string, d: Decision)
   return new NuproxyError('BLOCKED_BY_POLICY', `${lowerId} ${lowerVersion} is blocked by nuproxy policy ${rule}${why}`, { rule, reason: d.reason });
 }
 
+/**
+ * The X-NuGet-Warning line of a version list that withholds versions: how many, the newest few with their rule,
+ * and why the newest is withheld (printable ASCII only, bounded: it is a header).
+ */
+export function withheldWarning(lowerId: string, d: Decided, versions: readonly string[]): string | undefined {
+  if (d.blocked.size === 0) return undefined;
+  const blocked = versions.filter((v) => d.blocked.has(v)).reverse();
+  const newest = blocked[0] ?? [...d.blocked.keys()][0]!;
+  const shown = blocked.slice(0, 5).map((v) => `${v} (${d.blocked.get(v)!.rule})`);
+  const more = blocked.length > shown.length ? ` and ${blocked.length - shown.length} more` : '';
+  const why = d.blocked.get(newest)?.reason;
+  const line = `nuproxy policy withholds ${d.blocked.size} version${d.blocked.size === 1 ? '' : 's'} of ${lowerId}: ${shown.join(', ')}${more}${why ? `; ${newest}: ${why}` : ''}`;
+  return line.replace(/[^\x20-\x7e]/g, '?').slice(0, 600);
+}
+
+/** The error of a version list with every version blocked: a 404 (as an absent id) that names the rule. */
+export function allBlockedError(lowerId: string, d: Decided, versions: readonly string[]): NuproxyError {
+  const newest = [...versions].reverse().find((v) => d.blocked.has(v)) ?? [...d.blocked.keys()][0]!;
+  const decision = d.blocked.get(newest)!;
+  const rule = decision.rule ?? 'unknown';
+  return new NuproxyError('BLOCKED_BY_POLICY', `every version of ${lowerId} is blocked by nuproxy policy (${withheldWarning(lowerId, d, versions)})`, { rule, reason: decision.reason });
+}
+
 function decided(blocked: Map<string, Decision>): Decided {
   let fingerprint = 'policy';
   if (blocked.size > 0) {

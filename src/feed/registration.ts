@@ -76,11 +76,10 @@ export class Registrations {
     const built = await this.ctx.local.registration(hive, lowerId, this.ctx.allowedLocally);
     const policy = activePolicy(this.ctx);
     if (!built || !policy) return built;
-    // the disk's own registration, without what the policy blocks (by the same decisions as its version list)
+    // the disk's own registration, what the policy blocks unlisted (by the same decisions as its version list)
     const d = await policy.decideAll(lowerId, [...built.leaves.keys()], undefined, `registration ${hive}`);
     if (d.blocked.size === 0) return built;
-    const kept = [...built.leaves].filter(([v]) => d.allows(v)).map(([, leaf]) => leaf);
-    return kept.length ? buildRegistration(hive, lowerId, kept) : undefined;
+    return buildRegistration(hive, lowerId, [...built.leaves].map(([v, leaf]) => (d.allows(v) ? leaf : unlisted(leaf))));
   };
 
   private async merged(hive: HiveName, lowerId: string): Promise<Merged | undefined> {
@@ -105,13 +104,11 @@ export class Registrations {
     if (!built) {
       if (large) await yieldTurn();
       let chosen = this.chooseLeaves(hive, lowerId, merged, g);
-      if (decided?.blocked.size) chosen = chosen.filter((leaf) => decided.allows(leafVersionOf(leaf)));
+      if (decided?.blocked.size) chosen = chosen.map((leaf) => (decided.allows(leafVersionOf(leaf)) ? leaf : unlisted(leaf)));
       if (large) await yieldTurn();
       built = buildRegistration(hive, lowerId, chosen, g.ok[0]?.value.extras ?? {});
       this.built.set(key, built);
     }
-    // every version blocked: the id is answered as absent
-    if (decided && built.leaves.size === 0) return undefined;
     const all = [...versions.ok, ...g.ok];
     return {
       built,
@@ -148,6 +145,16 @@ export class Registrations {
     if (synthesized > 0) this.ctx.log.warn({ id: lowerId, hive, synthesized }, "the winning upstream's registration lacks versions its flat container lists; minimal leaves synthesized");
     return chosen;
   }
+}
+
+/**
+ * A blocked version's leaf in a registration: kept, unlisted. Restores choose from the flat container (where it is
+ * absent), and clients that choose from registrations skip unlisted versions; but `dotnet list package
+ * --vulnerable` reads the advisories of the versions a project already uses from here, and a removed leaf would
+ * hide exactly the advisory the version is blocked for.
+ */
+function unlisted(leaf: Record<string, unknown>): Record<string, unknown> {
+  return { ...leaf, catalogEntry: { ...(leaf.catalogEntry as Record<string, unknown>), listed: false } };
 }
 
 function isHive(h: string): h is HiveName {

@@ -6,7 +6,7 @@ import { activePolicy, routeToAsk, type FeedContext } from './feed-context.js';
 import { mergeVersionListsSliced, type MergedVersions } from './merge-versions.js';
 import { isNeverAsked } from './offline-upstream.js';
 import { orLocal, type Sourced } from './or-local.js';
-import type { Decided, PolicyGate } from './policy-gate.js';
+import { allBlockedError, withheldWarning, type Decided, type PolicyGate } from './policy-gate.js';
 import type { Upstream } from './upstream.js';
 
 /** The merged version list of an id (flat container), and the upstream that wins each version. */
@@ -75,17 +75,19 @@ export class Versions {
   }
 
   /**
-   * The answer with the versions the policy blocks left out (nothing left: absent, a 404). Its version names the
-   * blocked set, so a render cache never serves it for another set (a version that grew old enough shows at once).
+   * The answer with the versions the policy blocks left out, and a warning line naming them (X-NuGet-Warning);
+   * nothing left: a 404 naming the rule. Its version names the blocked set, so a render cache never serves it for
+   * another set.
    */
   private async filteredAnswer(policy: PolicyGate, lowerId: string, r: Sourced<MergedVersions & { gathered: Gathered<string[]> }, string[]>, stamp: number): Promise<DocAnswer | undefined> {
     const versions = r.from === 'cache' ? r.value : r.value.versions;
     const d = await policy.decideAll(lowerId, versions, r.from === 'cache' ? undefined : r.value.winners, 'versions');
     const shown = d.blocked.size ? versions.filter(d.allows) : versions;
-    if (shown.length === 0) return undefined;
-    if (r.from === 'cache') return cacheAnswer(answerKey.versions(lowerId), JSON.stringify({ versions: shown }), false, r.outcome);
+    if (shown.length === 0) throw allBlockedError(lowerId, d, versions);
+    const warning = withheldWarning(lowerId, d, versions);
+    if (r.from === 'cache') return { ...cacheAnswer(answerKey.versions(lowerId), JSON.stringify({ versions: shown }), false, r.outcome), ...(warning ? { warning } : {}) };
     const g = r.value.gathered;
-    const answer = lazyBody(mergedAnswer(this.ctx.log, answerKey.versions(lowerId), '', `${versionOf(g)}~${d.fingerprint}`, false, g), () => JSON.stringify({ versions: shown }));
+    const answer = lazyBody({ ...mergedAnswer(this.ctx.log, answerKey.versions(lowerId), '', `${versionOf(g)}~${d.fingerprint}`, false, g), ...(warning ? { warning } : {}) }, () => JSON.stringify({ versions: shown }));
     if (answer.outcome === 'hit' && answer.partial.length === 0) this.ctx.answers.set(lowerId, memoKind.versions, answer, g.freshUntil, stamp);
     return answer;
   }

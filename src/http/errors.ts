@@ -59,8 +59,10 @@ export function errorPayload(err: unknown, secrets?: Redactor): ErrorPayload {
   else if (e.code === 'TOO_MANY_REQUESTS') p.headers = { 'retry-after': String(e.details.retryAfter ?? 60) };
   else if (e.code === 'BLOCKED_BY_POLICY') {
     body.rule = e.details.rule;
-    p.headers = { 'x-nuproxy-policy': String(e.details.rule) };
-    p.statusText = reasonPhrase(body.message as string);
+    const line = reasonPhrase(body.message as string);
+    // the NuGet client prints X-NuGet-Warning (and, for a failed download, the reason phrase), never the body
+    p.headers = { 'x-nuproxy-policy': String(e.details.rule), 'x-nuget-warning': line };
+    p.statusText = line;
   }
   return p;
 }

@@ -164,6 +164,7 @@ export function sendDoc(x: Exchange, doc: DocAnswer | undefined, what: string, r
     headers['x-nuproxy-stale'] = 'true';
   }
   if (doc.gzip) headers.vary = 'Accept-Encoding';
+  if (doc.warning) headers['x-nuget-warning'] = doc.warning;
   if (header(req, 'if-none-match') === r.etag) {
     res.writeHead(304, headers);
     res.end();

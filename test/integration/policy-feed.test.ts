@@ -21,7 +21,10 @@ const timeouts = { connect: '2s', headers: '5s', body: '5s' };
 const entry = (name: string, u: TestUpstream, extra: Record<string, unknown> = {}) => ({ name, serviceIndex: u.serviceIndexUrl, retries: 0, timeouts, ...extra });
 const pkgs = (list: [string, string][]) => list.map(([id, version]) => makeNupkg({ id, version }));
 
-/** What every listing says an id has: the flat container, each registration hive (pages followed), autocomplete. */
+/**
+ * What every listing offers of an id: the flat container, each registration hive's LISTED leaves (a blocked
+ * version's leaf stays, unlisted: `dotnet list package --vulnerable` reads advisories there), autocomplete.
+ */
 async function listings(p: TestProxy, lowerId: string): Promise<{ flat: string[]; hives: Record<string, string[]>; autocomplete: string[] }> {
   const flat = await get(`${p.url}v3/flat/${lowerId}/index.json`);
   const hives: Record<string, string[]> = {};
@@ -35,7 +38,7 @@ async function listings(p: TestProxy, lowerId: string): Promise<{ flat: string[]
     const doc = r.json();
     const leaves: Json[] = doc.items.flatMap((page: Json) => page.items ?? []);
     for (const page of doc.items) expect(page.count).toBe((page.items ?? []).length);
-    hives[hive] = leaves.map((l) => String(l.catalogEntry.version).toLowerCase());
+    hives[hive] = leaves.filter((l) => l.catalogEntry.listed !== false).map((l) => String(l.catalogEntry.version).toLowerCase());
   }
   const ac = await get(`${p.url}v3/autocomplete?id=${lowerId}&prerelease=true&semVerLevel=2.0.0`);
   return { flat: flat.status === 200 ? flat.json().versions : [], hives, autocomplete: ac.json().data.map((v: string) => v.toLowerCase()) };
@@ -91,12 +94,19 @@ describe('policy: minimum release age', () => {
 
   it('hides a young version from the flat container, every registration hive and autocomplete', async () => {
     const l = await listings(proxy, 'young.pkg');
-    const expected = ['0.9.0', '1.0.0', '1.1.0', '1.2.0'];
-    expect(l.flat).toEqual(expected);
-    expect(l.hives).toEqual({ semver2: expected, 'gz-semver1': expected, semver1: expected });
-    expect(l.autocomplete).toEqual(['1.0.0', '1.1.0', '1.2.0']); // autocomplete lists listed versions only
-    expect((await get(`${proxy.url}v3/registration/semver2/young.pkg/2.0.0.json`)).status).toBe(404);
-    expect((await get(`${proxy.url}v3/registration/semver2/young.pkg/1.1.0.json`)).status).toBe(200);
+    expect(l.flat).toEqual(['0.9.0', '1.0.0', '1.1.0', '1.2.0']);
+    const listed = ['1.0.0', '1.1.0', '1.2.0']; // 0.9.0 is unlisted upstream
+    expect(l.hives).toEqual({ semver2: listed, 'gz-semver1': listed, semver1: listed });
+    expect(l.autocomplete).toEqual(listed); // autocomplete lists listed versions only
+    // the blocked version's leaf is kept, unlisted, with its facts (advisories stay visible to audits)
+    const reg = (await get(`${proxy.url}v3/registration/semver2/young.pkg/index.json`)).json();
+    const leaf = reg.items.flatMap((page: Json) => page.items).find((x: Json) => x.catalogEntry.version === '2.0.0');
+    expect(leaf.catalogEntry.listed).toBe(false);
+    expect((await get(`${proxy.url}v3/registration/semver2/young.pkg/2.0.0.json`)).json().listed).toBe(false);
+    expect((await get(`${proxy.url}v3/registration/semver2/young.pkg/1.1.0.json`)).json().listed).toBe(true);
+    // the version list names what it withholds, for the client to print (X-NuGet-Warning)
+    const flat = await get(`${proxy.url}v3/flat/young.pkg/index.json`);
+    expect(flat.headers['x-nuget-warning']).toMatch(/^nuproxy policy withholds 1 version of young\.pkg: 2\.0\.0 \(minimumAge\); 2\.0\.0: published .*policy\.minimumAge is 3d/);
   });
 
   it('search shows the newest allowed version and only allowed versions', async () => {
@@ -113,6 +123,7 @@ describe('policy: minimum release age', () => {
       expect(r.json).toMatchObject({ error: 'blocked_by_policy', rule: 'minimumAge' });
       expect(r.json.message).toMatch(/young\.pkg 2\.0\.0 is blocked by nuproxy policy minimumAge: published .*policy\.minimumAge is 3d/);
       expect(r.reason).toContain('blocked by nuproxy policy minimumAge');
+      expect(r.headers['x-nuget-warning']).toBe(r.reason);
     }
     expect(proxy.logs.lines.some((l) => l.msg === 'download refused by policy' && l.rule === 'minimumAge' && l.version === '2.0.0' && l.level === 30)).toBe(true);
     const m = parseMetrics((await get(`${proxy.url}metrics`)).text);
@@ -125,7 +136,10 @@ describe('policy: minimum release age', () => {
     expect((await listings(proxy, 'own.pkg')).flat).toEqual(['1.0.0']);
     const fresh = await listings(proxy, 'fresh.only');
     expect(fresh).toEqual({ flat: [], hives: { semver2: [], 'gz-semver1': [], semver1: [] }, autocomplete: [] });
-    expect((await get(`${proxy.url}v3/flat/fresh.only/index.json`)).status).toBe(404);
+    // as absent, but saying why
+    const flat = await getWithReason(`${proxy.url}v3/flat/fresh.only/index.json`);
+    expect([flat.status, flat.headers['x-nuproxy-policy'], flat.json.error]).toEqual([404, 'minimumAge', 'blocked_by_policy']);
+    expect(flat.json.message).toMatch(/^every version of fresh\.only is blocked by nuproxy policy/);
   });
 
   it('/explain shows each version’s decision, the rule, the exemption and the facts', async () => {
@@ -207,7 +221,7 @@ describe('policy: advisories, deny list, licences', () => {
     const p = await startTestProxy({ upstreams: [entry('public', up)], config: { policy: { deny: ['Evil.*', 'Plain.Pkg@1.1.0'] } } });
     try {
       expect((await get(`${p.url}v3/flat/evil.pkg/index.json`)).status).toBe(404);
-      expect((await get(`${p.url}v3/registration/semver2/evil.tools/index.json`)).status).toBe(404);
+      expect((await listings(p, 'evil.tools')).hives.semver2).toEqual([]); // nothing listed
       expect((await listings(p, 'plain.pkg')).flat).toEqual(['1.0.0']);
       const search = (await get(`${p.url}v3/query?q=Pkg&take=50`)).json();
       const ids = search.data.map((h: Json) => h.id);
