@@ -14,13 +14,14 @@ import { BoxBroker } from './cache/box-link.js';
 import type { LoadedConfig } from './config/load.js';
 import { exportCommand, importCommand } from './cli/bundle.js';
 import { pruneCommand } from './cli/prune.js';
+import { advisoriesCommand } from './cli/advisories.js';
 import { asksForHelp, commandHelp, generalUsage } from './cli/usage.js';
 
 const USAGE = generalUsage(VERSION);
 
 /** The only file that touches process.* (argv, env, exit, signals). */
 /** Commands that take their own options: main reads only --config (and --verbose) and passes the rest on. */
-const TOOLS: Record<string, CliCommand> = { warm: warmCommand, export: exportCommand, import: importCommand, prune: pruneCommand };
+const TOOLS: Record<string, CliCommand> = { warm: warmCommand, export: exportCommand, import: importCommand, prune: pruneCommand, advisories: advisoriesCommand };
 
 async function runTool(name: string, argv: string[]): Promise<number> {
   let configPath: string | undefined;

@@ -10,6 +10,7 @@ import { BUNDLE_FORMAT, errorText, isBundleSegment, manifestSchema, parseBundleP
 import { CorruptFile, writeBundle, type Candidate, type ExportProblem } from './bundle-export-tar.js';
 import { silentProgress, type ProgressSink } from './bundle-progress.js';
 import { PACKAGES, packageFolder, vulnerabilityKey } from '../feed/cache-keys.js';
+import { ADVISORIES_KEY, readAdvisories } from '../policy/advisory-store.js';
 
 export type { ExportProblem } from './bundle-export-tar.js';
 
@@ -43,6 +44,8 @@ export interface ExportSummary {
   /** Files left out because an earlier manifest (--since) has them with the same hash. */
   unchanged: number;
   vulnerabilities: { documents: number; note?: string };
+  /** Malicious-package advisories carried (state/advisories.json; 0: none imported). */
+  advisories: number;
   /** Cached files left out (corruption, no recorded hash): the export still succeeds, but says so. */
   problems: ExportProblem[];
   /**
@@ -137,6 +140,18 @@ async function vulnerabilityDocs(source: ExportSource, enabled: boolean): Promis
 }
 
 /**
+ * The imported malicious-package advisories (state/advisories.json), so the other side of an air gap blocks the
+ * same packages: carried as stored, once they read back valid (a corrupt document is left out, with a problem).
+ */
+async function advisoriesDoc(blobs: BlobStore, problems: ExportProblem[]): Promise<{ docs: { path: string; body: Buffer }[]; count: number }> {
+  const read = await readAdvisories(blobs);
+  if (read.state === 'corrupt') problems.push({ path: ADVISORIES_KEY, problem: `left out: ${read.error}` });
+  if (read.state !== 'ok') return { docs: [], count: 0 };
+  const body = await blobs.read(ADVISORIES_KEY);
+  return body ? { docs: [{ path: ADVISORIES_KEY, body }], count: read.set.size } : { docs: [], count: 0 };
+}
+
+/**
  * Writes a bundle of the cached packages (+ nuspecs) and the feed's vulnerability data to `outFile` (via
  * `<outFile>.partial`, renamed at the end), and its manifest next to it. A cached file that no longer matches
  * the SHA-512 its store recorded is left out and reported; the bundle never contains a byte its manifest does not vouch for.
@@ -154,10 +169,11 @@ export async function exportBundle(source: ExportSource, outFile: string, opts: 
   const inSince = (path: string, sha512: string): boolean => since.has(`${path}\0${sha512}`);
 
   const vuln = await vulnerabilityDocs(source, opts.vulnerabilities !== false);
+  const advisories = await advisoriesDoc(blobs, problems);
   const walked = await walkPackages(blobs, problems);
 
   let unchanged = 0;
-  const docs = vuln.docs.filter((d) => {
+  const docs = [...vuln.docs, ...advisories.docs].filter((d) => {
     const keep = !inSince(d.path, createHash('sha512').update(d.body).digest('base64'));
     if (!keep) unchanged++;
     return keep;
@@ -200,6 +216,7 @@ export async function exportBundle(source: ExportSource, outFile: string, opts: 
       documents: manifest.files.filter((f) => f.path.startsWith('vulnerabilities/')).length,
       ...(vuln.note ? { note: vuln.note } : {}),
     },
+    advisories: advisories.count,
     problems,
     blocked,
     durationMs: Date.now() - started,

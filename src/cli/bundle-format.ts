@@ -3,6 +3,7 @@
 // A bundle is a plain tar of regular files:
 //   packages/<lowerid>/<lowerversion>/<lowerid>.<lowerversion>.nupkg   (and <lowerid>.nuspec)
 //   vulnerabilities/index.json, vulnerabilities/<name>/<tag>.json       (as the feed renders them, placeholder base)
+//   state/advisories.json                                                (imported malicious-package advisories)
 //   manifest.json                                                        (last: hashes are computed while streaming)
 // Export (bundle-export.ts) streams every file from the cache into the tar, hashing as it goes; import
 // (bundle-import.ts) stages every entry, checks all of it against the manifest, and only then stores it. Nothing is
@@ -13,6 +14,7 @@ import { rename, rm, writeFile, mkdir, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { BlobStore } from '../cache/blob-store.js';
+import { ADVISORIES_KEY } from '../policy/advisory-store.js';
 
 export const BUNDLE_FORMAT = 'nuproxy-bundle/1';
 export const MANIFEST_ENTRY = 'manifest.json';
@@ -57,7 +59,9 @@ export function isBundleSegment(name: string): boolean {
 
 export type BundlePath =
   | { kind: 'package'; lowerId: string; lowerVersion: string; file: 'nupkg' | 'nuspec' }
-  | { kind: 'vulnerability'; segments: string[] };
+  | { kind: 'vulnerability'; segments: string[] }
+  /** The imported advisories (policy/advisory-store.ts): merged into the target's by advisory id, never overwriting it. */
+  | { kind: 'advisories' };
 
 /**
  * What a bundle path means, or undefined for anything a bundle may not hold. Only the exact shapes export writes
@@ -74,6 +78,7 @@ export function parseBundlePath(path: string): BundlePath | undefined {
     if (name === `${id}.nuspec`) return { kind: 'package', lowerId: id, lowerVersion: version, file: 'nuspec' };
     return undefined;
   }
+  if (path === ADVISORIES_KEY) return { kind: 'advisories' };
   if (s[0] === 'vulnerabilities') {
     if (s.length === 2 && s[1] === 'index.json') return { kind: 'vulnerability', segments: ['index.json'] };
     if (s.length === 3) {

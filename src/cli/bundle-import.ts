@@ -10,6 +10,7 @@ import type { BlobStore } from '../cache/blob-store.js';
 import { FsBlobStore } from '../cache/fs-blob-store.js';
 import { openFileReader } from '../cache/fs-byte-reader.js';
 import { NuproxyError } from '../errors.js';
+import { importAdvisories, MAX_ADVISORY_DOC_BYTES, parseAdvisoryDocument, readAdvisories } from '../policy/advisory-store.js';
 import { verifyNuspecOf, verifyPackage, type ContentCheck } from '../feed/verify.js';
 import {
   BUNDLE_FORMAT,
@@ -53,6 +54,8 @@ export interface ImportSummary {
   presentFiles: number;
   newPackages: number;
   vulnerabilityDocuments: number;
+  /** The bundle's malicious-package advisories, merged into the target's by advisory id (absent: it had none). */
+  advisories?: { added: number; updated: number; total: number };
   /** Package files the cache already holds with other, valid content: kept as they are. */
   conflicts: string[];
   durationMs: number;
@@ -81,7 +84,7 @@ async function stageBundle(file: string, stage: string, progress: ProgressSink):
       const { name, type, size } = entry.header;
       if (type !== 'file') throw new BundleRefused([`${JSON.stringify(name)}: ${type} entries are not allowed (only regular files)`]);
       if (name !== MANIFEST_ENTRY && !parseBundlePath(name)) {
-        throw new BundleRefused([`${JSON.stringify(name)}: not a path a bundle may hold (only packages/… and vulnerabilities/…)`]);
+        throw new BundleRefused([`${JSON.stringify(name)}: not a path a bundle may hold (only packages/…, vulnerabilities/… and state/advisories.json)`]);
       }
       if (staged.has(name) || (name === MANIFEST_ENTRY && manifestBytes)) throw new BundleRefused([`${name}: appears twice in the bundle`]);
       if (name === MANIFEST_ENTRY) {
@@ -168,7 +171,10 @@ async function checkStaged(manifest: BundleManifest, staged: Map<string, Staged>
       // a package must be what its path says (its nuspec's id and version), as for a download
       const check = contentCheck(p);
       if (check) await checkStagedFile(check, s.file);
-      else {
+      else if (p.kind === 'advisories') {
+        if (s.size > MAX_ADVISORY_DOC_BYTES) throw new Error('too large for an advisories document');
+        parseAdvisoryDocument(await readFile(s.file, 'utf8')); // every advisory valid, or the bundle is refused
+      } else {
         if (s.size > MAX_VULN_DOC_BYTES) throw new Error('too large for a vulnerability document');
         JSON.parse(await readFile(s.file, 'utf8'));
       }
@@ -185,11 +191,23 @@ function importOrder(a: ManifestFile, b: ManifestFile): number {
   const rank = (f: ManifestFile): string => {
     const p = parseBundlePath(f.path)!;
     if (p.kind === 'vulnerability') return `0${p.segments[0] === 'index.json' ? '1' : '0'}${f.path}`;
+    if (p.kind === 'advisories') return '2';
     return `1${p.lowerId}/${p.lowerVersion}/${p.file === 'nuspec' ? '0' : '1'}`;
   };
   const ra = rank(a);
   const rb = rank(b);
   return ra < rb ? -1 : ra > rb ? 1 : 0;
+}
+
+/**
+ * The bundle's advisories merged into the store's by advisory id (the target may hold advisories imported there
+ * that the bundle's site never saw); a stored document that cannot be read is replaced by the bundle's.
+ */
+async function mergeAdvisories(blobs: BlobStore, file: string): Promise<{ added: number; updated: number; total: number }> {
+  const parsed = parseAdvisoryDocument(await readFile(file, 'utf8'));
+  const corrupt = (await readAdvisories(blobs)).state === 'corrupt';
+  const s = await importAdvisories(blobs, parsed, corrupt ? 'replace' : 'merge');
+  return { added: s.added, updated: s.updated, total: s.total };
 }
 
 /** A disk store at `dir`, prepared without sweeping (safe beside a running instance). */
@@ -230,8 +248,13 @@ export async function importBundle(target: ImportTarget, file: string, opts: Imp
     let presentFiles = 0;
     const newPackages = new Set<string>();
     const conflicts: string[] = [];
+    let advisories: ImportSummary['advisories'];
     for (const f of [...manifest.files].sort(importOrder)) {
       const p = parseBundlePath(f.path)!;
+      if (p.kind === 'advisories') {
+        advisories = await mergeAdvisories(blobs, staged.get(f.path)!.file);
+        continue;
+      }
       const current = await blobs.stat(f.path);
       if (current) {
         // the stored copy is hashed, not taken on its record's word: "present" means the same bytes
@@ -277,6 +300,7 @@ export async function importBundle(target: ImportTarget, file: string, opts: Imp
       presentFiles,
       newPackages: newPackages.size,
       vulnerabilityDocuments: manifest.files.filter((f) => f.path.startsWith('vulnerabilities/')).length,
+      ...(advisories ? { advisories } : {}),
       conflicts,
       durationMs: Date.now() - started,
     };

@@ -72,6 +72,7 @@ export const exportCommand: CliCommand = async (args, ctx) => {
         `exported ${summary.files} files (${summary.packages} packages, ${formatBytes(summary.bytes)}) to ${summary.bundle} (${formatBytes(summary.bundleBytes)}) in ${(summary.durationMs / 1000).toFixed(1)} s\n` +
           (summary.unchanged > 0 ? `  ${summary.unchanged} files left out: the earlier bundle(s) already have them\n` : '') +
           `  vulnerability data: ${v.documents} documents${v.note ? ` (${v.note})` : ''}\n` +
+          (summary.advisories > 0 ? `  malicious-package advisories: ${summary.advisories}\n` : '') +
           `  manifest: ${summary.manifest}\n` +
           (summary.problems.length > 0 ? `  ${summary.problems.length} cached files left out because of problems (see above)\n` : '') +
           (summary.blocked.length > 0 ? `  ${summary.blocked.length} cached packages left out: blocked by policy (they stay in the cache)\n${summary.blocked.map((b) => `    ${b.package}: ${b.rule}: ${b.reason}\n`).join('')}` : ''),
@@ -115,7 +116,8 @@ export const importCommand: CliCommand = async (args, ctx) => {
       ctx.stdout.write(
         `imported ${summary.bundle} into ${summary.cacheDir} in ${(summary.durationMs / 1000).toFixed(1)} s: ${summary.files} files (${summary.packages} packages, ${formatBytes(summary.bytes)}), ` +
           `${summary.newFiles} new, ${summary.presentFiles} already present${summary.conflicts.length ? `, ${summary.conflicts.length} kept (conflicts)` : ''}; ` +
-          `${summary.newPackages} new packages, ${summary.vulnerabilityDocuments} vulnerability documents\n`,
+          `${summary.newPackages} new packages, ${summary.vulnerabilityDocuments} vulnerability documents` +
+          `${summary.advisories ? `; advisories merged: ${summary.advisories.added} new, ${summary.advisories.updated} updated, ${summary.advisories.total} stored` : ''}\n`,
       );
     }
     return 0;

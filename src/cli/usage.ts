@@ -2,6 +2,7 @@ import { ENV_OVERRIDES } from '../config/load.js';
 import { EXPORT_USAGE, IMPORT_USAGE } from './bundle.js';
 import { WARM_USAGE } from './warm.js';
 import { PRUNE_USAGE } from './prune.js';
+import { ADVISORIES_USAGE } from './advisories.js';
 
 /**
  * The help texts of the CLI: `nuproxy --help` and `nuproxy <command> --help` (or `-h`, or `nuproxy help
@@ -27,6 +28,8 @@ Usage:
   nuproxy export [--config FILE] <out.tar> [--since <manifest.json>] [--json]
   nuproxy import [--config FILE] <bundle.tar> [--json]
   nuproxy prune [--config FILE] [--dry-run] [--json]
+  nuproxy advisories import [--config FILE] [--replace] [--json] <file|dir>...   (OSV malicious-package advisories)
+  nuproxy advisories list [--config FILE] [--json] [ID]
   nuproxy hash-key          (reads a token on stdin, prints its SHA-256 for access.tokens)
   nuproxy --version | --help
   nuproxy <command> --help  (the options of one command)
@@ -64,8 +67,9 @@ ${CONFIG_OPTION}
 
 const EXPORT = `Usage: ${EXPORT_USAGE}
 
-Writes the cache (packages, their nuspecs, the vulnerability data) into one tar file, with a manifest of every
-file's SHA-512 inside it and next to it (<out.tar>.manifest.json). Can run beside a live server on the same cache.
+Writes the cache (packages, their nuspecs, the vulnerability data, the advisories of \`nuproxy advisories import\`)
+into one tar file, with a manifest of every file's SHA-512 inside it and next to it (<out.tar>.manifest.json). Can
+run beside a live server on the same cache.
 
 Options:
   --since MANIFEST      leave out the files an earlier bundle's manifest lists with the same hash (repeatable)
@@ -81,8 +85,9 @@ Exit codes: 0 written; 3 written, but some cached files were left out (listed on
 
 const IMPORT = `Usage: ${IMPORT_USAGE}
 
-Checks every file of a bundle made by \`nuproxy export\` against its manifest, then moves them into cache.dir. A
-bundle that fails a check is refused whole and nothing is left behind. Needs no upstream; can run beside a live
+Checks every file of a bundle made by \`nuproxy export\` against its manifest, then moves them into cache.dir (its
+advisories are merged with the cache's by advisory id). A bundle that fails a check is refused whole and nothing
+is left behind. Needs no upstream; can run beside a live
 server on the same cache.
 
 Options:
@@ -112,6 +117,7 @@ const COMMANDS: Record<string, string> = {
   export: EXPORT,
   import: IMPORT,
   prune: `Usage: ${PRUNE_USAGE}`,
+  advisories: `Usage: ${ADVISORIES_USAGE}`,
   'hash-key': HASH_KEY,
 };
 

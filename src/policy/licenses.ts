@@ -76,6 +76,8 @@ export function parseLicenseExpression(expr: string): Node | undefined {
   return tree && i === tokens.length ? tree : undefined;
 }
 
+const MEMO_LIMIT = 1024;
+
 /** Whitespace collapsed and upper-cased: how an expression is compared with the allowed list "as written". */
 function canonical(expr: string): string {
   return expr.replace(/\s+/g, ' ').replace(/\( /g, '(').replace(/ \)/g, ')').trim().toUpperCase();
@@ -84,6 +86,7 @@ function canonical(expr: string): string {
 /** The allowed list, compiled once (case-insensitive). */
 export class LicenseAllowList {
   private readonly allowed: Set<string>;
+  private readonly memo = new Map<string, LicenseVerdict>();
 
   constructor(readonly entries: readonly string[]) {
     this.allowed = new Set(entries.map(canonical));
@@ -98,6 +101,16 @@ export class LicenseAllowList {
    * "X WITH exception" when it or X is allowed). blocked: it is understood and not allowed. unknown: not understood.
    */
   judge(expression: string): LicenseVerdict {
+    // a feed has few distinct expressions and a version list asks for each of its versions: remember them
+    const known = this.memo.get(expression);
+    if (known !== undefined) return known;
+    const verdict = this.compute(expression);
+    if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+    this.memo.set(expression, verdict);
+    return verdict;
+  }
+
+  private compute(expression: string): LicenseVerdict {
     if (this.allowed.has(canonical(expression))) return 'allowed';
     const tree = parseLicenseExpression(expression);
     if (!tree) return 'unknown';

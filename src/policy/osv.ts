@@ -73,11 +73,30 @@ export function parseOsvText(text: string, source: string, into: OsvParse = empt
   } catch (err) {
     throw bad(source, `not JSON (${(err as Error).message})`);
   }
+  return parseOsvValue(value, source, into);
+}
+
+/** As parseOsvText, for a value already parsed (one advisory object or an array of them). */
+export function parseOsvValue(value: unknown, source: string, into: OsvParse = emptyParse()): OsvParse {
   const entries = Array.isArray(value) ? value : [value];
   if (entries.length > MAX_ADVISORIES) throw bad(source, `more than ${MAX_ADVISORIES} advisories`);
   const fileId = /^(MAL-[A-Za-z0-9._-]{1,100})\.json$/i.exec(source.split(/[\\/]/).pop() ?? '')?.[1];
   entries.forEach((entry, i) => addEntry(entry, Array.isArray(value) ? `${source} [${i}]` : source, entries.length === 1 ? fileId : undefined, into));
   return into;
+}
+
+/** An advisory as an OSV entry again (what the stored document holds, so reading it back is parseOsvValue). */
+export function toOsv(a: Advisory): Record<string, unknown> {
+  return {
+    id: a.id,
+    modified: a.modified,
+    ...(a.summary !== undefined ? { summary: a.summary } : {}),
+    affected: a.affected.map((p) => ({
+      package: { ecosystem: 'NuGet', name: p.name },
+      ...(p.versions.length > 0 ? { versions: p.versions } : {}),
+      ...(p.ranges.length > 0 ? { ranges: p.ranges.map((events) => ({ type: 'ECOSYSTEM', events })) } : {}),
+    })),
+  };
 }
 
 function addEntry(entry: unknown, source: string, fileId: string | undefined, into: OsvParse): void {

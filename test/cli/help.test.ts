@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { COMMAND_NAMES } from '../../src/cli/usage.js';
 import { MAIN } from '../support/process.js';
 
-const COMMANDS = ['serve', 'check-config', 'warm', 'export', 'import', 'prune', 'hash-key'];
+const COMMANDS = ['serve', 'check-config', 'warm', 'export', 'import', 'prune', 'hash-key', 'advisories'];
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -34,7 +34,7 @@ const LAYERS: LayerTable = {
   // the composition root: everything but the commands and the entry point
   'app.ts': ['errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics', 'admin', 'ui', 'access', 'policy'],
   // the commands build the core through app.ts and work below it; they never serve (no http/)
-  cli: ['cli', 'app.ts', 'errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed'],
+  cli: ['cli', 'app.ts', 'errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'policy'],
   'main.ts': ['app.ts', 'cli', 'errors.ts', 'log.ts', 'protocol', 'config', 'cache', 'upstream', 'feed', 'http', 'metrics'],
 };
 

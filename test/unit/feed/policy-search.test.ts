@@ -19,7 +19,7 @@ function gateFor(deny: string[]): { gate: PolicyGate; asked: string[] } {
   // only what the gate reads of a context; with deny rules alone it never asks an upstream (asserted below)
   const ctx = {
     names: ['public'],
-    router: new IdRouter([{ name: 'public' }]),
+    router: new IdRouter([{ name: 'public', include: [], exclude: [], owns: [] }]),
     upstream: (name: string) => {
       asked.push(name);
       throw new Error('no upstream in this test');
@@ -48,15 +48,16 @@ describe('policy on search pages', () => {
     expect(asked).toEqual([]);
     // nothing blocked on the page: the same document back, and a fingerprint of its own
     const clean = await filterSearchPage(gate, { totalHits: 1, data: [hit('Kept.Lib', ['3.0.0'])] }, noWinners);
-    expect(clean.doc.data).toEqual([hit('Kept.Lib', ['3.0.0'])]);
+    expect(clean.doc.data as Json[]).toEqual([hit('Kept.Lib', ['3.0.0'])]);
     expect(clean.fingerprint).not.toBe(f.fingerprint);
   });
 
   it('keeps the upstream spelling of `version` when that version stays allowed', async () => {
     const { gate } = gateFor(['Some.Lib@1.0.0']);
     const f = await filterSearchPage(gate, { totalHits: 1, data: [hit('Some.Lib', ['1.0.0', '2.0.0+meta'], '2.0.0+meta')] }, noWinners);
-    expect(f.doc.data[0].version).toBe('2.0.0+meta');
-    expect(f.doc.data[0].versions.map((v: Json) => v.version)).toEqual(['2.0.0+meta']);
+    const [only] = f.doc.data as Json[];
+    expect(only.version).toBe('2.0.0+meta');
+    expect(only.versions.map((v: Json) => v.version)).toEqual(['2.0.0+meta']);
   });
 });
 
