@@ -34,6 +34,7 @@ import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
 import { noMetrics, type Metrics } from './metrics/metrics.js';
 import { compilePolicy, upstreamOverrides } from './policy/policy.js';
+import { watchAdvisories } from './policy/advisory-store.js';
 import { evictRules, Evictor, isBounded } from './feed/evictor.js';
 import { runEviction } from './feed/evict-box.js';
 import { UsageBook } from './feed/usage-state.js';
@@ -233,14 +234,19 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     tmpDir: resolve(config.cache.dir, '.tmp'),
     secrets: relayed,
   };
+  const advisories = await watchAdvisories(blobs, {
+    onChange: (set) => log.info({ advisories: set.size }, 'imported malicious-package advisories loaded'),
+    onError: (message) => log.warn(message),
+  });
   const feed = new Feed(upstreams, cache, packages, router, publish, log.child({ component: 'feed' }), {
     blobs,
     // Redis mode: a merged answer is kept no longer than a memory copy of a shared document may be used;
     // offline: none is kept (every answer is the disk's own, read each time)
     answerMaxAgeMs: config.offline ? 0 : config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
     memo: { mergedVersionLists: memory.versionLists.entries, builtRegistrations: memory.registrations.entries, answerIds: memory.answers.entries },
-    // the supply-chain policy (issue #16): inactive without policy keys, and then nothing is filtered
-    policy: compilePolicy(config.policy, upstreamOverrides(config.upstreams)),
+    // the supply-chain policy (issue #16): inactive without policy keys, and then nothing is filtered; the
+    // imported malicious-package advisories are read now and an import is picked up while running
+    policy: compilePolicy(config.policy, upstreamOverrides(config.upstreams), advisories.current),
     metrics,
   });
   // the evictor also keeps the store's running total and its "last used" state: a server with metrics on runs
@@ -269,6 +275,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     evictor,
     box,
     close: async () => {
+      advisories.stop();
       await packages.drain();
       await Promise.all(clients.map((c) => c.close()));
       await store.close();

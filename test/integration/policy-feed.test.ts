@@ -13,6 +13,10 @@ import { startTestUpstream, type LeafMeta, type TestUpstream } from '../support/
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
 import { parseMetrics, valueOf } from '../support/metrics-text.js';
+import { malEntry } from '../support/osv.js';
+import { FsBlobStore } from '../../src/cache/fs-blob-store.js';
+import { importAdvisories } from '../../src/policy/advisory-store.js';
+import { parseOsvValue } from '../../src/policy/osv.js';
 
 type Json = any;
 const DAY = 86_400_000;
@@ -245,6 +249,32 @@ describe('policy: advisories, deny list, licences', () => {
       expect(ex.versions.find((v: Json) => v.version === '2.0.0').policy).toMatchObject({ allowed: false, rule: 'licenses', facts: { licenseExpression: 'GPL-3.0-only' } });
     } finally {
       await p.stop();
+    }
+  });
+});
+
+describe('policy: imported malicious-package advisories', () => {
+  it('an advisory imported into the cache blocks the versions it names (malicious is on by default), nothing else', async () => {
+    const up = await startTestUpstream({ packages: pkgs([['Algo.Trading', '1.0.0'], ['Algo.Trading', '1.0.1'], ['Algo.Trading', '2.0.0'], ['Evil.Logger', '3.0.0']]) });
+    const cacheDir = await mkdtemp(join(tmpdir(), 'nuproxy-policy-mal-'));
+    const blobs = new FsBlobStore(cacheDir);
+    await blobs.init({ sweep: false });
+    await importAdvisories(blobs, parseOsvValue([malEntry('MAL-2024-3998', 'Algo.Trading'), malEntry('MAL-2025-7', 'Evil.Logger', { affected: [{ package: { ecosystem: 'NuGet', name: 'Evil.Logger' } }] })], 'mal.json'));
+    const p = await startTestProxy({ upstreams: [entry('public', up)], cacheDir });
+    try {
+      expect((await listings(p, 'algo.trading')).flat).toEqual(['2.0.0']);
+      const r = await getWithReason(nupkgUrl(p, 'algo.trading', '1.0.1'));
+      expect([r.status, r.headers['x-nuproxy-policy']]).toEqual([404, 'malicious']);
+      expect(r.json.message).toContain('MAL-2024-3998');
+      // an entry with no versions or ranges names every version: the id is answered as absent, saying why
+      const flat = await getWithReason(`${p.url}v3/flat/evil.logger/index.json`);
+      expect([flat.status, flat.json.rule]).toEqual([404, 'malicious']);
+      expect((await get(`${p.url}v3/query?q=Evil.Logger`)).json().data).toEqual([]);
+      expect((await get(`${p.url}v3/query?q=Algo.Trading`)).json().data[0].versions.map((v: Json) => v.version)).toEqual(['2.0.0']);
+    } finally {
+      await p.stop();
+      await up.close();
+      await rm(cacheDir, { recursive: true, force: true });
     }
   });
 });
