@@ -11,6 +11,8 @@ import { noMetrics, type Metrics } from '../metrics/metrics.js';
 import type { Decision, Policy, Severity, VersionFacts } from '../policy/decision.js';
 import { lowerNormalizedVersion } from '../protocol/version.js';
 import type { FeedContext } from './feed-context.js';
+import { covering, VulnerabilityFacts } from './policy-advisories.js';
+import { isNeverAsked } from './offline-upstream.js';
 
 type Json = Record<string, unknown>;
 /** What a registration leaf says about its version (the rest of VersionFacts is the id, version and winner). */
@@ -31,6 +33,7 @@ export class PolicyGate {
   /** Leaf facts per upstream, id and stored registration version (a hot id's leaves are read once per change). */
   private readonly facts = new LRUCache<string, Map<string, LeafFacts>>({ max: 2000 });
   private readonly needsFacts: boolean;
+  private readonly vulnInfo = new VulnerabilityFacts();
 
   constructor(
     private readonly ctx: FeedContext,
@@ -73,7 +76,7 @@ export class PolicyGate {
     const now = this.now();
     for (const v of versions) {
       const upstream = winners?.[v] ?? fallback;
-      const f: VersionFacts = { lowerId, lowerVersion: v, upstream, ...facts.get(upstream)?.get(v) };
+      const f: VersionFacts = { lowerId, lowerVersion: v, upstream, ...facts.get(upstream)?.(v) };
       out.set(v, { decision: this.policy.decide(f, now), facts: f });
     }
     return out;
@@ -82,7 +85,7 @@ export class PolicyGate {
   /** The decision on one version (`winner`: the upstream that wins it, if known), with the facts behind it. */
   async decideOne(lowerId: string, lowerVersion: string, winner: string | undefined): Promise<{ decision: Decision; facts: VersionFacts }> {
     const upstream = winner ?? this.fallbackUpstream(lowerId);
-    const known = (await this.factsOf(lowerId, [upstream])).get(upstream)?.get(lowerVersion);
+    const known = (await this.factsOf(lowerId, [upstream])).get(upstream)?.(lowerVersion);
     const facts: VersionFacts = { lowerId, lowerVersion, upstream, ...known };
     return { decision: this.policy.decide(facts, this.now()), facts };
   }
@@ -103,35 +106,58 @@ export class PolicyGate {
   }
 
   /**
-   * What the winning upstreams' registrations say about each version, when a rule in force needs it. A
-   * registration that cannot be read leaves its versions' facts unknown (the policy decides on what is known;
-   * the failure is logged): the version list itself was answered, so the upstream is reachable most times.
+   * What the winning upstreams say about each version, when a rule in force needs it: their registration leaves
+   * (published, listed, licence, advisories) and, for the vulnerable rule, their VulnerabilityInfo pages too. A
+   * document that cannot be read leaves those facts unknown (the policy decides on what is known; the failure is
+   * logged): the version list itself was answered, so the upstream is reachable most times.
    */
-  private async factsOf(lowerId: string, upstreams: readonly string[]): Promise<Map<string, Map<string, LeafFacts>>> {
-    const out = new Map<string, Map<string, LeafFacts>>();
+  private async factsOf(lowerId: string, upstreams: readonly string[]): Promise<Map<string, (lowerVersion: string) => LeafFacts | undefined>> {
+    const out = new Map<string, (lowerVersion: string) => LeafFacts | undefined>();
     if (!this.needsFacts) return out;
     await Promise.all(
       upstreams.map(async (name) => {
-        try {
-          const c = await this.ctx.upstream(name).leaves('semver2', lowerId);
-          if (c.kind !== 'ok') return;
-          const key = `${name}\n${lowerId}\n${c.version}`;
-          let m = this.facts.get(key);
-          if (!m) {
-            m = new Map();
-            for (const leaf of c.value.leaves) {
-              const f = leafFacts(leaf);
-              if (f) m.set(f.version, f.facts);
-            }
-            this.facts.set(key, m);
-          }
-          out.set(name, m);
-        } catch (err) {
-          this.log.warn({ id: lowerId, upstream: name, err: (err as Error).message }, "policy: the winning upstream's registration could not be read; its versions' dates, licences and advisories are unknown");
-        }
+        const [leaves, ranged] = await Promise.all([
+          this.leafFactsOf(name, lowerId),
+          this.policy.needs.vulnerabilities ? this.vulnInfo.of(this.ctx.upstream(name), lowerId, (err) => this.unread(lowerId, name, 'vulnerability data', err)) : [],
+        ]);
+        out.set(name, (v) => {
+          const leaf = leaves?.get(v);
+          const more = covering(ranged, v);
+          if (more.length === 0) return leaf;
+          const known = leaf?.vulnerabilities ?? [];
+          const extra = more.filter((a) => !known.some((k) => k.advisoryUrl !== undefined && k.advisoryUrl === a.advisoryUrl));
+          return { ...leaf, vulnerabilities: [...known, ...extra] };
+        });
       }),
     );
     return out;
+  }
+
+  /** The registration leaves' facts of one upstream (kept per stored registration version); undefined when unread. */
+  private async leafFactsOf(name: string, lowerId: string): Promise<Map<string, LeafFacts> | undefined> {
+    try {
+      const c = await this.ctx.upstream(name).leaves('semver2', lowerId);
+      if (c.kind !== 'ok') return undefined;
+      const key = `${name}\n${lowerId}\n${c.version}`;
+      let m = this.facts.get(key);
+      if (!m) {
+        m = new Map();
+        for (const leaf of c.value.leaves) {
+          const f = leafFacts(leaf);
+          if (f) m.set(f.version, f.facts);
+        }
+        this.facts.set(key, m);
+      }
+      return m;
+    } catch (err) {
+      this.unread(lowerId, name, 'registration', err);
+      return undefined;
+    }
+  }
+
+  private unread(lowerId: string, upstream: string, what: string, err: unknown): void {
+    if (isNeverAsked(err)) return; // offline: nothing is asked, the disk's answers are decided on what is known
+    this.log.warn({ id: lowerId, upstream, err: (err as Error).message }, `policy: the winning upstream's ${what} could not be read; what it would say is unknown`);
   }
 }
 

@@ -33,18 +33,22 @@ describe('policy: advisories, deny list, licences', () => {
         'Lic.Pkg@2.0.0': { licenseExpression: 'GPL-3.0-only' },
         'Lic.Pkg@3.0.0': { licenseUrl: 'https://example.invalid/license.txt' },
       },
+      // VulnerabilityInfo only (the registration of 1.1.0 names no advisory): the rule reads it too
+      vulnerabilities: { 'vuln.pkg': [{ severity: 3, url: 'https://example.invalid/advisory/info', versions: '[1.1.0, 1.1.0]' }] },
     });
   });
   afterAll(async () => {
     await up?.close();
   });
 
-  it('vulnerable: high blocks high and critical advisories, not low ones; an exact exemption lets one through', async () => {
+  it('vulnerable: high blocks high and critical advisories (registration or VulnerabilityInfo), not low ones; an exact exemption lets one through', async () => {
     const p = await startTestProxy({ upstreams: [entry('public', up)], config: { policy: { vulnerable: 'high', exempt: { vulnerable: ['Vuln.Pkg@1.0.2'] } } } });
     try {
       const l = await listings(p, 'vuln.pkg');
-      expect(l.flat).toEqual(['1.0.1', '1.0.2', '1.1.0']);
-      expect(l.hives.semver2).toEqual(['1.0.1', '1.0.2', '1.1.0']);
+      expect(l.flat).toEqual(['1.0.1', '1.0.2']);
+      expect(l.hives.semver2).toEqual(['1.0.1', '1.0.2']);
+      const info = await getWithReason(nupkgUrl(p, 'vuln.pkg', '1.1.0'));
+      expect([info.json.rule, info.json.message]).toEqual(['vulnerable', expect.stringContaining('https://example.invalid/advisory/info')]);
       const r = await getWithReason(nupkgUrl(p, 'vuln.pkg', '1.0.0'));
       expect(r.headers['x-nuproxy-policy']).toBe('vulnerable');
       expect(r.json.message).toMatch(/advisory of severity high/);
