@@ -9,6 +9,7 @@ import { NuproxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { noMetrics, type Metrics } from '../metrics/metrics.js';
 import type { Decision, Policy, Severity, VersionFacts } from '../policy/decision.js';
+import { decodeXmlEntities } from '../protocol/nuspec.js';
 import { lowerNormalizedVersion } from '../protocol/version.js';
 import type { FeedContext } from './feed-context.js';
 import { covering, VulnerabilityFacts } from './policy-advisories.js';
@@ -34,6 +35,7 @@ export class PolicyGate {
   private readonly facts = new LRUCache<string, Map<string, LeafFacts>>({ max: 2000 });
   private readonly needsFacts: boolean;
   private readonly vulnInfo = new VulnerabilityFacts();
+  private readonly nuspecLicences = new LRUCache<string, Pick<LeafFacts, 'licenseExpression' | 'licenseUrl'>>({ max: 20_000 });
 
   constructor(
     private readonly ctx: FeedContext,
@@ -76,7 +78,10 @@ export class PolicyGate {
     const now = this.now();
     for (const v of versions) {
       const upstream = winners?.[v] ?? fallback;
-      const f: VersionFacts = { lowerId, lowerVersion: v, upstream, ...facts.get(upstream)?.(v) };
+      let known = facts.get(upstream)?.(v);
+      // no leaf says (offline, a flat-only upstream): a cached package's nuspec still names its licence
+      if (this.policy.needs.license && known === undefined) known = await this.nuspecLicence(lowerId, v);
+      const f: VersionFacts = { lowerId, lowerVersion: v, upstream, ...known };
       out.set(v, { decision: this.policy.decide(f, now), facts: f });
     }
     return out;
@@ -85,9 +90,8 @@ export class PolicyGate {
   /** The decision on one version (`winner`: the upstream that wins it, if known), with the facts behind it. */
   async decideOne(lowerId: string, lowerVersion: string, winner: string | undefined): Promise<{ decision: Decision; facts: VersionFacts }> {
     const upstream = winner ?? this.fallbackUpstream(lowerId);
-    const known = (await this.factsOf(lowerId, [upstream])).get(upstream)?.(lowerVersion);
-    const facts: VersionFacts = { lowerId, lowerVersion, upstream, ...known };
-    return { decision: this.policy.decide(facts, this.now()), facts };
+    const d = await this.explainAll(lowerId, [lowerVersion], { [lowerVersion]: upstream });
+    return d.get(lowerVersion)!;
   }
 
   /** Throws BLOCKED_BY_POLICY (a 404 naming the rule) for a version the policy blocks; logged at info and counted. */
@@ -155,6 +159,18 @@ export class PolicyGate {
     }
   }
 
+  /** The licence a cached package's nuspec names (kept: a package's nuspec never changes); none when not cached. */
+  private async nuspecLicence(lowerId: string, lowerVersion: string): Promise<Pick<LeafFacts, 'licenseExpression' | 'licenseUrl'>> {
+    const key = `${lowerId}@${lowerVersion}`;
+    const kept = this.nuspecLicences.get(key);
+    if (kept) return kept;
+    const xml = await this.ctx.local.nuspec(lowerId, lowerVersion).catch(() => undefined);
+    if (xml === undefined) return {};
+    const l = licenceOfNuspec(xml);
+    this.nuspecLicences.set(key, l);
+    return l;
+  }
+
   private unread(lowerId: string, upstream: string, what: string, err: unknown): void {
     if (isNeverAsked(err)) return; // offline: nothing is asked, the disk's answers are decided on what is known
     this.log.warn({ id: lowerId, upstream, err: (err as Error).message }, `policy: the winning upstream's ${what} could not be read; what it would say is unknown`);
@@ -203,6 +219,15 @@ function decided(blocked: Map<string, Decision>): Decided {
 
 /** Nothing blocked: what an inactive policy would say (for callers that need a Decided either way). */
 export const NOTHING_BLOCKED: Decided = decided(new Map());
+
+/** `<license type="expression">`, else a licence file or `<licenseUrl>` (as the registration would say them). */
+export function licenceOfNuspec(xml: string): Pick<LeafFacts, 'licenseExpression' | 'licenseUrl'> {
+  const m = /<license\b([^>]*)>([^<]*)<\/license>/.exec(xml);
+  if (m && /\btype\s*=\s*["']expression["']/.test(m[1]!) && m[2]!.trim()) return { licenseExpression: decodeXmlEntities(m[2]!.trim()) };
+  if (m && /\btype\s*=\s*["']file["']/.test(m[1]!)) return { licenseUrl: `file ${decodeXmlEntities(m[2]!.trim())}` };
+  const url = /<licenseUrl>([^<]*)<\/licenseUrl>/.exec(xml)?.[1]?.trim();
+  return url ? { licenseUrl: decodeXmlEntities(url) } : {};
+}
 
 function leafFacts(leaf: Json): { version: string; facts: LeafFacts } | undefined {
   const ce = leaf.catalogEntry;

@@ -10,6 +10,7 @@ import { startTestProxy } from '../support/proxy.js';
 import { get } from '../support/http.js';
 import { daysAgo, entry, getWithReason, listings, nupkgUrl, pkgs } from '../support/policy.js';
 import { malEntry } from '../support/osv.js';
+import { makeNupkg } from '../support/nupkg.js';
 import { FsBlobStore } from '../../src/cache/fs-blob-store.js';
 import { importAdvisories } from '../../src/policy/advisory-store.js';
 import { parseOsvValue } from '../../src/policy/osv.js';
@@ -109,6 +110,38 @@ describe('policy: imported malicious-package advisories', () => {
       expect((await get(`${p.url}v3/query?q=Algo.Trading`)).json().data[0].versions.map((v: Json) => v.version)).toEqual(['2.0.0']);
     } finally {
       await p.stop();
+      await up.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('policy: offline, from the disk alone', () => {
+  it('the licence rule reads a cached package’s nuspec when no registration can be asked', async () => {
+    const up = await startTestUpstream({
+      packages: [
+        makeNupkg({ id: 'Disk.Lic', version: '1.0.0', license: { type: 'expression', value: 'MIT' } }),
+        makeNupkg({ id: 'Disk.Lic', version: '2.0.0', license: { type: 'expression', value: 'GPL-3.0-only' } }),
+        makeNupkg({ id: 'Disk.Lic', version: '3.0.0', licenseUrl: 'https://example.invalid/eula' }),
+      ],
+    });
+    const cacheDir = await mkdtemp(join(tmpdir(), 'nuproxy-policy-offline-'));
+    try {
+      const online = await startTestProxy({ upstreams: [entry('public', up)], cacheDir });
+      for (const v of ['1.0.0', '2.0.0', '3.0.0']) expect((await get(nupkgUrl(online, 'disk.lic', v))).status).toBe(200);
+      await online.stop();
+      const offline = await startTestProxy({ upstreams: [entry('public', up)], cacheDir, config: { offline: true, policy: { licenses: { allow: ['MIT'], other: 'block' } } } });
+      try {
+        expect((await get(`${offline.url}v3/flat/disk.lic/index.json`)).json().versions).toEqual(['1.0.0']);
+        const gpl = await getWithReason(nupkgUrl(offline, 'disk.lic', '2.0.0'));
+        expect([gpl.status, gpl.json.rule, gpl.json.message]).toEqual([404, 'licenses', expect.stringContaining('GPL-3.0-only')]);
+        expect((await getWithReason(nupkgUrl(offline, 'disk.lic', '3.0.0'))).json.message).toContain('https://example.invalid/eula');
+        expect((await get(nupkgUrl(offline, 'disk.lic', '1.0.0'))).status).toBe(200);
+        expect(offline.logs.lines.filter((l) => l.level === 40)).toEqual([]); // no warning per decision offline
+      } finally {
+        await offline.stop();
+      }
+    } finally {
       await up.close();
       await rm(cacheDir, { recursive: true, force: true });
     }
