@@ -12,17 +12,22 @@ import { ADVISORIES_KEY, ADVISORY_POLL_MS, importAdvisories, readAdvisories } fr
 import { emptyParse, MAX_OSV_FILE_BYTES, parseOsvText, type OsvParse } from '../policy/osv.js';
 import type { CliCommand } from './context.js';
 
+const SEVERITY_NAMES = ['low', 'moderate', 'high', 'critical'] as const;
+
 export const ADVISORIES_USAGE = `nuproxy advisories import [--config FILE] [--replace] [--json] <file|dir>...
        nuproxy advisories list [--config FILE] [--json] [ID]
 
-Malicious-package advisories for the policy's malicious rule (policy.malicious, on by default): versions they
-name are never offered (README "Policies").
+Advisories for the policy (README "Policies"): malicious-package ones (MAL-) for the malicious rule
+(policy.malicious, on by default: versions they name are never offered), others with a severity for the
+vulnerable rule (policy.vulnerable), beside the upstreams' own advisory data.
 
 import  reads OSV advisory files (https://ossf.github.io/osv-schema/): a .json file holding one advisory or an
         array of them, or a folder (searched recursively for .json files), e.g. osv/malicious/nuget of the OpenSSF
-        malicious-packages repository. Keeps the MAL- entries naming NuGet packages; other ecosystems and other
-        advisories are counted and left out; withdrawn ones are removed from the store. Stores them in the cache
-        (${ADVISORIES_KEY}, on the disk or in the bucket): a running server applies them within ${ADVISORY_POLL_MS / 1000}s.
+        malicious-packages repository. Keeps, for NuGet packages, the MAL- entries and the advisories with a
+        severity (database_specific.severity, as GitHub's advisories in OSV carry it); other ecosystems and
+        other advisories are counted and left out; withdrawn ones are removed from the store. Stores them in
+        the cache (${ADVISORIES_KEY}, on the disk or in the bucket): a running server applies them within
+        ${ADVISORY_POLL_MS / 1000}s, and \`nuproxy export\` carries them to the other side of an air gap.
         Merged with what is stored, by advisory id (the newer "modified" wins). Any file that is not a readable
         advisory refuses the whole import, naming the file; nothing is stored then.
 list    prints the stored advisories (id, packages, summary); with ID, only advisories or packages matching it.
@@ -101,12 +106,12 @@ export const advisoriesCommand: CliCommand = async (args, ctx) => {
     else {
       const left = [
         ignored.otherEcosystem > 0 ? `${ignored.otherEcosystem} of other ecosystems` : '',
-        ignored.notMalicious > 0 ? `${ignored.notMalicious} not MAL- advisories` : '',
+        ignored.withoutSeverity > 0 ? `${ignored.withoutSeverity} neither MAL- nor with a severity` : '',
         ignored.invalidId > 0 ? `${ignored.invalidId} packages whose names cannot be NuGet ids` : '',
       ].filter(Boolean);
       ctx.stdout.write(
         [
-          `Read ${files.length} file${files.length === 1 ? '' : 's'}: ${summary.read} NuGet malicious-package advisories${left.length > 0 ? ` (left out: ${left.join(', ')})` : ''}.`,
+          `Read ${files.length} file${files.length === 1 ? '' : 's'}: ${summary.read - summary.vulnerabilities} NuGet malicious-package advisories, ${summary.vulnerabilities} with a severity${left.length > 0 ? ` (left out: ${left.join(', ')})` : ''}.`,
           `${summary.mode === 'replace' ? 'Replaced the stored advisories' : 'Merged'}: ${summary.added} new, ${summary.updated} updated, ${summary.removed} withdrawn and removed.`,
           `Stored: ${summary.total} advisories naming ${summary.packageIds} package ids (${ADVISORIES_KEY}); a running server applies them within ${ADVISORY_POLL_MS / 1000}s.`,
           '',
@@ -132,12 +137,12 @@ async function list(blobs: Parameters<typeof readAdvisories>[0], filter: string 
     .filter((a) => f === undefined || a.id.toLowerCase() === f || a.affected.some((p) => p.name.toLowerCase() === f))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (json) {
-    ctx.stdout.write(`${JSON.stringify(shown.map((a) => ({ id: a.id, modified: a.modified, summary: a.summary, packages: a.affected.map((p) => ({ id: p.name, versions: p.all ? 'all' : p.versions, ranges: p.ranges })) })))}\n`);
+    ctx.stdout.write(`${JSON.stringify(shown.map((a) => ({ id: a.id, modified: a.modified, summary: a.summary, ...(a.severity !== undefined ? { severity: SEVERITY_NAMES[a.severity] } : {}), packages: a.affected.map((p) => ({ id: p.name, versions: p.all ? 'all' : p.versions, ranges: p.ranges })) })))}\n`);
     return 0;
   }
   const lines = shown.map((a) => {
     const pkgs = a.affected.map((p) => `${p.name} ${p.all ? '(all versions)' : `(${[...p.versions.slice(0, 5), ...(p.versions.length > 5 ? [`… ${p.versions.length} versions`] : [])].join(', ')}${p.ranges.length > 0 ? `${p.versions.length > 0 ? '; ' : ''}${p.ranges.length} range${p.ranges.length === 1 ? '' : 's'}` : ''})`}`);
-    return `${a.id}  ${pkgs.join(', ')}${a.summary ? `  ${a.summary}` : ''}`;
+    return `${a.id}${a.severity !== undefined ? ` [${SEVERITY_NAMES[a.severity]}]` : ''}  ${pkgs.join(', ')}${a.summary ? `  ${a.summary}` : ''}`;
   });
   ctx.stdout.write(`${lines.join('\n')}${lines.length > 0 ? '\n' : ''}${shown.length} of ${read.set.size} stored advisories${read.state === 'absent' ? ' (none imported yet: nuproxy advisories import)' : ''}\n`);
   return 0;

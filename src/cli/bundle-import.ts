@@ -10,7 +10,7 @@ import type { BlobStore } from '../cache/blob-store.js';
 import { FsBlobStore } from '../cache/fs-blob-store.js';
 import { openFileReader } from '../cache/fs-byte-reader.js';
 import { NuproxyError } from '../errors.js';
-import { importAdvisories, MAX_ADVISORY_DOC_BYTES, parseAdvisoryDocument, readAdvisories } from '../policy/advisory-store.js';
+import { MAX_ADVISORY_DOC_BYTES, mergeAdvisoryDocument, parseAdvisoryDocument } from '../policy/advisory-store.js';
 import { verifyNuspecOf, verifyPackage, type ContentCheck } from '../feed/verify.js';
 import {
   BUNDLE_FORMAT,
@@ -199,17 +199,6 @@ function importOrder(a: ManifestFile, b: ManifestFile): number {
   return ra < rb ? -1 : ra > rb ? 1 : 0;
 }
 
-/**
- * The bundle's advisories merged into the store's by advisory id (the target may hold advisories imported there
- * that the bundle's site never saw); a stored document that cannot be read is replaced by the bundle's.
- */
-async function mergeAdvisories(blobs: BlobStore, file: string): Promise<{ added: number; updated: number; total: number }> {
-  const parsed = parseAdvisoryDocument(await readFile(file, 'utf8'));
-  const corrupt = (await readAdvisories(blobs)).state === 'corrupt';
-  const s = await importAdvisories(blobs, parsed, corrupt ? 'replace' : 'merge');
-  return { added: s.added, updated: s.updated, total: s.total };
-}
-
 /** A disk store at `dir`, prepared without sweeping (safe beside a running instance). */
 async function openDiskStore(dir: string): Promise<BlobStore> {
   const blobs = new FsBlobStore(dir);
@@ -252,7 +241,8 @@ export async function importBundle(target: ImportTarget, file: string, opts: Imp
     for (const f of [...manifest.files].sort(importOrder)) {
       const p = parseBundlePath(f.path)!;
       if (p.kind === 'advisories') {
-        advisories = await mergeAdvisories(blobs, staged.get(f.path)!.file);
+        // merged by advisory id: the target may hold advisories imported there that the bundle's site never saw
+        advisories = await mergeAdvisoryDocument(blobs, await readFile(staged.get(f.path)!.file, 'utf8'));
         continue;
       }
       const current = await blobs.stat(f.path);

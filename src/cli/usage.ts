@@ -28,7 +28,7 @@ Usage:
   nuproxy export [--config FILE] <out.tar> [--since <manifest.json>] [--json]
   nuproxy import [--config FILE] <bundle.tar> [--json]
   nuproxy prune [--config FILE] [--dry-run] [--json]
-  nuproxy advisories import [--config FILE] [--replace] [--json] <file|dir>...   (OSV malicious-package advisories)
+  nuproxy advisories import [--config FILE] [--replace] [--json] <file|dir>...   (OSV advisories for the policy)
   nuproxy advisories list [--config FILE] [--json] [ID]
   nuproxy hash-key          (reads a token on stdin, prints its SHA-256 for access.tokens)
   nuproxy --version | --help

@@ -1,8 +1,10 @@
-// The imported malicious-package advisories (osv.ts parses them), indexed for the malicious rule: id → the
-// advisories that name it, each with the versions or ranges it covers (NuGet version order, protocol/). An
+// The imported advisories (osv.ts parses them), indexed for the rules: id → the advisories that name it, each
+// with the versions or ranges it covers (NuGet version order, protocol/). Malicious-package ones (MAL-) feed the
+// malicious rule (`match`), those with a severity the vulnerable rule (`vulnerabilities`). An
 // AdvisorySet is immutable; an import merges (or replaces) and makes a new one, stored as one JSON document
 // (advisory-store.ts), so a running server swaps sets without a restart.
 import { compareVersions, lowerNormalizedVersion, parseVersion, type NuGetVersion } from '../protocol/version.js';
+import type { Severity } from './decision.js';
 import type { Advisory, OsvEvent } from './osv.js';
 
 /** The advisory that names a version, as the rule reports it. */
@@ -18,6 +20,9 @@ interface Bound {
 
 interface Matcher {
   hit: AdvisoryHit;
+  /** Set for a vulnerability advisory; absent: malicious. */
+  severity: Severity | undefined;
+  url: string | undefined;
   all: boolean;
   versions: Set<string>;
   ranges: Bound[][];
@@ -51,8 +56,34 @@ function inRange(range: readonly Bound[], v: NuGetVersion): boolean {
   return affected;
 }
 
+/** Compares two OSV "modified" times (RFC 3339, any offset or precision): > 0 when `a` is the later. */
+function newer(a: string, b: string): number {
+  const x = Date.parse(a);
+  const y = Date.parse(b);
+  if (Number.isFinite(x) && Number.isFinite(y)) return Math.sign(x - y);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A version parsed only when a range needs it (most matches are exact versions). */
+class LazyVersion {
+  private parsed: NuGetVersion | undefined | null = null;
+  constructor(readonly lower: string) {}
+  get(): NuGetVersion | undefined {
+    if (this.parsed === null) this.parsed = parseVersion(this.lower);
+    return this.parsed;
+  }
+}
+
+function covers(m: Matcher, v: LazyVersion): boolean {
+  if (m.all || m.versions.has(v.lower)) return true;
+  if (m.ranges.length === 0) return false;
+  const parsed = v.get();
+  return parsed !== undefined && m.ranges.some((r) => inRange(r, parsed));
+}
+
 export class AdvisorySet {
   private readonly byId = new Map<string, Matcher[]>();
+  private withSeverity = 0;
   /** The advisories, by advisory id (one entry per id: the newest `modified` wins). */
   readonly advisories: ReadonlyMap<string, Advisory>;
 
@@ -60,9 +91,10 @@ export class AdvisorySet {
     const byAdvisory = new Map<string, Advisory>();
     for (const a of advisories) {
       const was = byAdvisory.get(a.id);
-      if (!was || was.modified <= a.modified) byAdvisory.set(a.id, a);
+      if (!was || newer(a.modified, was.modified) >= 0) byAdvisory.set(a.id, a);
     }
     this.advisories = byAdvisory;
+    for (const a of byAdvisory.values()) if (a.severity !== undefined) this.withSeverity++;
     for (const a of byAdvisory.values()) {
       const hit: AdvisoryHit = { id: a.id, ...(a.summary !== undefined ? { summary: a.summary } : {}) };
       for (const p of a.affected) {
@@ -73,7 +105,7 @@ export class AdvisorySet {
         }
         const lowerId = p.name.toLowerCase();
         const list = this.byId.get(lowerId) ?? [];
-        list.push({ hit, all: p.all, versions, ranges: p.ranges.map(bounds) });
+        list.push({ hit, severity: a.severity, url: a.url, all: p.all, versions, ranges: p.ranges.map(bounds) });
         this.byId.set(lowerId, list);
       }
     }
@@ -94,18 +126,33 @@ export class AdvisorySet {
     return this.byId.has(lowerId);
   }
 
-  /** The first advisory that names this version (lowercase id, lowercase normalized version), or undefined. */
+  /** How many of them have a severity (vulnerability advisories, not malicious-package ones). */
+  get vulnerabilityAdvisories(): number {
+    return this.withSeverity;
+  }
+
+  /** How many are malicious-package advisories (what the malicious rule reads). */
+  get maliciousAdvisories(): number {
+    return this.size - this.withSeverity;
+  }
+
+  /** The first malicious-package advisory that names this version (lowercase id and normalized version), or undefined. */
   match(lowerId: string, lowerVersion: string): AdvisoryHit | undefined {
     const list = this.byId.get(lowerId);
     if (!list) return undefined;
-    let parsed: NuGetVersion | undefined | null = null;
-    for (const m of list) {
-      if (m.all || m.versions.has(lowerVersion)) return m.hit;
-      if (m.ranges.length === 0) continue;
-      if (parsed === null) parsed = parseVersion(lowerVersion);
-      if (parsed && m.ranges.some((r) => inRange(r, parsed!))) return m.hit;
-    }
+    const v = new LazyVersion(lowerVersion);
+    for (const m of list) if (m.severity === undefined && covers(m, v)) return m.hit;
     return undefined;
+  }
+
+  /** The vulnerability advisories (with a severity) that name this version, as VersionFacts holds them. */
+  vulnerabilities(lowerId: string, lowerVersion: string): { severity: Severity; advisoryUrl?: string }[] {
+    const list = this.byId.get(lowerId);
+    if (!list) return [];
+    const v = new LazyVersion(lowerVersion);
+    const out: { severity: Severity; advisoryUrl?: string }[] = [];
+    for (const m of list) if (m.severity !== undefined && covers(m, v)) out.push({ severity: m.severity, ...(m.url !== undefined ? { advisoryUrl: m.url } : {}) });
+    return out;
   }
 
   /**
@@ -120,7 +167,7 @@ export class AdvisorySet {
     for (const a of incoming) {
       const was = next.get(a.id);
       if (!was) added++;
-      else if (was.modified <= a.modified) {
+      else if (newer(a.modified, was.modified) >= 0) {
         if (JSON.stringify(was) !== JSON.stringify(a)) updated++;
       } else continue;
       next.set(a.id, a);

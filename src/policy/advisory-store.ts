@@ -56,8 +56,10 @@ export async function writeAdvisories(store: StateStore, set: AdvisorySet): Prom
 }
 
 export interface ImportSummary {
-  /** Advisories kept from the input (NuGet MAL- entries). */
+  /** Advisories kept from the input (NuGet MAL- entries, and others with a severity). */
   read: number;
+  /** Of those, the ones with a severity (for the vulnerable rule). */
+  vulnerabilities: number;
   added: number;
   updated: number;
   /** Withdrawn in the input and removed from the store. */
@@ -81,7 +83,18 @@ export async function importAdvisories(store: StateStore, parsed: OsvParse, mode
   const base = mode === 'replace' || before.state === 'corrupt' ? new AdvisorySet() : before.set;
   const { set, added, updated, removed } = base.merge(parsed.advisories, parsed.withdrawn);
   await writeAdvisories(store, set);
-  return { read: parsed.advisories.length, added, updated, removed, ignored: parsed.ignored, total: set.size, packageIds: set.packageIds, mode };
+  return { read: parsed.advisories.length, vulnerabilities: parsed.advisories.filter((a) => a.severity !== undefined).length, added, updated, removed, ignored: parsed.ignored, total: set.size, packageIds: set.packageIds, mode };
+}
+
+/**
+ * Another store's document (a bundle's copy) merged into this store's by advisory id; a stored document that
+ * cannot be read is replaced by it (there is nothing readable to keep).
+ */
+export async function mergeAdvisoryDocument(store: StateStore, text: string): Promise<{ added: number; updated: number; total: number }> {
+  const parsed = parseAdvisoryDocument(text);
+  const corrupt = (await readAdvisories(store)).state === 'corrupt';
+  const s = await importAdvisories(store, parsed, corrupt ? 'replace' : 'merge');
+  return { added: s.added, updated: s.updated, total: s.total };
 }
 
 export interface AdvisoryWatch {

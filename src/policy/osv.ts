@@ -1,10 +1,13 @@
 // Advisories in the OSV format (https://ossf.github.io/osv-schema/), as the OpenSSF malicious-packages repository
-// and osv.dev publish them: what `nuproxy advisories import` reads. Kept: the malicious-package entries (ids
-// "MAL-…") that name NuGet packages; everything else is counted and left out. Pure: the caller reads the files
-// (bounded by MAX_OSV_FILE_BYTES) and hands the text in with its name, so every error names the file.
+// and OSV's data exports publish them: what `nuproxy advisories import` reads. Kept, for NuGet packages: the
+// malicious-package entries (ids "MAL-…", for the malicious rule) and other advisories that carry a severity
+// (GitHub's database_specific.severity: LOW, MODERATE, HIGH, CRITICAL; for the vulnerable rule, beside the
+// upstreams' own data); everything else is counted and left out. Pure: the caller reads the files (bounded by
+// MAX_OSV_FILE_BYTES) and hands the text in with its name, so every error names the file.
 //
-// An advisory is untrusted input: only the fields the malicious rule uses are kept (id, modified, summary, and per
-// affected NuGet package its name, versions and ECOSYSTEM/SEMVER ranges), each bounded.
+// An advisory is untrusted input: only the fields the rules use are kept (id, modified, summary, severity, an
+// advisory URL, and per affected NuGet package its name, versions and ECOSYSTEM/SEMVER ranges), each bounded.
+import type { Severity } from './decision.js';
 import { NuproxyError } from '../errors.js';
 import { isValidPackageId } from '../protocol/id.js';
 
@@ -34,24 +37,31 @@ export interface OsvAffected {
   all: boolean;
 }
 
-/** A kept advisory: the subset of an OSV entry the malicious rule needs. */
+/** A kept advisory: the subset of an OSV entry the rules need. */
 export interface Advisory {
   id: string;
   modified: string;
   summary?: string;
+  /** Set for a vulnerability advisory (not MAL-): NuGet's numbering, 0 low … 3 critical. Absent: malicious. */
+  severity?: Severity;
+  /** Where to read about it (the entry's first ADVISORY reference). */
+  url?: string;
   affected: OsvAffected[];
 }
 
+const SEVERITIES: Record<string, Severity> = { LOW: 0, MODERATE: 1, MEDIUM: 1, HIGH: 2, CRITICAL: 3 };
+const SEVERITY_TEXT = ['LOW', 'MODERATE', 'HIGH', 'CRITICAL'] as const;
+
 export interface OsvParse {
   advisories: Advisory[];
-  /** Ids of NuGet MAL- advisories marked withdrawn (an import removes them from the stored set). */
+  /** Ids of NuGet advisories marked withdrawn (an import removes them from the stored set). */
   withdrawn: string[];
-  /** Entries left out, by why. */
-  ignored: { otherEcosystem: number; notMalicious: number; invalidId: number };
+  /** Entries left out, by why: not NuGet; neither MAL- nor with a severity; package names NuGet cannot have. */
+  ignored: { otherEcosystem: number; withoutSeverity: number; invalidId: number };
 }
 
 export function emptyParse(): OsvParse {
-  return { advisories: [], withdrawn: [], ignored: { otherEcosystem: 0, notMalicious: 0, invalidId: 0 } };
+  return { advisories: [], withdrawn: [], ignored: { otherEcosystem: 0, withoutSeverity: 0, invalidId: 0 } };
 }
 
 function bad(source: string, message: string): NuproxyError {
@@ -91,6 +101,8 @@ export function toOsv(a: Advisory): Record<string, unknown> {
     id: a.id,
     modified: a.modified,
     ...(a.summary !== undefined ? { summary: a.summary } : {}),
+    ...(a.severity !== undefined ? { database_specific: { severity: SEVERITY_TEXT[a.severity] } } : {}),
+    ...(a.url !== undefined ? { references: [{ type: 'ADVISORY', url: a.url }] } : {}),
     affected: a.affected.map((p) => ({
       package: { ecosystem: 'NuGet', name: p.name },
       ...(p.versions.length > 0 ? { versions: p.versions } : {}),
@@ -111,8 +123,10 @@ function addEntry(entry: unknown, source: string, fileId: string | undefined, in
     into.ignored.otherEcosystem++;
     return;
   }
-  if (id === undefined || !/^MAL-[A-Za-z0-9._-]{1,100}$/.test(id)) {
-    into.ignored.notMalicious++;
+  const malicious = id !== undefined && /^MAL-[A-Za-z0-9._-]{1,100}$/.test(id);
+  const severity = malicious ? undefined : severityOf(e.database_specific);
+  if (id === undefined || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(id) || (!malicious && severity === undefined)) {
+    into.ignored.withoutSeverity++;
     return;
   }
   if (e.withdrawn !== undefined && e.withdrawn !== null) {
@@ -122,13 +136,36 @@ function addEntry(entry: unknown, source: string, fileId: string | undefined, in
   const kept: OsvAffected[] = [];
   for (const a of nuget) {
     const parsed = parseAffected(a as Record<string, unknown>, source);
-    if (parsed) kept.push(parsed);
-    else into.ignored.invalidId++;
+    if (!parsed) into.ignored.invalidId++;
+    // "every version" is what a malicious package gets; a vulnerability names the versions it affects
+    else if (malicious || !parsed.all) kept.push(parsed);
   }
   if (kept.length === 0) return;
   if (into.advisories.length >= MAX_ADVISORIES) throw bad(source, `more than ${MAX_ADVISORIES} advisories in one import`);
   const summary = typeof e.summary === 'string' && e.summary !== '' ? e.summary.slice(0, MAX_SUMMARY) : undefined;
-  into.advisories.push({ id, modified: e.modified, ...(summary !== undefined ? { summary } : {}), affected: kept });
+  const url = advisoryUrl(e.references);
+  into.advisories.push({
+    id,
+    modified: e.modified,
+    ...(summary !== undefined ? { summary } : {}),
+    ...(severity !== undefined ? { severity } : {}),
+    ...(url !== undefined ? { url } : {}),
+    affected: kept,
+  });
+}
+
+function severityOf(db: unknown): Severity | undefined {
+  const s = typeof db === 'object' && db !== null ? (db as { severity?: unknown }).severity : undefined;
+  return typeof s === 'string' ? SEVERITIES[s.toUpperCase()] : undefined;
+}
+
+function advisoryUrl(refs: unknown): string | undefined {
+  if (!Array.isArray(refs)) return undefined;
+  for (const r of refs.slice(0, 100)) {
+    const ref = r as { type?: unknown; url?: unknown } | null;
+    if (ref && ref.type === 'ADVISORY' && str(ref.url, 300) && /^https?:\/\//i.test(ref.url)) return ref.url;
+  }
+  return undefined;
 }
 
 function ecosystemOf(a: unknown): string | undefined {

@@ -123,13 +123,13 @@ export class CompiledPolicy implements Policy {
 
   /** Off (false) means every answer is exactly what it would be without a policy. */
   get active(): boolean {
-    return this.on || (this.anyMalicious && this.advisories().size > 0);
+    return this.on || (this.anyMalicious && this.advisories().maliciousAdvisories > 0);
   }
 
-  /** Equal strings: equal decisions for equal facts (the rules, and the advisories the malicious rule reads). */
+  /** Equal strings: equal decisions for equal facts (the rules, and the imported advisories when a rule reads them). */
   get fingerprint(): string {
     const rules = [this.global.text, ...[...this.byUpstream].map(([name, r]) => `${name}=${r.text}`)].join('|');
-    return `${hash(rules)}-${this.anyMalicious ? this.advisories().revision : 'nomal'}`;
+    return `${hash(rules)}-${this.anyMalicious || this.needs.vulnerabilities ? this.advisories().revision : 'none'}`;
   }
 
   decide(f: VersionFacts, now: number): Decision {
@@ -151,10 +151,13 @@ export class CompiledPolicy implements Policy {
       if (hit) return block('malicious', `named by the malicious-package advisory ${hit.id}${hit.summary ? ` ("${hit.summary}")` : ''}; ${r.key('malicious')} is true`);
     }
 
-    if (r.vulnerable !== undefined && f.vulnerabilities && f.vulnerabilities.length > 0) {
+    if (r.vulnerable !== undefined) {
+      // the upstream's advisories, and imported ones with a severity
+      const imported = this.advisories().vulnerabilities(f.lowerId, f.lowerVersion);
+      const all = imported.length === 0 ? (f.vulnerabilities ?? []) : [...(f.vulnerabilities ?? []), ...imported];
       let worst: { severity: Severity; advisoryUrl?: string | undefined } | undefined;
       let count = 0;
-      for (const v of f.vulnerabilities) {
+      for (const v of all) {
         if (v.severity < r.vulnerable) continue;
         count++;
         if (!worst || v.severity > worst.severity) worst = v;

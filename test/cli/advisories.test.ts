@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVISORIES_KEY, watchAdvisories } from '../../src/policy/advisory-store.js';
+import { MAX_OSV_FILE_BYTES } from '../../src/policy/osv.js';
 import { malEntry } from '../support/osv.js';
 import { MAIN } from '../support/process.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
@@ -58,7 +59,7 @@ describe('nuproxy advisories', () => {
       expect(watch.current().size).toBe(0);
       const r = await run(['advisories', 'import', '--config', config, join(dir, 'osv')]);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-      expect(r.stdout).toContain('Read 4 files: 3 NuGet malicious-package advisories (left out: 1 of other ecosystems)');
+      expect(r.stdout).toContain('Read 4 files: 3 NuGet malicious-package advisories, 0 with a severity (left out: 1 of other ecosystems)');
       expect(r.stdout).toContain('Merged: 3 new, 0 updated, 0 withdrawn and removed.');
       expect(r.stdout).toContain(`Stored: 3 advisories naming 2 package ids (${ADVISORIES_KEY})`);
       expect(existsSync(join(cacheDir, ...ADVISORIES_KEY.split('/')))).toBe(true);
@@ -97,6 +98,14 @@ describe('nuproxy advisories', () => {
     expect(r.stderr).toContain('Nothing was stored.');
     const list = await run(['advisories', 'list', '--config', config, '--json', 'fresh.bad']);
     expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+
+  it('a file larger than the limit is refused before it is read, naming it', async () => {
+    const big = join(dir, 'big.json');
+    await writeFile(big, Buffer.alloc(MAX_OSV_FILE_BYTES + 1, 0x20));
+    const r = await run(['advisories', 'import', '--config', config, big]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${big}: ${MAX_OSV_FILE_BYTES + 1} bytes, larger than ${MAX_OSV_FILE_BYTES}: not an advisory file`);
   });
 
   it('usage errors exit 2 with the usage', async () => {

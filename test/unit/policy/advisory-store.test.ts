@@ -1,6 +1,6 @@
 // The stored advisories (issue #16) in a real disk blob store: import merges by id or replaces, a corrupt
 // document is never overwritten by a merge, and a watcher picks up a new import (and keeps the last good set when
-// the document turns corrupt).
+// the document turns corrupt); policyFromConfig, what app.ts calls.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { createBlobStore } from '../../../src/app.js';
 import type { BlobStore } from '../../../src/cache/blob-store.js';
 import { validateConfig } from '../../../src/config/load.js';
 import { ADVISORIES_KEY, importAdvisories, loadAdvisories, readAdvisories, watchAdvisories } from '../../../src/policy/advisory-store.js';
+import { policyFromConfig, readsAdvisories } from '../../../src/policy/from-config.js';
 import { parseOsvValue } from '../../../src/policy/osv.js';
 import { malEntry } from '../../support/osv.js';
 
@@ -66,6 +67,52 @@ describe('advisory store', () => {
       expect(changes).toEqual([1, 2]);
     } finally {
       watch.stop();
+    }
+  });
+});
+
+describe('policyFromConfig', () => {
+  let dir: string;
+  let blobs: BlobStore;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nuproxy-policy-config-'));
+    blobs = await createBlobStore(validateConfig({ cache: { dir } }));
+    await blobs.init({ sweep: false });
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads advisories only when a rule does: malicious (the default), or vulnerable anywhere', () => {
+    const up = { name: 'up', serviceIndex: 'https://feed.example/v3/index.json' };
+    expect(readsAdvisories(validateConfig({}).config)).toBe(true);
+    expect(readsAdvisories(validateConfig({ policy: { malicious: false } }).config)).toBe(false);
+    expect(readsAdvisories(validateConfig({ policy: { malicious: false, minimumAge: '3d' } }).config)).toBe(false);
+    expect(readsAdvisories(validateConfig({ policy: { malicious: false, vulnerable: 'low' } }).config)).toBe(true);
+    expect(readsAdvisories(validateConfig({ policy: { malicious: false }, upstreams: [{ ...up, policy: { vulnerable: 'high' } }] }).config)).toBe(true);
+    expect(readsAdvisories(validateConfig({ upstreams: [{ ...up, policy: { malicious: false } }] }).config)).toBe(true); // the global one still does
+  });
+
+  it('the server\'s policy follows an import (refresh), a command\'s reads once, and a policy reading none never touches the store', async () => {
+    const { config } = validateConfig({ cache: { dir } });
+    const served = await policyFromConfig(config, blobs, { watch: true, every: 3_600_000 });
+    try {
+      const facts = { lowerId: 'bad.one', lowerVersion: '1.0.0', upstream: 'nuget.org' };
+      expect(served.policy.active).toBe(false); // nothing imported yet: today's answers
+      await importAdvisories(blobs, parseOsvValue(malEntry('MAL-1', 'Bad.One'), 'a.json'));
+      expect(await served.refresh()).toBe(true);
+      expect(served.policy.active).toBe(true);
+      expect(served.policy.decide(facts, Date.now())).toMatchObject({ allowed: false, rule: 'malicious' });
+      const command = await policyFromConfig(config, blobs);
+      expect(command.policy.decide(facts, Date.now()).rule).toBe('malicious');
+
+      await blobs.put(ADVISORIES_KEY, Buffer.from('corrupt'));
+      const untouched = await policyFromConfig(validateConfig({ cache: { dir }, policy: { malicious: false } }).config, blobs);
+      expect(untouched.policy.active).toBe(false);
+      await expect(policyFromConfig(config, blobs)).rejects.toThrow(/cannot be read/);
+    } finally {
+      served.stop();
     }
   });
 });

@@ -14,7 +14,7 @@ describe('OSV parsing', () => {
     expect(p.advisories).toEqual([
       { id: 'MAL-2024-3998', modified: '2024-10-24T01:01:57Z', summary: 'Malicious code in AlgoTrading (NuGet)', affected: [{ name: 'AlgoTrading', versions: ['1.0.0', '1.0.1'], ranges: [], all: false }] },
     ]);
-    expect(p.ignored).toEqual({ otherEcosystem: 0, notMalicious: 0, invalidId: 0 });
+    expect(p.ignored).toEqual({ otherEcosystem: 0, withoutSeverity: 0, invalidId: 0 });
   });
 
   it('reads an array of advisories, and counts (not keeps) other ecosystems, non-MAL advisories and names NuGet cannot have', () => {
@@ -29,13 +29,13 @@ describe('OSV parsing', () => {
       'all.json',
     );
     expect(p.advisories.map((a) => a.id)).toEqual(['MAL-2024-1']);
-    expect(p.ignored).toEqual({ otherEcosystem: 1, notMalicious: 1, invalidId: 1 });
+    expect(p.ignored).toEqual({ otherEcosystem: 1, withoutSeverity: 1, invalidId: 1 });
   });
 
   it('an entry with an empty id (the repository\'s new "MAL-0000-…" reports) takes its file name', () => {
     const p = parseOsvText(text(malEntry('', 'AlgoTrading')), 'nuget/algotrading/MAL-0000-ghsa-malware-cefac5f80f58d5b1.json');
     expect(p.advisories[0]!.id).toBe('MAL-0000-ghsa-malware-cefac5f80f58d5b1');
-    expect(parseOsvText(text(malEntry('', 'AlgoTrading')), 'advisory.json').ignored.notMalicious).toBe(1);
+    expect(parseOsvText(text(malEntry('', 'AlgoTrading')), 'advisory.json').ignored.withoutSeverity).toBe(1);
   });
 
   it('ranges: ECOSYSTEM and SEMVER kept, GIT ones left out; no versions and no usable range means every version', () => {
@@ -52,6 +52,33 @@ describe('OSV parsing', () => {
       { name: 'Everything', versions: [], ranges: [], all: true },
       { name: 'GitOnly', versions: [], ranges: [], all: true },
     ]);
+  });
+
+  it('keeps a NuGet advisory with a severity (as GitHub\'s carry it) for the vulnerable rule, with its advisory URL', () => {
+    const ghsa = malEntry('GHSA-5crp-9r3c-p9vr', 'Newtonsoft.Json', {
+      summary: 'Improper Handling of Exceptional Conditions in Newtonsoft.Json',
+      database_specific: { severity: 'HIGH', cwe_ids: ['CWE-755'], github_reviewed: true },
+      references: [{ type: 'WEB', url: 'https://example.com/x' }, { type: 'ADVISORY', url: 'https://github.com/advisories/GHSA-5crp-9r3c-p9vr' }],
+      affected: [{ package: { ecosystem: 'NuGet', name: 'Newtonsoft.Json' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '13.0.1' }] }] }],
+    });
+    const noVersions = malEntry('GHSA-xxxx-yyyy-zzzz', 'Some.Lib', { database_specific: { severity: 'LOW' }, affected: [{ package: { ecosystem: 'NuGet', name: 'Some.Lib' } }] });
+    const p = parseOsvValue([ghsa, noVersions], 'ghsa.json');
+    expect(p.advisories).toEqual([
+      {
+        id: 'GHSA-5crp-9r3c-p9vr',
+        modified: '2024-10-24T01:01:57Z',
+        summary: 'Improper Handling of Exceptional Conditions in Newtonsoft.Json',
+        severity: 2,
+        url: 'https://github.com/advisories/GHSA-5crp-9r3c-p9vr',
+        affected: [{ name: 'Newtonsoft.Json', versions: [], ranges: [[{ introduced: '0' }, { fixed: '13.0.1' }]], all: false }],
+      },
+    ]); // a vulnerability naming no versions is not "every version": left out
+    const set = new AdvisorySet(p.advisories);
+    expect(set.vulnerabilities('newtonsoft.json', '12.0.3')).toEqual([{ severity: 2, advisoryUrl: 'https://github.com/advisories/GHSA-5crp-9r3c-p9vr' }]);
+    expect(set.vulnerabilities('newtonsoft.json', '13.0.1')).toEqual([]);
+    expect(set.match('newtonsoft.json', '12.0.3')).toBeUndefined(); // not a malicious package
+    expect([set.size, set.vulnerabilityAdvisories]).toEqual([1, 1]);
+    expect(parseOsvValue(toOsv(p.advisories[0]!), 'stored').advisories).toEqual(p.advisories);
   });
 
   it('withdrawn entries are listed to be removed, not kept', () => {
@@ -114,6 +141,10 @@ describe('AdvisorySet', () => {
     expect(set.match('ranged', '2.0.0')).toBeDefined(); // sets are immutable
     expect(r.set.revision).not.toBe(set.revision);
     expect(new AdvisorySet(set.advisories.values()).revision).toBe(set.revision);
+    // times are compared as times: 10:00+02:00 is earlier than 09:00Z
+    const a = parseOsvValue([malEntry('MAL-5', 'Tz', { modified: '2025-01-01T09:00:00Z', affected: [{ package: { ecosystem: 'NuGet', name: 'Tz' }, versions: ['1.0.0'] }] })], 'a').advisories;
+    const b = parseOsvValue([malEntry('MAL-5', 'Tz', { modified: '2025-01-01T10:00:00+02:00', affected: [{ package: { ecosystem: 'NuGet', name: 'Tz' }, versions: ['2.0.0'] }] })], 'b').advisories;
+    expect(new AdvisorySet(a).merge(b).set.match('tz', '1.0.0')?.id).toBe('MAL-5');
   });
 
   it('an advisory written back as OSV (the stored form) reads back the same', () => {

@@ -104,6 +104,31 @@ describe('compilePolicy', () => {
       expect(policyOf({ vulnerable: 'low' }).decide(facts({ vulnerabilities: [{ severity: 0 }] }), NOW).rule).toBe('vulnerable');
     });
 
+    it('imported advisories with a severity count beside the upstream\'s; the fingerprint follows them', () => {
+      const ghsa = {
+        id: 'GHSA-aaaa-bbbb-cccc',
+        modified: '2025-01-01T00:00:00Z',
+        database_specific: { severity: 'CRITICAL' },
+        references: [{ type: 'ADVISORY', url: 'https://github.com/advisories/GHSA-aaaa-bbbb-cccc' }],
+        affected: [{ package: { ecosystem: 'NuGet', name: 'Some.Lib' }, versions: ['1.2.3'] }],
+      };
+      let current = new AdvisorySet();
+      const { config } = validateConfig({ policy: { vulnerable: 'high' } });
+      const live = compilePolicy(config.policy, new Map(), () => current);
+      const before = live.fingerprint;
+      expect(live.decide(facts(), NOW).allowed).toBe(true);
+      current = new AdvisorySet(parseOsvText(JSON.stringify(ghsa), 'ghsa.json').advisories);
+      expect(live.fingerprint).not.toBe(before);
+      expect(live.decide(facts({ vulnerabilities: [{ severity: 2 }] }), NOW).reason).toBe(
+        'has 2 advisories at or above high, the worst critical (https://github.com/advisories/GHSA-aaaa-bbbb-cccc); policy.vulnerable is high',
+      );
+      expect(live.decide(facts({ lowerVersion: '1.2.4' }), NOW).allowed).toBe(true);
+      // with the vulnerable rule off, imported vulnerability advisories block nothing (malicious reads only MAL-)
+      const off = compilePolicy(validateConfig({}).config.policy, new Map(), current);
+      expect(off.active).toBe(false);
+      expect(off.decide(facts(), NOW).allowed).toBe(true);
+    });
+
     it('is exempted per id or exact version', () => {
       const e = policyOf({ vulnerable: 'low', exempt: { vulnerable: ['Some.Lib@1.2.3'] } });
       expect(e.decide(facts({ vulnerabilities: [{ severity: 3 }] }), NOW)).toEqual({ allowed: true, exempted: ['vulnerable'] });
