@@ -33,8 +33,7 @@ import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
 import { noMetrics, type Metrics } from './metrics/metrics.js';
-import { compilePolicy, upstreamOverrides } from './policy/policy.js';
-import { watchAdvisories } from './policy/advisory-store.js';
+import { policyFromConfig } from './policy/from-config.js';
 import { evictRules, Evictor, isBounded } from './feed/evictor.js';
 import { runEviction } from './feed/evict-box.js';
 import { UsageBook } from './feed/usage-state.js';
@@ -234,8 +233,11 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     tmpDir: resolve(config.cache.dir, '.tmp'),
     secrets: relayed,
   };
-  const advisories = await watchAdvisories(blobs, {
-    onChange: (set) => log.info({ advisories: set.size }, 'imported malicious-package advisories loaded'),
+  // the supply-chain policy (issue #16), with the imported advisories: a server watches them (an import applies
+  // without a restart), a command reads them once
+  const policy = await policyFromConfig(config, blobs, {
+    watch: opts.serving === true,
+    onChange: (advisories) => log.info({ advisories }, 'imported advisories loaded'),
     onError: (message) => log.warn(message),
   });
   const feed = new Feed(upstreams, cache, packages, router, publish, log.child({ component: 'feed' }), {
@@ -244,9 +246,8 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     // offline: none is kept (every answer is the disk's own, read each time)
     answerMaxAgeMs: config.offline ? 0 : config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
     memo: { mergedVersionLists: memory.versionLists.entries, builtRegistrations: memory.registrations.entries, answerIds: memory.answers.entries },
-    // the supply-chain policy (issue #16): inactive without policy keys, and then nothing is filtered; the
-    // imported malicious-package advisories are read now and an import is picked up while running
-    policy: compilePolicy(config.policy, upstreamOverrides(config.upstreams), advisories.current),
+    // inactive without policy keys (nor imported advisories), and then nothing is filtered
+    policy: policy.policy,
     metrics,
   });
   // the evictor also keeps the store's running total and its "last used" state: a server with metrics on runs
@@ -275,7 +276,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     evictor,
     box,
     close: async () => {
-      advisories.stop();
+      policy.stop();
       await packages.drain();
       await Promise.all(clients.map((c) => c.close()));
       await store.close();
