@@ -205,11 +205,6 @@ export class Feed {
     return (await policy.decideOne(lowerId, lowerVersion, winner)).decision;
   }
 
-  /** Whether a policy is active (warm and export then report what it skipped). */
-  get policyActive(): boolean {
-    return activePolicy(this.ctx) !== undefined;
-  }
-
   registrationIndex(hive: string, lowerId: string): Promise<DocAnswer | undefined> {
     return this.registrations.index(hive, lowerId);
   }

@@ -217,9 +217,6 @@ function decided(blocked: Map<string, Decision>): Decided {
   return { blocked, fingerprint, allows: (v) => !blocked.has(v) };
 }
 
-/** Nothing blocked: what an inactive policy would say (for callers that need a Decided either way). */
-export const NOTHING_BLOCKED: Decided = decided(new Map());
-
 /** `<license type="expression">`, else a licence file or `<licenseUrl>` (as the registration would say them). */
 export function licenceOfNuspec(xml: string): Pick<LeafFacts, 'licenseExpression' | 'licenseUrl'> {
   const m = /<license\b([^>]*)>([^<]*)<\/license>/.exec(xml);
