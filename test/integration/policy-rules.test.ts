@@ -11,6 +11,7 @@ import { get } from '../support/http.js';
 import { daysAgo, entry, getWithReason, listings, nupkgUrl, pkgs } from '../support/policy.js';
 import { malEntry } from '../support/osv.js';
 import { makeNupkg } from '../support/nupkg.js';
+import { idScope } from '../../src/protocol/id-scope.js';
 import { FsBlobStore } from '../../src/cache/fs-blob-store.js';
 import { importAdvisories } from '../../src/policy/advisory-store.js';
 import { parseOsvValue } from '../../src/policy/osv.js';
@@ -144,6 +145,29 @@ describe('policy: offline, from the disk alone', () => {
     } finally {
       await up.close();
       await rm(cacheDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('policy and a token scope together (issue #15)', () => {
+  it('a scoped search drops ids outside the scope and blocked versions; its version differs from the unscoped answer', async () => {
+    const up = await startTestUpstream({ packages: pkgs([['Acme.Good', '1.0.0'], ['Acme.Good', '2.0.0'], ['Acme.Bad', '1.0.0'], ['Bolt.Lib', '1.0.0']]) });
+    const p = await startTestProxy({ upstreams: [entry('public', up)], config: { policy: { deny: ['Acme.Bad', 'Acme.Good@2.0.0'] } } });
+    try {
+      const scope = idScope(['Acme.*'])!;
+      const scoped = (await p.feed.search('q=&take=20', scope))!;
+      const doc = JSON.parse(scoped.body);
+      const unscoped = (await p.feed.search('q=&take=20'))!;
+      const all = JSON.parse(unscoped.body).data.map((h: Json) => h.id);
+      expect(all).toEqual(expect.arrayContaining(['Acme.Good', 'Bolt.Lib']));
+      expect(all).not.toContain('Acme.Bad');
+      expect(doc.data.map((h: Json) => [h.id, h.version])).toEqual(all.filter((id: string) => id.startsWith('Acme.')).map((id: string) => [id, '1.0.0']));
+      expect(scoped.version).not.toBe(unscoped.version);
+      const ac = JSON.parse((await p.feed.autocomplete('id=acme.good', scope))!.body);
+      expect(ac.data).toEqual(['1.0.0']);
+    } finally {
+      await p.stop();
+      await up.close();
     }
   });
 });
