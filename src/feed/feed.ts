@@ -86,7 +86,7 @@ export class Feed {
     );
     this.versionLists = new Versions(this.ctx, opts.memo?.mergedVersionLists);
     this.registrations = new Registrations(this.ctx, this.versionLists, opts.memo?.builtRegistrations);
-    this.queries = new Search(this.ctx, async (lowerId) => (await this.versionLists.mergedVersions(lowerId))?.winners);
+    this.queries = new Search(this.ctx, (lowerId) => this.versionLists.mergedVersions(lowerId));
     this.vulns = new Vulnerabilities(this.ctx);
   }
 

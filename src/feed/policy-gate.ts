@@ -27,8 +27,8 @@ export interface Decided {
   allows(lowerVersion: string): boolean;
 }
 
-/** Where the gate finds the upstream that wins a version (the merged version list: versions.ts). */
-export type WinnerOf = (lowerId: string) => Promise<Record<string, string> | undefined>;
+/** The merged version list of an id (versions.ts): its versions, and the upstream that wins each. */
+export type WinnerOf = (lowerId: string) => Promise<{ versions: readonly string[]; winners: Record<string, string> } | undefined>;
 
 export class PolicyGate {
   /** Leaf facts per upstream, id and stored registration version (a hot id's leaves are read once per change). */

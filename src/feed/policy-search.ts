@@ -1,6 +1,7 @@
 // The supply-chain policy (issue #16) on search and autocomplete answers: after the merge has cut the page, each
 // hit keeps only the versions the policy allows (decided by the upstream that wins each version in the id's merged
-// list, like the flat container), its `version` becomes the newest of those, and a hit with none left is dropped.
+// list, like the flat container), its `version` becomes the newest of those, and a hit with none left is dropped;
+// so is an autocomplete id with none, and autocomplete versions lose the blocked ones.
 // Paging is exact over the upstreams' hits, best effort over the filtered ones: a page can come out shorter than
 // `take` (the hits it dropped are not replaced from the next page) and totalHits counts out only the drops seen.
 import { createHash } from 'node:crypto';
@@ -16,12 +17,16 @@ export interface Filtered {
   fingerprint: string;
 }
 
-async function winnersSafely(winners: WinnerOf, lowerId: string): Promise<Record<string, string> | undefined> {
+async function mergedSafely(merged: WinnerOf, lowerId: string): Promise<Awaited<ReturnType<WinnerOf>>> {
   try {
-    return await winners(lowerId);
+    return await merged(lowerId);
   } catch {
     return undefined; // the upstreams cannot say who wins: decided by the first allowed upstream (policy-gate.ts)
   }
+}
+
+async function winnersSafely(merged: WinnerOf, lowerId: string): Promise<Record<string, string> | undefined> {
+  return (await mergedSafely(merged, lowerId))?.winners;
 }
 
 /** A search page (`{totalHits, data: [hit]}`) with every hit filtered as above. */
@@ -65,6 +70,30 @@ export async function filterAutocompleteVersions(gate: PolicyGate, lowerId: stri
   if (d.blocked.size === 0) return { doc, fingerprint: d.fingerprint };
   const kept = data.filter((_, i) => lower[i] === undefined || d.allows(lower[i]!));
   return { doc: { ...doc, totalHits: kept.length, data: kept }, fingerprint: d.fingerprint };
+}
+
+/**
+ * Autocomplete of ids (`{totalHits, data: ["Id", ...]}`) without the ids whose every version the policy blocks
+ * (as their version lists answer: absent). An id whose list cannot be had stays (its versions say no more).
+ */
+export async function filterAutocompleteIds(gate: PolicyGate, doc: Json, merged: WinnerOf): Promise<Filtered> {
+  const data = Array.isArray(doc.data) ? (doc.data as unknown[]) : [];
+  const prints: string[] = [];
+  const keep = await Promise.all(
+    data.map(async (id) => {
+      if (typeof id !== 'string') return true;
+      const lowerId = id.toLowerCase();
+      const m = await mergedSafely(merged, lowerId);
+      if (!m || m.versions.length === 0) return true;
+      const d = await gate.decideAll(lowerId, m.versions, m.winners, 'autocomplete');
+      prints.push(`${lowerId}=${d.fingerprint}`);
+      return d.blocked.size < m.versions.length;
+    }),
+  );
+  const kept = data.filter((_, i) => keep[i]);
+  if (kept.length === data.length) return { doc, fingerprint: digest(prints) };
+  const totalHits = typeof doc.totalHits === 'number' ? Math.max(kept.length, doc.totalHits - (data.length - kept.length)) : doc.totalHits;
+  return { doc: { ...doc, totalHits, data: kept }, fingerprint: digest(prints) };
 }
 
 function digest(parts: readonly string[]): string {

@@ -26,7 +26,7 @@ import { contentVersion, type LocalFeed } from './local-feed.js';
 import { orLocal } from './or-local.js';
 import type { Upstream } from './upstream.js';
 import type { PolicyGate, WinnerOf } from './policy-gate.js';
-import { filterAutocompleteVersions, filterSearchPage } from './policy-search.js';
+import { filterAutocompleteIds, filterAutocompleteVersions, filterSearchPage } from './policy-search.js';
 
 type Json = Record<string, unknown>;
 
@@ -82,7 +82,7 @@ interface Plan {
 export class Search {
   constructor(
     private readonly ctx: FeedContext,
-    /** Which upstream wins each version of an id (the merged version list): the policy decides by it. */
+    /** The merged version list of an id (which upstream wins each version): the policy decides by it. */
     private readonly winners: WinnerOf = async () => undefined,
   ) {}
 
@@ -109,7 +109,7 @@ export class Search {
   /** The cache's autocomplete answer under the policy: only a versions query lists versions to filter. */
   private async policyOnAutocomplete(policy: PolicyGate, rawQuery: string, doc: Json): Promise<Json> {
     const id = new URLSearchParams(rawQuery).get('id');
-    if (id === null || !isAutocompleteVersionsQuery(rawQuery)) return doc;
+    if (id === null || !isAutocompleteVersionsQuery(rawQuery)) return (await filterAutocompleteIds(policy, doc, this.winners)).doc;
     return (await filterAutocompleteVersions(policy, id.toLowerCase(), doc, this.winners)).doc;
   }
 
@@ -185,10 +185,10 @@ export class Search {
       if (r.complete || window >= MAX_TAKE) {
         let version = versionOf(g) + cacheVersion(fromCache);
         let doc = r.doc;
-        // the policy filters the page's hits (search only: autocomplete of ids lists no versions)
-        const policy = p === SEARCH ? activePolicy(this.ctx) : undefined;
+        // the policy filters the page: a search hit's versions, an autocomplete id with nothing allowed
+        const policy = activePolicy(this.ctx);
         if (policy) {
-          const f = await filterSearchPage(policy, doc, this.winners);
+          const f = p === SEARCH ? await filterSearchPage(policy, doc, this.winners) : await filterAutocompleteIds(policy, doc, this.winners);
           doc = f.doc;
           version += `~${f.fingerprint}`;
         }

@@ -72,6 +72,10 @@ describe('policy: advisories, deny list, licences', () => {
       expect(search.data.find((h: Json) => h.id === 'Plain.Pkg').version).toBe('1.0.0');
       const r = await getWithReason(nupkgUrl(p, 'evil.pkg', '1.0.0'));
       expect([r.status, r.headers['x-nuproxy-policy'], r.json.rule]).toEqual([404, 'deny', 'deny']);
+      // autocomplete of ids: an id with nothing allowed is left out like in search
+      const ac = (await get(`${p.url}v3/autocomplete?q=Pkg&take=50`)).json();
+      expect(ac.data).toContain('Plain.Pkg');
+      expect(ac.data).not.toContain('Evil.Pkg');
     } finally {
       await p.stop();
     }

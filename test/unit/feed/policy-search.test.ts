@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/load.js';
 import type { FeedContext } from '../../../src/feed/feed-context.js';
 import { PolicyGate, withheldWarning } from '../../../src/feed/policy-gate.js';
-import { filterAutocompleteVersions, filterSearchPage } from '../../../src/feed/policy-search.js';
+import { filterAutocompleteIds, filterAutocompleteVersions, filterSearchPage } from '../../../src/feed/policy-search.js';
 import { compilePolicy, upstreamOverrides } from '../../../src/policy/policy.js';
 import { IdRouter } from '../../../src/protocol/id-rules.js';
 import { createLogSink } from '../../support/log-sink.js';
@@ -66,6 +66,16 @@ describe('policy on autocomplete versions', () => {
     const { gate } = gateFor(['Some.Lib@1.5.0']);
     const f = await filterAutocompleteVersions(gate, 'some.lib', { '@context': {}, totalHits: 3, data: ['1.0.0', '1.5.0', 'not-a-version'] }, noWinners);
     expect(f.doc).toEqual({ '@context': {}, totalHits: 2, data: ['1.0.0', 'not-a-version'] });
+  });
+});
+
+describe('policy on autocomplete ids', () => {
+  it('drops an id whose every version is blocked, keeps one with an allowed version or an unknown list', async () => {
+    const { gate } = gateFor(['Gone.*', 'Half.Lib@2.0.0']);
+    const lists: Record<string, string[]> = { 'gone.lib': ['1.0.0'], 'half.lib': ['1.0.0', '2.0.0'] };
+    const merged = async (id: string) => (lists[id] ? { versions: lists[id]!, winners: {} } : undefined);
+    const f = await filterAutocompleteIds(gate, { totalHits: 10, data: ['Gone.Lib', 'Half.Lib', 'Unknown.Lib'] }, merged);
+    expect(f.doc).toEqual({ totalHits: 9, data: ['Half.Lib', 'Unknown.Lib'] });
   });
 });
 
