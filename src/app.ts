@@ -34,6 +34,7 @@ import { keepSecretsOut, type Logger, type Redactor } from './log.js';
 import { NugetV3Upstream } from './upstream/nuget-upstream.js';
 import { IdRouter } from './protocol/id-rules.js';
 import { noMetrics, type Metrics } from './metrics/metrics.js';
+import { policyFromConfig } from './policy/from-config.js';
 import { evictRules, Evictor, isBounded } from './feed/evictor.js';
 import { runEviction } from './feed/evict-box.js';
 import { UsageBook } from './feed/usage-state.js';
@@ -234,12 +235,22 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     tmpDir: resolve(config.cache.dir, '.tmp'),
     secrets: relayed,
   };
+  // the supply-chain policy (issue #16), with the imported advisories: a server watches them (an import applies
+  // without a restart), a command reads them once
+  const policy = await policyFromConfig(config, blobs, {
+    watch: opts.serving === true,
+    onChange: (advisories) => log.info({ advisories }, 'imported advisories loaded'),
+    onError: (message) => log.warn(message),
+  });
   const feed = new Feed(upstreams, cache, packages, router, publish, log.child({ component: 'feed' }), {
     blobs,
     // Redis mode: a merged answer is kept no longer than a memory copy of a shared document may be used;
     // offline: none is kept (every answer is the disk's own, read each time)
     answerMaxAgeMs: config.offline ? 0 : config.cache.metadata === 'memory' ? Infinity : config.cache.localTtl,
     memo: { mergedVersionLists: memory.versionLists.entries, builtRegistrations: memory.registrations.entries, answerIds: memory.answers.entries },
+    // inactive without policy keys (nor imported advisories), and then nothing is filtered
+    policy: policy.policy,
+    metrics,
   });
   // the evictor also keeps the store's running total and its "last used" state: a server with metrics on runs
   // it unbounded too (its plan is then empty: no size and no retention rule names anything), so that the store
@@ -267,6 +278,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     evictor,
     box,
     close: async () => {
+      policy.stop();
       await packages.drain();
       await Promise.all(clients.map((c) => c.close()));
       await store.close();

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'INTEGRITY'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
+  | 'BLOCKED_BY_POLICY'
   | 'TOO_MANY_REQUESTS'
   | 'READ_ONLY'
   | 'PAYLOAD_TOO_LARGE'

@@ -18,7 +18,7 @@ export type { ExportProblem } from './bundle-export-tar.js';
  * What export reads: a blob store (or the directory of a disk store), and the feed when vulnerability data should
  * travel too.
  */
-export type ExportSource = string | { blobs: BlobStore; feed?: Pick<Core['feed'], 'vulnerabilityIndex' | 'vulnerabilityPage'> };
+export type ExportSource = string | { blobs: BlobStore; feed?: Pick<Core['feed'], 'vulnerabilityIndex' | 'vulnerabilityPage'> & Partial<Pick<Core['feed'], 'policyDecision'>> };
 
 export interface ExportOptions {
   /** Earlier manifests: files whose path and SHA-512 one of them lists are left out. */
@@ -48,6 +48,11 @@ export interface ExportSummary {
   advisories: number;
   /** Cached files left out (corruption, no recorded hash): the export still succeeds, but says so. */
   problems: ExportProblem[];
+  /**
+   * Cached packages the supply-chain policy blocks (issue #16): left out, as the feed refuses them (they stay in
+   * the cache). Empty without a policy.
+   */
+  blocked: { package: string; rule: string; reason: string }[];
   durationMs: number;
 }
 
@@ -173,7 +178,8 @@ export async function exportBundle(source: ExportSource, outFile: string, opts: 
     if (!keep) unchanged++;
     return keep;
   });
-  const entries = walked.filter((w) => {
+  const { kept: allowed, blocked } = await withoutBlocked(source, walked);
+  const entries = allowed.filter((w) => {
     const keep = !inSince(w.path, w.expected);
     if (!keep) unchanged++;
     return keep;
@@ -212,7 +218,36 @@ export async function exportBundle(source: ExportSource, outFile: string, opts: 
     },
     advisories: advisories.count,
     problems,
+    blocked,
     durationMs: Date.now() - started,
+  };
+}
+
+/** The walked files without the packages the feed's policy blocks (both files of such a package), and those. */
+async function withoutBlocked(source: ExportSource, walked: Candidate[]): Promise<{ kept: Candidate[]; blocked: ExportSummary['blocked'] }> {
+  const decide = typeof source === 'string' ? undefined : source.feed?.policyDecision?.bind(source.feed);
+  if (!decide) return { kept: walked, blocked: [] };
+  const blocked: ExportSummary['blocked'] = [];
+  const refused = new Set<string>();
+  const seen = new Set<string>();
+  for (const w of walked) {
+    const p = parseBundlePath(w.path);
+    if (!p || p.kind !== 'package') continue;
+    const key = `${p.lowerId}@${p.lowerVersion}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const d = await decide(p.lowerId, p.lowerVersion);
+    if (!d || d.allowed) continue;
+    refused.add(key);
+    blocked.push({ package: key, rule: d.rule ?? 'unknown', reason: d.reason ?? '' });
+  }
+  if (refused.size === 0) return { kept: walked, blocked };
+  return {
+    kept: walked.filter((w) => {
+      const p = parseBundlePath(w.path);
+      return !(p?.kind === 'package' && refused.has(`${p.lowerId}@${p.lowerVersion}`));
+    }),
+    blocked,
   };
 }
 

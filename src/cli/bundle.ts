@@ -74,7 +74,8 @@ export const exportCommand: CliCommand = async (args, ctx) => {
           `  vulnerability data: ${v.documents} documents${v.note ? ` (${v.note})` : ''}\n` +
           (summary.advisories > 0 ? `  malicious-package advisories: ${summary.advisories}\n` : '') +
           `  manifest: ${summary.manifest}\n` +
-          (summary.problems.length > 0 ? `  ${summary.problems.length} cached files left out because of problems (see above)\n` : ''),
+          (summary.problems.length > 0 ? `  ${summary.problems.length} cached files left out because of problems (see above)\n` : '') +
+          (summary.blocked.length > 0 ? `  ${summary.blocked.length} cached packages left out: blocked by policy (they stay in the cache)\n${summary.blocked.map((b) => `    ${b.package}: ${b.rule}: ${b.reason}\n`).join('')}` : ''),
       );
     }
     return summary.problems.length > 0 ? 3 : 0;

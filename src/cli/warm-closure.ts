@@ -8,6 +8,7 @@ import { parseRange } from '../protocol/range.js';
 import { compareVersions, lowerNormalizedVersion, normalizeVersion, parseVersion } from '../protocol/version.js';
 import { collect, createLimit, drain, pickVersion, reasonOf } from './warm-support.js';
 import type { WarmRoot } from './warm-roots.js';
+import { isNuproxyError, type NuproxyError } from '../errors.js';
 
 export interface WarmOptions {
   /** Package fetches (and metadata requests) under way at once; default 8. */
@@ -81,6 +82,21 @@ export interface WarmSummary {
   failures: WarmFailure[];
   /** What only --all-frameworks asked for (no restore of the frameworks the inputs name needs it) and could not be warmed. */
   optional: WarmFailure[];
+  /**
+   * Versions the supply-chain policy blocks (issue #16), skipped like the feed skips them: a range resolves to the
+   * newest allowed version (the blocked one a range would have picked is listed here), a pinned one is not
+   * fetched. Not failures: the proxy would refuse them to a restore too, with the same rule.
+   */
+  blocked: WarmBlocked[];
+}
+
+/** A version the policy kept out of the run, and why. */
+export interface WarmBlocked {
+  /** "id@version" (or "id@range" when no allowed version satisfies the range). */
+  package: string;
+  rule: string;
+  reason: string;
+  requiredBy?: string;
 }
 
 /** Why something is warmed: not at all, only for --all-frameworks, or because a restore of the inputs needs it. */
@@ -100,6 +116,8 @@ interface Node {
   /** Its dependencies, once its nuspec was read, and the "id@version" they are required by. */
   deps?: { roots: WarmRoot[]; by: string };
   warmed: boolean;
+  /** The policy refused it (it is in `blocked`, not a failure). */
+  blocked?: boolean;
 }
 
 /** One id@range of the walk, and the node it resolved to. */
@@ -110,6 +128,17 @@ interface RangeRequest {
 }
 
 const max = (a: Need, b: Need): Need => (a > b ? a : b);
+
+/** An id's versions for the walk: what the policy allows, what it blocks (and why), and both (ranges are told which it skipped). */
+interface Listed {
+  allowed: string[];
+  blocked: NonNullable<Awaited<ReturnType<Core['feed']['allowedVersions']>>>['blocked'];
+  all: string[];
+}
+
+function sortedVersions(vs: readonly string[]): string[] {
+  return [...vs].sort((a, b) => compareVersions(parseVersion(a)!, parseVersion(b)!));
+}
 
 /**
  * Resolves the dependency closure of the roots against the feed and fetches every package file (.nupkg and
@@ -137,7 +166,8 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
   const nodes = new Map<string, Node>(); // lowerId@lowerVersion
   const ranges = new Map<string, RangeRequest>(); // lowerId|range
   const idNeed = new Map<string, Need>();
-  const lists = new Map<string, Promise<string[] | undefined>>();
+  const lists = new Map<string, Promise<Listed | undefined>>();
+  const blocked: WarmBlocked[] = [];
 
   const tasks = new Set<Promise<void>>();
   const spawn = (fn: () => Promise<void>): void => {
@@ -156,11 +186,14 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
   const notFound = (lowerId: string): string =>
     feed.route(lowerId).allowed.length === 0 ? 'no upstream may serve this id (include/exclude rules)' : 'not found on any allowed upstream';
 
-  /** The merged version list of an id (one request per id, shared). */
-  const listOf = (lowerId: string): Promise<string[] | undefined> => {
+  /** The merged version list of an id without what the policy blocks, and every version (one request per id, shared). */
+  const listOf = (lowerId: string): Promise<Listed | undefined> => {
     let p = lists.get(lowerId);
     if (!p) {
-      p = limit(async () => (await feed.mergedVersions(lowerId))?.versions);
+      p = limit(async () => {
+        const m = await feed.allowedVersions(lowerId);
+        return m && { allowed: m.versions, blocked: m.blocked, all: m.blocked.size ? [...m.versions, ...m.blocked.keys()] : m.versions };
+      });
       lists.set(lowerId, p);
     }
     return p;
@@ -175,6 +208,8 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
           try {
             if (await fetch()) counted();
           } catch (err) {
+            // every version blocked: the ranges and versions asked for say so (summary.blocked), not the metadata
+            if (isNuproxyError(err, 'BLOCKED_BY_POLICY')) return;
             fail({ package: id, reason: `${what}: ${reasonOf(err)}` }, need);
           }
         }),
@@ -212,6 +247,12 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
         throw new Error('unexpected HEAD answer');
       })(),
     ]);
+    const refused = [nupkg, nuspec].find((r) => r.status === 'rejected' && isNuproxyError(r.reason, 'BLOCKED_BY_POLICY'));
+    if (refused?.status === 'rejected') {
+      node.blocked = true;
+      const e = refused.reason as NuproxyError;
+      return void blocked.push({ package: label, rule: String(e.details.rule), reason: String(e.details.reason ?? e.message), ...by });
+    }
     if (nupkg.status === 'rejected') return fail({ package: label, reason: reasonOf(nupkg.reason), ...by }, need);
     if (nuspec.status === 'rejected') return fail({ package: label, reason: `.nuspec: ${reasonOf(nuspec.reason)}`, ...by }, need);
     if (!nupkg.value) return fail({ package: label, reason: notFound(lowerId), ...by }, need);
@@ -287,14 +328,23 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
     const rangeNeed = (): Need => r.need;
     if (!spec.includes('*') && !parseRange(spec)) return fail({ package: label, reason: 'not a valid version range', ...by }, rangeNeed);
     spawn(async () => {
-      let listed: string[] | undefined;
+      let lists: Listed | undefined;
       try {
-        listed = await listOf(lowerId);
+        lists = await listOf(lowerId);
       } catch (err) {
         return fail({ package: label, reason: reasonOf(err), ...by }, rangeNeed);
       }
-      if (!listed || listed.length === 0) return fail({ package: label, reason: notFound(lowerId), ...by }, rangeNeed);
-      const chosen = pickVersion(spec, listed);
+      if (!lists || lists.all.length === 0) return fail({ package: label, reason: notFound(lowerId), ...by }, rangeNeed);
+      const listed = lists.allowed;
+      const chosen = listed.length ? pickVersion(spec, listed) : undefined;
+      // the version the range picks without the policy, when the policy blocks it: said, then skipped
+      const unblocked = lists.blocked.size ? pickVersion(spec, sortedVersions(lists.all)) : undefined;
+      const skipped = unblocked !== undefined ? lists.blocked.get(unblocked) : undefined;
+      if (skipped) {
+        const rule = skipped.rule ?? 'unknown';
+        if (!chosen) return void blocked.push({ package: label, rule, reason: `no version the policy allows satisfies it; ${id}@${unblocked} is blocked: ${skipped.reason ?? rule}`, ...by });
+        blocked.push({ package: `${id}@${unblocked}`, rule, reason: `${skipped.reason ?? rule} (${spec === '' ? '*' : spec} resolved to ${chosen} instead)`, ...by });
+      }
       if (!chosen) {
         const shown = listed.length > 8 ? `${listed.slice(0, 4).join(', ')}, …, ${listed.slice(-3).join(', ')}` : listed.join(', ');
         return fail({ package: label, reason: `no listed version satisfies it (available: ${shown})`, ...by }, rangeNeed);
@@ -319,7 +369,7 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
       resolved: nodes.size,
       downloaded: closure.filter((p) => p.status === 'downloaded').length,
       cached: closure.filter((p) => p.status === 'cached').length,
-      failed: all.filter((n) => !n.warmed && n.need === NEEDED).length,
+      failed: all.filter((n) => !n.warmed && !n.blocked && n.need === NEEDED).length,
     },
     bytesDownloaded,
     bytesCached,
@@ -328,6 +378,7 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
     closure,
     failures: failures.filter((x) => x.need() === NEEDED).map((x) => x.f),
     optional: failures.filter((x) => x.need() !== NEEDED).map((x) => x.f),
+    blocked,
   };
 }
 

@@ -114,6 +114,10 @@ export function formatSummary(s: WarmSummary): string {
     lines.push(`${s.optional.length} package${s.optional.length === 1 ? '' : 's'} only other target frameworks need could not be warmed (not failures):`);
     for (const f of s.optional) lines.push(failureLine(f));
   }
+  if (s.blocked.length > 0) {
+    lines.push(`${s.blocked.length} version${s.blocked.length === 1 ? '' : 's'} skipped by policy (not failures: the proxy refuses them to a restore too):`);
+    for (const b of s.blocked) lines.push(`  ${b.package}: blocked by ${b.rule}: ${b.reason}${b.requiredBy ? ` (required by ${b.requiredBy})` : ''}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -233,5 +237,6 @@ function emptySummary(): WarmSummary {
     closure: [],
     failures: [],
     optional: [],
+    blocked: [],
   };
 }

@@ -15,6 +15,11 @@ export interface DocAnswer {
   upstreams: string[];
   /** Upstreams that failed and are missing from this answer (it is then not cached and marked). */
   partial: string[];
+  /**
+   * A line for the client to print (X-NuGet-Warning, which the NuGet client logs as a warning): what the policy
+   * withholds from a version list, so a pinned reference to a blocked version fails with the rule in the output.
+   */
+  warning?: string;
 }
 
 /** An answer merged from the upstreams' contributions (partial when some failed: each failure is logged). */

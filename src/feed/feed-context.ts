@@ -3,6 +3,7 @@ import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
 import { capabilitiesOf, type ProxyCapabilities } from '../protocol/service-index.js';
 import type { AnswerMemo } from './answer-memo.js';
 import type { LocalFeed } from './local-feed.js';
+import type { PolicyGate } from './policy-gate.js';
 import { neverAskedOf } from './offline-upstream.js';
 import type { Upstream } from './upstream.js';
 
@@ -27,6 +28,20 @@ export interface FeedContext {
   readonly log: Logger;
   /** Set when no upstream is ever asked (offline): see routeToAsk. */
   readonly neverAsked: Error | undefined;
+  /**
+   * The supply-chain policy (issue #16), when the config has one: read through activePolicy, since a policy
+   * whose only rule is `malicious` turns on once advisories are imported.
+   */
+  readonly policy?: PolicyGate | undefined;
+}
+
+/**
+ * The policy when one is in force: every answer that lists or hands out versions asks it. Undefined when off:
+ * every path is today's, untouched (one property read added).
+ */
+export function activePolicy(ctx: FeedContext): PolicyGate | undefined {
+  const p = ctx.policy;
+  return p?.active ? p : undefined;
 }
 
 export function createFeedContext(upstreams: readonly Upstream[], router: IdRouter, local: LocalFeed, answers: AnswerMemo, log: Logger): FeedContext {

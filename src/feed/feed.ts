@@ -1,5 +1,5 @@
 import type { BlobStore } from '../cache/blob-store.js';
-import { NuproxyError } from '../errors.js';
+import { NuproxyError, isUpstreamFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { IdRouter, IdRouting } from '../protocol/id-rules.js';
 import type { IdScope } from '../protocol/id-scope.js';
@@ -9,7 +9,7 @@ import { idOfKey, keysOfId, QUERY_GENERATION_KEY, storeKey } from './cache-keys.
 import type { DocAnswer } from './doc-answer.js';
 import { explain } from './explain.js';
 import type { Gathered } from './fan-out.js';
-import { createFeedContext, type FeedContext } from './feed-context.js';
+import { activePolicy, createFeedContext, type FeedContext } from './feed-context.js';
 import { LocalFeed } from './local-feed.js';
 import type { MergedVersions } from './merge-versions.js';
 import type { MetadataCache } from './metadata-cache.js';
@@ -21,6 +21,9 @@ import { serviceIndex } from './service-index.js';
 import type { Upstream, UpstreamHealth } from './upstream.js';
 import { invalidateId } from './upstream-docs.js';
 import { Versions } from './versions.js';
+import { PolicyGate } from './policy-gate.js';
+import type { Decision, Policy } from '../policy/decision.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { Vulnerabilities, type VulnerabilityIndex } from './vulnerabilities.js';
 
 export type { DocAnswer } from './doc-answer.js';
@@ -41,6 +44,10 @@ export interface FeedOptions {
   /** How long a merged answer is kept at all (0: never; Redis mode: cache.localTtl). */
   answerMaxAgeMs?: number;
   memo?: FeedMemoBounds;
+  /** The supply-chain policy (issue #16); inactive or absent: nothing is filtered (every path as before). */
+  policy?: Policy;
+  /** Where policy blocks are counted (none without). */
+  metrics?: Metrics;
 }
 
 /**
@@ -69,7 +76,8 @@ export class Feed {
     if (upstreams.length === 0) throw new NuproxyError('CONFIG_INVALID', 'at least one upstream is required');
     const answers = new AnswerMemo(() => cache.now(), opts.answerMaxAgeMs ?? Infinity, { maxIds: opts.memo?.answerIds });
     cache.onChange((key) => answers.forget(idOfKey(key)));
-    this.ctx = createFeedContext(upstreams, router, new LocalFeed(packages, opts.blobs), answers, log);
+    const ctx = createFeedContext(upstreams, router, new LocalFeed(packages, opts.blobs), answers, log);
+    this.ctx = opts.policy ? { ...ctx, policy: new PolicyGate(ctx, opts.policy, log.child({ component: 'policy' }), opts.metrics) } : ctx;
     this.publisher = new Publisher(
       this.ctx.neverAsked ? undefined : upstreams.find((u) => u.writable), // offline: read-only
       publish,
@@ -78,7 +86,7 @@ export class Feed {
     );
     this.versionLists = new Versions(this.ctx, opts.memo?.mergedVersionLists);
     this.registrations = new Registrations(this.ctx, this.versionLists, opts.memo?.builtRegistrations);
-    this.queries = new Search(this.ctx);
+    this.queries = new Search(this.ctx, (lowerId) => this.versionLists.mergedVersions(lowerId));
     this.vulns = new Vulnerabilities(this.ctx);
   }
 
@@ -142,11 +150,59 @@ export class Feed {
    * on a miss: a cached package is served without asking anything.
    */
   async openPackage(lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
+    const policy = activePolicy(this.ctx);
+    if (policy) return this.openAllowedPackage(policy, lowerId, lowerVersion, file, method, asker);
     // two steps: what this instance holds or is fetching (no upstream asked), then the winner, handed in
     const cached = await this.packages.cached(lowerId, lowerVersion, file, method, asker);
     if (cached) return cached;
     const w = await this.versionLists.winner(lowerId, lowerVersion);
     return w && this.packages.fetch(lowerId, lowerVersion, file, method, w.upstream, asker);
+  }
+
+  /**
+   * openPackage under a policy: the version's decision first, by the upstream that wins it (so even a cached copy
+   * of a blocked version is refused: BLOCKED_BY_POLICY, a 404 naming the rule). Upstreams that cannot say who wins
+   * leave a cached copy servable (decided by the first upstream allowed for the id), as without a policy.
+   */
+  private async openAllowedPackage(policy: PolicyGate, lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
+    let w: Awaited<ReturnType<Versions['winner']>>;
+    let failure: unknown;
+    try {
+      w = await this.versionLists.winner(lowerId, lowerVersion);
+    } catch (err) {
+      if (!isUpstreamFailure(err)) throw err;
+      failure = err;
+    }
+    await policy.check(lowerId, lowerVersion, w?.upstream.name);
+    const cached = await this.packages.cached(lowerId, lowerVersion, file, method, asker);
+    if (cached) return cached;
+    if (failure) throw failure;
+    return w && this.packages.fetch(lowerId, lowerVersion, file, method, w.upstream, asker);
+  }
+
+  /**
+   * The merged list without what the policy blocks, and what it blocked (warm and export resolve and fetch over
+   * it, and say what they skipped). Without a policy: the merged list, nothing blocked.
+   */
+  allowedVersions(lowerId: string): ReturnType<Versions['allowedVersions']> {
+    return this.versionLists.allowedVersions(lowerId);
+  }
+
+  /**
+   * The policy's decision on one version, by the upstream that wins it (upstreams that cannot say: the first
+   * allowed for the id); undefined when no policy is in force. Nothing is logged or counted: export asks it of
+   * every cached package and reports what it leaves out itself.
+   */
+  async policyDecision(lowerId: string, lowerVersion: string): Promise<Decision | undefined> {
+    const policy = activePolicy(this.ctx);
+    if (!policy) return undefined;
+    let winner: string | undefined;
+    try {
+      winner = (await this.versionLists.winner(lowerId, lowerVersion))?.upstream.name;
+    } catch (err) {
+      if (!isUpstreamFailure(err)) throw err;
+    }
+    return (await policy.decideOne(lowerId, lowerVersion, winner)).decision;
   }
 
   registrationIndex(hive: string, lowerId: string): Promise<DocAnswer | undefined> {

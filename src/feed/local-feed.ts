@@ -41,6 +41,11 @@ export class LocalFeed {
     return this.packages.localVersions(lowerId, (upstream) => allowed(lowerId, upstream));
   }
 
+  /** The nuspec of a cached package (undefined when the package is not cached). */
+  nuspec(lowerId: string, lowerVersion: string): Promise<string | undefined> {
+    return this.packages.localNuspec(lowerId, lowerVersion);
+  }
+
   /** A registration built from the cached packages' nuspecs: listed, with their dependency groups. */
   async registration(hive: HiveName, lowerId: string, allowed: Allowed = () => true): Promise<BuiltRegistration | undefined> {
     const versions = (await this.versions(lowerId, allowed)).filter((v) => hive === 'semver2' || !isSemVer2(parseVersion(v)!));

@@ -5,7 +5,7 @@ import { isSemVer2, lowerNormalizedVersion, parseVersion } from '../protocol/ver
 import { answerKey, memoKind } from './cache-keys.js';
 import { lazyBody, type DocAnswer } from './doc-answer.js';
 import { checkFailures, combinedOutcome, fanOut, versionOf, type Gathered } from './fan-out.js';
-import type { FeedContext } from './feed-context.js';
+import { activePolicy, type FeedContext } from './feed-context.js';
 import { contentVersion } from './local-feed.js';
 import { buildRegistration, leafDocument, synthesizeLeaf, type BuiltRegistration } from './merge-registration.js';
 import type { MergedVersions } from './merge-versions.js';
@@ -72,8 +72,15 @@ export class Registrations {
     return { built: r.value, answer: { version, gzip: GZIP_HIVES.has(hive), outcome: r.outcome, upstreams: [], partial: [] } };
   }
 
-  private readonly fromDisk = ({ hive, lowerId }: { hive: HiveName; lowerId: string }): Promise<BuiltRegistration | undefined> =>
-    this.ctx.local.registration(hive, lowerId, this.ctx.allowedLocally);
+  private readonly fromDisk = async ({ hive, lowerId }: { hive: HiveName; lowerId: string }): Promise<BuiltRegistration | undefined> => {
+    const built = await this.ctx.local.registration(hive, lowerId, this.ctx.allowedLocally);
+    const policy = activePolicy(this.ctx);
+    if (!built || !policy) return built;
+    // the disk's own registration, what the policy blocks unlisted (by the same decisions as its version list)
+    const d = await policy.decideAll(lowerId, [...built.leaves.keys()], undefined, `registration ${hive}`);
+    if (d.blocked.size === 0) return built;
+    return buildRegistration(hive, lowerId, [...built.leaves].map(([v, leaf]) => (d.allows(v) ? leaf : unlisted(leaf))));
+  };
 
   private async merged(hive: HiveName, lowerId: string): Promise<Merged | undefined> {
     const routing = this.ctx.router.route(lowerId);
@@ -89,11 +96,15 @@ export class Registrations {
     const large = g.ok.some((c) => c.value.leaves.length > LARGE_LEAVES);
     if (large) await yieldTurn();
     const merged = await this.versions.mergeLists(lowerId, versions);
-    const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}`;
+    // the policy's decisions are part of the key: a built registration never outlives the blocked set it left out
+    const policy = activePolicy(this.ctx);
+    const decided = policy && (await policy.decideAll(lowerId, merged.versions, merged.winners, `registration ${hive}`));
+    const key = `${hive}:${lowerId}:${versionOf(versions)}:${versionOf(g)}${decided ? `~${decided.fingerprint}` : ''}`;
     let built = this.built.get(key);
     if (!built) {
       if (large) await yieldTurn();
-      const chosen = this.chooseLeaves(hive, lowerId, merged, g);
+      let chosen = this.chooseLeaves(hive, lowerId, merged, g);
+      if (decided?.blocked.size) chosen = chosen.map((leaf) => (decided.allows(leafVersionOf(leaf)) ? leaf : unlisted(leaf)));
       if (large) await yieldTurn();
       built = buildRegistration(hive, lowerId, chosen, g.ok[0]?.value.extras ?? {});
       this.built.set(key, built);
@@ -134,6 +145,16 @@ export class Registrations {
     if (synthesized > 0) this.ctx.log.warn({ id: lowerId, hive, synthesized }, "the winning upstream's registration lacks versions its flat container lists; minimal leaves synthesized");
     return chosen;
   }
+}
+
+/**
+ * A blocked version's leaf in a registration: kept, unlisted. Restores choose from the flat container (where it is
+ * absent), and clients that choose from registrations skip unlisted versions; but `dotnet list package
+ * --vulnerable` reads the advisories of the versions a project already uses from here, and a removed leaf would
+ * hide exactly the advisory the version is blocked for.
+ */
+function unlisted(leaf: Record<string, unknown>): Record<string, unknown> {
+  return { ...leaf, catalogEntry: { ...(leaf.catalogEntry as Record<string, unknown>), listed: false } };
 }
 
 function isHive(h: string): h is HiveName {

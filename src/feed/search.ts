@@ -21,10 +21,12 @@ import { REGISTRATION_HIVES } from '../protocol/service-types.js';
 import { answerKey } from './cache-keys.js';
 import { cacheAnswer, mergedAnswer, type DocAnswer } from './doc-answer.js';
 import { checkFailures, fanOut, versionOf, type Contribution } from './fan-out.js';
-import { routeToAsk, withCapability, type AllowedLocally, type FeedContext } from './feed-context.js';
+import { activePolicy, routeToAsk, withCapability, type AllowedLocally, type FeedContext } from './feed-context.js';
 import { contentVersion, type LocalFeed } from './local-feed.js';
 import { orLocal } from './or-local.js';
 import type { Upstream } from './upstream.js';
+import type { PolicyGate, WinnerOf } from './policy-gate.js';
+import { filterAutocompleteIds, filterAutocompleteVersions, filterSearchPage } from './policy-search.js';
 
 type Json = Record<string, unknown>;
 
@@ -78,14 +80,20 @@ interface Plan {
  * one, every path is the unscoped one as it was (no extra work).
  */
 export class Search {
-  constructor(private readonly ctx: FeedContext) {}
+  constructor(
+    private readonly ctx: FeedContext,
+    /** The merged version list of an id (which upstream wins each version): the policy decides by it. */
+    private readonly winners: WinnerOf = async () => undefined,
+  ) {}
 
   async search(rawQuery: string, scope?: IdScope): Promise<DocAnswer | undefined> {
     const r = scope
       ? await orLocal(this.ctx.log, this.mergedSearch(rawQuery, scope), (q: string, whole: boolean) => this.fromDisk(SEARCH, q, whole, scope), rawQuery)
       : await orLocal(this.ctx.log, this.mergedSearch(rawQuery), this.searchDisk, rawQuery);
     if (!r || r.from === 'upstreams') return r?.value;
-    return cacheAnswer(answerKey.search(rawQuery, scope), JSON.stringify(r.value), false, r.outcome);
+    const policy = activePolicy(this.ctx);
+    const doc = policy ? (await filterSearchPage(policy, r.value, this.winners)).doc : r.value;
+    return cacheAnswer(answerKey.search(rawQuery, scope), JSON.stringify(doc), false, r.outcome);
   }
 
   async autocomplete(rawQuery: string, scope?: IdScope): Promise<DocAnswer | undefined> {
@@ -93,7 +101,16 @@ export class Search {
       ? await orLocal(this.ctx.log, this.mergedAutocomplete(rawQuery, scope), (q: string, whole: boolean) => this.fromDisk(AUTOCOMPLETE_IDS, q, whole, scope), rawQuery)
       : await orLocal(this.ctx.log, this.mergedAutocomplete(rawQuery), this.autocompleteDisk, rawQuery);
     if (!r || r.from === 'upstreams') return r?.value;
-    return cacheAnswer(answerKey.autocomplete(rawQuery, scope), JSON.stringify(r.value), false, r.outcome);
+    const policy = activePolicy(this.ctx);
+    const doc = policy ? await this.policyOnAutocomplete(policy, rawQuery, r.value) : r.value;
+    return cacheAnswer(answerKey.autocomplete(rawQuery, scope), JSON.stringify(doc), false, r.outcome);
+  }
+
+  /** The cache's autocomplete answer under the policy: only a versions query lists versions to filter. */
+  private async policyOnAutocomplete(policy: PolicyGate, rawQuery: string, doc: Json): Promise<Json> {
+    const id = new URLSearchParams(rawQuery).get('id');
+    if (id === null || !isAutocompleteVersionsQuery(rawQuery)) return (await filterAutocompleteIds(policy, doc, this.winners)).doc;
+    return (await filterAutocompleteVersions(policy, id.toLowerCase(), doc, this.winners)).doc;
   }
 
   // the cache alone: an empty answer counts only when no upstream was asked at all (else it is the failure)
@@ -134,8 +151,14 @@ export class Search {
     const g = await fanOut(plan.names.filter((n) => routing.allowed.includes(n)), (name) => this.ctx.upstream(name).autocomplete(rawQuery));
     checkFailures(g, routing);
     const fromCache = plan.cached && (await this.ctx.local.autocomplete(new URLSearchParams(rawQuery), plan.cached));
-    const doc = mergeAutocompleteVersions([...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheSource(fromCache)]);
-    const version = versionOf(g) + cacheVersion(fromCache);
+    let doc: Json = mergeAutocompleteVersions([...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheSource(fromCache)]);
+    let version = versionOf(g) + cacheVersion(fromCache);
+    const policy = activePolicy(this.ctx);
+    if (policy) {
+      const f = await filterAutocompleteVersions(policy, lowerId, doc, this.winners);
+      doc = f.doc;
+      version += `~${f.fingerprint}`;
+    }
     return mergedAnswer(this.ctx.log, answerKey.autocomplete(rawQuery, scope), JSON.stringify(doc), scope ? scopedVersion(version, scope) : version, false, g);
   }
 
@@ -160,8 +183,16 @@ export class Search {
       const answers = [...g.ok.map((c) => ({ upstream: c.upstream, doc: c.value })), ...cacheSource(fromCache)];
       const r = p.merge(answers, { skip, take, allowed, window });
       if (r.complete || window >= MAX_TAKE) {
-        const version = versionOf(g) + cacheVersion(fromCache);
-        return mergedAnswer(this.ctx.log, p.key(rawQuery, scope), JSON.stringify(r.doc), scope ? scopedVersion(version, scope) : version, false, g);
+        let version = versionOf(g) + cacheVersion(fromCache);
+        let doc = r.doc;
+        // the policy filters the page: a search hit's versions, an autocomplete id with nothing allowed
+        const policy = activePolicy(this.ctx);
+        if (policy) {
+          const f = p === SEARCH ? await filterSearchPage(policy, doc, this.winners) : await filterAutocompleteIds(policy, doc, this.winners);
+          doc = f.doc;
+          version += `~${f.fingerprint}`;
+        }
+        return mergedAnswer(this.ctx.log, p.key(rawQuery, scope), JSON.stringify(doc), scope ? scopedVersion(version, scope) : version, false, g);
       }
     }
   }

@@ -2,10 +2,11 @@ import { LRUCache } from 'lru-cache';
 import { answerKey, memoKind } from './cache-keys.js';
 import { lazyBody, cacheAnswer, mergedAnswer, type DocAnswer } from './doc-answer.js';
 import { checkFailures, fanOut, versionOf, type Gathered } from './fan-out.js';
-import { routeToAsk, type FeedContext } from './feed-context.js';
+import { activePolicy, routeToAsk, type FeedContext } from './feed-context.js';
 import { mergeVersionListsSliced, type MergedVersions } from './merge-versions.js';
 import { isNeverAsked } from './offline-upstream.js';
-import { orLocal } from './or-local.js';
+import { orLocal, type Sourced } from './or-local.js';
+import { allBlockedError, withheldWarning, type Decided, type PolicyGate } from './policy-gate.js';
 import type { Upstream } from './upstream.js';
 
 /** The merged version list of an id (flat container), and the upstream that wins each version. */
@@ -63,12 +64,45 @@ export class Versions {
     const stamp = answers.stamp();
     const r = await orLocal(this.ctx.log, this.mergedVersions(lowerId), this.fromDisk, lowerId);
     if (r === undefined) return undefined;
+    const policy = activePolicy(this.ctx);
+    if (policy) return this.filteredAnswer(policy, lowerId, r, stamp);
     if (r.from === 'cache') return cacheAnswer(answerKey.versions(lowerId), JSON.stringify({ versions: r.value }), false, r.outcome);
     const merged = r.value;
     // the body is only built when the render cache does not hold this version of the answer
     const answer = lazyBody(mergedAnswer(this.ctx.log, answerKey.versions(lowerId), '', versionOf(merged.gathered), false, merged.gathered), () => JSON.stringify({ versions: merged.versions }));
     if (answer.outcome === 'hit' && answer.partial.length === 0) answers.set(lowerId, memoKind.versions, answer, merged.gathered.freshUntil, stamp);
     return answer;
+  }
+
+  /**
+   * The answer with the versions the policy blocks left out, and a warning line naming them (X-NuGet-Warning);
+   * nothing left: a 404 naming the rule. Its version names the blocked set, so a render cache never serves it for
+   * another set.
+   */
+  private async filteredAnswer(policy: PolicyGate, lowerId: string, r: Sourced<MergedVersions & { gathered: Gathered<string[]> }, string[]>, stamp: number): Promise<DocAnswer | undefined> {
+    const versions = r.from === 'cache' ? r.value : r.value.versions;
+    const d = await policy.decideAll(lowerId, versions, r.from === 'cache' ? undefined : r.value.winners, 'versions');
+    const shown = d.blocked.size ? versions.filter(d.allows) : versions;
+    if (shown.length === 0) throw allBlockedError(lowerId, d, versions);
+    const warning = withheldWarning(lowerId, d, versions);
+    if (r.from === 'cache') return { ...cacheAnswer(answerKey.versions(lowerId), JSON.stringify({ versions: shown }), false, r.outcome), ...(warning ? { warning } : {}) };
+    const g = r.value.gathered;
+    const answer = lazyBody({ ...mergedAnswer(this.ctx.log, answerKey.versions(lowerId), '', `${versionOf(g)}~${d.fingerprint}`, false, g), ...(warning ? { warning } : {}) }, () => JSON.stringify({ versions: shown }));
+    if (answer.outcome === 'hit' && answer.partial.length === 0) this.ctx.answers.set(lowerId, memoKind.versions, answer, g.freshUntil, stamp);
+    return answer;
+  }
+
+  /**
+   * The merged list without the versions the policy blocks (warm resolves ranges over it), and the decisions
+   * (`blocked`: to say what was skipped). Without a policy: mergedVersions.
+   */
+  async allowedVersions(lowerId: string): Promise<(MergedVersions & { blocked: Decided['blocked'] }) | undefined> {
+    const m = await this.mergedVersions(lowerId);
+    if (!m) return undefined;
+    const policy = activePolicy(this.ctx);
+    if (!policy) return { ...m, blocked: new Map() };
+    const d = await policy.decideAll(lowerId, m.versions, m.winners, 'versions');
+    return { versions: m.versions.filter(d.allows), winners: m.winners, blocked: d.blocked };
   }
 
   private readonly fromDisk = async (lowerId: string): Promise<string[] | undefined> => {

@@ -15,6 +15,7 @@ const STATUS: Record<ErrorCode, number> = {
   INTEGRITY: 502,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
+  BLOCKED_BY_POLICY: 404,
   TOO_MANY_REQUESTS: 429,
   READ_ONLY: 405,
   PAYLOAD_TOO_LARGE: 413,
@@ -29,8 +30,16 @@ export interface ErrorPayload {
   body: Record<string, unknown>;
   /** Not a NuproxyError: a bug or an unforeseen failure, logged with its stack. */
   unexpected: boolean;
-  /** Headers the status needs: a 401's challenge (so the NuGet client sends its credentials), a 429's Retry-After. */
+  /**
+   * Headers the status needs: a 401's challenge (so the NuGet client sends its credentials), a 429's Retry-After,
+   * the rule of a version the policy blocks (X-Nuproxy-Policy).
+   */
   headers?: Record<string, string>;
+  /**
+   * The reason phrase, when it says more than the status's own: a blocked version's message (the NuGet client
+   * prints the status line of a failed download, never its body: nuget.org puts its messages there too).
+   */
+  statusText?: string;
 }
 
 /** The challenge of a 401: Basic, which NuGet.Config's packageSourceCredentials and credential providers answer. */
@@ -48,7 +57,19 @@ export function errorPayload(err: unknown, secrets?: Redactor): ErrorPayload {
   const p: ErrorPayload = { status, code: e.code, body, unexpected: status >= 500 && !(err instanceof NuproxyError) };
   if (e.code === 'UNAUTHORIZED') p.headers = { 'www-authenticate': typeof e.details.challenge === 'string' ? e.details.challenge : WWW_AUTHENTICATE };
   else if (e.code === 'TOO_MANY_REQUESTS') p.headers = { 'retry-after': String(e.details.retryAfter ?? 60) };
+  else if (e.code === 'BLOCKED_BY_POLICY') {
+    body.rule = e.details.rule;
+    const line = reasonPhrase(body.message as string);
+    // the NuGet client prints X-NuGet-Warning (and, for a failed download, the reason phrase), never the body
+    p.headers = { 'x-nuproxy-policy': String(e.details.rule), 'x-nuget-warning': line };
+    p.statusText = line;
+  }
   return p;
+}
+
+/** A message as a reason phrase: printable ASCII only (the status line allows no more), bounded. */
+function reasonPhrase(message: string): string {
+  return message.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
 }
 
 /** errorPayload as a framework response (the routes outside the read path). */

@@ -137,7 +137,9 @@ export function writeError(x: Exchange, err: unknown, secrets?: Redactor): void 
     return;
   }
   const body = Buffer.from(JSON.stringify(p.body));
-  res.writeHead(p.status, { 'content-type': JSON_TYPE, 'content-length': String(body.length), ...p.headers });
+  const headers = { 'content-type': JSON_TYPE, 'content-length': String(body.length), ...p.headers };
+  if (p.statusText) res.writeHead(p.status, p.statusText, headers);
+  else res.writeHead(p.status, headers);
   if (x.req.method === 'HEAD') return void res.end();
   res.end(body);
   x.bytesSent = body.length;
@@ -162,6 +164,7 @@ export function sendDoc(x: Exchange, doc: DocAnswer | undefined, what: string, r
     headers['x-nuproxy-stale'] = 'true';
   }
   if (doc.gzip) headers.vary = 'Accept-Encoding';
+  if (doc.warning) headers['x-nuget-warning'] = doc.warning;
   if (header(req, 'if-none-match') === r.etag) {
     res.writeHead(304, headers);
     res.end();

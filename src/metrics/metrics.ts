@@ -92,6 +92,8 @@ export interface Metrics {
   singleFlightJoin(kind: JoinKind): void;
   /** Packages removed from the store by the bounded cache, and why (the rule: size, unused, versions...). */
   eviction(reason: string, bytes: number): void;
+  /** One version the supply-chain policy kept out of an answer or refused to download, by rule (issue #16). */
+  policyBlock(rule: string): void;
   upstream(name: string): UpstreamMeter;
   /**
    * Gauges read when scraped, from whoever knows them (given by the composition root): a breaker's state, the
@@ -112,6 +114,7 @@ export const noMetrics: Metrics = {
   document() {},
   singleFlightJoin() {},
   eviction() {},
+  policyBlock() {},
   upstream: () => noUpstream,
   watchBreaker() {},
   watchDownloads() {},

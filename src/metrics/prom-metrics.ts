@@ -51,6 +51,7 @@ export class PromMetrics implements Metrics {
   private readonly joins = new CounterFamily('nuproxy_single_flight_joins_total', 'Requests that joined a metadata fetch or package download already under way instead of starting one.', ['kind']);
   private readonly evictions = new CounterFamily('nuproxy_evictions_total', 'Packages evicted from the store, by rule.', ['reason']);
   private readonly evictedBytes = new CounterFamily('nuproxy_evicted_bytes_total', 'Bytes evicted from the store, by rule.', ['reason']);
+  private readonly policyBlocks = new CounterFamily('nuproxy_policy_blocks_total', 'Versions the supply-chain policy kept out of an answer or refused to download, by rule.', ['rule']);
   private readonly upRequests = new CounterFamily('nuproxy_upstream_requests_total', 'Requests to upstreams that got an answer, by upstream, pool and status class.', ['upstream', 'pool', 'status']);
   private readonly upDurations = new HistogramFamily('nuproxy_upstream_request_duration_seconds', "Time to an upstream's response headers (retries included), by upstream and pool.", ['upstream', 'pool'], UPSTREAM_BUCKETS);
   private readonly upErrors = new CounterFamily('nuproxy_upstream_errors_total', 'Failed upstream requests (no answer, a 5xx, a refused redirect, the circuit open), by upstream, pool and reason.', ['upstream', 'pool', 'reason']);
@@ -79,7 +80,7 @@ export class PromMetrics implements Metrics {
     }
     this.docCells = docs;
     this.joinCells = { metadata: this.joins.cell('metadata'), package: this.joins.cell('package') };
-    for (const f of [this.requests, this.durations, this.served, this.answers, this.documents, this.joins, this.evictions, this.evictedBytes, this.upRequests, this.upDurations, this.upErrors, this.fetchedBytes]) {
+    for (const f of [this.requests, this.durations, this.served, this.answers, this.documents, this.joins, this.evictions, this.evictedBytes, this.policyBlocks, this.upRequests, this.upDurations, this.upErrors, this.fetchedBytes]) {
       this.registry.registerMetric(f.collector());
     }
     this.gauge('nuproxy_upstream_circuit_state', "Each upstream's circuit breaker: 1 for its current state (closed, half-open, open), 0 for the others; with workers, how many workers see it so.", 'sum', () => {
@@ -116,6 +117,10 @@ export class PromMetrics implements Metrics {
   eviction(reason: string, bytes: number): void {
     this.evictions.cell(reason).value++;
     this.evictedBytes.cell(reason).value += bytes;
+  }
+
+  policyBlock(rule: string): void {
+    this.policyBlocks.cell(rule).value++;
   }
 
   /** The meter of one upstream (named by config: never a URL), its cells resolved here once per pool. */

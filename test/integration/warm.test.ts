@@ -233,6 +233,7 @@ describe('nuproxy warm', () => {
       ],
       failures: [],
       optional: [],
+      blocked: [],
     });
   });
 

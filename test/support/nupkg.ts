@@ -20,6 +20,10 @@ export interface NupkgSpec {
   authors?: string;
   /** Adds a stored (uncompressed) file of this many pseudo-random (seeded, deterministic) bytes. */
   padBytes?: number;
+  /** `<license type="expression">` (or type file), as `dotnet pack` writes PackageLicenseExpression. */
+  license?: { type: 'expression' | 'file'; value: string };
+  /** The old `<licenseUrl>`. */
+  licenseUrl?: string;
 }
 
 export interface NuspecInfo {
@@ -57,6 +61,8 @@ export function makeNuspecXml(spec: NupkgSpec): string {
     `    <authors>${escapeXml(spec.authors ?? 'nuproxy-tests')}</authors>`,
     `    <description>${escapeXml(spec.description ?? `Test package ${spec.id}`)}</description>`,
   ];
+  if (spec.license) lines.push(`    <license type="${spec.license.type}">${escapeXml(spec.license.value)}</license>`);
+  if (spec.licenseUrl) lines.push(`    <licenseUrl>${escapeXml(spec.licenseUrl)}</licenseUrl>`);
   const groups = spec.dependencyGroups ?? [];
   if (groups.length > 0) {
     lines.push('    <dependencies>');

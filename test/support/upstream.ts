@@ -18,8 +18,11 @@ import {
 } from './upstream/publish.js';
 import { conditional, notFound, type Resp } from './upstream/responses.js';
 import { PackageStore } from './upstream/store.js';
+import type { LeafMeta } from './upstream/registration.js';
+import { lowerNormalizedVersion } from '../../src/protocol/version.js';
 
 export type { Fault } from './upstream/faults.js';
+export type { LeafMeta } from './upstream/registration.js';
 export type { PublishAttempt, PublishOptions, PushRecord } from './upstream/publish.js';
 export { INVALID_KEY_MESSAGE, PROTOCOL_VERSION_MESSAGE, SYMBOL_PUBLISH_PATH } from './upstream/publish.js';
 export { BLOB_NOT_FOUND_XML } from './upstream/responses.js';
@@ -52,6 +55,11 @@ export interface TestUpstreamOptions {
    * push/delete and then mangle or delay the response (so a retried push after a reset gets 409, like nuget.org).
    */
   publish?: PublishOptions;
+  /**
+   * What registration leaves say beyond the nuspec, by "Id@version" (any case, any version spelling): a published
+   * date (else 2024-01-01), licenseExpression / licenseUrl, advisories (supply-chain policy tests, issue #16).
+   */
+  leafMeta?: Record<string, LeafMeta>;
 }
 
 export interface RecordedRequest {
@@ -137,6 +145,18 @@ function unauthorized(auth: UpstreamAuth): Resp {
     },
     body: Buffer.from(JSON.stringify({ error: 'unauthorized', message: 'Credentials are required.' })),
   };
+}
+
+function leafMetaMap(meta: Record<string, LeafMeta> | undefined): Map<string, LeafMeta> | undefined {
+  if (!meta) return undefined;
+  const out = new Map<string, LeafMeta>();
+  for (const [key, m] of Object.entries(meta)) {
+    const at = key.lastIndexOf('@');
+    const version = lowerNormalizedVersion(key.slice(at + 1));
+    if (at <= 0 || !version) throw new Error(`leafMeta key ${key}: not "Id@version"`);
+    out.set(`${key.slice(0, at).toLowerCase()}@${version}`, m);
+  }
+  return out;
 }
 
 export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise<TestUpstream> {
@@ -236,6 +256,7 @@ export async function startTestUpstream(opts: TestUpstreamOptions = {}): Promise
     store,
     inlineThreshold: opts.inlineThreshold ?? 127,
     pageSize: opts.pageSize ?? 64,
+    leafMeta: leafMetaMap(opts.leafMeta),
     vulnerabilities: opts.vulnerabilities,
     search: opts.search !== false,
     publish: publish ? { path: publish.path, symbolsPath: publish.symbols ? SYMBOL_PUBLISH_PATH : undefined } : undefined,

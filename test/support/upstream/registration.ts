@@ -17,11 +17,35 @@ export const HIVE_GZ_SEMVER1: Hive = { path: '/v3/registration5-gz-semver1/', gz
 export const HIVE_SEMVER1: Hive = { path: '/v3/registration5-semver1/', gzip: false, semVer2: false };
 export const HIVES: readonly Hive[] = [HIVE_GZ_SEMVER2, HIVE_GZ_SEMVER1, HIVE_SEMVER1];
 
+/**
+ * What a test package's registration leaf says beyond its nuspec (supply-chain policy tests, issue #16): its own
+ * published date (else PUBLISHED), licence expression or URL, and advisories (catalogEntry.vulnerabilities).
+ */
+export interface LeafMeta {
+  published?: string;
+  licenseExpression?: string;
+  licenseUrl?: string;
+  /** severity "0" (low) … "3" (critical), as nuget.org writes it. */
+  vulnerabilities?: { advisoryUrl: string; severity: string }[];
+}
+
 export interface FeedContext {
   readonly origin: string;
   readonly store: PackageStore;
   readonly inlineThreshold: number;
   readonly pageSize: number;
+  /** By "lowerid@lowerversion" (normalized). */
+  readonly leafMeta?: ReadonlyMap<string, LeafMeta>;
+}
+
+/** The leaf metadata of an entry, if a test gave any. */
+function metaOf(ctx: FeedContext, e: PackageEntry): LeafMeta | undefined {
+  return ctx.leafMeta?.get(`${e.lowerId}@${e.lowerVersion}`);
+}
+
+/** The published date a leaf shows: 1900 for an unlisted version (nuget.org's convention), else the test's or PUBLISHED. */
+function publishedOf(ctx: FeedContext, e: PackageEntry): string {
+  return e.listed ? (metaOf(ctx, e)?.published ?? PUBLISHED) : UNLISTED_PUBLISHED;
 }
 
 export const COMMIT_TIMESTAMP = '2024-01-01T00:00:00.0000000Z';
@@ -110,24 +134,27 @@ function catalogEntry(ctx: FeedContext, hive: Hive, e: PackageEntry): Record<str
       return group;
     });
   }
+  const meta = metaOf(ctx, e);
   Object.assign(entry, {
     description: e.info.description ?? '',
     iconUrl: '',
     id: e.id,
     language: '',
-    licenseExpression: '',
-    licenseUrl: '',
+    licenseExpression: meta?.licenseExpression ?? '',
+    licenseUrl: meta?.licenseUrl ?? '',
     listed: e.listed,
     minClientVersion: '',
     packageContent: packageContentUrl(ctx, e),
     projectUrl: '',
-    published: e.listed ? PUBLISHED : UNLISTED_PUBLISHED,
+    published: publishedOf(ctx, e),
     requireLicenseAcceptance: false,
     summary: '',
     tags: [],
     title: '',
     version: e.fullVersion,
   });
+  // like nuget.org: the property only when the version has advisories
+  if (meta?.vulnerabilities?.length) entry.vulnerabilities = meta.vulnerabilities.map((v) => ({ '@id': `${catUrl}#vulnerability/${v.advisoryUrl}`, '@type': 'Vulnerability', ...v }));
   return entry;
 }
 
@@ -228,7 +255,7 @@ export function serveRegistration(ctx: FeedContext, hive: Hive, rest: string): R
         catalogEntry: catalogUrl(ctx, e),
         listed: e.listed,
         packageContent: packageContentUrl(ctx, e),
-        published: e.listed ? PUBLISHED : UNLISTED_PUBLISHED,
+        published: publishedOf(ctx, e),
         registration: indexUrl(ctx, hive, e.lowerId),
         '@context': LEAF_CONTEXT,
       },
