@@ -131,7 +131,7 @@ function globalPolicy() {
       licenses: z
         .strictObject({
           allow: z.array(spdx).max(1000).default([]), // empty: the rule is off
-          other: z.enum(['allow', 'block']).default('allow'), // a licence URL or file only (no expression)
+          other: z.enum(['allow', 'block', 'list']).default('allow'), // a licence URL or file only (no expression); list: allowed, and listed in /explain
         })
         .prefault({}),
       exempt: z
@@ -149,7 +149,7 @@ function upstreamPolicy() {
       vulnerable: z.enum(POLICY_SEVERITIES).optional(),
       malicious: z.boolean().optional(),
       deny: policyEntries.optional(),
-      licenses: z.strictObject({ allow: z.array(spdx).max(1000).optional(), other: z.enum(['allow', 'block']).optional() }).optional(),
+      licenses: z.strictObject({ allow: z.array(spdx).max(1000).optional(), other: z.enum(['allow', 'block', 'list']).optional() }).optional(),
       exempt: z.strictObject({ minimumAge: policyEntries.optional(), vulnerable: policyEntries.optional(), licenses: policyEntries.optional() }).optional(),
     })
     .optional();

@@ -45,6 +45,7 @@ async function versionsWithDecisions(ctx: FeedContext, lowerId: string, merged: 
       ...(d.rule ? { rule: d.rule } : {}),
       ...(d.reason ? { reason: d.reason } : {}),
       ...(d.exempted?.length ? { exempted: d.exempted } : {}),
+      ...(d.listed?.length ? { listed: d.listed } : {}),
       facts: {
         ...(f.published !== undefined ? { published: f.published } : {}),
         ...(f.listed !== undefined ? { listed: f.listed } : {}),

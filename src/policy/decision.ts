@@ -32,6 +32,8 @@ export interface Decision {
   reason?: string | undefined;
   /** Rules that would block but an exemption lets through (for /explain). */
   exempted?: readonly PolicyRule[] | undefined;
+  /** Allowed, but listed for review (policy.licenses.other: list): why, for /explain and the log. */
+  listed?: readonly string[] | undefined;
 }
 
 /** The compiled policy of a config. */

@@ -35,7 +35,7 @@ interface Rules {
   malicious: boolean;
   deny: EntryList;
   licenses: LicenseAllowList | undefined;
-  other: 'allow' | 'block';
+  other: 'allow' | 'block' | 'list';
   exempt: Record<'minimumAge' | 'vulnerable' | 'licenses', EntryList>;
   /** The config key each value came from: "policy.minimumAge" or "upstreams[company].policy.minimumAge". */
   key: (name: string) => string;
@@ -180,32 +180,38 @@ export class CompiledPolicy implements Policy {
       }
     }
 
+    let listed: string[] | undefined;
     if (r.licenses) {
-      const reason = licenseReason(r, f);
-      if (reason !== undefined) {
-        const d = blocks('licenses', reason);
+      const l = licenseReason(r, f);
+      if (l?.listed) listed = [l.reason];
+      else if (l !== undefined) {
+        const d = blocks('licenses', l.reason);
         if (d) return d;
       }
     }
-    return exempted ? { allowed: true, exempted } : ALLOWED;
+    return exempted || listed ? { allowed: true, ...(exempted ? { exempted } : {}), ...(listed ? { listed } : {}) } : ALLOWED;
   }
 }
 
-/** Why the licence rule blocks this version, or undefined when it allows it. */
-function licenseReason(r: Rules, f: VersionFacts): string | undefined {
+/**
+ * Why the licence rule blocks this version (or, with licenses.other list, lists it: `listed`), or undefined when
+ * it allows it.
+ */
+function licenseReason(r: Rules, f: VersionFacts): { reason: string; listed?: true } | undefined {
+  const b = (reason: string): { reason: string; listed?: true } => ({ reason });
+  const other = (reason: string): { reason: string; listed?: true } | undefined =>
+    r.other === 'allow' ? undefined : r.other === 'list' ? { reason: `${reason}; ${r.key('licenses.other')} is list (offered)`, listed: true } : { reason: `${reason}; ${r.key('licenses.other')} is block` };
   const allow = r.licenses!;
   const list = allow.entries.length <= 8 ? ` (${allow.entries.join(', ')})` : '';
   const expr = f.licenseExpression?.trim();
   if (expr) {
     const verdict = allow.judge(expr);
     if (verdict === 'allowed') return undefined;
-    if (verdict === 'blocked') return `licence ${JSON.stringify(expr.slice(0, 200))} is not allowed by ${r.key('licenses.allow')}${list}`;
-    if (r.other === 'allow') return undefined;
-    return `licence expression ${JSON.stringify(expr.slice(0, 200))} is not understood; ${r.key('licenses.other')} is block`;
+    if (verdict === 'blocked') return b(`licence ${JSON.stringify(expr.slice(0, 200))} is not allowed by ${r.key('licenses.allow')}${list}`);
+    return other(`licence expression ${JSON.stringify(expr.slice(0, 200))} is not understood`);
   }
-  if (r.other === 'allow') return undefined;
   const what = f.licenseUrl ? `only a licence URL or file (${f.licenseUrl.slice(0, 200)})` : 'no licence expression';
-  return `has ${what}; ${r.key('licenses.other')} is block`;
+  return other(`has ${what}`);
 }
 
 function hash(s: string): string {

@@ -47,7 +47,7 @@ describe('policy config', () => {
         minimumAge: 'soon',
         vulnerable: 'severe',
         deny: ['Evil*Corp', 'Bad.Lib@not a version', 'not an id!@1.0.0'],
-        licenses: { allow: ['MIT; rm -rf'], other: 'list' },
+        licenses: { allow: ['MIT; rm -rf'], other: 'review' },
         exempt: { malicious: ['X'] },
         typo: 1,
       },

@@ -177,6 +177,16 @@ describe('compilePolicy', () => {
       expect(strict.decide(facts({ licenseExpression: undefined }), NOW).reason).toBe('has no licence expression; policy.licenses.other is block');
     });
 
+    it('with other: list, such a package is offered and listed with the reason (for /explain); a disallowed expression is still blocked', () => {
+      const review = policyOf({ licenses: { allow: ['MIT'], other: 'list' } });
+      expect(review.decide(facts({ licenseExpression: undefined, licenseUrl: 'https://example.com/LICENSE.txt' }), NOW)).toEqual({
+        allowed: true,
+        listed: ['has only a licence URL or file (https://example.com/LICENSE.txt); policy.licenses.other is list (offered)'],
+      });
+      expect(review.decide(facts({ licenseExpression: 'GPL-3.0-only' }), NOW)).toMatchObject({ allowed: false, rule: 'licenses' });
+      expect(review.decide(facts({ licenseExpression: 'MIT' }), NOW)).toEqual({ allowed: true });
+    });
+
     it('is exempted per id', () => {
       const e = policyOf({ licenses: { allow: ['MIT'], other: 'block' }, exempt: { licenses: ['Contoso.*'] } });
       expect(e.decide(facts({ lowerId: 'contoso.lib', licenseExpression: 'LicenseRef-Contoso' }), NOW)).toEqual({ allowed: true, exempted: ['licenses'] });
