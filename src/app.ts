@@ -74,6 +74,8 @@ export interface AppOptions {
    * Redirect mode as configured (storage.s3.redirect) applies: only the server answers redirects (startApp sets
    * this); commands such as warm and export read the packages themselves.
    */
+  /** How often a server looks for a new advisories import (default 30 s; tests make it short). */
+  advisoryPollMs?: number;
   serving?: boolean;
   /** Where the core records its figures (startApp gives its own when config metrics.enabled; else none). */
   metrics?: Metrics;
@@ -239,6 +241,7 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
   // without a restart), a command reads them once
   const policy = await policyFromConfig(config, blobs, {
     watch: opts.serving === true,
+    ...(opts.advisoryPollMs !== undefined ? { every: opts.advisoryPollMs } : {}),
     onChange: (advisories) => log.info({ advisories }, 'imported advisories loaded'),
     onError: (message) => log.warn(message),
   });

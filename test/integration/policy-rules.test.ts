@@ -121,6 +121,33 @@ describe('policy: imported malicious-package advisories', () => {
   });
 });
 
+describe('policy: an import while the server runs', () => {
+  it('applies without a restart: the next poll blocks what it names, in downloads and in new answers', async () => {
+    const up = await startTestUpstream({ packages: pkgs([['Late.Evil', '1.0.0'], ['Late.Evil', '2.0.0']]) });
+    const p = await startTestProxy({ upstreams: [entry('public', up)], advisoryPollMs: 100 });
+    try {
+      // served (and cached) before anyone knows
+      expect((await get(nupkgUrl(p, 'late.evil', '1.0.0'))).status).toBe(200);
+      expect((await listings(p, 'late.evil')).flat).toEqual(['1.0.0', '2.0.0']);
+      const blobs = new FsBlobStore(p.cacheDir);
+      await blobs.init({ sweep: false });
+      await importAdvisories(blobs, parseOsvValue([malEntry('MAL-2026-1', 'Late.Evil', { affected: [{ package: { ecosystem: 'NuGet', name: 'Late.Evil' }, versions: ['1.0.0'] }] })], 'late.json'));
+      let r = await getWithReason(nupkgUrl(p, 'late.evil', '1.0.0'));
+      for (let i = 0; i < 100 && r.status === 200; i++) {
+        await new Promise((res) => setTimeout(res, 50));
+        r = await getWithReason(nupkgUrl(p, 'late.evil', '1.0.0'));
+      }
+      expect([r.status, r.headers['x-nuproxy-policy']]).toEqual([404, 'malicious']);
+      expect(p.logs.lines.some((l) => l.msg === 'imported advisories loaded')).toBe(true);
+      expect((await listings(p, 'late.evil')).flat).toEqual(['2.0.0']);
+      expect((await get(nupkgUrl(p, 'late.evil', '2.0.0'))).status).toBe(200);
+    } finally {
+      await p.stop();
+      await up.close();
+    }
+  });
+});
+
 describe('policy: offline, from the disk alone', () => {
   it('the licence rule reads a cached package’s nuspec when no registration can be asked', async () => {
     const up = await startTestUpstream({

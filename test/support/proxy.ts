@@ -24,6 +24,8 @@ export async function startTestProxy(opts: {
   cacheDir?: string;
   /** The clock metadata freshness is judged by (tests move it instead of waiting). */
   clock?: () => number;
+  /** How often the server looks for a new advisories import (default 30 s). */
+  advisoryPollMs?: number;
 }): Promise<TestProxy> {
   const cacheDir = opts.cacheDir ?? (await mkdtemp(join(tmpdir(), 'nuproxy-cache-')));
   const raw: Record<string, unknown> = {
@@ -36,7 +38,12 @@ export async function startTestProxy(opts: {
   };
   const loaded = validateConfig(raw, opts.env ?? {}, 'test');
   const logs = createLogSink();
-  const app = await startApp(loaded, { logger: logs.logger, retryDelayMs: 10, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const app = await startApp(loaded, {
+    logger: logs.logger,
+    retryDelayMs: 10,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.advisoryPollMs !== undefined ? { advisoryPollMs: opts.advisoryPollMs } : {}),
+  });
   return {
     ...app,
     logs,
