@@ -1,59 +1,18 @@
 import { z } from 'zod';
-import { parseDurationMs } from './duration.js';
 import { DEFAULT_MEMORY_MB, MIN_MEMORY_MB } from './memory-budget.js';
 import { clusterSeeds, sentinelTarget } from './redis-seeds.js';
-import { ownershipConflicts, patternError } from '../protocol/id-rules.js';
-import { isValidPackageId } from '../protocol/id.js';
-import { parseVersion } from '../protocol/version.js';
+import { ownershipConflicts } from '../protocol/id-rules.js';
+import { accessSchema } from './access-schema.js';
+import { globalPolicy, upstreamPolicy } from './policy-schema.js';
+import { byteSize, byteSizeOrZero, duration, envName, idPatterns, optionalDuration } from './schema-kit.js';
+
+export { policyEntryError, POLICY_SEVERITIES } from './policy-schema.js';
 
 /**
  * The one place where config defaults live. config/default.yaml documents the same values key by key, and a
- * test checks that the two agree.
+ * test checks that the two agree. The sections of issues #15 and #16 live beside it (access-schema.ts,
+ * policy-schema.ts), and the building blocks every section uses in schema-kit.ts.
  */
-function toMs(v: number | string, ctx: z.core.$RefinementCtx<number | string>): number {
-  const ms = parseDurationMs(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use seconds or e.g. "90s", "10m", "1h", "7d")` });
-    return z.NEVER;
-  }
-  return ms;
-}
-
-const duration = (def: string) => z.union([z.number(), z.string()]).prefault(def).transform(toMs);
-/** A duration without a default (absent stays undefined). */
-const optionalDuration = () => z.union([z.number(), z.string()]).transform(toMs).optional();
-
-/** Package id patterns (see src/protocol/id-rules.ts): an id, a prefix ending in "*", or "*". */
-const idPatterns = z
-  .array(
-    z.string().superRefine((p, ctx) => {
-      const err = patternError(p);
-      if (err !== undefined) ctx.addIssue({ code: 'custom', message: err });
-    }),
-  )
-  .default([]);
-
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-/** Sizes are a number of bytes or a string such as "250MB", "512kb", "1GB" (binary units). */
-const byteSize = (def: string, zeroAllowed = false) =>
-  z
-    .union([zeroAllowed ? z.number().int().nonnegative() : z.number().int().positive(), z.string()])
-    .prefault(def)
-    .transform((v, ctx) => {
-      if (typeof v === 'number') return v;
-      const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(v);
-      if (!m) {
-        ctx.addIssue({ code: 'custom', message: `not a size: ${JSON.stringify(v)} (use bytes or e.g. "250MB")` });
-        return z.NEVER;
-      }
-      return Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!);
-    });
-
-/** A size that may be 0 (off): bytes or "50GB". */
-const byteSizeOrZero = (def: string) =>
-  z.union([z.literal(0), z.literal('0'), byteSize(def)]).prefault(def).transform((v) => (v === '0' ? 0 : v));
-
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable');
 
 const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('basic'), username: z.string().min(1), passwordEnv: envName }),
@@ -87,73 +46,6 @@ const originPattern = z
   .string()
   .regex(/^https?:\/\/(\*\.)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be an origin such as https://*.example.com or http://127.0.0.1:8080 (no path)');
 
-/**
- * A policy entry naming packages: an id pattern (as idPatterns) or one exact version, "Id@1.2.3" (a valid id and a
- * valid NuGet version).
- */
-export function policyEntryError(entry: string): string | undefined {
-  const at = entry.indexOf('@');
-  if (at < 0) return patternError(entry);
-  const id = entry.slice(0, at);
-  const version = entry.slice(at + 1);
-  if (!isValidPackageId(id)) return `invalid entry ${JSON.stringify(entry)}: ${JSON.stringify(id)} is not a valid package id (use "Id@1.2.3" or an id pattern)`;
-  if (parseVersion(version) === undefined) return `invalid entry ${JSON.stringify(entry)}: ${JSON.stringify(version)} is not a valid NuGet version`;
-  return undefined;
-}
-
-const policyEntries = z
-  .array(
-    z.string().superRefine((p, ctx) => {
-      const err = policyEntryError(p);
-      if (err !== undefined) ctx.addIssue({ code: 'custom', message: err });
-    }),
-  )
-  .max(10_000);
-
-export const POLICY_SEVERITIES = ['off', 'low', 'moderate', 'high', 'critical'] as const;
-/** An SPDX licence id or expression as written in licenseExpression (letters, digits, ".", "-", "+", "(", ")", spaces). */
-const spdx = z.string().regex(/^[A-Za-z0-9.+\-() ]{1,200}$/, 'must be an SPDX licence id or expression such as MIT, Apache-2.0 or "MIT OR Apache-2.0"');
-
-/**
- * The supply-chain policy (issue #16; src/policy/), with every default: all rules off but `malicious`, which blocks
- * nothing until advisories are imported.
- */
-function globalPolicy() {
-  return z
-    .strictObject({
-      // a version younger than this (by the winning upstream's published date) is not offered; 0 = off
-      minimumAge: duration('0'),
-      // block versions with an advisory at or above this severity
-      vulnerable: z.enum(POLICY_SEVERITIES).default('off'),
-      // block what imported OSV MAL- advisories name (`nuproxy advisories import`)
-      malicious: z.boolean().default(true),
-      deny: policyEntries.default([]),
-      licenses: z
-        .strictObject({
-          allow: z.array(spdx).max(1000).default([]), // empty: the rule is off
-          other: z.enum(['allow', 'block', 'list']).default('allow'), // a licence URL or file only (no expression); list: allowed, and listed in /explain
-        })
-        .prefault({}),
-      exempt: z
-        .strictObject({ minimumAge: policyEntries.default([]), vulnerable: policyEntries.default([]), licenses: policyEntries.default([]) })
-        .prefault({}),
-    })
-    .prefault({});
-}
-
-/** An upstream's override of the global policy: every key optional, merged over the global ones (src/policy/policy.ts). */
-function upstreamPolicy() {
-  return z
-    .strictObject({
-      minimumAge: optionalDuration(),
-      vulnerable: z.enum(POLICY_SEVERITIES).optional(),
-      malicious: z.boolean().optional(),
-      deny: policyEntries.optional(),
-      licenses: z.strictObject({ allow: z.array(spdx).max(1000).optional(), other: z.enum(['allow', 'block', 'list']).optional() }).optional(),
-      exempt: z.strictObject({ minimumAge: policyEntries.optional(), vulnerable: policyEntries.optional(), licenses: policyEntries.optional() }).optional(),
-    })
-    .optional();
-}
 
 const upstreamSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" and "-" (at most 64)'),
@@ -252,54 +144,6 @@ const storageSchema = z
     if (st.kind !== 's3' && st.localTier.maxSize > 0) ctx.addIssue({ code: 'custom', path: ['localTier'], message: 'storage.localTier is a disk tier in front of a bucket: it needs storage.kind s3 (with fs the packages are on the disk already)' });
   });
 
-const sha256Hex = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the SHA-256 of the token, 64 hex digits (nuproxy hash-key)');
-const PERMISSIONS = ['read', 'push', 'admin', 'metrics'] as const;
-
-/** Who may read, push and administer (issue #15; src/access/). */
-const accessSchema = z
-  .strictObject({
-    // reads (and, in publish.keyMode passthrough, pushes the upstream then judges) without a token
-    anonymous: z.boolean().default(true),
-    tokens: z
-      .array(
-        z.strictObject({
-          name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-", at most 64'),
-          // absent: the token is reached only through a client certificate (access.certificates)
-          sha256: sha256Hex.optional(),
-          permissions: z.array(z.enum(PERMISSIONS)).min(1),
-          scopes: idPatterns, // empty: every id
-        }),
-      )
-      .max(1024)
-      .default([]),
-    // mutual TLS (tls.clientCa): a verified certificate whose subject has these attributes acts as that token
-    certificates: z
-      .array(z.strictObject({ subject: z.string().regex(/^\s*[A-Za-z][A-Za-z0-9.]*=[^,]+(,\s*[A-Za-z][A-Za-z0-9.]*=[^,]+)*\s*$/, 'attributes like "CN=agent-1,O=Contoso"'), token: z.string().min(1) }))
-      .default([]),
-  })
-  .prefault({})
-  .superRefine((a, ctx) => {
-    const names = new Map<string, number>();
-    const hashes = new Map<string, string>();
-    a.tokens.forEach((t, i) => {
-      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['tokens', i, 'name'], message: `token name ${t.name} is used twice` });
-      names.set(t.name, i);
-      if (t.sha256 !== undefined) {
-        const h = t.sha256.toLowerCase();
-        const other = hashes.get(h);
-        if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['tokens', i, 'sha256'], message: `tokens ${other} and ${t.name} have the same SHA-256: one token, two names` });
-        hashes.set(h, t.name);
-      }
-    });
-    a.certificates.forEach((c, i) => {
-      if (!names.has(c.token)) ctx.addIssue({ code: 'custom', path: ['certificates', i, 'token'], message: `no access token is named ${c.token}` });
-    });
-    a.tokens.forEach((t, i) => {
-      if (t.sha256 === undefined && !a.certificates.some((c) => c.token === t.name)) {
-        ctx.addIssue({ code: 'custom', path: ['tokens', i, 'sha256'], message: `token ${t.name} has no sha256 and no client certificate maps to it: nothing could use it` });
-      }
-    });
-  });
 
 export const configSchema = z.strictObject({
   listen: z
