@@ -10,7 +10,7 @@ import { parseId } from '../http/input.js';
 import type { Logger, Redactor } from '../log.js';
 import { withoutSecrets } from '../http/redact.js';
 import type { Authenticator } from '../access/authenticator.js';
-import { access } from '../http/access.js';
+import { access, refuseAfterDelay } from '../http/access.js';
 import type { TopIds } from './cluster-tally.js';
 
 const UPSTREAM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -61,10 +61,7 @@ export function createAdminRoutes(opts: AdminOptions): Hono<Env> {
     const incoming = c.env?.incoming;
     if (!incoming) throw new Error('the admin API needs the Node server bindings');
     const a = access(auth, incoming, 'admin', { apiKeyIsOurs: true });
-    if ('refuse' in a) {
-      if (a.delayMs > 0) await new Promise((r) => setTimeout(r, a.delayMs).unref());
-      throw a.refuse;
-    }
+    if ('refuse' in a) return refuseAfterDelay(a);
     c.set('adminName', a.principal.name);
     await next();
   });

@@ -44,6 +44,12 @@ export function forbidden(p: Principal, need: Permission): NuproxyError {
   return new NuproxyError('FORBIDDEN', `token ${p.name} does not have the ${need} permission`);
 }
 
+/** The framework routes' refusal: rejects with it once the throttle's delay is over (the answer is the caller's). */
+export async function refuseAfterDelay(a: { refuse: NuproxyError; delayMs: number }): Promise<never> {
+  if (a.delayMs > 0) await new Promise((r) => setTimeout(r, a.delayMs).unref());
+  throw a.refuse;
+}
+
 /** Runs `answer` after `delayMs` (at once for 0); the timer does not keep the process alive. */
 export function later(delayMs: number, answer: () => void): void {
   if (delayMs <= 0) return answer();

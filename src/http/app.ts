@@ -15,7 +15,7 @@ import { NuproxyError } from '../errors.js';
 import { noMetrics, type Metrics, type RequestKind } from '../metrics/metrics.js';
 import type { Authenticator } from '../access/authenticator.js';
 import type { Permission, Principal } from '../access/principal.js';
-import { access } from './access.js';
+import { access, refuseAfterDelay } from './access.js';
 
 export interface HttpOptions extends BaseOptions {
   logger: Logger;
@@ -58,7 +58,6 @@ type Vars = {
   Bindings: HttpBindings;
 };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 /**
  * Node's request listener: the read routes (read-routes.ts) answer on Node's objects directly, everything else
@@ -154,8 +153,7 @@ export function createHttpApp(feed: Feed, opts: HttpOptions): Hono<Vars> {
       if ('refuse' in a) {
         // a known token without the permission: its refused push (or admin action) is logged under its name
         if (a.who) c.set('token', a.who.name);
-        if (a.delayMs > 0) await sleep(a.delayMs);
-        throw a.refuse;
+        return refuseAfterDelay(a);
       }
       c.set('principal', a.principal);
       if (!a.principal.anonymous) c.set('token', a.principal.name);

@@ -9,7 +9,7 @@ import { recentErrors, type Logger } from '../log.js';
 import { figuresOf } from './figures.js';
 import { IdPage, Overview, Packages } from './pages.js';
 import type { Authenticator } from '../access/authenticator.js';
-import { access } from '../http/access.js';
+import { access, refuseAfterDelay } from '../http/access.js';
 
 const PER_PAGE = 50;
 const MAX_QUERY = 100;
@@ -42,10 +42,7 @@ export function createUiRoutes(opts: UiOptions): Hono<{ Variables: { nonce: stri
       const incoming = (c.env as { incoming?: Parameters<typeof access>[1] } | undefined)?.incoming;
       if (!incoming) throw new Error('the dashboard needs the Node server bindings');
       const a = access(guarded, incoming, 'admin', { apiKeyIsOurs: true });
-      if ('refuse' in a) {
-        if (a.delayMs > 0) await new Promise((r) => setTimeout(r, a.delayMs).unref());
-        throw a.refuse;
-      }
+      if ('refuse' in a) return refuseAfterDelay(a);
     }
     const nonce = randomBytes(12).toString('base64');
     c.set('nonce', nonce);
