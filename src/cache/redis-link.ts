@@ -1,5 +1,6 @@
 import { createClient, createCluster, RESP_TYPES } from '@redis/client';
 import type { Logger } from '../log.js';
+import { awakeTimer } from './awake-timer.js';
 import { openSentinel, SentinelSubscriber, sentinelReady, type RedisSentinel, type SentinelTarget } from './redis-sentinel.js';
 
 /**
@@ -205,17 +206,18 @@ export class RedisLink {
       if (this.probing || Date.now() < this.hungUntil) return fallback; // hung: fail fast
       this.probing = probe = true;
     }
-    let timer: NodeJS.Timeout | undefined;
+    let cancel: (() => void) | undefined;
     let timedOut = false;
     try {
       const result = await Promise.race([
         // still starting up: wait (within the bound) for the first connection
         (this.everReady ? Promise.resolve() : this.firstReady).then(op),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
+          // a bound of listening time: a busy process is not a slow Redis (awake-timer.ts)
+          cancel = awakeTimer(this.timeoutMs, () => {
             timedOut = true;
             reject(new Error(`redis did not answer within ${this.timeoutMs} ms`));
-          }, this.timeoutMs);
+          });
         }),
       ]);
       this.hungUntil = 0;
@@ -231,7 +233,7 @@ export class RedisLink {
       this.rediscoverSoon();
       return fallback;
     } finally {
-      clearTimeout(timer);
+      cancel?.();
       if (probe) this.probing = false;
     }
   }
