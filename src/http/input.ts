@@ -5,11 +5,24 @@ import { badRequest } from './errors.js';
 const MAX_PATH = 2048;
 
 /**
+ * The paths of nearly every request (ids, versions, file names in plain ASCII: no escapes, no controls, no
+ * backslash): for these decoding changes nothing, so only dot segments and empty segments are left to look for,
+ * in one pass each instead of a split and a decode per segment (the warm hit's path).
+ */
+const PLAIN_PATH = /^[\x21-\x24\x26-\x5b\x5d-\x7e]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
+
+/**
  * Refuses paths that could address anything outside the proxy's own URL space: encoded slashes and
  * backslashes, NUL, dot segments, empty segments, over-long paths. Runs on the raw (still encoded) path.
  */
 export function checkRawPath(rawPath: string): void {
   if (rawPath.length > MAX_PATH) throw badRequest('path too long');
+  if (PLAIN_PATH.test(rawPath)) {
+    if (DOT_SEGMENT.test(rawPath)) throw badRequest('path contains a dot segment');
+    if (/\/\/./.test(rawPath)) throw badRequest('path contains an empty segment');
+    return;
+  }
   if (/%(?:2f|5c|00)/i.test(rawPath) || rawPath.includes('\\') || rawPath.includes('\0')) {
     throw badRequest('path contains an encoded slash, backslash or NUL');
   }
