@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { DocAnswer } from '../feed/feed.js';
 import type { PackageHandle, RedirectFile, StoredPackage } from '../feed/packages.js';
 import { ACCESS_MSG, rememberFailure, type Logger, type Redactor } from '../log.js';
+import { writeAccessLine, type AccessValue } from './access-line.js';
 import type { IdTally } from './id-tally.js';
 import type { Metrics, RequestKind } from '../metrics/metrics.js';
 import { errorPayload, notFound } from './errors.js';
@@ -87,7 +88,8 @@ export function logRequest(log: Logger, e: RequestLogEntry): number {
     entry.err = e.error;
     log.error(entry, 'request failed');
   } else {
-    log.info(entry, ACCESS_MSG);
+    // the same line as log.info(entry, ACCESS_MSG), without pino's general path on every request
+    if (!writeAccessLine(log, entry as Record<string, AccessValue>, ACCESS_MSG)) log.info(entry, ACCESS_MSG);
     if (e.status >= 500) rememberFailure(log, entry);
   }
   return ms;
