@@ -2,7 +2,6 @@
 // from the very same folder (nuproxy's cache dir) and by a bare node:http server from memory (Node's ceiling),
 // 64 connections, wrk. nuproxy with one worker, one worker per core, and those workers with each feature of the
 // other issues on (warm/servers.ts), all interleaved in the same runs; tables and targets in warm/tables.ts.
-import { join } from 'node:path';
 import { need, type Ctx, type Scenario } from '../lib/context.js';
 import { packageSet } from '../lib/packages.js';
 import { fmt, type ScenarioOutput } from '../lib/report.js';
