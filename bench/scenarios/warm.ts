@@ -43,6 +43,7 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
       log(`warm: warm-up ${z.label} ${who}: ${fmt(w.requestsPerSec)} req/s (discarded)`);
     }
   }
+  await sv.up.resetHits();
   const results: Runs[] = SIZES.map(() => []);
   for (let r = 0; r < s.runs; r++) {
     for (const [i, z] of SIZES.entries()) {
@@ -61,7 +62,14 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
       results[i]!.push(one);
     }
   }
-  return warmTables(s, SIZES, set.refs, sv.workers, results);
+  // warm means warm: only the cooldown gate's registration reads may reach the upstream (it stays up for them)
+  const upstream = await sv.up.requests();
+  await sv.up.close();
+  const out = warmTables(s, SIZES, set.refs, sv.workers, results);
+  const kinds = [...new Set(upstream.map((r) => r.replace(/^GET \/([^/]+\/).*$/, '$1')))];
+  out.notes.push(`upstream requests during the measurements: ${upstream.length}${upstream.length ? ` (${kinds.join(', ')})` : ''}`);
+  out.data.upstreamRequests = upstream;
+  return out;
 }
 
 export const warmScenario: Scenario = { name: 'warm', title: 'Warm packages', run };

@@ -12,7 +12,7 @@ import { startNginx } from '../../lib/nginx.js';
 import { startNuproxy, type NuproxyOptions } from '../../lib/nuproxy.js';
 import type { PackageRef } from '../../lib/packages.js';
 import { sleep } from '../../lib/proc.js';
-import { startUpstream } from '../../lib/upstream.js';
+import { startUpstream, type UpstreamProc } from '../../lib/upstream.js';
 
 /** Who is measured: the references, nuproxy's two worker counts, and the workers with a feature on. */
 export type Who = 'nginx' | 'bare' | 'nuproxy' | 'nuproxy1' | 'nuproxyTok' | 'nuproxyCool' | 'nuproxyMax' | 'nuproxyAll';
@@ -22,6 +22,7 @@ export const FEATURE_MAX_BYTES = 1_000_000;
 
 export interface WarmServers {
   workers: number;
+  up: UpstreamProc;
   paths: string[];
   base: Record<Who, string>;
   headers(who: Who): Record<string, string>;
@@ -49,8 +50,9 @@ export async function startWarmServers(ctx: Ctx, setDir: string, refs: PackageRe
   }
   // the configuration the targets are checked on: one worker per core (nginx runs one per core too), on the very
   // cache the single-worker process filled; the single worker is measured beside it, and the same workers with
-  // each feature on. The feature instances are primed while the upstream is up (the cooldown gate reads the
-  // registration's published dates once), then everything is checked again with the upstream gone.
+  // each feature on. The upstream stays up: the cooldown gate reads the winning upstream's registration (the
+  // published dates), in each worker's own memory store, revalidated as cache.freshness says; with the upstream
+  // gone it would measure a failing upstream instead. What reaches it during the measurements is counted.
   const workers = availableParallelism();
   const multiOpts: NuproxyOptions = { upstreams, cacheDir, workDir: work, label: 'nuproxy-warm-workers', workers };
   const multi = await startNuproxy(scope, s, multiOpts);
@@ -68,8 +70,6 @@ export async function startWarmServers(ctx: Ctx, setDir: string, refs: PackageRe
       if (got.body.length !== ref.size) throw new Error(`nuproxy (${f}) served ${got.body.length} bytes for ${ref.id}`);
     }
   }
-  await up.close(); // warm means warm: nothing below may reach the upstream
-
   const nginx = await startNginx(scope, need(ctx.tools.nginx), join(work, 'nginx'), {
     kind: 'static',
     locations: [{ prefix: '/v3/flat/', dir: join(cacheDir, 'packages') }],
@@ -85,7 +85,7 @@ export async function startWarmServers(ctx: Ctx, setDir: string, refs: PackageRe
       if (who === 'bare' && sha256(got.body) !== wants[i]) throw new Error(`the bare server served other bytes for ${ref.id}`);
     }
   }
-  return { workers, paths, base, headers };
+  return { workers, up, paths, base, headers };
 }
 
 function need(v: string | undefined): string {
