@@ -1,5 +1,6 @@
 // `npm run bench`: nuproxy against nginx (and itself) on loopback. Installs nothing; says what is missing.
 // Scenarios: warm packages, herd, metadata, restore, memory, s3, s3-clients (see bench/scenarios). Each has a hard time bound.
+// References: nginx, and a bare node:http server (bench/bare-server.ts) for Node's ceiling.
 // Output: tables on stdout, .bench/results.json, .bench/chart.svg. Knobs: bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -34,6 +34,8 @@ export interface NuproxyOptions {
   storage?: Record<string, unknown>;
   /** Config `access` (default: none, an open feed). */
   access?: Record<string, unknown>;
+  /** Config `policy` (default: none, every rule off). */
+  policy?: Record<string, unknown>;
 }
 
 let counter = 0;
@@ -50,6 +52,7 @@ export async function startNuproxy(scope: Scope, s: Settings, o: NuproxyOptions)
     workers: o.workers ?? 1,
     ...(o.storage ? { storage: o.storage } : {}),
     ...(o.access ? { access: o.access } : {}),
+    ...(o.policy ? { policy: o.policy } : {}),
   };
   const configFile = join(o.workDir, `${label}.json`);
   const logFile = join(o.workDir, `${label}.log`);

@@ -76,8 +76,8 @@ export function loadSettings(): Settings {
     timeouts: process.env.BENCH_TIMEOUT
       ? Object.fromEntries(SCENARIOS.map((n) => [n, num('BENCH_TIMEOUT', 1)])) as Record<ScenarioName, number>
       : quick
-        ? { warm: 180, herd: 120, metadata: 150, restore: 300, memory: 150, s3: 150, 's3-clients': 120 }
-        : { warm: 420, herd: 240, metadata: 240, restore: 480, memory: 240, s3: 300, 's3-clients': 400 },
+        ? { warm: 300, herd: 120, metadata: 240, restore: 420, memory: 150, s3: 150, 's3-clients': 120 }
+        : { warm: 720, herd: 240, metadata: 480, restore: 720, memory: 240, s3: 300, 's3-clients': 400 },
     cpuProf: process.env.BENCH_CPU_PROF === '1',
     waitQuietSeconds: process.env.BENCH_WAIT_QUIET === undefined ? (quick ? 0 : 60) : Number(process.env.BENCH_WAIT_QUIET) || 0,
     keepTemp: process.env.BENCH_KEEP === '1',

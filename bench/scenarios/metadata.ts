@@ -1,25 +1,20 @@
 // 3. Metadata: warm version lists and registration indexes from the memory store and the Redis store at 64
-// connections (wrk cycling through 100 ids); then answers merged from three upstreams of different latency,
+// connections (wrk cycling through 100 ids), against nginx and a bare node:http server, with the feature costs
+// (metadata/warm.ts); then answers merged from three upstreams of different latency,
 // cold (each id asked once) against the slowest upstream asked directly, and warm.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { need, type Ctx, type Scenario } from '../lib/context.js';
 import { getOk, header, type Got } from '../lib/http.js';
-import { startNginx } from '../lib/nginx.js';
 import { startNuproxy } from '../lib/nuproxy.js';
 import { packageSet } from '../lib/packages.js';
 import { check, fmt, median, type Check, type ScenarioOutput, type Table } from '../lib/report.js';
 import { startUpstream } from '../lib/upstream.js';
-import { runWrk, type WrkResult } from '../lib/wrk.js';
-import { startRedis } from '../../test/support/redis.js';
+import { warmMetadata } from './metadata/warm.js';
 import type { NupkgSpec } from '../../test/support/nupkg.js';
 
 const IDS = 100;
 const VERSIONS = 10;
 const GZIP = { 'accept-encoding': 'gzip' };
-/** The reference row: nginx serving the same documents as static files (identity, no gzip), same wrk settings. */
-const NGINX = 'reference: nginx static files';
 
 function metaSpecs(): NupkgSpec[] {
   const specs: NupkgSpec[] = [];
@@ -47,122 +42,24 @@ function mergeSpecs(k: number, ids: number): NupkgSpec[] {
 
 async function run(ctx: Ctx): Promise<ScenarioOutput> {
   const { s, scope, log } = ctx;
-  const wrk = need(ctx, 'wrk');
-  const nginxBin = need(ctx, 'nginx');
+  need(ctx, 'wrk');
+  need(ctx, 'nginx');
   need(ctx, 'redisServer');
   const work = await scope.tempDir('metadata');
   const tables: Table[] = [];
   const checks: Check[] = [];
   const data: Record<string, unknown> = {};
 
-  // ---- warm, memory vs redis --------------------------------------------------------------------------------
+  // ---- warm: memory vs redis, the references, the feature costs (metadata/warm.ts) ---------------------------
   log('metadata: generating packages');
   const set = await packageSet(s.outDir, 'metadata', metaSpecs());
   const ids = [...new Set(set.refs.map((r) => r.lowerId))];
   const up = await startUpstream(scope, [set.dir]);
-  const redis = await startRedis();
-  scope.onClose(() => redis.stop());
-  const kinds = [
-    { key: 'versions', label: 'version list', paths: ids.map((id) => `/v3/flat/${id}/index.json`), headers: {} },
-    { key: 'registration', label: 'registration index', paths: ids.map((id) => `/v3/registration/semver2/${id}/index.json`), headers: GZIP },
-  ];
-  // Redis mode keeps a memory copy of hot keys for cache.localTtl (5 s by default): "redis" measures that default,
-  // "redis, localTtl 0" makes every hit a Redis round trip
-  const workers = availableParallelism();
-  const stores: { key: string; metadata: string; cache?: Record<string, unknown>; workers?: number }[] = [
-    { key: 'memory', metadata: 'memory' },
-    // one worker per core (each with its own memory store), as nginx runs one worker per core
-    ...(workers > 1 ? [{ key: `memory, ${workers} workers`, metadata: 'memory', workers }] : []),
-    { key: 'redis', metadata: redis.url },
-    { key: 'redis, localTtl 0', metadata: redis.url, cache: { localTtl: 0 } },
-  ];
-  const warm: Record<string, Record<string, WrkResult[]>> = {};
-  for (const st of stores) {
-    scope.check();
-    const proxy = await startNuproxy(scope, s, {
-      upstreams: [{ name: 'bench', serviceIndex: up.serviceIndexUrl }],
-      cacheDir: join(work, `cache-${st.key}`),
-      metadata: st.metadata,
-      ...(st.cache ? { cache: st.cache } : {}),
-      ...(st.workers ? { workers: st.workers } : {}),
-      workDir: work,
-      label: `nuproxy-meta-${st.key.replace(/[^a-z0-9]+/g, '-')}`,
-    });
-    await getOk(proxy.index);
-    for (const k of kinds) {
-      for (const p of k.paths) await getOk(proxy.url + p.slice(1), [200], k.headers);
-      const again = await getOk(proxy.url + k.paths[0]!.slice(1), [200], k.headers);
-      if (header(again, 'x-nuproxy-cache') !== 'hit') throw new Error(`metadata ${st.key}: ${k.paths[0]} is not a hit after warming (${header(again, 'x-nuproxy-cache')})`);
-    }
-    if (st.key === 'memory') {
-      // the reference: nginx serving the very documents nuproxy answered (identity bodies) as static files
-      for (const k of kinds) {
-        for (const p of k.paths) {
-          const file = join(work, 'static', p);
-          await mkdir(dirname(file), { recursive: true });
-          await writeFile(file, (await getOk(proxy.url + p.slice(1))).body);
-        }
-      }
-    }
-    await up.resetHits();
-    warm[st.key] = {};
-    for (const k of kinds) {
-      // one discarded run: JIT-compiled hot paths, rendered/gzipped documents, open connections to Redis
-      await runWrk(scope, s, wrk, proxy.url, { paths: k.paths, headers: k.headers, workDir: work, seconds: s.warmupSeconds });
-      const list: WrkResult[] = [];
-      for (let r = 0; r < s.runs; r++) {
-        scope.check();
-        const w = await runWrk(scope, s, wrk, proxy.url, { paths: k.paths, headers: k.headers, workDir: work });
-        list.push(w);
-        log(`metadata: ${st.key} ${k.label} run ${r + 1}/${s.runs}: ${fmt(w.requestsPerSec)} req/s, p99 ${fmt(w.p99Ms)} ms${w.errors ? `, ${w.errors} errors` : ''}`);
-      }
-      warm[st.key]![k.key] = list;
-    }
-    const upstreamHits = (await up.requests()).length;
-    if (upstreamHits > 0) log(`metadata: ${st.key}: ${upstreamHits} upstream requests during the warm measurements`);
-    await proxy.stop();
-  }
+  const w = await warmMetadata(ctx, up, ids, work, `${IDS} ids (${VERSIONS} versions each)`);
   await up.close();
-  await redis.stop();
-  {
-    const nginx = await startNginx(scope, nginxBin, join(work, 'nginx'), { kind: 'static', locations: [{ prefix: '/v3/', dir: join(work, 'static', 'v3') }] });
-    warm[NGINX] = {};
-    for (const k of kinds) {
-      await runWrk(scope, s, wrk, nginx.url, { paths: k.paths, workDir: work, seconds: s.warmupSeconds });
-      const list: WrkResult[] = [];
-      for (let r = 0; r < s.runs; r++) {
-        scope.check();
-        const w = await runWrk(scope, s, wrk, nginx.url, { paths: k.paths, workDir: work });
-        list.push(w);
-        log(`metadata: ${NGINX} ${k.label} run ${r + 1}/${s.runs}: ${fmt(w.requestsPerSec)} req/s, p99 ${fmt(w.p99Ms)} ms${w.errors ? `, ${w.errors} errors` : ''}`);
-      }
-      warm[NGINX]![k.key] = list;
-    }
-    await nginx.stop();
-  }
-  const warmRows: string[][] = [];
-  for (const st of [...stores, { key: NGINX }]) {
-    for (const k of kinds) {
-      const list = warm[st.key]![k.key]!;
-      warmRows.push([
-        `${st.key}: ${k.label}`,
-        fmt(median(list.map((w) => w.requestsPerSec))),
-        fmt(median(list.map((w) => w.p50Ms))),
-        fmt(median(list.map((w) => w.p99Ms))),
-        fmt(median(list.map((w) => w.bytesPerSec / w.requestsPerSec / 1024)), 1),
-        String(list.reduce((a, w) => a + w.errors, 0)),
-      ]);
-      if (st.key !== NGINX) checks.push(check('Metadata', `warm p99, ${st.key.replace(',', ' store,')}${st.key.includes(',') ? '' : ' store'}, ${k.label}`, list.map((w) => w.p99Ms), '<', 5, 'ms'));
-    }
-  }
-  tables.push({
-    title: `3a. Metadata, warm: wrk -t${s.wrkThreads} -c${s.connections} -d${s.wrkSeconds}s over ${IDS} ids (${VERSIONS} versions each), after a ${s.warmupSeconds}s warm-up, median of ${s.runs}`,
-    columns: ['Store: document', 'req/s', 'p50 ms', 'p99 ms', 'KiB/resp', 'errors'],
-    rows: warmRows,
-  });
-  data.warm = Object.fromEntries(
-    Object.entries(warm).map(([st, byKind]) => [st, Object.fromEntries(Object.entries(byKind).map(([k, l]) => [k, l.map((w) => ({ ...w, raw: undefined }))]))]),
-  );
+  tables.push(...w.tables);
+  checks.push(...w.checks);
+  data.warm = w.data;
 
   // ---- merged from three upstreams, cold vs warm -----------------------------------------------------------
   const n = s.mergeIds;

@@ -1,16 +1,20 @@
 // 4. Restore: `dotnet restore` of a project with a large dependency closure (the machine's real packages plus
 // generated ones, ~200 packages), empty client folders every time, through (a) a warm nuproxy, (b) nginx serving a
-// static V3 feed of the same packages, (c) a cold nuproxy in front of the test upstream, (d) the test upstream.
+// static V3 feed of the same packages, (c) a cold nuproxy in front of the test upstream, (d) the test upstream,
+// (e) a cold nuproxy with the S3 backend (storage.kind s3, an s3rver bucket in a process of its own, a fresh
+// key prefix and cache dir each run).
 import { join } from 'node:path';
 import { need, type Ctx, type Scenario } from '../lib/context.js';
 import { buildStaticFeed, packageSet } from '../lib/packages.js';
 import { startNginx } from '../lib/nginx.js';
 import { startNuproxy } from '../lib/nuproxy.js';
 import { run as runCmd, type Scope } from '../lib/proc.js';
+import { startS3Server } from '../lib/s3proc.js';
 import { check, fmt, median, type ScenarioOutput } from '../lib/report.js';
 import { startUpstream } from '../lib/upstream.js';
 import { createProject, removeProject, restoredPackages, type DotnetProject, dotnetEnv } from '../../test/support/dotnet.js';
 import type { NupkgSpec } from '../../test/support/nupkg.js';
+import { S3RVER_KEY, S3RVER_SECRET } from '../../test/support/s3.js';
 
 const REAL_REFS = [
   { id: 'xunit', version: '2.9.3' },
@@ -60,12 +64,13 @@ async function restoreOnce(scope: Scope, sourceUrl: string, timeoutMs: number): 
   }
 }
 
-type Variant = 'a' | 'b' | 'c' | 'd';
+type Variant = 'a' | 'b' | 'c' | 'd' | 'e';
 const LABELS: Record<Variant, string> = {
   a: '(a) warm nuproxy',
   b: '(b) nginx static V3 feed',
   c: '(c) cold nuproxy → test upstream',
   d: '(d) test upstream directly',
+  e: '(e) cold nuproxy, S3 backend → test upstream',
 };
 
 async function run(ctx: Ctx): Promise<ScenarioOutput> {
@@ -82,6 +87,13 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
   const files = await buildStaticFeed(staticRoot, nginx.url, [real, set.dir]);
   log(`restore: static feed of ${files} packages`);
   const timeoutMs = 300_000;
+  const bucket = await startS3Server(scope, 'bench-restore');
+  process.env.BENCH_S3_KEY = S3RVER_KEY;
+  process.env.BENCH_S3_SECRET = S3RVER_SECRET;
+  const s3Storage = (prefix: string): Record<string, unknown> => ({
+    kind: 's3',
+    s3: { endpoint: bucket.endpoint, bucket: bucket.bucket, region: 'us-east-1', prefix, forcePathStyle: true, accessKeyIdEnv: 'BENCH_S3_KEY', secretAccessKeyEnv: 'BENCH_S3_SECRET' },
+  });
   const warmProxy = await startNuproxy(scope, s, {
     upstreams: [{ name: 'bench', serviceIndex: up.serviceIndexUrl }],
     cacheDir: join(work, 'cache-warm'),
@@ -94,23 +106,25 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
   const first = await restoreOnce(scope, `${nginx.url}v3/index.json`, timeoutMs);
   log(`restore: warm-up restore from nginx in ${fmt(first.ms / 1000)} s (${first.packages} packages)`);
 
-  const times: Record<Variant, number[]> = { a: [], b: [], c: [], d: [] };
-  const counts: Record<Variant, number[]> = { a: [], b: [], c: [], d: [] };
+  const times: Record<Variant, number[]> = { a: [], b: [], c: [], d: [], e: [] };
+  const counts: Record<Variant, number[]> = { a: [], b: [], c: [], d: [], e: [] };
   const rotations: Variant[][] = [
-    ['a', 'b', 'c', 'd'],
-    ['d', 'c', 'b', 'a'],
-    ['b', 'a', 'd', 'c'],
+    ['a', 'b', 'c', 'd', 'e'],
+    ['e', 'd', 'c', 'b', 'a'],
+    ['b', 'a', 'e', 'd', 'c'],
+    ['d', 'e', 'a', 'c', 'b'],
   ];
   for (let r = 0; r < s.restoreRuns; r++) {
     for (const v of rotations[r % rotations.length]!) {
       scope.check();
       let res: { ms: number; packages: number };
-      if (v === 'c') {
+      if (v === 'c' || v === 'e') {
         const cold = await startNuproxy(scope, s, {
           upstreams: [{ name: 'bench', serviceIndex: up.serviceIndexUrl }],
-          cacheDir: join(work, `cache-cold-${r}`),
+          cacheDir: join(work, `cache-cold-${v}-${r}`),
           workDir: work,
-          label: `nuproxy-restore-cold-${r}`,
+          label: `nuproxy-restore-cold-${v}-${r}`,
+          ...(v === 'e' ? { storage: s3Storage(`cold-${r}/`) } : {}),
         });
         res = await restoreOnce(scope, cold.index, timeoutMs);
         await cold.stop();
@@ -127,13 +141,15 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
   if (allCounts.size !== 1) throw new Error(`restores brought different numbers of packages: ${JSON.stringify(counts)}`);
   const ab = times.a.map((a, i) => a / times.b[i]!);
   const cd = times.c.map((c, i) => c / times.d[i]!);
-  const rows = (['a', 'b', 'c', 'd'] as Variant[]).map((v) => [
+  const ed = times.e.map((e, i) => e / times.d[i]!);
+  const rows = (['a', 'b', 'c', 'd', 'e'] as Variant[]).map((v) => [
     LABELS[v],
     fmt(median(times[v]) / 1000, 2),
     times[v].map((t) => fmt(t / 1000, 2)).join(' / '),
   ]);
   rows.push(['ratio a/b (warm nuproxy / nginx static)', `${fmt(median(ab))}×`, ab.map((x) => fmt(x)).join(' / ')]);
   rows.push(['ratio c/d (cold nuproxy / upstream directly)', `${fmt(median(cd))}×`, cd.map((x) => fmt(x)).join(' / ')]);
+  rows.push(['ratio e/d (cold nuproxy, S3 / upstream directly)', `${fmt(median(ed))}×`, ed.map((x) => fmt(x)).join(' / ')]);
   return {
     tables: [
       {
@@ -145,9 +161,10 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
     checks: [
       check('Restore', 'warm nuproxy / nginx static (a/b)', ab, '<=', 1.1),
       check('Restore', 'cold nuproxy / upstream directly (c/d)', cd, '<=', 1.1),
+      check('Restore', 'cold restore S3 / upstream', ed, '<=', 1.1),
     ],
     notes: [],
-    data: { packages: [...allCounts][0], generated: s.restoreGenerated, timesMs: times, ratios: { ab, cd } },
+    data: { packages: [...allCounts][0], generated: s.restoreGenerated, timesMs: times, ratios: { ab, cd, ed } },
   };
 }
 

@@ -9,7 +9,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -23,7 +22,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Client as MinioClient, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import type { Ctx, Scenario } from '../lib/context.js';
-import { capture, type Scope } from '../lib/proc.js';
+import type { Scope } from '../lib/proc.js';
+import { startS3Server } from '../lib/s3proc.js';
 import { fmt, median, type ScenarioOutput } from '../lib/report.js';
 
 const SIZES = [
@@ -166,17 +166,6 @@ async function measure(scope: Scope, conc: number, seconds: number, op: (i: numb
   return { ops: lat.length, perSec: lat.length / secs, mbPerSec: bytes / 1e6 / secs, p50: at(0.5), p99: at(0.99), cpuMs: (cpu.user + cpu.system) / 1000 / lat.length };
 }
 
-async function startServer(scope: Scope): Promise<{ endpoint: string; bucket: string }> {
-  const script = fileURLToPath(new URL('../s3-server.js', import.meta.url));
-  const child = scope.spawn(process.execPath, [script, 'bench-clients'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
-  const output = capture(child);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`s3-server did not start:\n${output()}`)), 30_000);
-    child.once('message', (m) => (clearTimeout(timer), resolve(m as { endpoint: string; bucket: string })));
-    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`s3-server exited (${code}):\n${output()}`))));
-  });
-}
-
 interface Row {
   size: number;
   conc: number;
@@ -186,7 +175,7 @@ interface Row {
 async function run(ctx: Ctx): Promise<ScenarioOutput> {
   const { s, scope, log } = ctx;
   const seconds = s.wrkSeconds * 0.4;
-  const server = await startServer(scope);
+  const server = await startS3Server(scope, 'bench-clients');
   const clients: Record<Name, Calls> = { aws: awsCalls(server.endpoint, server.bucket), minio: minioCalls(server.endpoint, server.bucket) };
   scope.onClose(() => Object.values(clients).forEach((c) => c.close()));
   const checker = clients.aws;
