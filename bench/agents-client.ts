@@ -1,7 +1,8 @@
 // Many agents restoring at once, in a process of its own: each agent replays a captured restore's requests (in
 // order, at most `connections` in flight: its own keep-alive connections, each taking the next request when
 // free), loops restores for `seconds`, and all agents start in the same tick.
-//   argv[2]: JSON AgentsArgs;  stdout: one JSON line AgentsResult
+//   argv[2]: JSON AgentsArgs;  stdout: "ready" once its connections are open, then (after "go" on stdin: several
+//   generator processes start together) one JSON line AgentsResult
 // Raw HTTP/1.1 on sockets (Content-Length bodies only, no pipelining), as bench/load-client.ts and for the same
 // reason: a JavaScript HTTP client would measure itself. Every status must be the captured one, every body as long
 // as its Content-Length.
@@ -145,6 +146,17 @@ async function main(): Promise<void> {
   // connections first (a few at a time: a listen backlog is finite), then every agent starts in the same tick
   const all = agents.flat();
   for (let i = 0; i < all.length; i += 64) await Promise.all(all.slice(i, i + 64).map((c) => c.open()));
+  process.stdout.write('ready\n');
+  await new Promise<void>((resolve) => {
+    let got = '';
+    process.stdin.setEncoding('utf8').on('data', (d: string) => {
+      got += d;
+      if (got.includes('go\n')) {
+        process.stdin.pause();
+        resolve();
+      }
+    });
+  });
   const n = a.paths.length;
   const oneRestore = (conns: Conn[]): Promise<{ ok: boolean; ms: number }> =>
     new Promise((resolve) => {

@@ -1,4 +1,5 @@
 // Bench settings: a full run by default, BENCH_QUICK=1 for a smoke run; every knob can be set on its own.
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,6 +33,10 @@ export interface Settings {
   agentSeconds: number;
   /** Most connections (requests in flight) per agent: the captured client's concurrency, capped at this. */
   agentConnections: number;
+  /** Load generator processes the agents are spread over. */
+  agentProcs: number;
+  /** Generated packages of the agents' closure (the restore scenario's full one, also in a quick run). */
+  agentPackages: number;
   only: ScenarioName[];
   /** Per-scenario hard bound, seconds. */
   timeouts: Record<ScenarioName, number>;
@@ -81,6 +86,8 @@ export function loadSettings(): Settings {
     agentCounts: (process.env.BENCH_AGENTS ?? '50,200').split(',').map((x) => Number(x.trim())).filter((x) => Number.isInteger(x) && x > 0),
     agentSeconds: num('BENCH_AGENT_SECONDS', quick ? 8 : 10),
     agentConnections: num('BENCH_AGENT_CONNECTIONS', 16),
+    agentProcs: num('BENCH_AGENT_PROCS', availableParallelism()),
+    agentPackages: num('BENCH_RESTORE_PACKAGES', 188),
     only: onlyRaw.length ? (onlyRaw as ScenarioName[]) : [...SCENARIOS],
     timeouts: process.env.BENCH_TIMEOUT
       ? Object.fromEntries(SCENARIOS.map((n) => [n, num('BENCH_TIMEOUT', 1)])) as Record<ScenarioName, number>

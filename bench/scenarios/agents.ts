@@ -4,7 +4,8 @@
 // (one worker per core: the target; one worker beside it) and nginx serving the same packages as a static feed.
 //
 // Replay model: the captured requests in the order the client started them, with at most C in flight per agent,
-// C = the most requests the client had in flight at once in the capture (capped by BENCH_AGENT_CONNECTIONS):
+// C = the most requests the client had in flight at once in nuproxy's capture (capped by BENCH_AGENT_CONNECTIONS;
+// nginx answers below its log's millisecond resolution, so its capture shows no overlap: both servers get the same C):
 // each agent has C keep-alive connections, and each connection takes the next request of the sequence as soon as
 // its previous answer is fully read. So a request never starts before those the client started before it, and
 // never more run at once than the client ran; the client's own think time (MSBuild, NuGet's resolver between
@@ -44,7 +45,7 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
   const nginxBin = need(ctx, 'nginx');
   const real = need(ctx, 'realPackages');
   need(ctx, 'dotnet');
-  const set = await packageSet(s.outDir, `restore-${s.restoreGenerated}`, restoreSpecs(s.restoreGenerated));
+  const set = await packageSet(s.outDir, `restore-${s.agentPackages}`, restoreSpecs(s.agentPackages));
   const work = await scope.tempDir('agents');
   const up = await startUpstream(scope, [real, set.dir]);
   const staticRoot = join(work, 'static');
@@ -77,11 +78,13 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
   // the upstream, then the upstream goes (warm means warm)
   const workers = availableParallelism();
   const proxyN = await startNuproxy(scope, s, { upstreams, cacheDir, workDir: work, label: 'nuproxy-agents-workers', workers });
-  const conns = (seq: Sequence): number => Math.min(seq.maxConcurrency, s.agentConnections);
+  // the client's concurrency, seen where answers take long enough to overlap (nginx's log has ms resolution)
+  const concurrency = Math.min(Math.max(seqProxy.maxConcurrency, seqNginx.maxConcurrency), s.agentConnections);
+  const procs = s.agentProcs;
   for (const [who, url] of [['nuproxy', proxyN.url], ['nuproxy1', proxy1.url]] as const) {
     for (let round = 0; ; round++) {
       await up.resetHits();
-      const f = await runAgents(scope, url, seqProxy, { agents: 2 * workers, connections: conns(seqProxy), seconds: 1 });
+      const f = await runAgents(scope, url, seqProxy, { agents: 2 * workers, connections: concurrency, seconds: 1, procs });
       const hits = await up.hits(/./);
       if (f.errors > 0) throw new Error(`agents: priming ${who}: ${f.errors} errors: ${f.errorSamples.join('; ')}`);
       if (hits === 0) break;
@@ -98,7 +101,7 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
   // one discarded round per server (JIT, page cache), at the smallest agent count
   for (const who of ORDERS[0]!) {
     scope.check();
-    await runAgents(scope, servers[who].url, servers[who].seq, { agents: s.agentCounts[0]!, connections: conns(servers[who].seq), seconds: Math.min(3, s.agentSeconds) });
+    await runAgents(scope, servers[who].url, servers[who].seq, { agents: s.agentCounts[0]!, connections: concurrency, seconds: Math.min(3, s.agentSeconds), procs });
   }
   const results = new Map<number, Record<Who, AgentsFigures>[]>(s.agentCounts.map((n) => [n, []]));
   for (let r = 0; r < s.runs; r++) {
@@ -106,9 +109,9 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
       const one: Partial<Record<Who, AgentsFigures>> = {};
       for (const who of ORDERS[r % ORDERS.length]!) {
         scope.check();
-        const f = await runAgents(scope, servers[who].url, servers[who].seq, { agents, connections: conns(servers[who].seq), seconds: s.agentSeconds });
+        const f = await runAgents(scope, servers[who].url, servers[who].seq, { agents, connections: concurrency, seconds: s.agentSeconds, procs });
         one[who] = f;
-        log(`agents: run ${r + 1}/${s.runs} ${agents} agents ${who}: ${fmt(f.restoresPerSec)} restores/s, p99 ${fmt(f.p99Ms)} ms, ${fmt(f.requestsPerSec)} req/s, ${f.errors} errors, generator ${fmt(f.generatorCores * 100)}% of a core`);
+        log(`agents: run ${r + 1}/${s.runs} ${agents} agents ${who}: ${fmt(f.restoresPerSec)} restores/s, p99 ${fmt(f.p99Ms)} ms, ${fmt(f.requestsPerSec)} req/s, ${f.errors} errors, generator ${fmt(f.generatorCores * 100)}% of a core (${procs} processes)`);
         if (f.errors) log(`agents: ${who} errors: ${f.errorSamples.slice(0, 3).join('; ')}`);
       }
       results.get(agents)!.push(one as Record<Who, AgentsFigures>);
@@ -146,7 +149,7 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
   return {
     tables: [
       {
-        title: `8. Many agents at once: a captured dotnet restore (${primed.packages} packages; nuproxy: ${kinds(seqProxy)}, ≤ ${conns(seqProxy)} in flight; nginx: ${kinds(seqNginx)}, ≤ ${conns(seqNginx)} in flight) replayed by N agents for ${s.agentSeconds} s, median of ${s.runs}`,
+        title: `8. Many agents at once: a captured dotnet restore (${primed.packages} packages; nuproxy: ${kinds(seqProxy)}; nginx: ${kinds(seqNginx)}; ≤ ${concurrency} in flight per agent) replayed by N agents for ${s.agentSeconds} s, ${procs} generator processes, median of ${s.runs}`,
         columns: ['Agents', 'Server', 'restores/s', 'p50 ms', 'p99 ms', 'req/s', 'MB/s', 'errors', 'generator CPU'],
         rows,
       },
@@ -156,7 +159,7 @@ async function run(ctx: Ctx): Promise<ScenarioOutput> {
       check('Agents', `errors at ${top} agents`, topErrors, '==', 0, 'errors'),
     ],
     notes: [
-      `generator CPU: the load generator's own CPU use (one process, one core at most) during each window; near 100% it, not the server, sets the pace`,
+      `generator CPU: the load generator's own CPU use (${procs} processes, in % of one core) during each window; on a machine with ${availableParallelism()} cores shared by server and generator, the figures are a ratio of two CPU-bound systems, not a server's ceiling`,
     ],
     data: {
       workers,
