@@ -81,7 +81,7 @@ export async function runAgents(
     return {
       agents: o.agents,
       connections: o.connections,
-      restoresPerSec: sum((x) => x.restores) / sec,
+      restoresPerSec: sum((x) => x.restores + x.partialRestores) / sec,
       p50Ms: percentile(restoreMs, 50),
       p99Ms: percentile(restoreMs, 99),
       requestsPerSec: sum((x) => x.requests) / sec,
