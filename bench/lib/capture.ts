@@ -63,7 +63,7 @@ export function toSequence(raw: { path: string; status: number; endMs: number; d
   if (raw.length === 0) throw new Error('the captured restore made no request');
   const withStart = raw.map((r) => ({ ...r, start: r.endMs - r.durationMs })).sort((a, b) => a.start - b.start || a.endMs - b.endMs);
   const t0 = withStart[0]!.start;
-  const requests = withStart.map((r) => ({ path: r.path, status: r.status, startMs: r.start - t0, durationMs: r.durationMs }));
+  const requests = withStart.map((r) => ({ path: r.path, status: r.status, startMs: Math.round((r.start - t0) * 10) / 10, durationMs: r.durationMs }));
   // sweep: +1 at each start, -1 at each end (an end at the same instant as a start comes first)
   const events = requests.flatMap((r) => [
     { t: r.startMs, d: 1 },
