@@ -1,5 +1,5 @@
 // `npm run bench`: nuproxy against nginx (and itself) on loopback. Installs nothing; says what is missing.
-// Scenarios: warm packages, herd, metadata, restore, memory, s3, s3-clients (see bench/scenarios). Each has a hard time bound.
+// Scenarios: warm packages, herd, metadata, restore, memory, s3, s3-clients, agents (see bench/scenarios). Each has a hard time bound.
 // References: nginx, and a bare node:http server (bench/bare-server.ts) for Node's ceiling.
 // Output: tables on stdout, .bench/results.json, .bench/chart.svg. Knobs: bench/README.md.
 import { execFileSync } from 'node:child_process';
@@ -13,6 +13,7 @@ import { killAllNow, Scope } from './lib/proc.js';
 import { chartSvg, renderTable, summaryTable, type Check, type ScenarioResult } from './lib/report.js';
 import { loadSettings, type ScenarioName } from './lib/settings.js';
 import { findTools } from './lib/tools.js';
+import { agentsScenario } from './scenarios/agents.js';
 import { herdScenario } from './scenarios/herd.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { metadataScenario } from './scenarios/metadata.js';
@@ -29,6 +30,7 @@ const ALL: Record<ScenarioName, Scenario> = {
   memory: memoryScenario,
   s3: s3Scenario,
   's3-clients': s3ClientsScenario,
+  agents: agentsScenario,
 };
 
 function log(msg: string): void {

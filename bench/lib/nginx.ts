@@ -13,8 +13,11 @@ export interface NginxProc {
 }
 
 export type NginxSite =
-  /** Static files: `location {prefix} { alias {dir}/; }` with sendfile and open_file_cache. */
-  | { kind: 'static'; locations: { prefix: string; dir: string }[] }
+  /**
+   * Static files: `location {prefix} { alias {dir}/; }` with sendfile and open_file_cache. `timedLog`: the access
+   * log has one `$msec $request_time $status $request_uri` line per request (end time, duration: see bench/lib/capture.ts).
+   */
+  | { kind: 'static'; locations: { prefix: string; dir: string }[]; timedLog?: boolean }
   /** Reverse proxy with proxy_cache + proxy_cache_lock in front of `upstream` (an origin). */
   | { kind: 'cache'; upstream: string };
 
@@ -50,7 +53,7 @@ http {
     application/octet-stream nupkg;
   }
   default_type application/octet-stream;
-  access_log ${dir}/access.log;
+${site.kind === 'static' && site.timedLog ? `  log_format timed '$msec $request_time $status $request_uri';\n  access_log ${dir}/access.log timed;` : `  access_log ${dir}/access.log;`}
   client_body_temp_path ${dir}/tmp/body;
   proxy_temp_path ${dir}/tmp/proxy;
   fastcgi_temp_path ${dir}/tmp/fastcgi;

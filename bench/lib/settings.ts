@@ -1,8 +1,9 @@
 // Bench settings: a full run by default, BENCH_QUICK=1 for a smoke run; every knob can be set on its own.
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const SCENARIOS = ['warm', 'herd', 'metadata', 'restore', 'memory', 's3', 's3-clients'] as const;
+export const SCENARIOS = ['warm', 'herd', 'metadata', 'restore', 'memory', 's3', 's3-clients', 'agents'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Settings {
@@ -26,6 +27,16 @@ export interface Settings {
   restoreRuns: number;
   memoryClients: number;
   memoryMB: number;
+  /** Simulated agents at once, one measurement per count (the last is the one the targets are checked on). */
+  agentCounts: number[];
+  /** Measurement window per agents figure, seconds. */
+  agentSeconds: number;
+  /** Most connections (requests in flight) per agent: the captured client's concurrency, capped at this. */
+  agentConnections: number;
+  /** Load generator processes the agents are spread over. */
+  agentProcs: number;
+  /** Generated packages of the agents' closure (the restore scenario's full one, also in a quick run). */
+  agentPackages: number;
   only: ScenarioName[];
   /** Per-scenario hard bound, seconds. */
   timeouts: Record<ScenarioName, number>;
@@ -72,12 +83,17 @@ export function loadSettings(): Settings {
     restoreRuns: num('BENCH_RESTORE_RUNS', quick ? runs : Math.max(runs, 7)),
     memoryClients: num('BENCH_MEMORY_CLIENTS', 20),
     memoryMB: num('BENCH_MEMORY_MB', 200),
+    agentCounts: (process.env.BENCH_AGENTS ?? '50,200').split(',').map((x) => Number(x.trim())).filter((x) => Number.isInteger(x) && x > 0),
+    agentSeconds: num('BENCH_AGENT_SECONDS', quick ? 8 : 10),
+    agentConnections: num('BENCH_AGENT_CONNECTIONS', 16),
+    agentProcs: num('BENCH_AGENT_PROCS', availableParallelism()),
+    agentPackages: num('BENCH_RESTORE_PACKAGES', 188),
     only: onlyRaw.length ? (onlyRaw as ScenarioName[]) : [...SCENARIOS],
     timeouts: process.env.BENCH_TIMEOUT
       ? Object.fromEntries(SCENARIOS.map((n) => [n, num('BENCH_TIMEOUT', 1)])) as Record<ScenarioName, number>
       : quick
-        ? { warm: 300, herd: 120, metadata: 240, restore: 420, memory: 150, s3: 150, 's3-clients': 120 }
-        : { warm: 720, herd: 240, metadata: 480, restore: 720, memory: 240, s3: 300, 's3-clients': 400 },
+        ? { warm: 300, herd: 120, metadata: 240, restore: 420, memory: 150, s3: 150, 's3-clients': 120, agents: 300 }
+        : { warm: 720, herd: 240, metadata: 480, restore: 720, memory: 240, s3: 300, 's3-clients': 400, agents: 600 },
     cpuProf: process.env.BENCH_CPU_PROF === '1',
     waitQuietSeconds: process.env.BENCH_WAIT_QUIET === undefined ? (quick ? 0 : 60) : Number(process.env.BENCH_WAIT_QUIET) || 0,
     keepTemp: process.env.BENCH_KEEP === '1',

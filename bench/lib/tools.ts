@@ -37,6 +37,7 @@ const NEEDS: Record<ScenarioName, (keyof Tools)[]> = {
   memory: [],
   s3: ['wrk'],
   's3-clients': [],
+  agents: ['nginx', 'dotnet', 'realPackages'],
 };
 
 const DEBIAN_PACKAGE: Partial<Record<keyof Tools, string>> = { nginx: 'nginx', wrk: 'wrk', redisServer: 'redis-server' };
