@@ -165,6 +165,11 @@ export class Feed {
    * leave a cached copy servable (decided by the first upstream allowed for the id), as without a policy.
    */
   private async openAllowedPackage(policy: PolicyGate, lowerId: string, lowerVersion: string, file: PackageFile, method: 'GET' | 'HEAD', asker?: Asker): Promise<PackageHandle | undefined> {
+    if (policy.allowedRecently(lowerId, lowerVersion)) {
+      // allowed a moment ago (a hot package): a cached copy is served without deciding again
+      const cached = await this.packages.cached(lowerId, lowerVersion, file, method, asker);
+      if (cached) return cached;
+    }
     let w: Awaited<ReturnType<Versions['winner']>>;
     let failure: unknown;
     try {

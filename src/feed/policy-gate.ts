@@ -1,8 +1,8 @@
 // The supply-chain policy (issue #16) applied to the feed's answers: the facts about each version are gathered
 // from the upstream that wins it (its registration leaves), the policy decides, and every answer that lists
 // versions (flat container, registration, search, autocomplete) or hands one out (downloads, warm, export) asks
-// here. Decisions are made at answer time, never stored: a policy change applies at the next start with the
-// cache untouched. Off (no `policy` keys), nothing here is ever called.
+// here. Decisions are made at answer time, never stored (but for a 5 s memo of allowed downloads, see allowedNow):
+// a policy change applies at the next start with the cache untouched. Off (no `policy` keys), nothing here is ever called.
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { NuproxyError } from '../errors.js';
@@ -16,6 +16,8 @@ import { covering, VulnerabilityFacts } from './policy-advisories.js';
 import { isNeverAsked } from './offline-upstream.js';
 
 type Json = Record<string, unknown>;
+/** How long an allowed download decision is reused (see PolicyGate.allowedNow). */
+const ALLOWED_MEMO_MS = 5_000;
 /** What a registration leaf says about its version (the rest of VersionFacts is the id, version and winner). */
 type LeafFacts = Pick<VersionFacts, 'published' | 'listed' | 'licenseExpression' | 'licenseUrl' | 'vulnerabilities'>;
 
@@ -36,6 +38,14 @@ export class PolicyGate {
   private readonly needsFacts: boolean;
   private readonly vulnInfo = new VulnerabilityFacts();
   private readonly nuspecLicences = new LRUCache<string, Pick<LeafFacts, 'licenseExpression' | 'licenseUrl'>>({ max: 20_000 });
+  /**
+   * Downloads allowed a moment ago (id/version → the policy's revision then): a hot package's next downloads
+   * skip the winner lookup, the leaves and the decision for ALLOWED_MEMO_MS. Only allowed decisions are kept
+   * (time only makes a version older, so a cooldown never turns an allowed version into a blocked one); an
+   * advisories import changes the revision and so ends them at once; a changed registration is seen after
+   * at most ALLOWED_MEMO_MS more.
+   */
+  private readonly allowedNow = new LRUCache<string, string>({ max: 20_000, ttl: ALLOWED_MEMO_MS });
 
   constructor(
     private readonly ctx: FeedContext,
@@ -94,10 +104,19 @@ export class PolicyGate {
     return d.get(lowerVersion)!;
   }
 
+  /** Whether a download of the version was allowed a moment ago, under the policy's current revision. */
+  allowedRecently(lowerId: string, lowerVersion: string): boolean {
+    return this.allowedNow.get(`${lowerId}/${lowerVersion}`) === this.policy.revision;
+  }
+
   /** Throws BLOCKED_BY_POLICY (a 404 naming the rule) for a version the policy blocks; logged at info and counted. */
   async check(lowerId: string, lowerVersion: string, winner: string | undefined): Promise<void> {
+    const revision = this.policy.revision; // before the facts: an import meanwhile must not be memoized as seen
     const { decision } = await this.decideOne(lowerId, lowerVersion, winner);
-    if (decision.allowed) return;
+    if (decision.allowed) {
+      this.allowedNow.set(`${lowerId}/${lowerVersion}`, revision);
+      return;
+    }
     const rule = decision.rule ?? 'unknown';
     this.metrics.policyBlock(rule);
     this.log.info({ id: lowerId, version: lowerVersion, rule, reason: decision.reason }, 'download refused by policy');

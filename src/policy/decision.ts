@@ -44,4 +44,9 @@ export interface Policy {
   readonly needs: { published: boolean; license: boolean; vulnerabilities: boolean };
   /** The decision on one version at time `now` (ms). Pure and cheap: called for every version of a list. */
   decide(facts: VersionFacts, now: number): Decision;
+  /**
+   * Changes whenever a decision on the same facts may change while the process runs (the imported advisories,
+   * when a rule reads them); cheap to read. The rules themselves change only at a start.
+   */
+  readonly revision: string;
 }

@@ -126,6 +126,10 @@ export class CompiledPolicy implements Policy {
     return this.on || (this.anyMalicious && this.advisories().maliciousAdvisories > 0);
   }
 
+  get revision(): string {
+    return this.anyMalicious || this.needs.vulnerabilities ? this.advisories().revision : '';
+  }
+
   /** Equal strings: equal decisions for equal facts (the rules, and the imported advisories when a rule reads them). */
   get fingerprint(): string {
     const rules = [this.global.text, ...[...this.byUpstream].map(([name, r]) => `${name}=${r.text}`)].join('|');
