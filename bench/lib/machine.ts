@@ -121,3 +121,16 @@ export class OtherLoad {
     return { mean, peak: this.shares.length ? Math.max(...this.shares) : 0 };
   }
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (0 when it cannot be read). */
+export function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the fields after the command name (which may contain spaces, inside parentheses)
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100 on Linux)
+  } catch {
+    return 0;
+  }
+}
