@@ -45,7 +45,7 @@ export class PolicyGate {
    * advisories import changes the revision and so ends them at once; a changed registration is seen after
    * at most ALLOWED_MEMO_MS more.
    */
-  private readonly allowedNow = new LRUCache<string, string>({ max: 20_000, ttl: ALLOWED_MEMO_MS });
+  private readonly allowedNow = new LRUCache<string, { revision: string; until: number }>({ max: 20_000 });
 
   constructor(
     private readonly ctx: FeedContext,
@@ -106,7 +106,8 @@ export class PolicyGate {
 
   /** Whether a download of the version was allowed a moment ago, under the policy's current revision. */
   allowedRecently(lowerId: string, lowerVersion: string): boolean {
-    return this.allowedNow.get(`${lowerId}/${lowerVersion}`) === this.policy.revision;
+    const kept = this.allowedNow.get(`${lowerId}/${lowerVersion}`);
+    return kept !== undefined && kept.revision === this.policy.revision && this.now() < kept.until;
   }
 
   /** Throws BLOCKED_BY_POLICY (a 404 naming the rule) for a version the policy blocks; logged at info and counted. */
@@ -114,7 +115,7 @@ export class PolicyGate {
     const revision = this.policy.revision; // before the facts: an import meanwhile must not be memoized as seen
     const { decision } = await this.decideOne(lowerId, lowerVersion, winner);
     if (decision.allowed) {
-      this.allowedNow.set(`${lowerId}/${lowerVersion}`, revision);
+      this.allowedNow.set(`${lowerId}/${lowerVersion}`, { revision, until: this.now() + ALLOWED_MEMO_MS });
       return;
     }
     const rule = decision.rule ?? 'unknown';
