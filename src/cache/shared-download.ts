@@ -184,6 +184,17 @@ export class SharedDownload {
     });
   }
 
+  /**
+   * The whole body, once every check has passed, when it is held in memory (a small download, see `mem`):
+   * a client waiting for it is answered with one write instead of a reader following the download. Undefined
+   * before that, for a large body, and once committed (later clients read the stored file).
+   */
+  verifiedBytes(): Buffer | undefined {
+    if (!this.verified || this.committed || !this.mem) return undefined;
+    if (this.mem.length !== 1) this.mem = [Buffer.concat(this.mem)];
+    return this.mem[0];
+  }
+
   get bytesWritten(): number {
     return this.writer.written;
   }

@@ -237,6 +237,10 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
         if (!h) return undefined;
         if (h.kind === 'file') return { text: (h.bytes ?? (await storedBytes(h))).toString('utf8'), fetched: false };
         if (h.kind === 'stream') return { text: (await collect(h.stream, onBytes)).toString('utf8'), fetched: true };
+        if (h.kind === 'bytes') {
+          onBytes(h.bytes.length);
+          return { text: h.bytes.toString('utf8'), fetched: true };
+        }
         throw new Error('unexpected HEAD answer');
       })(),
       (async () => {
@@ -244,6 +248,10 @@ export async function warm(core: Pick<Core, 'feed'>, roots: readonly WarmRoot[],
         if (!h) return undefined;
         if (h.kind === 'file') return { size: h.info.size, fetched: false };
         if (h.kind === 'stream') return { size: await drain(h.stream, onBytes), fetched: true };
+        if (h.kind === 'bytes') {
+          onBytes(h.bytes.length);
+          return { size: h.bytes.length, fetched: true };
+        }
         throw new Error('unexpected HEAD answer');
       })(),
     ]);

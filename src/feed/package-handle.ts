@@ -89,6 +89,8 @@ export type PackageHandle =
   | StoredFile
   | RedirectFile
   | { kind: 'stream'; stream: Readable; length: number | undefined; outcome: 'miss' | 'shared'; upstream: string }
+  /** A small download that has passed its checks, whole in memory (SharedDownload.verifiedBytes). */
+  | { kind: 'bytes'; bytes: Buffer; outcome: 'miss' | 'shared'; upstream: string }
   | { kind: 'head'; length: number | undefined; outcome: 'bypass'; upstream: string };
 
 /**

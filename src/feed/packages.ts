@@ -191,6 +191,9 @@ export class PackageFiles {
       return { kind: 'stream', stream, length: fetched.expectedLength, outcome: 'shared', upstream: fetched.upstream };
     }
     if (fetched instanceof SharedDownload) {
+      // verified and whole in memory (most packages): one write, no reader following the download
+      const bytes = fetched.verifiedBytes();
+      if (bytes) return { kind: 'bytes', bytes, outcome, upstream: fetched.upstream };
       const stream = fetched.createReader();
       this.inFlight.hold(key, stream);
       return { kind: 'stream', stream, length: fetched.expectedLength, outcome, upstream: fetched.upstream };

@@ -209,6 +209,14 @@ export function sendPackage(x: Exchange, handle: PackageHandle | undefined, cont
   };
   if (handle.kind !== 'file') {
     if (handle.kind === 'redirect') return redirectTo(x, handle, headers);
+    if (handle.kind === 'bytes') {
+      headers['content-length'] = String(handle.bytes.length);
+      if (head) return bare(200);
+      res.writeHead(200, headers);
+      res.end(handle.bytes);
+      x.bytesSent = handle.bytes.length;
+      return;
+    }
     if (handle.length !== undefined) headers['content-length'] = String(handle.length);
     if (handle.kind === 'head' || head) {
       if (handle.kind === 'stream') handle.stream.destroy();

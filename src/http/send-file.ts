@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type { StoredPackage } from '../feed/packages.js';
 
@@ -36,7 +35,12 @@ export interface SendProgress {
   bytesSent: number;
 }
 
-/** Writes a stream to the raw Node response; a failed source destroys the socket so the client sees truncation. */
+/**
+ * Writes a stream to the raw Node response; a failed source destroys the socket so the client sees truncation,
+ * and a response that closes first (the client left) destroys the source (a reader of a download lets go of it).
+ * `pipe` with the two listeners, not `stream.pipeline`: pipeline makes an AbortController per call and aborts it
+ * (a DOMException with a stack) when it ends, ~5% of a cold package request's CPU.
+ */
 export function pipeTo(res: ServerResponse, status: number, headers: Record<string, string>, body: Readable | undefined, progress?: SendProgress): void {
   res.writeHead(status, headers);
   if (!body) {
@@ -45,7 +49,9 @@ export function pipeTo(res: ServerResponse, status: number, headers: Record<stri
   }
   // (a stream is a download under way, never a cache hit: counting its chunks costs a hit nothing)
   if (progress) body.on('data', (chunk: Buffer) => (progress.bytesSent += chunk.length));
-  pipeline(body, res, (err) => {
-    if (err) res.destroy();
+  body.once('error', () => res.destroy());
+  res.once('close', () => {
+    if (!body.readableEnded) body.destroy();
   });
+  body.pipe(res);
 }

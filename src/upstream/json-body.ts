@@ -105,7 +105,10 @@ export async function readJsonDocument(res: UpstreamResponse, ctx: DocumentConte
   };
   try {
     if (encoded) await pipeline(res.body, countWire, encoding === 'gzip' ? createGunzip() : createInflate(), consume);
-    else await pipeline(res.body, countWire, consume);
+    // unencoded (most upstreams answer so): two nested loops, no stream.pipeline (its per-call AbortController
+    // costs more than reading a small version list); a throw in either returns the body's iterator, which
+    // destroys the body (its connection closed) just as pipeline would
+    else await consume(countWire(res.body));
     if (block) chunks.push(block.subarray(0, used));
     scan.end();
     // most documents are small: one JSON.parse (a few ms), unless an escape could hide a secret from the byte scan
