@@ -11,21 +11,22 @@ export const REAL_REFS = [
   { id: 'Microsoft.NET.Test.Sdk', version: '18.0.1' },
 ];
 
-export function pid(i: number): string {
-  return `Bench.Restore.P${String(i).padStart(3, '0')}`;
+/** Ids of the measured closure; `Bench.Prime` is a disjoint closure of the same shape (the JIT-warm cold restore). */
+export function pid(i: number, prefix = 'Bench.Restore'): string {
+  return `${prefix}.P${String(i).padStart(3, '0')}`;
 }
 
 /**
  * A DAG over n ids reachable from P000: i depends on 2i+1, 2i+2 (a tree, depth log2 n) and on i+5 (diamonds).
  * Three versions each; dependencies ask for >= 1.0.0, so 1.0.0 is what restores (the others lengthen the lists).
  */
-export function restoreSpecs(n: number): NupkgSpec[] {
+export function restoreSpecs(n: number, prefix = 'Bench.Restore'): NupkgSpec[] {
   const specs: NupkgSpec[] = [];
   for (let i = 0; i < n; i++) {
-    const deps = [2 * i + 1, 2 * i + 2, i + 5].filter((j) => j < n).map((j) => ({ id: pid(j), range: '1.0.0' }));
+    const deps = [2 * i + 1, 2 * i + 2, i + 5].filter((j) => j < n).map((j) => ({ id: pid(j, prefix), range: '1.0.0' }));
     for (const [vi, version] of ['1.0.0', '1.1.0', '2.0.0'].entries()) {
       specs.push({
-        id: pid(i),
+        id: pid(i, prefix),
         version,
         dependencyGroups: [{ targetFramework: 'netstandard2.0', dependencies: deps }],
         // 4 KB .. ~200 KB, deterministic
@@ -36,11 +37,15 @@ export function restoreSpecs(n: number): NupkgSpec[] {
   return specs;
 }
 
-/** One `dotnet restore` of the closure from `sourceUrl` (a service index), empty client folders. */
-export async function restoreOnce(scope: Scope, sourceUrl: string, timeoutMs: number): Promise<{ ms: number; packages: number }> {
+/**
+ * One `dotnet restore` of the closure from `sourceUrl` (a service index), empty client folders. `prefix` picks the
+ * generated closure; the disjoint prime closure is restored without the real packages (they stay cold for the
+ * measured one).
+ */
+export async function restoreOnce(scope: Scope, sourceUrl: string, timeoutMs: number, prefix = 'Bench.Restore'): Promise<{ ms: number; packages: number }> {
   const p: DotnetProject = await createProject({
     sourceUrl,
-    packages: [...REAL_REFS, { id: pid(0), version: '1.0.0' }],
+    packages: [...(prefix === 'Bench.Restore' ? REAL_REFS : []), { id: pid(0, prefix), version: '1.0.0' }],
     properties: { NuGetAudit: 'false' },
   });
   try {
