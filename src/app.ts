@@ -138,8 +138,11 @@ export interface Core {
   evictor: Evictor | undefined;
   /** The channel to the other workers (config `workers`), undefined when alone. */
   box: BoxLink | undefined;
-  /** Closes upstream connections and the metadata store (after waiting for downloads under way). */
-  close(): Promise<void>;
+  /**
+   * Closes upstream connections and the metadata store, after waiting for downloads under way; `abandon`: the
+   * shutdown grace is over, so downloads still under way are cut off (their temp files never become cache files).
+   */
+  close(opts?: { abandon?: boolean }): Promise<void>;
 }
 
 export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promise<Core> {
@@ -280,10 +283,10 @@ export async function createCore(loaded: LoadedConfig, opts: AppOptions): Promis
     memory,
     evictor,
     box,
-    close: async () => {
+    close: async ({ abandon = false } = {}) => {
       policy.stop();
-      await packages.drain();
-      await Promise.all(clients.map((c) => c.close()));
+      if (!abandon) await packages.drain();
+      await Promise.all(clients.map((c) => c.close({ abandon })));
       await store.close();
       await link?.close();
     },
@@ -373,12 +376,15 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions): Promise<
       const sweep = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
       void closed.then(() => clearInterval(sweep));
-      const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGrace).unref());
-      await Promise.race([Promise.all([closed, feed.packages.drain()]), grace]);
+      let graceTimer: NodeJS.Timeout | undefined;
+      const grace = new Promise<false>((r) => (graceTimer = setTimeout(() => r(false), config.shutdownGrace).unref()));
+      const finished = await Promise.race([Promise.all([closed, feed.packages.drain()]).then(() => true), grace]);
+      clearTimeout(graceTimer);
       clearInterval(sweep);
+      if (!finished) log.warn({ downloads: feed.packages.active, shutdownGrace: config.shutdownGrace }, 'shutdown grace is over: cutting off requests and downloads still under way');
       server.closeAllConnections();
       await eviction?.stop();
-      await core.close();
+      await core.close({ abandon: !finished });
     })());
 
   return { server, url, feed, store, blobs, close };

@@ -298,8 +298,10 @@ export class UpstreamHttp {
     }
   }
 
-  async close(): Promise<void> {
-    await Promise.all([this.metadataAgent.close().catch(() => undefined), this.packageAgent.close().catch(() => undefined)]);
+  /** Closes the connection pools once their requests are done; `abandon`: at once, failing the requests under way. */
+  async close({ abandon = false }: { abandon?: boolean } = {}): Promise<void> {
+    const end = (a: Agent): Promise<void> => (abandon ? a.destroy() : a.close()).catch(() => undefined);
+    await Promise.all([end(this.metadataAgent), end(this.packageAgent)]);
   }
 }
 

@@ -150,8 +150,8 @@ export class NugetV3Upstream {
     return new NuproxyError('UPSTREAM_STATUS', `upstream ${this.name} answered ${status}${why}`, { upstream: this.name, status, url: safeUrl(url) });
   }
 
-  close(): Promise<void> {
-    return this.http.close();
+  close(opts?: { abandon?: boolean }): Promise<void> {
+    return this.http.close(opts);
   }
 }
 
