@@ -3,7 +3,7 @@
 // temp dir, no persistence; made one cluster with `redis-cli --cluster create`. stop() kills every node and
 // removes the dirs.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +55,14 @@ process.once('exit', () => {
 
 const NODE_TIMEOUT_MS = 1000; // how long a master is unreachable before its replica takes over
 
+function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').slice(-4000);
+  } catch {
+    return '(no log)';
+  }
+}
+
 async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -70,20 +78,22 @@ export async function startRedisCluster(opts: { ports?: number[] } = {}): Promis
   const cliBin = redisCliPath();
   if (!server || !cliBin) throw new Error('redis-server and redis-cli must be on PATH');
   const dir = mkdtempSync(join(tmpdir(), 'nuproxy-redis-cluster-'));
-  const children: ChildProcess[] = [];
+  const children: ChildProcess[] = []; // the node of each port, in order
+  const spawned: ChildProcess[] = []; // every node started, also those started again on other ports
   const cli = async (port: number, args: string[]): Promise<string> =>
     (await run(cliBin, ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 20_000 })).stdout;
   const stop = async (): Promise<void> => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGCONT');
-    await Promise.all(children.map((c) => exitOf(c, 'SIGKILL')));
+    for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGCONT');
+    await Promise.all(spawned.map((c) => exitOf(c, 'SIGKILL')));
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     const ports: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    // a port free a moment ago can be taken before the node binds it (an outgoing connection of a test running
+    // beside this one gets it as its local port): the node exits at once, and is started again on other ports
+    const spawnNode = async (i: number): Promise<{ port: number; child: ChildProcess }> => {
       const port = opts.ports?.[i] ?? (await freePort());
       const bus = await freePort();
-      ports.push(port);
       const nodeDir = join(dir, String(port));
       execFileSync('mkdir', ['-p', nodeDir]);
       const args = ['--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no',
@@ -92,10 +102,27 @@ export async function startRedisCluster(opts: { ports?: number[] } = {}): Promis
         '--repl-diskless-sync-delay', '0'];
       const child = spawn(server, args, { stdio: 'ignore' });
       live.add(child);
+      spawned.push(child);
       child.once('exit', () => live.delete(child));
-      children.push(child);
+      return { port, child };
+    };
+    const exitedEarly = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
+    for (let i = 0; i < 6; i++) {
+      let node = await spawnNode(i);
+      for (let attempt = 1; ; attempt++) {
+        const { port, child } = node;
+        await waitFor(`node ${port} answering PING`, 10_000, async () => {
+          if (exitedEarly(child)) return true; // told apart below
+          return (await cli(port, ['ping'])).trim() === 'PONG';
+        });
+        if (!exitedEarly(child)) break;
+        const log = readLog(join(dir, String(port), 'log'));
+        if (opts.ports || attempt >= 4) throw new Error(`redis cluster: node on port ${port} exited before answering PING:\n${log}`);
+        node = await spawnNode(i);
+      }
+      ports.push(node.port);
+      children.push(node.child);
     }
-    for (const port of ports) await waitFor(`node ${port} answering PING`, 10_000, async () => (await cli(port, ['ping'])).trim() === 'PONG');
     await cli(ports[0]!, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes']);
     const healthy = async (timeoutMs = 20_000): Promise<void> => {
       const alive = ports.filter((_, i) => children[i]!.exitCode === null && children[i]!.signalCode === null);

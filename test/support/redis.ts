@@ -108,8 +108,18 @@ async function spawnOn(bin: string, port: number): Promise<ChildProcess> {
 export async function startRedis(): Promise<TestRedis> {
   const bin = redisServerPath();
   if (!bin) throw new Error('redis-server is not on PATH');
-  const port = await freePort();
-  let child: ChildProcess | undefined = await spawnOn(bin, port);
+  // a port free a moment ago can be taken before redis-server binds it (an outgoing connection of a test running
+  // beside this one gets it as its local port): redis-server exits at once, and is started again on another port
+  let port = 0;
+  let child: ChildProcess | undefined;
+  for (let attempt = 1; !child; attempt++) {
+    port = await freePort();
+    try {
+      child = await spawnOn(bin, port);
+    } catch (err) {
+      if (attempt >= 4 || !/exited .* before answering PING/.test((err as Error).message)) throw err;
+    }
+  }
   const end = async (signal: NodeJS.Signals): Promise<void> => {
     const c = child;
     child = undefined;
