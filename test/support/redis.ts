@@ -78,6 +78,9 @@ function waitExit(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
+/** redis-server ended before it answered PING (on a port it could not bind, say). */
+class ExitedBeforePing extends Error {}
+
 async function spawnOn(bin: string, port: number): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -95,7 +98,7 @@ async function spawnOn(bin: string, port: number): Promise<ChildProcess> {
   while (Date.now() < deadline) {
     if (spawnError) throw new Error(`redis-server failed to start: ${spawnError.message}`);
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`redis-server exited (${child.exitCode ?? child.signalCode}) before answering PING:\n${output}`);
+      throw new ExitedBeforePing(`redis-server exited (${child.exitCode ?? child.signalCode}) before answering PING:\n${output}`);
     }
     if (await ping(port)) return child;
     await new Promise((r) => setTimeout(r, 50));
@@ -117,7 +120,7 @@ export async function startRedis(): Promise<TestRedis> {
     try {
       child = await spawnOn(bin, port);
     } catch (err) {
-      if (attempt >= 4 || !/exited .* before answering PING/.test((err as Error).message)) throw err;
+      if (attempt >= 4 || !(err instanceof ExitedBeforePing)) throw err;
     }
   }
   const end = async (signal: NodeJS.Signals): Promise<void> => {
