@@ -47,11 +47,27 @@ const noRelease: Release = () => undefined;
 export async function fetchOnce<T>(lock: FetchLock, key: string, o: FetchOnce<T>): Promise<T> {
   const deadline = Date.now() + o.ttlMs;
   let found = o.peekFirst ? await o.peek() : undefined;
+  let peeked = o.peekFirst === true;
   let joined = false;
   for (;;) {
     if (found !== undefined) return found;
     const release = await lock.lock(key, o.ttlMs);
-    if (release) return holding(release, o.fetch);
+    if (release) {
+      // a look taken before the lock may be stale: a holder can store and release between that look and
+      // this lock (then this caller would fetch a second time what is already there), so look once more
+      if (peeked) {
+        const there = await o.peek().catch(async (err: unknown) => {
+          await release();
+          throw err;
+        });
+        if (there !== undefined) {
+          await release();
+          return there;
+        }
+      }
+      return holding(release, o.fetch);
+    }
+    peeked = true;
     if (!joined) {
       joined = true;
       o.joined?.();
