@@ -252,22 +252,3 @@ export function createLineDestination(fd: number, opts: { maxWrite?: number; max
     },
   };
 }
-
-/**
- * Node's process warnings (a library's deprecation, the AWS SDK's notice of the Node versions it will need) as
- * log lines of `logger`: one JSON line at `warn` each, instead of Node's own text on stderr, which spans several
- * lines and so breaks a collector that reads the log line by line. Each distinct warning is logged once per
- * process (at most 100 distinct ones). Not called with `--no-warnings` or NODE_NO_WARNINGS=1 (main.ts): Node
- * prints nothing then, and nothing is logged either.
- */
-export function logProcessWarnings(logger: Logger): void {
-  process.removeAllListeners('warning'); // Node's own printer
-  const seen = new Set<string>();
-  process.on('warning', (w: Error & { code?: string }) => {
-    const message = String(w.message).replace(/\s+/g, ' ').trim().slice(0, 1000);
-    const key = `${w.name}\0${w.code ?? ''}\0${message}`;
-    if (seen.has(key) || seen.size >= 100) return;
-    seen.add(key);
-    logger.warn({ warning: { name: w.name, ...(w.code ? { code: w.code } : {}), message } }, 'process warning');
-  });
-}

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import { isNuproxyError } from './errors.js';
-import { createLineDestination, createLogger, logProcessWarnings } from './log.js';
+import { createLineDestination, createLogger } from './log.js';
 import { createBlobStore, startApp, VERSION } from './app.js';
 import { hashKey } from './feed/publish.js';
 import { pino } from 'pino';
@@ -43,7 +43,6 @@ async function runTool(name: string, argv: string[]): Promise<number> {
   }
   // the command's own output (summary, --json) owns stdout: logs go to stderr, quiet unless --verbose
   const logger = createLogger({ level: verbose ? 'info' : 'warn', destination: pino.destination(2) });
-  if (nodeWarningsOn()) logProcessWarnings(logger);
   return TOOLS[name]!(rest, { loaded, logger, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() });
 }
 
@@ -148,7 +147,6 @@ async function main(argv: string[]): Promise<number> {
   const destination = createLineDestination(1, worker ? { maxWrite: 4096 } : {});
   const root = createLogger({ level: loaded.config.log.level, destination });
   const logger = worker ? root.child({ worker: cluster.worker?.id }) : root;
-  if (nodeWarningsOn()) logProcessWarnings(logger);
   // a worker whose primary is gone cannot tell it anything (closing the server tries to): not a crash
   cluster.worker?.on('error', (err: NodeJS.ErrnoException) => logger.warn({ err: err.message, code: err.code }, 'lost the channel to the primary process'));
   // the lines still in the buffer are written when the process ends, however it ends, and at least every 250 ms
@@ -197,12 +195,6 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Whether Node prints process warnings here (not with NODE_NO_WARNINGS=1 or `--no-warnings`): then they are logged. */
-function nodeWarningsOn(): boolean {
-  const options = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
-  return process.env.NODE_NO_WARNINGS !== '1' && !/(^|\s)--no-warnings(\s|$)/.test(options);
-}
-
 /**
  * The primary process of `workers` > 1: forks the workers (they share the listening socket and the disk cache),
  * keeps their fetch locks and relays their broadcasts (BoxBroker: invalidations, download progress), replaces a
@@ -210,7 +202,6 @@ function nodeWarningsOn(): boolean {
  */
 async function runPrimary(loaded: LoadedConfig, count: number): Promise<number> {
   const logger = createLogger({ level: loaded.config.log.level, destination: pino.destination({ dest: 1, sync: true }) }).child({ role: 'primary' });
-  if (nodeWarningsOn()) logProcessWarnings(logger);
   try {
     const { swept } = await (await createBlobStore(loaded)).init({ sweep: true });
     if (swept > 0) logger.info({ swept }, 'removed temp files left by an earlier run');

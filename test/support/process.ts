@@ -14,8 +14,6 @@ export interface NuproxyProcess {
   lines: Record<string, unknown>[];
   /** Lines on stdout that were not JSON (a log line cut or interleaved would show up here). */
   invalid: string[];
-  /** What it wrote to stderr so far (also passed on to this process's stderr). */
-  stderr(): string;
   exited: Promise<number | null>;
   stop(): Promise<number | null>;
 }
@@ -29,12 +27,7 @@ export async function startNuproxy(dir: string, name: string, config: Record<str
   // a config object is written to <dir>/<name>.yaml; a string is the path of a config file written by the caller
   const file = typeof config === 'string' ? config : join(dir, `${name}.yaml`);
   if (typeof config !== 'string') await writeFile(file, stringify({ listen: { host: '127.0.0.1', port: 0 }, ...config }));
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 1_000_000) stderr += d.toString('utf8');
-    process.stderr.write(d);
-  });
+  const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Record<string, unknown>[] = [];
   const invalid: string[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -61,7 +54,6 @@ export async function startNuproxy(dir: string, name: string, config: Record<str
     url,
     lines,
     invalid,
-    stderr: () => stderr,
     exited,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
