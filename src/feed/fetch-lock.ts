@@ -52,21 +52,9 @@ export async function fetchOnce<T>(lock: FetchLock, key: string, o: FetchOnce<T>
   for (;;) {
     if (found !== undefined) return found;
     const release = await lock.lock(key, o.ttlMs);
-    if (release) {
-      // a look taken before the lock may be stale: a holder can store and release between that look and
-      // this lock (then this caller would fetch a second time what is already there), so look once more
-      if (peeked) {
-        const there = await o.peek().catch(async (err: unknown) => {
-          await release();
-          throw err;
-        });
-        if (there !== undefined) {
-          await release();
-          return there;
-        }
-      }
-      return holding(release, o.fetch);
-    }
+    // a look taken before the lock may be stale: a holder can store and release between that look and this
+    // lock (then this caller would fetch a second time what is already there), so it looks once more
+    if (release) return holding(release, peeked ? (r) => peekThenFetch(o, r) : o.fetch);
     peeked = true;
     if (!joined) {
       joined = true;
@@ -80,6 +68,13 @@ export async function fetchOnce<T>(lock: FetchLock, key: string, o: FetchOnce<T>
     if (found === undefined && Date.now() >= deadline) return o.fetch(noRelease);
     // else: found, or the holder failed (or found nothing): take the lock and try, or learn it is absent
   }
+}
+
+async function peekThenFetch<T>(o: FetchOnce<T>, release: Release): Promise<T> {
+  const there = await o.peek();
+  if (there === undefined) return o.fetch(release);
+  await release();
+  return there;
 }
 
 async function holding<T>(release: Release, fetch: (release: Release) => Promise<T>): Promise<T> {
